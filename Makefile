@@ -1,0 +1,31 @@
+# Two commands do all set-up: `make run` starts the console, `make test` tests it.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+MANAGE := $(PY) manage.py
+
+.PHONY: run test install secrets migrate lint clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+secrets: install
+	$(PY) -m console.secrets_file
+
+migrate: secrets
+	$(MANAGE) migrate --noinput
+
+run: migrate
+	$(MANAGE) collectstatic --noinput --verbosity 0
+	$(MANAGE) seed_demo
+	exec $(MANAGE) runall
+
+test: secrets
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,38 @@
+"""The one place that decides who may see and do what in an account.
+
+Outsiders get 404 (they must not learn that an account or its objects
+exist); members whose role lacks the permission get 403.
+"""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest
+
+from accounts.models import Account, Membership
+
+
+def membership_for(request: HttpRequest, account_id) -> Membership:
+    """The caller's membership of the account, cached on the request."""
+    cache = request.__dict__.setdefault("_memberships", {})
+    key = str(account_id)
+    if key not in cache:
+        try:
+            cache[key] = Membership.objects.select_related("account").get(
+                account_id=account_id, user_id=request.user.pk
+            )
+        except (Membership.DoesNotExist, ValueError):
+            raise Http404("No such account.") from None
+    return cache[key]
+
+
+def account_for(request: HttpRequest, account_id, perm: str) -> Account:
+    membership = membership_for(request, account_id)
+    if perm not in membership.permissions:
+        raise PermissionDenied(f"Your role ({membership.role}) lacks {perm}.")
+    request.membership = membership
+    return membership.account
+
+
+def can(request: HttpRequest, perm: str) -> bool:
+    """For templates: may the caller do this in the account the page is about?"""
+    membership = getattr(request, "membership", None)
+    return bool(membership and perm in membership.permissions)

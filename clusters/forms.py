@@ -1,0 +1,40 @@
+from django import forms
+
+from clusters import catalog
+from clusters.models import MAX_NODES, Cluster
+
+
+class ClusterCreateForm(forms.Form):
+    name = forms.CharField(
+        max_length=64,
+        help_text="Letters, digits, underscores and dashes; unique in this account.",
+    )
+    cloud_provider = forms.ChoiceField(
+        label="Cloud provider", choices=[(k, v[0]) for k, v in catalog.PROVIDERS.items()]
+    )
+    region = forms.ChoiceField(
+        choices=[
+            (label, [(region, region_label) for region, region_label in regions])
+            for label, regions in catalog.PROVIDERS.values()
+        ]
+    )
+    version = forms.ChoiceField(choices=[(v, v) for v in catalog.VERSIONS])
+    number_of_nodes = forms.IntegerField(label="Nodes", min_value=1, max_value=MAX_NODES, initial=1)
+
+    def __init__(self, *args, account, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.account = account
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        Cluster._meta.get_field("name").run_validators(name)
+        if Cluster.objects.filter(account=self.account, name=name).exists():
+            raise forms.ValidationError("A cluster with this name already exists in this account.")
+        return name
+
+    def clean(self):
+        cleaned = super().clean()
+        provider, region = cleaned.get("cloud_provider"), cleaned.get("region")
+        if provider and region and region not in dict(catalog.PROVIDERS[provider][1]):
+            self.add_error("region", f"{region} is not a region of {catalog.provider_label(provider)}.")
+        return cleaned

@@ -1,0 +1,133 @@
+import uuid
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.utils import timezone
+
+from clusters import catalog, crypto
+
+MAX_NODES = 20
+
+
+class Phase(models.TextChoices):
+    """Cluster phases of Qdrant Cloud's v1ClusterPhase, without the prefix."""
+
+    CREATING = "CREATING", "Creating"
+    FAILED_TO_CREATE = "FAILED_TO_CREATE", "Failed to create"
+    UPDATING = "UPDATING", "Updating"
+    FAILED_TO_UPDATE = "FAILED_TO_UPDATE", "Failed to update"
+    SCALING = "SCALING", "Scaling"
+    UPGRADING = "UPGRADING", "Upgrading"
+    SUSPENDING = "SUSPENDING", "Suspending"
+    SUSPENDED = "SUSPENDED", "Suspended"
+    FAILED_TO_SUSPEND = "FAILED_TO_SUSPEND", "Failed to suspend"
+    RESUMING = "RESUMING", "Resuming"
+    FAILED_TO_RESUME = "FAILED_TO_RESUME", "Failed to resume"
+    HEALTHY = "HEALTHY", "Healthy"
+    NOT_READY = "NOT_READY", "Not ready"
+    RECOVERY_MODE = "RECOVERY_MODE", "Recovery mode"
+    MANUAL_MAINTENANCE = "MANUAL_MAINTENANCE", "Manual maintenance"
+    FAILED_TO_SYNC = "FAILED_TO_SYNC", "Failed to sync"
+    NOT_FOUND = "NOT_FOUND", "Not found"
+    DELETING = "DELETING", "Deleting"
+    UNKNOWN = "UNKNOWN", "Unknown"
+
+
+class NodeState(models.TextChoices):
+    """Node states of Qdrant Cloud's v1ClusterNodeState, without the prefix."""
+
+    STARTING = "STARTING", "Starting"
+    HEALTHY = "HEALTHY", "Healthy"
+    UNHEALTHY = "UNHEALTHY", "Unhealthy"
+    SUSPENDED = "SUSPENDED", "Suspended"
+    RECOVERING = "RECOVERING", "Recovering"
+
+
+class ClusterQuerySet(models.QuerySet):
+    def for_user(self, user) -> "ClusterQuerySet":
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(account__memberships__user=user)
+
+
+cluster_name_validator = RegexValidator(
+    r"\A[A-Za-z0-9_-]+\Z", "Use only letters, digits, underscores and dashes."
+)
+
+
+class Cluster(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="clusters")
+    name = models.CharField(max_length=64, validators=[cluster_name_validator])
+    cloud_provider = models.CharField(max_length=16, choices=[(k, v[0]) for k, v in catalog.PROVIDERS.items()])
+    region = models.CharField(max_length=32)
+    version = models.CharField(max_length=16, choices=[(v, v) for v in catalog.VERSIONS])
+    number_of_nodes = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_NODES)]
+    )
+    phase = models.CharField(max_length=24, choices=Phase.choices, default=Phase.CREATING)
+    reason = models.CharField(max_length=255, blank=True)
+    endpoint_url = models.CharField(max_length=255)
+    rest_port = models.PositiveIntegerField(default=6333)
+    grpc_port = models.PositiveIntegerField(default=6334)
+    jwt_rbac = models.BooleanField(default=True)
+    # Fernet token of the master API key; see clusters/crypto.py.
+    master_key_encrypted = models.TextField(editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    restarted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ClusterQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["account", "name"], name="cluster_name_unique_in_account")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        regions = dict(catalog.PROVIDERS.get(self.cloud_provider, ("", []))[1])
+        if self.cloud_provider in catalog.PROVIDERS and self.region not in regions:
+            raise ValidationError({"region": f"Choose a region of {catalog.provider_label(self.cloud_provider)}."})
+
+    @property
+    def master_key(self) -> str:
+        return crypto.decrypt(self.master_key_encrypted)
+
+    @property
+    def region_label(self) -> str:
+        return catalog.region_label(self.cloud_provider, self.region)
+
+    @property
+    def provider_label(self) -> str:
+        return catalog.provider_label(self.cloud_provider)
+
+    @property
+    def is_legacy(self) -> bool:
+        """Created before granular keys existed: admin keys until enabled."""
+        return self.created_at.date() < catalog.GRANULAR_KEYS_SINCE
+
+
+class ClusterNode(models.Model):
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="nodes")
+    index = models.PositiveSmallIntegerField()
+    state = models.CharField(max_length=16, choices=NodeState.choices, default=NodeState.STARTING)
+    started_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["index"]
+        constraints = [models.UniqueConstraint(fields=["cluster", "index"], name="node_index_unique_in_cluster")]
+
+    @property
+    def name(self) -> str:
+        return f"node-{self.index}"
+
+    def __str__(self) -> str:
+        return f"{self.cluster.name}/{self.name}"
+
+
+def default_endpoint(cluster_id: uuid.UUID) -> str:
+    return settings.CLUSTER_ENDPOINT_URL.replace("{id}", str(cluster_id))

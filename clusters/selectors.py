@@ -1,0 +1,33 @@
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+
+from accounts.access import account_for
+from clusters.models import Cluster, NodeState
+
+
+def cluster_for(request: HttpRequest, account_id, cluster_id, perm: str) -> Cluster:
+    """The cluster, if the caller is a member of its account with `perm`: 404 for outsiders, 403 for the role."""
+    account = account_for(request, account_id, perm)
+    return get_object_or_404(Cluster.objects.filter(account=account), id=cluster_id)
+
+
+def clusters_of(account) -> QuerySet[Cluster]:
+    return Cluster.objects.filter(account=account).annotate(
+        nodes_up=Count("nodes", filter=Q(nodes__state=NodeState.HEALTHY))
+    )
+
+
+def cluster_status(cluster: Cluster) -> dict:
+    """What the cluster page polls to follow provisioning and restarts live."""
+    nodes = list(cluster.nodes.all())
+    return {
+        "id": str(cluster.id),
+        "phase": cluster.phase,
+        "phase_label": cluster.get_phase_display(),
+        "reason": cluster.reason,
+        "jwt_rbac": cluster.jwt_rbac,
+        "nodes_up": sum(node.state == NodeState.HEALTHY for node in nodes),
+        "nodes": [{"name": node.name, "state": node.state, "state_label": node.get_state_display()} for node in nodes],
+        "restarted_at": cluster.restarted_at.isoformat() if cluster.restarted_at else None,
+    }

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from clusters import views
+
+app_name = "clusters"
+
+urlpatterns = [
+    path("", views.cluster_list, name="list"),
+    path("create/", views.cluster_new, name="create"),
+    path("<uuid:cluster_id>/", views.cluster_detail, name="detail"),
+    path("<uuid:cluster_id>/status/", views.cluster_status_json, name="status"),
+]

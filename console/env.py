@@ -1,0 +1,114 @@
+"""Strict parsing of settings from environment variables.
+
+A value that cannot be parsed raises ImproperlyConfigured at start-up, naming
+the variable, so a typo never turns into a 500 on some later request.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_MISSING = object()
+
+
+class Env:
+    def __init__(self, secrets_file: Path | None = None):
+        self._file_values = _read_env_file(secrets_file) if secrets_file else {}
+
+    @staticmethod
+    def raw(name: str) -> str | None:
+        value = os.environ.get(name)
+        return value if value not in (None, "") else None
+
+    def _get(self, name: str, default=_MISSING):
+        value = self.raw(name)
+        if value is not None:
+            return value
+        if default is _MISSING:
+            raise ImproperlyConfigured(f"{name} must be set.")
+        return default
+
+    def str(self, name: str, default=_MISSING) -> str:
+        return self._get(name, default)
+
+    def bool(self, name: str, default: bool) -> bool:
+        value = self._get(name, None)
+        if value is None:
+            return default
+        if value.lower() in _TRUE:
+            return True
+        if value.lower() in _FALSE:
+            return False
+        raise ImproperlyConfigured(f"{name} must be one of true/false, yes/no, on/off, 1/0; got {value!r}.")
+
+    def float(self, name: str, default: float) -> float:
+        value = self._get(name, None)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} must be a number; got {value!r}.") from None
+        if number < 0:
+            raise ImproperlyConfigured(f"{name} must not be negative; got {value!r}.")
+        return number
+
+    def list(self, name: str, default: list[str]) -> list[str]:
+        value = self._get(name, None)
+        if value is None:
+            return default
+        return [item.strip() for item in value.split(",") if item.strip()]
+
+    def url(self, name: str, schemes: tuple[str, ...], default=_MISSING) -> str | None:
+        value = self._get(name, default)
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not parts.hostname:
+            raise ImproperlyConfigured(f"{name} must be a {'/'.join(schemes)}:// URL with a host; got {value!r}.")
+        return value
+
+    def database_url(self, name: str, default: str) -> dict:
+        value = self._get(name, default)
+        try:
+            return dj_database_url.parse(value, conn_max_age=60)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name} is not a database URL Django knows: {exc}") from None
+
+    def secret(self, name: str, required: bool = True) -> str | None:
+        """A secret: from the environment, else from var/secrets.env; never a default."""
+        value = self.raw(name) or self._file_values.get(name)
+        if not value and required:
+            raise ImproperlyConfigured(
+                f"{name} must be set in the environment or in var/secrets.env (`make secrets` writes one)."
+            )
+        return value
+
+    def fernet_keys(self, name: str) -> list[str]:
+        keys = [key.strip() for key in self.secret(name).split(",") if key.strip()]
+        for key in keys:
+            try:
+                Fernet(key)
+            except ValueError:
+                raise ImproperlyConfigured(f"{name} must hold comma-separated Fernet keys.") from None
+        return keys
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    values = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values

@@ -1,0 +1,52 @@
+import secrets
+from datetime import datetime, timezone
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.models import Account, Membership
+from accounts.roles import Role
+from clusters.models import Cluster, ClusterNode, NodeState, Phase
+from clusters.services import cluster_create
+
+DEMO_USER = "demo"
+DEMO_ACCOUNT = "Demo"
+# Created before granular keys existed (2025-01-27): it still has admin keys.
+LEGACY_CLUSTER = ("legacy-cluster", datetime(2024, 11, 5, 9, 30, tzinfo=timezone.utc), "v1.12.6")
+CURRENT_CLUSTER = ("demo-cluster", None, "v1.19.0")
+
+
+class Command(BaseCommand):
+    help = "Creates the demo user, account and clusters; running it again changes nothing."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        user, created = get_user_model().objects.get_or_create(
+            username=DEMO_USER, defaults={"email": "demo@example.com"}
+        )
+        if created:
+            password = settings.DEMO_PASSWORD or secrets.token_urlsafe(12)
+            user.set_password(password)
+            user.save()
+            self.stdout.write(f"Created user {DEMO_USER} with password {password}")
+        account, _ = Account.objects.get_or_create(name=DEMO_ACCOUNT)
+        Membership.objects.get_or_create(account=account, user=user, defaults={"role": Role.OWNER})
+        for name, created_at, version in (LEGACY_CLUSTER, CURRENT_CLUSTER):
+            if Cluster.objects.filter(account=account, name=name).exists():
+                continue
+            cluster = cluster_create(
+                account=account,
+                name=name,
+                cloud_provider="aws",
+                region="eu-central-1",
+                version=version,
+                number_of_nodes=3 if created_at else 1,
+                created_at=created_at,
+            )
+            # Demo clusters start up already running; the provisioning task
+            # enqueued on commit then finds nothing to do.
+            ClusterNode.objects.filter(cluster=cluster).update(state=NodeState.HEALTHY, started_at=cluster.created_at)
+            Cluster.objects.filter(id=cluster.id).update(phase=Phase.HEALTHY)
+            self.stdout.write(f"Created cluster {name} (granular keys {'on' if cluster.jwt_rbac else 'off'})")

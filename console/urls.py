@@ -1,0 +1,17 @@
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from accounts.views import dashboard
+
+account_urls = [
+    path("clusters/", include("clusters.urls")),
+    path("access/", include("accounts.urls")),
+    path("", include("apikeys.urls")),
+]
+
+urlpatterns = [
+    path("", dashboard, name="dashboard"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/<uuid:account_id>/", include(account_urls)),
+]

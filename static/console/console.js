@@ -1,0 +1,74 @@
+// Vector Console: small progressive enhancements, no framework.
+"use strict";
+
+// Follows a cluster's status while it is changing (provisioning, restarts),
+// so the page updates without a manual reload.
+function followClusterStatus(head) {
+  const url = head.dataset.clusterStatus;
+  const settled = new Set(["HEALTHY", "FAILED_TO_CREATE", "FAILED_TO_UPDATE", "SUSPENDED"]);
+  const render = (s) => {
+    const badge = head.querySelector("[data-phase-badge]");
+    badge.textContent = s.phase_label;
+    badge.className = "badge phase-" + s.phase.toLowerCase();
+    head.dataset.phase = s.phase;
+    head.querySelector("[data-phase-reason]").textContent = s.reason;
+    const up = document.querySelector("[data-nodes-up]");
+    if (up) up.textContent = s.nodes_up;
+    const list = document.querySelector("[data-nodes]");
+    if (list) {
+      list.replaceChildren(...s.nodes.map((n) => {
+        const li = document.createElement("li");
+        const dot = document.createElement("span");
+        dot.className = "dot state-" + n.state.toLowerCase();
+        const label = document.createElement("span");
+        label.className = "muted";
+        label.textContent = " " + n.state_label;
+        li.append(dot, n.name, label);
+        return li;
+      }));
+    }
+    document.dispatchEvent(new CustomEvent("cluster:status", { detail: s }));
+  };
+  const tick = async () => {
+    try {
+      const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (response.ok) {
+        const status = await response.json();
+        const wasSettled = settled.has(head.dataset.phase);
+        render(status);
+        if (settled.has(status.phase) && !wasSettled) {
+          document.dispatchEvent(new CustomEvent("cluster:settled", { detail: status }));
+        }
+      }
+    } catch (err) {
+      // Offline for a moment: keep the last state and try again.
+    }
+    const delay = settled.has(head.dataset.phase) ? 10000 : 1000;
+    window.setTimeout(tick, delay);
+  };
+  window.setTimeout(tick, 1000);
+}
+
+document.querySelectorAll("[data-cluster-status]").forEach(followClusterStatus);
+
+// Region options follow the chosen cloud provider on the create-cluster form.
+const provider = document.getElementById("id_cloud_provider");
+const region = document.getElementById("id_region");
+if (provider && region) {
+  const labels = Object.fromEntries([...provider.options].map((o) => [o.value, o.textContent]));
+  const sync = () => {
+    const wanted = labels[provider.value];
+    [...region.querySelectorAll("optgroup")].forEach((group) => {
+      const show = group.label === wanted;
+      group.hidden = !show;
+      group.disabled = !show;
+    });
+    const chosen = region.selectedOptions[0];
+    if (!chosen || chosen.parentElement.label !== wanted) {
+      const first = region.querySelector(`optgroup[label="${CSS.escape(wanted)}"] option`);
+      if (first) region.value = first.value;
+    }
+  };
+  provider.addEventListener("change", sync);
+  sync();
+}
