@@ -80,6 +80,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server and the worker write to the same file: wait for the lock
     # instead of failing with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Tests share their database with a real worker process, so it must be a
+    # file, not SQLite's default in-memory test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -136,6 +139,8 @@ else:
     # The filesystem transport and result backend expect their folders to exist.
     for _folder in ("queue", "control", "processed", "results"):
         (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+# Tests give their worker a queue of its own so stray messages never mix in.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="console")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -1,0 +1,108 @@
+"""Fixtures named after people with roles, in the style of healthchecks'
+alice/bob/charlie: `owner`, `admin`, `developer` and `viewer` belong to the
+`account`; `outsider` owns `other_account` and nothing else."""
+
+import uuid
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from accounts.models import Account, Membership
+from accounts.roles import Role
+from clusters.models import Cluster, ClusterNode, NodeState, Phase
+from clusters.services import cluster_create
+
+pytest_plugins = ["tests.fixtures.worker", "tests.fixtures.browser"]
+
+PASSWORD = "correct horse battery staple"
+
+
+def make_user(username: str, account: Account | None = None, role: Role | None = None):
+    user = get_user_model().objects.create_user(username=username, email=f"{username}@example.com", password=PASSWORD)
+    if account is not None:
+        Membership.objects.create(account=account, user=user, role=role)
+    return user
+
+
+def make_cluster(account: Account, name: str = "prod-search", **fields) -> Cluster:
+    """A running cluster, as after provisioning."""
+    defaults = {"cloud_provider": "aws", "region": "eu-central-1", "version": "v1.19.0", "number_of_nodes": 3}
+    cluster = cluster_create(account=account, name=name, **(defaults | fields))
+    ClusterNode.objects.filter(cluster=cluster).update(state=NodeState.HEALTHY)
+    Cluster.objects.filter(id=cluster.id).update(phase=Phase.HEALTHY)
+    cluster.refresh_from_db()
+    return cluster
+
+
+@pytest.fixture
+def account(db):
+    return Account.objects.create(name="Acme")
+
+
+@pytest.fixture
+def other_account(db):
+    return Account.objects.create(name="Globex")
+
+
+@pytest.fixture
+def owner(account):
+    return make_user("alice", account, Role.OWNER)
+
+
+@pytest.fixture
+def admin(account):
+    return make_user("adam", account, Role.ADMIN)
+
+
+@pytest.fixture
+def developer(account):
+    return make_user("dora", account, Role.DEVELOPER)
+
+
+@pytest.fixture
+def viewer(account):
+    return make_user("victor", account, Role.VIEWER)
+
+
+@pytest.fixture
+def outsider(other_account):
+    return make_user("charlie", other_account, Role.OWNER)
+
+
+@pytest.fixture
+def cluster(account):
+    return make_cluster(account)
+
+
+@pytest.fixture
+def legacy_cluster(account):
+    from datetime import datetime, timezone
+
+    return make_cluster(account, name="old-cluster", created_at=datetime(2024, 11, 5, tzinfo=timezone.utc))
+
+
+@pytest.fixture
+def other_cluster(other_account):
+    return make_cluster(other_account, name="their-cluster")
+
+
+@pytest.fixture
+def client_of(client):
+    """`client_of(user)`: the test client logged in as that user."""
+
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login
+
+
+def pytest_configure(config):
+    from django.conf import settings
+
+    # Tests render templates without running collectstatic first.
+    settings.STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
+    settings.WHITENOISE_AUTOREFRESH = True
+    # The test worker consumes a queue of its own (set before Celery reads
+    # its configuration), so messages of a running console never mix in.
+    settings.CELERY_TASK_DEFAULT_QUEUE = f"test-{uuid.uuid4().hex[:8]}"
