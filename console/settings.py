@@ -8,6 +8,7 @@ environment or from ``var/secrets.env``, which ``make`` generates once per
 install with ``secrets`` (see console/secrets_file.py).
 """
 
+import os
 from pathlib import Path
 
 from console.env import Env
@@ -82,7 +83,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
     # Tests share their database with a real worker process, so it must be a
     # file, not SQLite's default in-memory test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # One file per test run, so two runs on one machine never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

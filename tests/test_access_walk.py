@@ -1,0 +1,75 @@
+"""Walks every URL pattern as an outsider and as a viewer.
+
+An outsider (a member of another account) must get 404 for everything that
+belongs to the account; a viewer may read but every change answers 403.
+A URL with a parameter this walk does not know fails the test, so new
+pages cannot slip past it.
+"""
+
+import uuid
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+# Pages that belong to no account: anyone logged in may open them.
+PUBLIC = {"login", "logout", "dashboard"}
+
+
+def _patterns(resolver=None, namespace="", params=frozenset()):
+    """(name, URL parameter names) of every named pattern, through includes."""
+    for entry in (resolver or get_resolver()).url_patterns:
+        names = params | set(entry.pattern.converters)
+        if isinstance(entry, URLResolver):
+            yield from _patterns(entry, f"{namespace}{entry.namespace}:" if entry.namespace else namespace, names)
+        elif isinstance(entry, URLPattern) and entry.name:
+            yield f"{namespace}{entry.name}", names
+
+
+def _kwargs(names: set, objects: dict) -> dict:
+    missing = names - objects.keys()
+    assert not missing, f"the access walk does not know how to fill {missing}; add them to `objects`"
+    return {name: objects[name] for name in names}
+
+
+@pytest.fixture
+def objects(account, cluster):
+    return {"account_id": account.id, "cluster_id": cluster.id}
+
+
+def account_urls(objects):
+    for name, params in _patterns():
+        if name in PUBLIC:
+            continue
+        yield name, reverse(name, kwargs=_kwargs(params, objects))
+
+
+def test_every_account_url_is_404_for_an_outsider(client_of, outsider, objects):
+    client = client_of(outsider)
+    urls = list(account_urls(objects))
+    assert len(urls) >= 5
+    for name, url in urls:
+        assert client.get(url).status_code == 404, f"GET {name}"
+        post = client.post(url, {"name": "forged"}).status_code
+        # A read-only page refuses POST with 405 before looking anything up;
+        # that is fine as long as a made-up account gets the same answer.
+        made_up = client.post(url.replace(str(objects["account_id"]), str(uuid.uuid4())), {}).status_code
+        assert post == 404 or post == made_up == 405, f"POST {name} answered {post}"
+
+
+def test_a_viewer_reads_but_every_change_is_403(client_of, viewer, objects):
+    client = client_of(viewer)
+    readable, refused = [], []
+    for name, url in account_urls(objects):
+        get = client.get(url).status_code
+        assert get in (200, 403), f"GET {name} answered {get}"
+        (readable if get == 200 else refused).append(name)
+        post = client.post(url, {"name": "forged"}).status_code
+        assert post in (403, 405), f"POST {name} answered {post}"
+    assert "clusters:list" in readable and "clusters:detail" in readable
+    assert "clusters:create" in refused
+
+
+def test_anonymous_visitors_are_sent_to_login(client, objects):
+    for name, url in account_urls(objects):
+        response = client.get(url)
+        assert response.status_code == 302 and response.url.startswith("/login/"), name

@@ -1,0 +1,16 @@
+from django.core.management import call_command
+
+from accounts.models import Account, Membership
+from clusters.models import Cluster
+
+
+def test_seed_demo_creates_a_legacy_and_a_current_cluster_once(db):
+    call_command("seed_demo")
+    call_command("seed_demo")
+    account = Account.objects.get(name="Demo")
+    assert Membership.objects.get(account=account, user__username="demo").role == "owner"
+    legacy = Cluster.objects.get(account=account, name="legacy-cluster")
+    current = Cluster.objects.get(account=account, name="demo-cluster")
+    assert str(legacy.created_at.date()) == "2024-11-05" and not legacy.jwt_rbac and legacy.is_legacy
+    assert current.jwt_rbac and not current.is_legacy
+    assert Cluster.objects.count() == 2 and {legacy.phase, current.phase} == {"HEALTHY"}
