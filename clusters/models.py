@@ -131,3 +131,63 @@ class ClusterNode(models.Model):
 
 def default_endpoint(cluster_id: uuid.UUID) -> str:
     return settings.CLUSTER_ENDPOINT_URL.replace("{id}", str(cluster_id))
+
+
+class Operation(models.Model):
+    """A long job on a cluster that the user can follow: who asked, when, how far.
+
+    The row is the source of truth, not the Celery message: a task that finds
+    its operation claimed by a live worker does nothing, and the sweeper
+    re-dispatches operations whose message was lost or whose worker died.
+    """
+
+    class Kind(models.TextChoices):
+        ENABLE_JWT = "ENABLE_JWT", "Enable granular access"
+        RESTART = "RESTART", "Restart"
+
+    class State(models.TextChoices):
+        PENDING = "PENDING", "Pending"
+        RUNNING = "RUNNING", "Running"
+        DONE = "DONE", "Done"
+        FAILED = "FAILED", "Failed"
+
+    ACTIVE = (State.PENDING, State.RUNNING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="operations")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # When the task message was last handed to the broker (null: never, e.g. broker down).
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # A running worker renews this while it works; past it, the worker is presumed dead.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    nodes_done = models.PositiveSmallIntegerField(default=0)
+    current_node = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # At most one live operation per cluster: two tabs or a double
+            # click cannot start a second restart, even in a race.
+            models.UniqueConstraint(
+                fields=["cluster"],
+                condition=models.Q(state__in=["PENDING", "RUNNING"]),
+                name="one_active_operation_per_cluster",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.cluster_id} ({self.state})"
+
+    @property
+    def progress(self) -> str:
+        if self.state == self.State.PENDING:
+            return "Restart scheduled"
+        if self.state == self.State.RUNNING and self.current_node is not None:
+            return f"Restarting node {self.current_node + 1} of {self.cluster.number_of_nodes}"
+        return self.get_state_display()

@@ -3,7 +3,7 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 
 from accounts.access import account_for
-from clusters.models import Cluster, NodeState
+from clusters.models import Cluster, NodeState, Operation
 
 
 def cluster_for(request: HttpRequest, account_id, cluster_id, perm: str) -> Cluster:
@@ -21,6 +21,7 @@ def clusters_of(account) -> QuerySet[Cluster]:
 def cluster_status(cluster: Cluster) -> dict:
     """What the cluster page polls to follow provisioning and restarts live."""
     nodes = list(cluster.nodes.all())
+    operation = cluster.operations.filter(state__in=Operation.ACTIVE).first()
     return {
         "id": str(cluster.id),
         "phase": cluster.phase,
@@ -30,4 +31,7 @@ def cluster_status(cluster: Cluster) -> dict:
         "nodes_up": sum(node.state == NodeState.HEALTHY for node in nodes),
         "nodes": [{"name": node.name, "state": node.state, "state_label": node.get_state_display()} for node in nodes],
         "restarted_at": cluster.restarted_at.isoformat() if cluster.restarted_at else None,
+        "operation": {"kind": operation.kind, "state": operation.state, "progress": operation.progress}
+        if operation
+        else None,
     }

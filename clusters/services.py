@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from clusters import crypto
 from clusters.models import Cluster, ClusterNode, NodeState, Phase, default_endpoint
+from dataplane.notify import keys_changed
 
 
 @transaction.atomic
@@ -30,6 +31,7 @@ def cluster_create(
     cluster.full_clean()
     cluster.save()
     ClusterNode.objects.bulk_create(ClusterNode(cluster=cluster, index=i) for i in range(number_of_nodes))
+    keys_changed()  # the data plane learns the cluster's master key and version
     transaction.on_commit(lambda: cluster_provision.delay(str(cluster.id)))
     return cluster
 

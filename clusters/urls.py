@@ -9,4 +9,5 @@ urlpatterns = [
     path("create/", views.cluster_new, name="create"),
     path("<uuid:cluster_id>/", views.cluster_detail, name="detail"),
     path("<uuid:cluster_id>/status/", views.cluster_status_json, name="status"),
+    path("<uuid:cluster_id>/enable-granular-access/", views.cluster_enable_granular, name="enable-granular"),
 ]

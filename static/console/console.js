@@ -12,6 +12,10 @@ function followClusterStatus(head) {
     badge.className = "badge phase-" + s.phase.toLowerCase();
     head.dataset.phase = s.phase;
     head.querySelector("[data-phase-reason]").textContent = s.reason;
+    const progress = head.querySelector("[data-operation-progress]");
+    if (progress) progress.textContent = s.operation ? s.operation.progress : "";
+    // Granular access just turned on: the key sections change, so show them.
+    if (head.dataset.jwtRbac === "false" && s.jwt_rbac) window.location.reload();
     const up = document.querySelector("[data-nodes-up]");
     if (up) up.textContent = s.nodes_up;
     const list = document.querySelector("[data-nodes]");

@@ -1,0 +1,21 @@
+from audit.models import Action, AuditEntry
+
+
+def audit_record(*, account, action: Action, target, actor=None, client_ip: str | None = None) -> AuditEntry:
+    """Writes one audit entry; `target` is any model with `id` and `name`."""
+    return AuditEntry.objects.create(
+        account=account,
+        actor=actor,
+        actor_name=actor.get_username() if actor else "",
+        action=action,
+        target_type=target._meta.model_name,
+        target_id=str(target.id),
+        target_name=getattr(target, "name", "")[:255],
+        client_ip=client_ip,
+    )
+
+
+def client_ip(request) -> str | None:
+    """The caller's address. REMOTE_ADDR only: X-Forwarded-For is client-controlled
+    unless a trusted proxy sets it, and this console does not assume one."""
+    return request.META.get("REMOTE_ADDR") or None
