@@ -4,6 +4,17 @@ from apikeys import views
 
 app_name = "apikeys"
 
+# Included under accounts/<uuid:account_id>/. A cluster's keys are listed on
+# its page (clusters:detail): database API keys under #api-keys, the admin
+# keys of a legacy cluster under #admin-keys.
 urlpatterns = [
-    path("api-keys/", views.account_keys, name="account-list"),
+    path("api-keys/", views.account_keys_list, name="account-list"),
+    path("clusters/<uuid:cluster_id>/api-keys/create/", views.key_create, name="create"),
+    path("clusters/<uuid:cluster_id>/api-keys/<uuid:key_id>/", views.key_detail, name="detail"),
+    path("clusters/<uuid:cluster_id>/api-keys/<uuid:key_id>/delete/", views.key_delete, name="delete"),
+    path("clusters/<uuid:cluster_id>/admin-keys/create/", views.admin_create, name="admin-create"),
+    path("clusters/<uuid:cluster_id>/admin-keys/<uuid:admin_key_id>/", views.admin_detail, name="admin-detail"),
+    path(
+        "clusters/<uuid:cluster_id>/admin-keys/<uuid:admin_key_id>/delete/", views.admin_delete, name="admin-delete"
+    ),
 ]

@@ -1,13 +1,309 @@
+"""Database API keys and admin keys: create (and reveal once), look at, delete, list.
+
+Reveal once: the key is minted inside the POST that creates it and shown in
+that POST's response (Cache-Control: no-store); it is never stored, so no later
+request can show it again. The create form carries a one-time nonce that the
+new key records (unique): a repeated POST (a reload of the reveal page, a
+double click) finds that key and is sent to its page, which says the key can
+no longer be shown, instead of minting a second key unnoticed.
+
+Both kinds share that flow, the reveal page (warning, Copy, connection
+snippets), the key page and the delete confirmation; they differ in their
+form, in when they may be created and in the service that creates them.
+"""
+
+import logging
+from collections.abc import Callable
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_variables
+from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import account_for
-from clusters.selectors import clusters_of
+from apikeys.forms import AdminKeyForm, DatabaseApiKeyForm, KeyForm, new_nonce
+from apikeys.models import AdminKey, DatabaseApiKey, IssuedKey
+from apikeys.selectors import account_keys, admin_key_refusal, cluster_admin_key, cluster_key, keys_page
+from apikeys.services import admin_key_create, admin_key_delete, database_key_create, database_key_delete
+from apikeys.snippets import connection_snippets
+from audit.services import client_ip
+from clusters.selectors import cluster_for
+
+logger = logging.getLogger(__name__)
+
+
+def snippets_for(cluster, api_key: str | None) -> list:
+    """Connection snippets for the cluster, with this key or a placeholder.
+
+    A cluster endpoint the snippets cannot use (one configured with a port or
+    a path) gives no snippets rather than an error: on the reveal page an
+    error would lose a key that has already been created.
+    """
+    try:
+        return connection_snippets(
+            endpoint_url=cluster.endpoint_url, rest_port=cluster.rest_port, grpc_port=cluster.grpc_port, api_key=api_key
+        )
+    except ValueError:
+        logger.warning(
+            "No connection snippets for cluster %s: endpoint %r is not scheme://host", cluster.id, cluster.endpoint_url
+        )
+        return []
+
+
+class SecretText(str):
+    """The token as the reveal page's context holds it: it renders as itself but
+    reprs as stars, since Django puts the repr of a template's whole context in
+    some log records and error reports (e.g. a variable that does not resolve)."""
+
+    def __repr__(self) -> str:
+        return "'********'"
+
+
+class SecretList(list):
+    """Snippets that carry the token, redacted in reprs for the same reason."""
+
+    def __repr__(self) -> str:
+        return f"[{len(self)} snippets with the key, redacted]"
+
+
+def cluster_keys_url(cluster, anchor: str = "api-keys") -> str:
+    url = reverse("clusters:detail", kwargs={"account_id": cluster.account_id, "cluster_id": cluster.id})
+    return f"{url}#{anchor}"
+
+
+USED_ELSEWHERE = "This form was already used for another cluster. Check the values and submit again."
+
+
+def _key_of_nonce(nonce) -> DatabaseApiKey | None:
+    """The database key a create form with this nonce already made, if any."""
+    return _of_nonce(DatabaseApiKey, nonce)
+
+
+def _admin_key_of_nonce(nonce) -> AdminKey | None:
+    """The admin key a create form with this nonce already made, if any."""
+    return _of_nonce(AdminKey, nonce)
+
+
+def _of_nonce(model: type[IssuedKey], nonce) -> IssuedKey | None:
+    if not nonce or not isinstance(nonce, str) or len(nonce) > 64:
+        return None
+    return model.objects.select_related("cluster").filter(nonce=nonce).first()
+
+
+def _see_other(url: str) -> HttpResponseRedirect:
+    """303: the browser follows a POST's redirect with a GET, and a reload repeats the GET."""
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    # A create form restored from the back/forward cache would post a used
+    # nonce; a reveal page must stay in no cache, not even the browser's.
+    add_never_cache_headers(response)
+    return response
+
+
+@sensitive_variables("token")
+def _create_and_reveal(
+    request,
+    cluster,
+    form: KeyForm,
+    *,
+    template: str,
+    find_used: Callable[[str | None], IssuedKey | None],
+    create: Callable[[dict], tuple[IssuedKey, str]],
+) -> HttpResponse:
+    """The POST of a create form, for either kind of key: mint once, reveal once."""
+    context = {"account": cluster.account, "cluster": cluster}
+    used = find_used(request.POST.get("nonce"))
+    if used is not None and used.cluster_id == cluster.id:
+        return _see_other(used.get_absolute_url() + "?repeated=1")
+
+    if form.is_valid() and used is not None:
+        form.add_error("nonce", USED_ELSEWHERE)
+    elif form.is_valid():
+        try:
+            key, token = create(form.cleaned_data)
+        except IntegrityError:
+            # The same form posted twice at once: the other request minted the key.
+            used = find_used(form.cleaned_data["nonce"])
+            if used is None:
+                raise
+            if used.cluster_id == cluster.id:
+                return _see_other(used.get_absolute_url() + "?repeated=1")
+            form.add_error("nonce", USED_ELSEWHERE)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            return _no_store(
+                render(
+                    request,
+                    "apikeys/reveal.html",
+                    context
+                    | {"key": key, "token": SecretText(token), "snippets": SecretList(snippets_for(cluster, token))},
+                )
+            )
+
+    if "nonce" in form.errors:
+        # Forged, or used on another cluster: hand out a fresh one with the errors.
+        form.data = form.data.copy()
+        form.data["nonce"] = new_nonce()
+    return _no_store(render(request, template, context | {"form": form}, status=400))
+
+
+def _next_url(request) -> str:
+    """Where a delete returns to, if it is a page of this site."""
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return ""
+    return next_url
+
+
+def _delete(request, cluster, key: IssuedKey, delete: Callable[..., None]) -> HttpResponse:
+    """GET asks for confirmation; POST revokes the key, for either kind."""
+    next_url = _next_url(request)
+    back = next_url or cluster_keys_url(cluster, key.list_anchor)
+    if request.method == "POST":
+        delete(key=key, by=request.user, client_ip=client_ip(request))
+        messages.success(
+            request, f"Deleted the {key.kind_label} {key.name} (…{key.postfix}). It no longer opens {cluster.name}."
+        )
+        return redirect(back)
+    return render(
+        request,
+        "apikeys/delete.html",
+        {"account": cluster.account, "cluster": cluster, "key": key, "next": next_url, "cancel_url": back},
+    )
+
+
+def _detail(request, cluster, key: IssuedKey) -> HttpResponse:
+    """A key's page: everything about it but the key, which can no longer be shown."""
+    return render(
+        request,
+        "apikeys/detail.html",
+        {"account": cluster.account, "cluster": cluster, "key": key, "repeated": "repeated" in request.GET},
+    )
+
+
+# Database API keys
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def key_create(request, account_id, cluster_id):
+    cluster = cluster_for(request, account_id, cluster_id, "write:api_keys")
+    context = {"account": cluster.account, "cluster": cluster}
+    if not cluster.jwt_rbac:
+        return render(request, "apikeys/unavailable.html", context, status=409)
+    if request.method == "GET":
+        form = DatabaseApiKeyForm(cluster=cluster)
+        return _no_store(render(request, "apikeys/create.html", context | {"form": form}))
+
+    def create(data: dict) -> tuple[DatabaseApiKey, str]:
+        return database_key_create(
+            cluster=cluster,
+            name=data["name"],
+            rules=data["rules"],
+            expires_at=data["expires_at"],
+            by=request.user,
+            nonce=data["nonce"],
+            client_ip=client_ip(request),
+        )
+
+    form = DatabaseApiKeyForm(request.POST, cluster=cluster)
+    return _create_and_reveal(
+        request, cluster, form, template="apikeys/create.html", find_used=_key_of_nonce, create=create
+    )
 
 
 @login_required
 @require_GET
-def account_keys(request, account_id):
+@never_cache
+def key_detail(request, account_id, cluster_id, key_id):
+    cluster = cluster_for(request, account_id, cluster_id, "read:api_keys")
+    return _detail(request, cluster, cluster_key(cluster, key_id))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def key_delete(request, account_id, cluster_id, key_id):
+    cluster = cluster_for(request, account_id, cluster_id, "delete:api_keys")
+    key = get_object_or_404(DatabaseApiKey.objects.live().filter(cluster=cluster), id=key_id)
+    return _delete(request, cluster, key, database_key_delete)
+
+
+@login_required
+@require_GET
+def account_keys_list(request, account_id):
+    """The API Keys page of the navigation: the keys of every cluster of the account."""
     account = account_for(request, account_id, "read:api_keys")
-    return render(request, "apikeys/account_list.html", {"account": account, "clusters": clusters_of(account)})
+    page = keys_page(account_keys(account), request.GET.get("page"))
+    return render(request, "apikeys/account_list.html", {"account": account, "page": page})
+
+
+# Admin keys of legacy clusters
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def admin_create(request, account_id, cluster_id):
+    """Create an admin key: only on a cluster from before 2025-01-27 without granular access."""
+    cluster = cluster_for(request, account_id, cluster_id, "write:api_keys")
+    context = {"account": cluster.account, "cluster": cluster}
+    if request.method == "POST":
+        # A reload of the reveal page finds its key even if creating is closed since.
+        used = _admin_key_of_nonce(request.POST.get("nonce"))
+        if used is not None and used.cluster_id == cluster.id:
+            return _see_other(used.get_absolute_url() + "?repeated=1")
+    refusal = admin_key_refusal(cluster)
+    if refusal:
+        # The button is gone once granular access is on; a forged POST lands here.
+        return render(request, "apikeys/admin_unavailable.html", context | {"refusal": refusal}, status=409)
+    if request.method == "GET":
+        return _no_store(render(request, "apikeys/admin_create.html", context | {"form": AdminKeyForm()}))
+
+    def create(data: dict) -> tuple[AdminKey, str]:
+        return admin_key_create(
+            cluster=cluster,
+            name=data["name"],
+            expires_at=data["expires_at"],
+            by=request.user,
+            client_ip=client_ip(request),
+            nonce=data["nonce"],
+        )
+
+    return _create_and_reveal(
+        request,
+        cluster,
+        AdminKeyForm(request.POST),
+        template="apikeys/admin_create.html",
+        find_used=_admin_key_of_nonce,
+        create=create,
+    )
+
+
+@login_required
+@require_GET
+@never_cache
+def admin_detail(request, account_id, cluster_id, admin_key_id):
+    cluster = cluster_for(request, account_id, cluster_id, "read:api_keys")
+    return _detail(request, cluster, cluster_admin_key(cluster, admin_key_id))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def admin_delete(request, account_id, cluster_id, admin_key_id):
+    cluster = cluster_for(request, account_id, cluster_id, "delete:api_keys")
+    key = get_object_or_404(AdminKey.objects.live().filter(cluster=cluster).select_related("cluster"), id=admin_key_id)
+    return _delete(request, cluster, key, admin_key_delete)

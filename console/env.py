@@ -7,6 +7,7 @@ the variable, so a typo never turns into a 500 on some later request.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -100,6 +101,25 @@ class Env:
             except ValueError:
                 raise ImproperlyConfigured(f"{name} must hold comma-separated Fernet keys.") from None
         return keys
+
+    def peppers(self, name: str) -> dict[int, str]:
+        """`id:secret` pairs, comma-separated: ids are positive integers, secrets at least 32 characters."""
+        peppers: dict[int, str] = {}
+        for item in self.secret(name).split(","):
+            item = item.strip()
+            if not item:
+                continue
+            pepper_id, sep, pepper = item.partition(":")
+            if not sep or not re.fullmatch(r"[1-9][0-9]{0,8}", pepper_id):
+                raise ImproperlyConfigured(f"{name} must hold comma-separated id:secret pairs, ids positive integers.")
+            if int(pepper_id) in peppers:
+                raise ImproperlyConfigured(f"{name} names pepper {pepper_id} twice.")
+            if len(pepper) < 32:
+                raise ImproperlyConfigured(f"{name}: pepper {pepper_id} must be at least 32 characters long.")
+            peppers[int(pepper_id)] = pepper
+        if not peppers:
+            raise ImproperlyConfigured(f"{name} must hold at least one id:secret pair.")
+        return peppers
 
 
 def _read_env_file(path: Path) -> dict[str, str]:

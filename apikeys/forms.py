@@ -1,0 +1,235 @@
+import secrets
+from datetime import timedelta
+
+from django import forms
+from django.core.validators import RegexValidator
+from django.db.models import TextChoices
+from django.utils import timezone
+
+from apikeys.models import (
+    COLLECTION_NAME_MESSAGE,
+    COLLECTION_NAME_PATTERN,
+    KEY_NAME_MESSAGE,
+    KEY_NAME_PATTERN,
+    MAX_EXPIRY_DAYS,
+    MAX_RULES,
+    ClusterAccess,
+    CollectionAccess,
+)
+from apikeys.selectors import cluster_collections
+
+DEFAULT_EXPIRY_DAYS = 90
+NONCE_PATTERN = r"\A[A-Za-z0-9_-]{22,64}\Z"
+NEVER_HINT = "leave the field empty for a key that never expires."
+
+
+def new_nonce() -> str:
+    """A fresh one-time value for a create form; an idempotency key, not a secret."""
+    return secrets.token_urlsafe(16)
+
+
+def expiry_date(days: int | None):
+    return None if days is None else timezone.now() + timedelta(days=days)
+
+
+class Scope(TextChoices):
+    """The two tabs of the Access part of the form; a key has rules of one kind only."""
+
+    CLUSTER = "cluster", "Cluster-wide"
+    COLLECTIONS = "collections", "Collections"
+
+
+class CollectionRowsWidget(forms.Widget):
+    """The Collections tab: rows posted as two parallel lists, `<name>_name` and `<name>_access`.
+
+    Every row posts exactly one of each (a known collection's name is a hidden
+    input and its access a select with "No access"; a new collection is a text
+    input and a select), so the lists line up by position.
+    """
+
+    def value_from_datadict(self, data, files, name):
+        getlist = getattr(data, "getlist", lambda key: [data[key]] if key in data else [])
+        return getlist(f"{name}_name"), getlist(f"{name}_access")
+
+    def value_omitted_from_data(self, data, files, name):
+        return f"{name}_name" not in data and f"{name}_access" not in data
+
+
+class CollectionRowsField(forms.Field):
+    """The posted rows as (name, access) pairs; DatabaseApiKeyForm.clean() judges them."""
+
+    widget = CollectionRowsWidget
+
+    def to_python(self, value):
+        names, levels = value if isinstance(value, tuple) else ([], [])
+        if len(names) != len(levels):
+            raise forms.ValidationError("Each collection needs one access level. Reload the page and try again.")
+        return [(str(name).strip(), str(level).strip()) for name, level in zip(names, levels, strict=True)]
+
+
+class KeyForm(forms.Form):
+    """What creating either kind of key asks: a name and an expiry, with the
+    one-time nonce that makes a repeated POST harmless."""
+
+    nonce = forms.CharField(
+        widget=forms.HiddenInput,
+        validators=[RegexValidator(NONCE_PATTERN)],
+        error_messages={"required": "This form is out of date. Check the values and submit again."},
+    )
+    name = forms.CharField(
+        min_length=4,
+        max_length=128,
+        validators=[RegexValidator(KEY_NAME_PATTERN, KEY_NAME_MESSAGE)],
+        help_text="4–128 letters, digits, spaces, underscores (_) and dashes (-).",
+        error_messages={
+            "required": "Give the key a name.",
+            "min_length": "Use at least 4 characters (this has %(show_value)d).",
+            "max_length": "Use at most 128 characters (this has %(show_value)d).",
+        },
+    )
+    expires_in_days = forms.IntegerField(
+        label="Expires in (days)",
+        required=False,
+        min_value=1,
+        max_value=MAX_EXPIRY_DAYS,
+        initial=DEFAULT_EXPIRY_DAYS,
+        # Text, not type=number: a browser empties a number field it cannot
+        # read, which would post "" and make a key that never expires.
+        widget=forms.TextInput(attrs={"inputmode": "numeric"}),
+        help_text=f"1–{MAX_EXPIRY_DAYS} days; leave empty for a key that never expires.",
+        error_messages={
+            "invalid": "Enter a whole number of days, or leave the field empty for a key that never expires.",
+            "min_value": "A key lasts at least 1 day; " + NEVER_HINT,
+            "max_value": f"At most {MAX_EXPIRY_DAYS} days (10 years); " + NEVER_HINT,
+        },
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("nonce", new_nonce())
+        self.fields["name"].widget.attrs.update(
+            {"autocomplete": "off", "autofocus": True, "aria-describedby": "id_name-help"}
+        )
+        self.fields["expires_in_days"].widget.attrs.update(
+            {"data-expiry-days": True, "aria-describedby": "id_expires_in_days-help id_expires_in_days-preview"}
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        if "expires_in_days" in cleaned:
+            cleaned["expires_at"] = expiry_date(cleaned["expires_in_days"])
+        return cleaned
+
+    def expiry_preview(self):
+        """The expiry the current value gives: a datetime, None for never, or "" when unreadable."""
+        value = self["expires_in_days"].value()
+        if value in (None, ""):
+            return None
+        try:
+            days = int(str(value).strip())
+        except ValueError:
+            return ""
+        return expiry_date(days) if 1 <= days <= MAX_EXPIRY_DAYS else ""
+
+
+class AdminKeyForm(KeyForm):
+    """An admin key has no access rules: it always grants full access to its cluster."""
+
+
+class DatabaseApiKeyForm(KeyForm):
+    scope = forms.ChoiceField(
+        label="Access",
+        choices=Scope.choices,
+        initial=Scope.CLUSTER,
+        widget=forms.RadioSelect,
+    )
+    cluster_access = forms.ChoiceField(
+        label="Cluster-wide access",
+        choices=ClusterAccess.choices,
+        initial=ClusterAccess.MANAGE,
+        required=False,
+        widget=forms.RadioSelect,
+        error_messages={"invalid_choice": "Unknown access level “%(value)s”: choose Manage/Write or Read-only."},
+    )
+    collections = CollectionRowsField(required=False)
+
+    def __init__(self, *args, cluster, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.cluster = cluster
+        self.known_collections = cluster_collections(cluster)
+
+    def clean(self):
+        cleaned = super().clean()
+        scope = cleaned.get("scope")
+        # Only the chosen tab counts: what was left on the other tab is ignored,
+        # so one key never holds both kinds of rule.
+        if scope == Scope.CLUSTER:
+            self.errors.pop("collections", None)
+            if cleaned.get("cluster_access"):
+                cleaned["rules"] = [{"collection": None, "access": cleaned["cluster_access"]}]
+            elif "cluster_access" not in self.errors:
+                self.add_error("cluster_access", "Choose Manage/Write or Read-only.")
+        elif scope == Scope.COLLECTIONS:
+            self.errors.pop("cluster_access", None)
+            if "collections" not in self.errors:
+                rules = self._collection_rules(cleaned.get("collections") or [])
+                if rules is not None:
+                    cleaned["rules"] = rules
+        return cleaned
+
+    def _collection_rules(self, rows: list[tuple[str, str]]) -> list[dict] | None:
+        rules, seen = [], set()
+        for name, level in rows:
+            if not level or not name:
+                continue  # a collection left at "No access", or an empty new-collection row
+            shown = name if len(name) <= 64 else name[:64] + "…"
+            if not COLLECTION_NAME_PATTERN.match(name):
+                self.add_error("collections", f"“{shown}”: {COLLECTION_NAME_MESSAGE}")
+                return None
+            if level not in CollectionAccess.values:
+                self.add_error("collections", f"Unknown access level for “{shown}”: choose Read-only or Read-write.")
+                return None
+            if name in seen:
+                self.add_error("collections", f"“{shown}” is chosen twice; give each collection one access level.")
+                return None
+            seen.add(name)
+            rules.append({"collection": name, "access": level})
+        if not rules:
+            self.add_error("collections", "Choose at least one collection, or give the key cluster-wide access.")
+            return None
+        if len(rules) > MAX_RULES:
+            self.add_error("collections", f"A key has at most {MAX_RULES} collections; this has {len(rules)}.")
+            return None
+        return rules
+
+    # What the template shows.
+
+    CLUSTER_ACCESS_HELP = {
+        ClusterAccess.MANAGE: "Read, write and manage every collection, and the cluster itself.",
+        ClusterAccess.READ_ONLY: "Read every collection of the cluster; no writes.",
+    }
+
+    def cluster_access_options(self) -> list[dict]:
+        chosen = self["cluster_access"].value()
+        return [
+            {"value": value, "label": label, "help": self.CLUSTER_ACCESS_HELP[value], "checked": value == chosen}
+            for value, label in ClusterAccess.choices
+        ]
+
+    def collection_rows(self) -> list[dict]:
+        """The Collections tab: every known collection, then the new ones typed in."""
+        submitted = self["collections"].value() if self.is_bound else ([], [])
+        names, levels = submitted if isinstance(submitted, tuple) else ([], [])
+        # A forged POST may send lists of different lengths; show what lines up.
+        chosen = {str(name).strip(): str(level) for name, level in zip(names, levels, strict=False)}
+        rows = [{"name": name, "access": chosen.get(name, ""), "known": True} for name in self.known_collections]
+        known = set(self.known_collections)
+        rows += [
+            {"name": name, "access": level, "known": False}
+            for name, level in chosen.items()
+            if name and name not in known
+        ]
+        if not any(not row["known"] for row in rows):
+            rows.append({"name": "", "access": CollectionAccess.READ_ONLY.value, "known": False})
+        return rows

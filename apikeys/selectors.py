@@ -1,0 +1,78 @@
+from django.conf import settings
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+
+from apikeys.models import AdminKey, DatabaseApiKey
+from dataplane.selectors import live_collections
+
+
+def cluster_collections(cluster) -> list[str]:
+    """The collections the create form offers for this cluster, sorted.
+
+    The one place the console learns a cluster's collections: the live
+    cluster, as its data plane stores them.
+    """
+    return live_collections(cluster)
+
+
+def cluster_keys(cluster) -> QuerySet[DatabaseApiKey]:
+    return DatabaseApiKey.objects.live().filter(cluster=cluster).select_related("created_by")
+
+
+def account_keys(account) -> QuerySet[DatabaseApiKey]:
+    return DatabaseApiKey.objects.live().filter(cluster__account=account).select_related("cluster", "created_by")
+
+
+def keys_page(keys: QuerySet[DatabaseApiKey], number) -> Page:
+    """One page of keys in two queries (count and rows), however many there are."""
+    return Paginator(keys, settings.API_KEYS_PER_PAGE).get_page(number)
+
+
+def cluster_key(cluster, key_id) -> DatabaseApiKey:
+    """A key of this cluster, deleted or not; 404 for any other id."""
+    return get_object_or_404(
+        DatabaseApiKey.objects.filter(cluster=cluster).select_related("created_by", "revoked_by"), id=key_id
+    )
+
+
+# Admin keys
+
+
+def admin_key_refusal(cluster) -> str | None:
+    """Why no admin key can be created on this cluster now, or None when one can.
+
+    Like Qdrant Cloud: admin keys belong to clusters created before granular
+    keys existed (2025-01-27), and only until granular access is enabled;
+    from the moment the user confirms enabling it, no new one is made.
+    """
+    from clusters.models import Operation
+
+    if not cluster.is_legacy:
+        return (
+            "Admin keys exist only on clusters created before 27 January 2025. "
+            "This cluster uses database API keys with granular access control: create one of those instead."
+        )
+    if cluster.jwt_rbac:
+        return (
+            "Granular access control is enabled on this cluster, so new admin keys cannot be created. "
+            "Existing admin keys keep working; create a database API key instead."
+        )
+    if cluster.operations.filter(kind=Operation.Kind.ENABLE_JWT, state__in=Operation.ACTIVE).exists():
+        return (
+            "Granular access control is being enabled on this cluster, so new admin keys cannot be created. "
+            "Existing admin keys keep working."
+        )
+    return None
+
+
+def cluster_admin_keys(cluster) -> QuerySet[AdminKey]:
+    return AdminKey.objects.live().filter(cluster=cluster).select_related("created_by")
+
+
+def cluster_admin_key(cluster, admin_key_id) -> AdminKey:
+    """An admin key of this cluster, deleted or not; 404 for any other id."""
+    return get_object_or_404(
+        AdminKey.objects.filter(cluster=cluster).select_related("cluster", "created_by", "revoked_by"),
+        id=admin_key_id,
+    )

@@ -1,0 +1,136 @@
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from apikeys.models import POSTFIX_LENGTH, AdminKey, DatabaseApiKey, IssuedKey
+from apikeys.selectors import admin_key_refusal
+from apikeys.tokens import current_pepper_id, mint_jwt, new_admin_key, token_digest
+from audit.models import Action
+from audit.services import audit_record
+from dataplane.notify import keys_changed
+
+
+@sensitive_variables("token")
+def _seal(key: IssuedKey, token: str) -> None:
+    """What is stored of a key instead of the key: its postfix and a peppered digest."""
+    key.postfix = token[-POSTFIX_LENGTH:]
+    key.pepper_id = current_pepper_id()
+    key.digest = token_digest(token, key.pepper_id)
+
+
+def _revoke(key: IssuedKey, by) -> bool:
+    """Marks the key deleted; False when it already was."""
+    revoked = type(key).objects.filter(pk=key.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_by=by
+    )
+    key.refresh_from_db(fields=["revoked_at", "revoked_by"])
+    return bool(revoked)
+
+
+@transaction.atomic
+@sensitive_variables("token")
+def database_key_create(
+    *,
+    cluster,
+    name: str,
+    rules: list[dict],
+    expires_at: datetime | None,
+    by,
+    nonce: str | None = None,
+    client_ip: str | None = None,
+) -> tuple[DatabaseApiKey, str]:
+    """Records a database API key for the cluster and returns it with its token.
+
+    The token exists only in the return value: the caller shows it once and
+    forgets it. `nonce` is the create form's one-time value (unique): a second
+    call with the same nonce fails with IntegrityError instead of minting again.
+    """
+    if not cluster.jwt_rbac:
+        raise ValidationError("Granular database API keys are not enabled on this cluster.")
+    key = DatabaseApiKey(
+        cluster=cluster,
+        name=name,
+        rules=rules,
+        # `exp` is whole seconds; store exactly what the token says.
+        expires_at=expires_at.replace(microsecond=0) if expires_at else None,
+        created_by=by,
+        created_at=timezone.now(),
+        nonce=nonce,
+    )
+    # The nonce is left to the unique constraint: of two concurrent requests
+    # with one nonce, the second fails with IntegrityError, which the view
+    # turns into "already created".
+    key.full_clean(exclude=["postfix", "digest", "pepper_id", "nonce"])
+    token = mint_jwt(cluster, key)
+    _seal(key, token)
+    key.save(force_insert=True)
+    audit_record(
+        account=cluster.account, action=Action.DATABASE_KEY_CREATED, target=key, actor=by, client_ip=client_ip
+    )
+    keys_changed()  # the data plane accepts the key within a poll interval
+    return key, token
+
+
+@transaction.atomic
+def database_key_delete(*, key: DatabaseApiKey, by, client_ip: str | None = None) -> None:
+    """Revokes the key: it leaves every list, and its id stays recorded as revoked."""
+    if _revoke(key, by):
+        audit_record(
+            account=key.cluster.account, action=Action.DATABASE_KEY_DELETED, target=key, actor=by, client_ip=client_ip
+        )
+        keys_changed()  # the data plane stops accepting it at its next poll, its siblings keep working
+
+
+@transaction.atomic
+@sensitive_variables("secret")
+def admin_key_create(
+    *,
+    cluster,
+    name: str,
+    expires_at: datetime | None,
+    by,
+    client_ip: str | None = None,
+    nonce: str | None = None,
+) -> tuple[AdminKey, str]:
+    """Records an admin key for a legacy cluster and returns it with the secret.
+
+    Refused (ValidationError) on a cluster created on or after 2025-01-27 and
+    once granular access is enabled or being enabled. The secret exists only
+    in the return value; `nonce` works as for database_key_create.
+    """
+    from clusters.models import Cluster
+
+    # Locks the cluster against granular_access_enable, which locks it too:
+    # an admin key is never created after the user confirmed enabling.
+    cluster = Cluster.objects.select_for_update().select_related("account").get(id=cluster.id)
+    refusal = admin_key_refusal(cluster)
+    if refusal:
+        raise ValidationError(refusal)
+    key = AdminKey(
+        cluster=cluster,
+        name=name,
+        expires_at=expires_at.replace(microsecond=0) if expires_at else None,
+        created_by=by,
+        created_at=timezone.now(),
+        nonce=nonce,
+    )
+    key.full_clean(exclude=["postfix", "digest", "pepper_id", "nonce"])
+    secret = new_admin_key()
+    _seal(key, secret)
+    key.save(force_insert=True)
+    audit_record(account=cluster.account, action=Action.ADMIN_KEY_CREATED, target=key, actor=by, client_ip=client_ip)
+    keys_changed()  # the data plane accepts the key within a poll interval
+    return key, secret
+
+
+@transaction.atomic
+def admin_key_delete(*, key: AdminKey, by, client_ip: str | None = None) -> None:
+    """Revokes the admin key; allowed after granular access is enabled too."""
+    if _revoke(key, by):
+        audit_record(
+            account=key.cluster.account, action=Action.ADMIN_KEY_DELETED, target=key, actor=by, client_ip=client_ip
+        )
+        keys_changed()  # the data plane stops accepting it at its next poll

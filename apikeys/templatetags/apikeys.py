@@ -1,0 +1,42 @@
+"""The API Keys section of a cluster's page (templates/apikeys/cluster_section.html).
+
+The cluster page's view belongs to the clusters app; the section fetches its
+own keys here so that app need not know about API keys.
+"""
+
+from django import template
+
+from accounts.access import can
+from apikeys.selectors import admin_key_refusal, cluster_admin_keys, cluster_keys, keys_page
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def cluster_api_keys(context) -> dict:
+    """One page of the cluster's keys (`?keys_page=N`) in two queries, and what the caller may do.
+
+    A legacy cluster adds its admin keys (`?admin_keys_page=N`): while granular
+    access is off, and afterwards as long as some are left. A cluster created
+    since granular keys exist never has any, and costs no query for them.
+    """
+    from apikeys.views import snippets_for
+
+    request, cluster = context["request"], context["cluster"]
+    may_read = can(request, "read:api_keys")
+    may_write = can(request, "write:api_keys")
+    return {
+        "may_read": may_read,
+        "may_create": may_write and cluster.jwt_rbac,
+        "page": keys_page(cluster_keys(cluster), request.GET.get("keys_page")) if may_read else None,
+        "admin": _admin_keys(request, cluster, may_write) if may_read and cluster.is_legacy else None,
+        "snippets": snippets_for(cluster, None),
+    }
+
+
+def _admin_keys(request, cluster, may_write: bool) -> dict | None:
+    page = keys_page(cluster_admin_keys(cluster), request.GET.get("admin_keys_page"))
+    if cluster.jwt_rbac and not page.paginator.count:
+        return None  # enabled, and the last admin key is gone: nothing left to show
+    refusal = admin_key_refusal(cluster)
+    return {"page": page, "refusal": refusal, "may_create": may_write and refusal is None}
