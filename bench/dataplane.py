@@ -1,0 +1,201 @@
+"""`make bench`: the data plane's two performance ratios (issue 5), measured in one run.
+
+1. The auth decision for a valid JWT (read the header, verify, check
+   revocation and access) against one HMAC-SHA256 of the same token, for a
+   token seen before (target <= 1.0x) and, against PyJWT's own decode, for
+   a token seen the first time (target <= 1.2x).
+2. Requests per second of POST /collections/{c}/points/count over loopback
+   at 32 concurrent connections, auth on against auth off (target: at most
+   10 % slower).
+
+Everything runs against a throw-away SQLite database and data directory in a
+temporary folder; the console's own database and broker are not touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import timeit
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _setup(tmp: Path):
+    os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "console.settings"
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from accounts.models import Account
+    from apikeys.services import database_key_create
+    from clusters import crypto
+    from clusters.models import Cluster, Phase
+
+    account = Account.objects.create(name="Bench")
+    # Made directly, not through cluster_create: no provisioning task for the broker.
+    cluster = Cluster.objects.create(
+        account=account, name="bench", cloud_provider="aws", region="eu-central-1", version="v1.19.0",
+        number_of_nodes=1, phase=Phase.HEALTHY, endpoint_url="http://localhost", jwt_rbac=True,
+        master_key_encrypted=crypto.encrypt(crypto.new_master_key()),
+    )
+    _, token = database_key_create(cluster=cluster, name="bench key",
+                                   rules=[{"collection": "bench", "access": "rw"}], expires_at=None, by=None)
+    _, manage = database_key_create(cluster=cluster, name="bench setup key",
+                                    rules=[{"collection": None, "access": "m"}], expires_at=None, by=None)
+    return cluster, token, manage
+
+
+def _best(stmt, number: int, repeat: int = 7) -> float:
+    """Seconds per call: the best of `repeat` rounds, the least disturbed by the rest of the machine."""
+    return min(timeit.repeat(stmt, number=number, repeat=repeat)) / number
+
+
+def auth_ratios(cluster, token: str) -> dict:
+    import hmac
+
+    import jwt
+
+    from dataplane import auth
+    from dataplane.keystore import load_key_set
+
+    key_set = load_key_set()
+    master = cluster.master_key.encode()
+    headers = [(b"host", b"localhost:6333"), (b"user-agent", b"python-client/1.20.0"),
+               (b"accept", b"*/*"), (b"content-type", b"application/json"), (b"api-key", token.encode())]
+
+    def decision():
+        grant = auth.authenticate(key_set, auth.key_from_headers(headers))
+        grant.access.check_collection("bench")
+
+    def first_time():
+        key_set.tokens.clear()
+        decision()
+
+    decision()  # seen before from here on
+    number = 200_000
+    hmac_once = _best(lambda: hmac.digest(master, token.encode(), "sha256"), number)
+    cached = _best(decision, number)
+    first = _best(first_time, number // 10)
+    pyjwt = _best(lambda: jwt.decode(token, master, algorithms=["HS256"], leeway=30), number // 10)
+    return {"hmac_us": hmac_once * 1e6, "cached_us": cached * 1e6, "first_us": first * 1e6,
+            "pyjwt_us": pyjwt * 1e6, "cached_ratio": cached / hmac_once, "first_ratio": first / pyjwt}
+
+
+def _start_dataplane(data_dir: Path, *, auth_enabled: bool) -> tuple[subprocess.Popen, int]:
+    import urllib.request
+
+    port = _free_port()
+    env = os.environ | {"DATAPLANE_PORT": str(port), "DATAPLANE_HOST": "127.0.0.1",
+                        "DATAPLANE_DATA_DIR": str(data_dir),
+                        "DATAPLANE_INSECURE_NO_AUTH": "false" if auth_enabled else "true"}
+    process = subprocess.Popen([sys.executable, "-m", "dataplane"], cwd=ROOT, env=env,
+                               stderr=subprocess.DEVNULL, preexec_fn=lambda: _pin(0))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return process, port
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the data plane did not start")
+
+
+def _pin(cpu: int) -> None:
+    """Server on one core, load generator on the other, when there are two."""
+    if hasattr(os, "sched_setaffinity") and os.cpu_count() and os.cpu_count() >= 2:
+        os.sched_setaffinity(0, {cpu})
+
+
+def _fill(port: int, headers: dict) -> None:
+    import httpx
+
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers) as client:
+        client.put("/collections/bench", json={"vectors": {"size": 4, "distance": "Cosine"}}).raise_for_status()
+        points = [{"id": i, "vector": [1.0, i % 7, i % 5, i % 3], "payload": {"group": i % 10}} for i in range(1000)]
+        client.put("/collections/bench/points", json={"points": points}).raise_for_status()
+
+
+def throughput_ratio(tmp: Path, cluster, token: str, manage: str, rounds: int, seconds: float) -> dict:
+    """Both data planes run side by side (each with its own copy of the collection)
+    and are loaded in turn, alternating which goes first, so drift on a shared
+    machine falls on both alike."""
+    from bench import loadgen
+
+    # No filter: the cheaper the count, the larger the share of auth in each request.
+    body = json.dumps({"exact": True}).encode()
+    host = f"{cluster.id}.localhost"
+    # The same request both ways; with auth off the key is simply not read.
+    request = loadgen.post_request("/collections/bench/points/count", body, {"host": host, "api-key": token})
+    on, on_port = _start_dataplane(tmp / "data-on", auth_enabled=True)
+    off, off_port = _start_dataplane(tmp / "data-off", auth_enabled=False)
+    results = {True: [], False: []}
+    _pin(1)
+    try:
+        _fill(on_port, {"api-key": manage})
+        _fill(off_port, {"host": host})
+        for i in range(rounds):
+            order = (True, False) if i % 2 == 0 else (False, True)
+            for auth_enabled in order:
+                outcome = loadgen.run("127.0.0.1", on_port if auth_enabled else off_port, request,
+                                      connections=32, warmup=0.5, seconds=seconds)
+                if outcome["errors"]:
+                    raise RuntimeError(f"{outcome['errors']} requests failed")
+                results[auth_enabled].append(outcome["rps"])
+    finally:
+        _stop(on)
+        _stop(off)
+    rps_on, rps_off = statistics.median(results[True]), statistics.median(results[False])
+    return {"rps_on": rps_on, "rps_off": rps_off, "slower": 1 - rps_on / rps_off, "runs_on": results[True],
+            "runs_off": results[False]}
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    process.wait(timeout=15)
+
+
+def main() -> None:
+    rounds = int(os.environ.get("BENCH_ROUNDS", "6"))
+    seconds = float(os.environ.get("BENCH_SECONDS", "3"))
+    with tempfile.TemporaryDirectory(prefix="dataplane-bench-") as name:
+        tmp = Path(name)
+        cluster, token, manage = _setup(tmp)
+        ratios = auth_ratios(cluster, token)
+        print("Auth decision for a valid JWT (read header, verify, revocation, access):")
+        print(f"  one HMAC-SHA256 of the token      {ratios['hmac_us']:8.2f} µs")
+        print(f"  seen before (cached)              {ratios['cached_us']:8.2f} µs   "
+              f"ratio {ratios['cached_ratio']:.2f}x  (target <= 1.0x)")
+        print(f"  PyJWT's own decode                {ratios['pyjwt_us']:8.2f} µs")
+        print(f"  seen the first time               {ratios['first_us']:8.2f} µs   "
+              f"ratio {ratios['first_ratio']:.2f}x  (target <= 1.2x)")
+        sys.stdout.flush()
+        result = throughput_ratio(tmp, cluster, token, manage, rounds, seconds)
+        print(f"POST /collections/bench/points/count, 32 connections, loopback, median of {rounds} x {seconds:g} s:")
+        print(f"  auth off                          {result['rps_off']:8.0f} req/s   "
+              f"runs {', '.join(f'{r:.0f}' for r in result['runs_off'])}")
+        print(f"  auth on                           {result['rps_on']:8.0f} req/s   "
+              f"runs {', '.join(f'{r:.0f}' for r in result['runs_on'])}")
+        print(f"  auth on is {result['slower'] * 100:.1f} % slower  (target <= 10 %)")
+
+
+if __name__ == "__main__":
+    main()

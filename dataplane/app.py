@@ -1,0 +1,354 @@
+"""The data plane's ASGI application: Qdrant's REST API behind Qdrant Cloud's front.
+
+Plain ASGI on uvicorn (httptools, uvloop), no framework: the routes are few
+and fixed, and the request path is what the benchmark measures.
+
+Every request but the health routes is authenticated first (dataplane.auth),
+then routed; the route decides the access it needs (dataplane.access, the
+table of access) and the storage operation (dataplane.storage) it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import math
+import re
+import time
+from urllib.parse import parse_qsl, unquote
+
+from dataplane import auth
+from dataplane.access import FULL, Forbidden
+from dataplane.engine import Engine
+from dataplane.keystore import KeyStore
+from dataplane.lastused import LastUsed
+from dataplane.storage import StorageError
+
+logger = logging.getLogger(__name__)
+
+TITLE = "qdrant - vector search engine"
+HEALTH = {
+    "/healthz": b"healthz check passed",
+    "/livez": b"healthz check passed",
+    "/readyz": b"all shards are ready",
+}
+_UUID = re.compile(r"\A[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+_TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
+_JSON = [(b"content-type", b"application/json")]
+
+# (method, route) -> (storage op or handler name, access): access is
+# "read"/"write" on the collection in the path, "manage" cluster-wide,
+# "any" for every key (the handler filters).
+ROUTES: dict[tuple[str, tuple[str, ...]], tuple[str, str]] = {
+    ("GET", ()): ("version", "any"),
+    ("GET", ("collections",)): ("list", "any"),
+    ("GET", ("aliases",)): ("aliases", "any"),
+    ("GET", ("collections", "*")): ("info", "read"),
+    ("PUT", ("collections", "*")): ("create", "manage"),
+    ("DELETE", ("collections", "*")): ("delete_collection", "manage"),
+    ("GET", ("collections", "*", "exists")): ("exists", "read"),
+    ("GET", ("collections", "*", "aliases")): ("collection_aliases", "any"),
+    ("PUT", ("collections", "*", "points")): ("upsert", "write"),
+    ("POST", ("collections", "*", "points")): ("retrieve", "read"),
+    ("GET", ("collections", "*", "points", "*")): ("get_point", "read"),
+    ("POST", ("collections", "*", "points", "delete")): ("delete_points", "write"),
+    ("POST", ("collections", "*", "points", "query")): ("query", "read"),
+    ("POST", ("collections", "*", "points", "search")): ("search", "read"),
+    ("POST", ("collections", "*", "points", "scroll")): ("scroll", "read"),
+    ("POST", ("collections", "*", "points", "count")): ("count", "read"),
+    ("POST", ("collections", "*", "points", "payload")): ("set_payload", "write"),
+    ("PUT", ("collections", "*", "points", "payload")): ("overwrite_payload", "write"),
+}
+_FIXED = {"collections", "aliases", "exists", "points", "delete", "query", "search", "scroll", "count", "payload"}
+
+
+def commit_of(version: str) -> str:
+    """A stable commit id per version: there is no real build behind it."""
+    return hashlib.sha1(f"qdrant v{version}".encode()).hexdigest()
+
+
+def match_route(method: str, segments: list[str]) -> tuple[str, str, list[str]] | None:
+    """The route for these decoded path segments, with the values of its `*` parts."""
+    if segments == [""]:
+        segments = []
+    pattern = tuple(s if s in _FIXED else "*" for s in segments)
+    candidates = [pattern]
+    # A collection may be named like a fixed word ("points", "count" ...).
+    if len(segments) >= 2 and pattern[1] != "*":
+        candidates.append((pattern[0], "*", *pattern[2:]))
+    if len(segments) == 4 and pattern[3] != "*":
+        candidates.append((*candidates[-1][:3], "*"))
+    for candidate in candidates:
+        route = ROUTES.get((method, candidate))
+        if route is not None:
+            return route[0], route[1], [s for s, p in zip(segments, candidate) if p == "*"]
+    return None
+
+
+def path_segments(scope) -> list[str] | None:
+    """Percent-decoded segments of the raw path, so an encoded "/" stays inside its segment."""
+    raw = scope.get("raw_path") or scope["path"].encode("utf-8")
+    raw = raw.split(b"?", 1)[0]
+    if not raw.startswith(b"/"):
+        return None
+    try:
+        return [unquote(part.decode("ascii"), errors="strict") for part in raw[1:].split(b"/")]
+    except (UnicodeDecodeError, UnicodeEncodeError):
+        return None
+
+
+def scan_headers(headers) -> tuple[str | None, bytes | None, bool]:
+    """The cluster id in the Host header's first label (if it is one), the
+    Origin, and whether this is a CORS preflight."""
+    cluster = origin = None
+    preflight = False
+    for name, value in headers:
+        if name == b"host":
+            label = value.split(b".", 1)[0].split(b":", 1)[0].lower()
+            if len(label) == 36:
+                text = label.decode("ascii", "replace")
+                if _UUID.match(text):
+                    cluster = text
+        elif name == b"origin":
+            origin = value
+        elif name == b"access-control-request-method":
+            preflight = True
+    return cluster, origin, preflight
+
+
+def _with_cors(send, origin: bytes):
+    """Qdrant answers browsers from any origin (service.enable_cors, on by default)."""
+
+    async def cors_send(message):
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message["headers"], (b"access-control-allow-origin", origin), (b"vary", b"Origin")]
+        await send(message)
+
+    return cors_send
+
+
+def _preflight_headers(headers) -> list[tuple[bytes, bytes]]:
+    requested = [value for name, value in headers if name == b"access-control-request-headers"]
+    return [
+        (b"access-control-allow-methods", b"GET, POST, PUT, PATCH, DELETE, OPTIONS"),
+        (b"access-control-allow-headers", requested[0] if requested else b"api-key, authorization, content-type"),
+        (b"access-control-max-age", b"3600"),
+    ]
+
+
+class DataPlane:
+    def __init__(self, *, keystore: KeyStore, engine: Engine, last_used: LastUsed, max_body_bytes: int,
+                 auth_enabled: bool = True):
+        self.keystore = keystore
+        self.engine = engine
+        self.last_used = last_used
+        self.max_body_bytes = max_body_bytes
+        self.auth_enabled = auth_enabled
+
+    async def __call__(self, scope, receive, send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self.http(scope, receive, send)
+        elif kind == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await asyncio.to_thread(self.keystore.start)
+                    await self.engine.start()
+                    self.last_used.start()
+                except Exception as exc:
+                    logger.exception("data plane failed to start")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.keystore.stop()
+                await self.engine.stop()
+                await asyncio.to_thread(self.last_used.stop)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def http(self, scope, receive, send) -> None:
+        started = time.perf_counter()
+        method = scope["method"]
+        path = scope["path"]
+        health = HEALTH.get(path)
+        if health is not None and method == "GET":
+            return await _respond(send, 200, health, _TEXT)
+
+        headers = scope["headers"]
+        host, origin, preflight = scan_headers(headers)
+        if origin is not None:
+            send = _with_cors(send, origin)
+            if preflight and method == "OPTIONS":
+                # A browser asks before it sends the key: no key to check yet.
+                return await _respond(send, 200, b"", _preflight_headers(headers))
+        if self.auth_enabled:
+            grant = auth.authenticate(self.keystore.current, auth.key_from_headers(headers), host)
+            if type(grant) is auth.Denied:
+                return await _respond(send, grant.status, grant.body.encode(), _TEXT)
+            cluster, access = grant.cluster, grant.access
+            if grant.value_exists is not None:
+                denied = await self._check_value_exists(cluster.id, grant.value_exists)
+                if denied is not None:
+                    return await _respond(send, denied.status, denied.body.encode(), _TEXT)
+            client = scope.get("client")
+            self.last_used.note(grant.key, client[0] if client else None)
+        else:
+            cluster = self.keystore.current.clusters.get(host) if host else None
+            access = FULL
+            if cluster is None:
+                return await _error(send, 404, "Not found: name the cluster in the Host header", started)
+
+        segments = path_segments(scope)
+        route = match_route(method, segments) if segments is not None else None
+        if route is None:
+            return await _error(send, 404, f"Not found: no route {method} {path}", started)
+        op, needs, values = route
+        name = values[0] if values else None
+        try:
+            if needs == "read":
+                access.check_collection(name)
+            elif needs == "write":
+                access.check_collection(name, write=True)
+            elif needs == "manage":
+                access.check_global(manage=True)
+            if op == "version":
+                body = json.dumps({"title": TITLE, "version": cluster.version, "commit": commit_of(cluster.version)},
+                                  separators=(",", ":"))
+                return await _respond(send, 200, body.encode(), _JSON)
+            if op in ("aliases", "collection_aliases"):
+                return await _result(send, {"aliases": []}, started)
+
+            body = await self._read_json(scope, receive)
+            if op == "query" and isinstance(body, dict):
+                _check_lookups(access, body)
+            params = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+            if op == "get_point":
+                params["id"] = values[1]
+            result = await self.engine.execute(cluster.id, op, name, params, body)
+            if op == "list":
+                names = access.visible([c["name"] for c in result["collections"]])
+                result = {"collections": [{"name": n} for n in names]}
+            return await _result(send, result, started)
+        except Forbidden as exc:
+            return await _error(send, 403, f"Forbidden: {exc.message}", started)
+        except StorageError as exc:
+            return await _error(send, exc.status, exc.message, started)
+
+    async def _read_json(self, scope, receive):
+        if scope["method"] in ("GET", "DELETE"):
+            return None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    raise StorageError(400, "Bad request: invalid Content-Length") from None
+                if length > self.max_body_bytes:
+                    raise _too_large(length, self.max_body_bytes)
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise StorageError(400, "Bad request: the client went away")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise _too_large(size, self.max_body_bytes)
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        raw = b"".join(chunks)
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw, parse_constant=_no_constants)
+        except (ValueError, RecursionError) as exc:
+            raise StorageError(400, f"Format error in JSON body: {exc}") from None
+
+    async def _check_value_exists(self, cluster_id: str, value_exists: dict):
+        """Qdrant's stateful JWT: valid only while a point matching every pair exists."""
+        collection = value_exists["collection"]
+        conditions = [{"key": m["key"], "match": {"value": m["value"]}} for m in value_exists["matches"]]
+        try:
+            result = await self.engine.execute(cluster_id, "count", collection, {},
+                                               {"filter": {"must": conditions}, "exact": True})
+        except StorageError as exc:
+            if exc.status == 404:
+                return auth.Denied(403, "Invalid JWT, stateful validation failed")
+            return auth.Denied(401, "Invalid JWT, stateful validation failed")
+        if not result["count"]:
+            return auth.Denied(401, "Invalid JWT, stateful validation failed")
+        return None
+
+
+def _check_lookups(access, body: dict) -> None:
+    """Collections a query reads through lookup_from must be covered too (qdrant-auth.md)."""
+    stack = [body]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, dict):
+            continue
+        lookup = item.get("lookup_from")
+        if isinstance(lookup, dict) and isinstance(lookup.get("collection"), str):
+            access.check_collection(lookup["collection"])
+        prefetch = item.get("prefetch")
+        stack.extend(prefetch if isinstance(prefetch, list) else [prefetch])
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _too_large(size: int, limit: int) -> StorageError:
+    return StorageError(413, f"Payload too large: {size} bytes is larger than allowed (limit: {limit} bytes)")
+
+
+async def _respond(send, status: int, body: bytes, headers) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _result(send, result, started: float) -> None:
+    envelope = {"result": result, "status": "ok", "time": time.perf_counter() - started}
+    try:
+        body = json.dumps(envelope, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # an infinite score: JSON has no such number; serde_json writes null
+        body = json.dumps(_finite(envelope), separators=(",", ":"))
+    await _respond(send, 200, body.encode(), _JSON)
+
+
+def _finite(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+async def _error(send, status: int, message: str, started: float) -> None:
+    body = json.dumps({"status": {"error": message}, "time": time.perf_counter() - started}, separators=(",", ":"))
+    await _respond(send, status, body.encode(), _JSON)
+
+
+def build_application() -> DataPlane:
+    from django.conf import settings
+
+    return DataPlane(
+        keystore=KeyStore(poll_seconds=settings.DATAPLANE_POLL_SECONDS,
+                          reload_seconds=settings.DATAPLANE_RELOAD_SECONDS, redis_url=settings.REDIS_URL),
+        engine=Engine(settings.DATAPLANE_DATA_DIR),
+        last_used=LastUsed(flush_seconds=settings.DATAPLANE_LAST_USED_FLUSH_SECONDS),
+        max_body_bytes=settings.DATAPLANE_MAX_BODY_BYTES,
+        auth_enabled=not settings.DATAPLANE_INSECURE_NO_AUTH,
+    )

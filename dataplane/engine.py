@@ -1,0 +1,166 @@
+"""Which process serves a cluster's collections, and getting a request to it.
+
+An EdgeShard is locked by the process that opens it, and opening one takes
+~10 ms, so shards cannot be opened per request by whichever process took the
+connection. Instead each cluster's storage has one owner at a time: the first
+data plane process that needs it takes an exclusive flock on
+`clusters/<id>/owner.lock` and records where it listens (a Unix socket under
+`run/`). The other processes forward the (already authorised) operation to
+the owner. When the owner dies the kernel drops its lock and the next process
+that needs the cluster takes over. With one process (the default) nothing is
+ever forwarded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import logging
+import os
+from pathlib import Path
+
+from dataplane.storage import ClusterStorage, StorageError
+
+logger = logging.getLogger(__name__)
+
+FORWARD_TIMEOUT_SECONDS = 60
+_CLAIM_ATTEMPTS = 20
+
+
+class Engine:
+    def __init__(self, data_dir: Path):
+        self.data_dir = Path(data_dir)
+        self.run_dir = self.data_dir / "run"
+        self.socket_path = self.run_dir / f"{os.getpid()}.sock"
+        self.local: dict[str, ClusterStorage] = {}
+        self._locks: dict[str, int] = {}
+        self._server: asyncio.AbstractServer | None = None
+        self._flusher: asyncio.Task | None = None
+
+    def cluster_dir(self, cluster_id: str) -> Path:
+        return self.data_dir / "clusters" / cluster_id
+
+    async def start(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.run_dir.glob("*.sock"):  # left by processes that died
+            if stale.stem.isdigit() and not _alive(int(stale.stem)):
+                stale.unlink(missing_ok=True)
+        self.socket_path.unlink(missing_ok=True)
+        self._server = await asyncio.start_unix_server(self._serve, path=str(self.socket_path), limit=2**31 - 1)
+        self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
+
+    async def stop(self) -> None:
+        if self._flusher:
+            self._flusher.cancel()
+        if self._server:
+            self._server.close()
+        for cluster_id, storage in list(self.local.items()):
+            storage.close()
+            self._release(cluster_id)
+        self.local.clear()
+        self.socket_path.unlink(missing_ok=True)
+
+    async def execute(self, cluster_id: str, op: str, name: str | None, params: dict, body) -> object:
+        for _ in range(_CLAIM_ATTEMPTS):
+            storage = self.local.get(cluster_id) or self._claim(cluster_id)
+            if storage is not None:
+                return storage.execute(op, name, params, body)
+            reply = await self._forward(cluster_id, {"cluster": cluster_id, "op": op, "name": name,
+                                                     "params": params, "body": body})
+            if reply is not None:
+                if reply["ok"]:
+                    return reply["result"]
+                raise StorageError(reply["status"], reply["error"])
+            await asyncio.sleep(0.05)  # the owner is changing hands
+        raise StorageError(503, "Service unavailable: the cluster's storage is not reachable")
+
+    def _claim(self, cluster_id: str) -> ClusterStorage | None:
+        root = self.cluster_dir(cluster_id)
+        root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(root / "owner.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        try:
+            storage = ClusterStorage(root)
+        except Exception:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            raise
+        owner = root / f"owner.{os.getpid()}.tmp"
+        owner.write_text(str(self.socket_path))
+        os.replace(owner, root / "owner")
+        self._locks[cluster_id] = fd
+        self.local[cluster_id] = storage
+        return storage
+
+    def _release(self, cluster_id: str) -> None:
+        fd = self._locks.pop(cluster_id, None)
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    async def _forward(self, cluster_id: str, message: dict) -> dict | None:
+        try:
+            path = (self.cluster_dir(cluster_id) / "owner").read_text()
+        except OSError:
+            return None
+        if path == str(self.socket_path):
+            return None  # our own stale record: claim again
+        try:
+            reader, writer = await asyncio.open_unix_connection(path, limit=2**31 - 1)
+        except OSError:
+            return None
+        try:
+            writer.write(json.dumps(message).encode() + b"\n")
+            await writer.drain()
+            line = await asyncio.wait_for(reader.readline(), FORWARD_TIMEOUT_SECONDS)
+        except (TimeoutError, OSError):
+            return None
+        finally:
+            writer.close()
+        if not line:
+            return None
+        reply = json.loads(line)
+        return None if reply.get("moved") else reply
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await reader.readline()
+            if not line:
+                return
+            message = json.loads(line)
+            storage = self.local.get(message["cluster"])
+            if storage is None:
+                reply = {"moved": True}
+            else:
+                try:
+                    result = storage.execute(message["op"], message["name"], message["params"], message["body"])
+                    reply = {"ok": True, "result": result}
+                except StorageError as exc:
+                    reply = {"ok": False, "status": exc.status, "error": exc.message}
+            writer.write(json.dumps(reply).encode() + b"\n")
+            await writer.drain()
+        except Exception as exc:  # noqa: BLE001 - a broken peer must not take the server down
+            logger.warning("forwarded storage request failed: %s", exc)
+        finally:
+            writer.close()
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            for storage in list(self.local.values()):
+                storage.flush()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,271 @@
+"""The key set: what the data plane knows of clusters and keys, and keeping it fresh.
+
+A `KeySet` is an immutable snapshot loaded from the console's database through
+the ORM: per cluster its master key, jwt_rbac and version; the live database
+API keys (by `jti`); the admin keys (by digest). `KeyStore` holds the current
+snapshot and replaces it whole when the console says the key set changed:
+
+- the console's services call `dataplane.notify.keys_changed()`, which bumps a
+  one-row counter (`KeySetGeneration`) in the same transaction and, when
+  REDIS_URL is set, publishes on commit;
+- a background thread polls that counter every DATAPLANE_POLL_SECONDS (one
+  primary-key read) and, with Redis, also wakes on the message;
+- a full reload every DATAPLANE_RELOAD_SECONDS catches a change made without
+  the hook (e.g. in a shell).
+
+When the database cannot be reached the last snapshot stays in force: the
+data plane keeps serving the keys it knew and never admits one it has not seen.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from hashlib import sha256
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+logger = logging.getLogger(__name__)
+
+# Verified tokens kept per snapshot; past this the cache starts over. Only
+# tokens that passed verification get in, and minting one takes a master key.
+TOKEN_CACHE_SIZE = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterEntry:
+    id: str
+    version: str  # without the leading "v", as Qdrant reports it
+    jwt_rbac: bool
+    master_key: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEntry:
+    """A live key: a database API key (`kind="database"`) or an admin key."""
+
+    id: str
+    cluster_id: str
+    kind: str
+    expires_at: float | None  # seconds since the epoch
+    # For a database key: the HMAC of the token the console minted, so the
+    # front admits that token only, not another one made with the master key.
+    pepper_id: int | None = None
+    digest: str | None = field(default=None, repr=False)
+
+
+@dataclass(slots=True)
+class KeySet:
+    generation: tuple
+    clusters: dict[str, ClusterEntry]
+    database_keys: dict[str, KeyEntry]  # by id (the JWT's jti)
+    admin_keys: dict[tuple[int, str], KeyEntry]  # by (pepper id, hex digest)
+    peppers: dict[int, bytes] = field(repr=False)
+    loaded_at: float = 0.0
+    # Decrypted master keys by ciphertext, so the next load decrypts only what
+    # is new or changed (Fernet costs ~50 µs a cluster).
+    ciphertexts: dict[str, bytes] = field(default_factory=dict, repr=False)
+    # token -> Grant, filled by dataplane.auth; dies with the snapshot, so a
+    # reload (a key deleted, a master key or jwt_rbac changed) empties it.
+    tokens: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def empty(cls) -> KeySet:
+        return cls(generation=(-1, None), clusters={}, database_keys={}, admin_keys={}, peppers={})
+
+    def admin_key_for(self, token: str) -> tuple[tuple[int, str], KeyEntry] | None:
+        """The admin key whose digest is HMAC(pepper, token) under any configured pepper, with its index key."""
+        if not self.admin_keys:
+            return None
+        raw = token.encode("utf-8")
+        for pepper_id, pepper in self.peppers.items():
+            digest = hmac.new(pepper, raw, sha256).hexdigest()
+            # Looked up by a keyed digest of the secret, not by the secret: how
+            # long the lookup takes says nothing about any stored key.
+            entry = self.admin_keys.get((pepper_id, digest))
+            if entry is not None:
+                return (pepper_id, digest), entry
+        return None
+
+    def minted(self, key: KeyEntry, token: str) -> bool:
+        """Whether `token` is the very token the console minted for `key` (its stored digest)."""
+        pepper = self.peppers.get(key.pepper_id)
+        if pepper is None or key.digest is None:
+            return False
+        return hmac.compare_digest(hmac.digest(pepper, token.encode("utf-8"), "sha256").hex(), key.digest)
+
+
+def current_generation() -> tuple:
+    """The counter with its time: a row deleted and made again (a flushed test
+    database) restarts the counter, but never at the same moment."""
+    from dataplane.models import KeySetGeneration
+
+    row = KeySetGeneration.objects.filter(id=KeySetGeneration.ROW_ID).values_list("generation", "changed_at").first()
+    return row or (0, None)
+
+
+def admin_key_rows() -> list[tuple]:
+    """HOOK for admin keys (issue 4): rows of (id, cluster_id, pepper_id, digest, expires_at).
+
+    Reads the model named by settings.DATAPLANE_ADMIN_KEY_MODEL ("app.Model")
+    if it exists: live rows only (`revoked_at` null when the model has it).
+    The model is expected to store, like DatabaseApiKey, an HMAC-SHA256 hex
+    `digest` of the key under settings.API_KEY_PEPPERS[`pepper_id`]. Until the
+    model exists there are no admin keys.
+    """
+    from django.apps import apps
+
+    try:
+        model = apps.get_model(getattr(settings, "DATAPLANE_ADMIN_KEY_MODEL", "apikeys.AdminKey"))
+    except (LookupError, ValueError):
+        return []
+    names = {f.name for f in model._meta.get_fields()}
+    rows = model.objects.all()
+    if "revoked_at" in names:
+        rows = rows.filter(revoked_at__isnull=True)
+    expires = "expires_at" if "expires_at" in names else None
+    fields = ["id", "cluster_id", "pepper_id", "digest"]
+    return [(*row, None) for row in rows.values_list(*fields)] if expires is None else list(
+        rows.values_list(*fields, expires)
+    )
+
+
+def load_key_set(previous: KeySet | None = None) -> KeySet:
+    """Reads the whole key set. Master keys are decrypted once per ciphertext."""
+    from apikeys.models import DatabaseApiKey
+    from clusters import crypto
+    from clusters.models import Cluster
+
+    # Read the counter first: a change racing with this load bumps it past
+    # what we record, so the next poll loads again.
+    generation = current_generation()
+    decrypted = previous.ciphertexts if previous is not None else {}
+    ciphertexts: dict[str, bytes] = {}
+    clusters: dict[str, ClusterEntry] = {}
+    for cluster_id, version, jwt_rbac, encrypted in Cluster.objects.values_list(
+        "id", "version", "jwt_rbac", "master_key_encrypted"
+    ):
+        master_key = decrypted.get(encrypted)
+        if master_key is None:
+            try:
+                master_key = crypto.decrypt(encrypted).encode("utf-8")
+            except Exception:  # noqa: BLE001 - one undecryptable cluster must not hide the others
+                logger.error("cannot decrypt the master key of cluster %s; its keys are refused", cluster_id)
+                continue
+        ciphertexts[encrypted] = master_key
+        clusters[str(cluster_id)] = ClusterEntry(
+            id=str(cluster_id), version=version.lstrip("v"), jwt_rbac=jwt_rbac, master_key=master_key
+        )
+    database_keys = {}
+    for key_id, cluster_id, expires_at, pepper_id, digest in DatabaseApiKey.objects.live().values_list(
+        "id", "cluster_id", "expires_at", "pepper_id", "digest"
+    ):
+        entry = KeyEntry(str(key_id), str(cluster_id), "database", expires_at.timestamp() if expires_at else None,
+                         pepper_id, digest)
+        database_keys[entry.id] = entry
+    admin_keys = {}
+    for key_id, cluster_id, pepper_id, digest, expires_at in admin_key_rows():
+        entry = KeyEntry(str(key_id), str(cluster_id), "admin", expires_at.timestamp() if expires_at else None)
+        admin_keys[(int(pepper_id), digest)] = entry
+    key_set = KeySet(
+        generation=generation,
+        clusters=clusters,
+        database_keys=database_keys,
+        admin_keys=admin_keys,
+        peppers={int(i): p.encode("utf-8") for i, p in getattr(settings, "API_KEY_PEPPERS", {}).items()},
+        loaded_at=time.time(),
+        ciphertexts=ciphertexts,
+    )
+    return key_set
+
+
+class KeyStore:
+    """The current KeySet of this process, and the thread that keeps it fresh."""
+
+    def __init__(self, *, poll_seconds: float, reload_seconds: float, redis_url: str | None = None):
+        self.current = KeySet.empty()
+        self.poll_seconds = poll_seconds
+        self.reload_seconds = reload_seconds
+        self.redis_url = redis_url
+        self.database_ok = False
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # Called from the event loop: never touches the database.
+    def snapshot(self) -> KeySet:
+        return self.current
+
+    def start(self) -> None:
+        self.refresh(force=True)
+        refresher = threading.Thread(target=self._run, name="dataplane-keys", daemon=True)
+        self._threads.append(refresher)
+        refresher.start()
+        if self.redis_url:
+            listener = threading.Thread(target=self._listen, name="dataplane-keys-redis", daemon=True)
+            self._threads.append(listener)
+            listener.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Reloads when the generation moved (or `force`); False when the database failed."""
+        try:
+            if not force and current_generation() == self.current.generation:
+                self.database_ok = True
+                return True
+            self.current = load_key_set(self.current)
+            self.database_ok = True
+            return True
+        except Exception as exc:  # noqa: BLE001 - any database failure: keep the last snapshot
+            if self.database_ok or not self.current.loaded_at:
+                logger.warning("cannot read the key set (%s); serving the one loaded at %s", exc, self.current.loaded_at)
+            self.database_ok = False
+            # Drop the broken connection so the next attempt opens a new one.
+            try:
+                connection.close()
+            except Exception:  # noqa: BLE001
+                pass
+            return False
+
+    def _run(self) -> None:
+        last_full = time.monotonic()
+        while not self._stop.is_set():
+            self._wake.wait(self.poll_seconds)
+            if self._stop.is_set():
+                break
+            self._wake.clear()
+            full = time.monotonic() - last_full >= self.reload_seconds
+            try:
+                if self.refresh(force=full) and full:
+                    last_full = time.monotonic()
+                close_old_connections()
+            except Exception:  # noqa: BLE001 - this thread must outlive any one failure
+                logger.exception("refreshing the key set failed")
+        connection.close()
+
+    def _listen(self) -> None:
+        """Wakes the refresher on every message of the console's Redis channel."""
+        import redis
+
+        from dataplane.notify import CHANNEL
+
+        while not self._stop.is_set():
+            try:
+                client = redis.Redis.from_url(self.redis_url, socket_timeout=None, socket_connect_timeout=2)
+                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(CHANNEL)
+                # A message may have been missed while (re)connecting.
+                self._wake.set()
+                while not self._stop.is_set():
+                    if pubsub.get_message(timeout=1.0) is not None:
+                        self._wake.set()
+            except Exception as exc:  # noqa: BLE001 - Redis down: polling still runs; retry
+                logger.warning("Redis subscription failed (%s); retrying, polling meanwhile", exc)
+                self._stop.wait(1.0)

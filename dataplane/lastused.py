@@ -1,0 +1,98 @@
+"""When and from where each key was last used: noted on the request path in
+memory, written to the database by a background thread.
+
+A key is noted at most once a minute per process, and the UPDATE only
+touches a row whose last_used_at is older than a minute, so with several
+processes a key is still written at most once a minute (NetBox's rule).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+from django.db import close_old_connections, connection, transaction
+from django.db.models import Q
+
+logger = logging.getLogger(__name__)
+
+INTERVAL_SECONDS = 60
+
+
+class LastUsed:
+    def __init__(self, *, flush_seconds: float):
+        self.flush_seconds = flush_seconds
+        self._noted: dict[str, float] = {}  # key id -> monotonic time it was last noted
+        self._pending: dict[tuple[str, str], tuple[datetime, str | None]] = {}  # (kind, id) -> (when, ip)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def note(self, key, client_ip: str | None) -> None:
+        """Called for every authenticated request: a dict lookup unless a minute has passed."""
+        now = time.monotonic()
+        noted = self._noted.get(key.id)
+        if noted is not None and now - noted < INTERVAL_SECONDS:
+            return
+        self._noted[key.id] = now
+        with self._lock:
+            self._pending[(key.kind, key.id)] = (datetime.now(UTC), client_ip)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="dataplane-last-used", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_seconds):
+            self.flush()
+        self.flush()
+        connection.close()
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        try:
+            close_old_connections()
+            with transaction.atomic():
+                for (kind, key_id), (when, ip) in pending.items():
+                    model = _model(kind)
+                    if model is None:
+                        continue
+                    stale = Q(last_used_at__isnull=True) | Q(
+                        last_used_at__lte=when - timedelta(seconds=INTERVAL_SECONDS))
+                    model.objects.filter(Q(id=key_id) & stale).update(last_used_at=when, last_used_ip=ip)
+        except Exception as exc:  # noqa: BLE001 - database down: try these again next time
+            logger.warning("cannot record when keys were last used (%s); will retry", exc)
+            with self._lock:
+                for item, value in pending.items():
+                    self._pending.setdefault(item, value)
+            try:
+                connection.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+
+def _model(kind: str):
+    """The model of a key kind; admin keys once their model exists (HOOK, see keystore.admin_key_rows)."""
+    from django.apps import apps
+    from django.conf import settings
+
+    if kind == "database":
+        from apikeys.models import DatabaseApiKey
+
+        return DatabaseApiKey
+    try:
+        model = apps.get_model(getattr(settings, "DATAPLANE_ADMIN_KEY_MODEL", "apikeys.AdminKey"))
+    except (LookupError, ValueError):
+        return None
+    names = {f.name for f in model._meta.get_fields()}
+    return model if {"last_used_at", "last_used_ip"} <= names else None

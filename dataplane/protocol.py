@@ -1,0 +1,48 @@
+"""uvicorn's httptools protocol with a cap on the request head.
+
+httptools buffers a header of any size before uvicorn sees it (a 50 MB
+header is read into memory whole), so the head is fed to the parser in small
+pieces and a request whose line and headers pass the cap is answered 431 and
+the connection closed, as actix (Qdrant's server) does.
+"""
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+MAX_HEAD_BYTES = 64 * 1024
+_PIECE = 8 * 1024
+
+
+class CappedHttpToolsProtocol(HttpToolsProtocol):
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._in_head, self._head_bytes = True, 0
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head, self._head_bytes = True, 0
+
+    def data_received(self, data: bytes) -> None:
+        while data and self._in_head:
+            piece, data = data[:_PIECE], data[_PIECE:]
+            self._head_bytes += len(piece)
+            # A piece may carry the start of the body too: allow for it.
+            if self._head_bytes > MAX_HEAD_BYTES + _PIECE:
+                self._refuse()
+                return
+            super().data_received(piece)
+            if self.transport.is_closing():
+                return
+        if data:
+            super().data_received(data)
+
+    def _refuse(self) -> None:
+        body = b"Request Header Fields Too Large"
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body
+        )
+        self.transport.close()

@@ -1,0 +1,47 @@
+"""Runs the data plane on uvicorn: DATAPLANE_HOST:DATAPLANE_PORT, DATAPLANE_PROCESSES workers."""
+
+import ipaddress
+import logging
+import os
+
+import django
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
+    django.setup()
+    import uvicorn
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    from dataplane.protocol import CappedHttpToolsProtocol
+
+    if settings.DATAPLANE_INSECURE_NO_AUTH and not _loopback(settings.DATAPLANE_HOST):
+        raise ImproperlyConfigured("DATAPLANE_INSECURE_NO_AUTH is for benchmarks on the loopback interface only.")
+    if settings.DATAPLANE_INSECURE_NO_AUTH:
+        logging.getLogger("dataplane").warning("authentication is OFF (DATAPLANE_INSECURE_NO_AUTH)")
+    settings.DATAPLANE_DATA_DIR.mkdir(parents=True, exist_ok=True)
+    uvicorn.run(
+        "dataplane.asgi:application",
+        host=settings.DATAPLANE_HOST,
+        port=settings.DATAPLANE_PORT,
+        workers=settings.DATAPLANE_PROCESSES,
+        loop="uvloop",
+        http=CappedHttpToolsProtocol,
+        lifespan="on",
+        access_log=False,
+        server_header=False,
+        # The client's address is the peer's: no X-Forwarded-For trust by default.
+        proxy_headers=False,
+        log_level=os.environ.get("DATAPLANE_LOG_LEVEL", "warning").lower(),
+        timeout_graceful_shutdown=5,
+    )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,515 @@
+"""Collections on disk: one qdrant-edge EdgeShard per collection, per cluster.
+
+Layout under DATAPLANE_DATA_DIR (default var/dataplane/):
+
+    clusters/<cluster id>/collections/<sha256 of the name>/collection.json
+    clusters/<cluster id>/collections/<sha256 of the name>/shard/   (the EdgeShard)
+
+A collection's directory is named by a digest of its name, so no name can
+reach outside it; collection.json keeps the name and the configuration it was
+created with (GET /collections/{c} reports it). Shards open on first use and
+stay open; a shard is locked by the process that opened it, so one process
+owns a cluster's storage at a time (see dataplane/owners.py).
+
+Every operation takes the request body as parsed JSON (already authorised)
+and returns the `result` of Qdrant's envelope, or raises `StorageError` with
+the status and message of Qdrant's error body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import qdrant_edge as qe
+
+from dataplane import rest
+from dataplane.rest import BadInput, Unsupported
+
+logger = logging.getLogger(__name__)
+
+# Qdrant's validate_collection_name.
+_INVALID_NAME_CHARS = ['<', '>', ':', '"', '/', '\\', '|', '?', '*', '\0', '\u001f']
+
+HNSW_DEFAULT = {"m": 16, "ef_construct": 100, "full_scan_threshold": 10000, "max_indexing_threads": 0,
+                "on_disk": False}
+OPTIMIZERS_DEFAULT = {"deleted_threshold": 0.2, "vacuum_min_vector_number": 1000, "default_segment_number": 0,
+                      "max_segment_size": None, "memmap_threshold": None, "indexing_threshold": 10000,
+                      "flush_interval_sec": 5, "max_optimization_threads": None}
+WAL_DEFAULT = {"wal_capacity_mb": 32, "wal_segments_ahead": 0}
+
+
+class StorageError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def not_found(name: str) -> StorageError:
+    return StorageError(404, f"Not found: Collection `{name}` doesn't exist!")
+
+
+def validate_collection_name(name: str) -> None:
+    for char in _INVALID_NAME_CHARS:
+        if char in name:
+            raise StorageError(422, f'Validation error in path parameters: [name: collection name cannot contain "{char}" char]')
+    if not 1 <= len(name) <= 255:
+        raise StorageError(422, "Validation error in path parameters: [name: length must be between 1 and 255]")
+
+
+class Collection:
+    def __init__(self, name: str, path: Path, meta: dict):
+        self.name, self.path, self.meta = name, path, meta
+        self._shard: qe.EdgeShard | None = None
+        self.operations = 0
+        self.dirty = False
+
+    @property
+    def shard(self) -> qe.EdgeShard:
+        if self._shard is None:
+            self._shard = qe.EdgeShard.load(str(self.path / "shard"))
+        return self._shard
+
+    def next_operation(self) -> int:
+        self.operations += 1
+        self.dirty = True
+        return self.operations
+
+    def flush(self) -> None:
+        if self._shard is not None and self.dirty:
+            self.dirty = False
+            self._shard.flush()
+
+    def close(self) -> None:
+        if self._shard is not None:
+            self._shard.close()
+            self._shard = None
+
+
+class ClusterStorage:
+    """The collections of one cluster."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.collections_dir = root / "collections"
+        self.collections_dir.mkdir(parents=True, exist_ok=True)
+        self.collections: dict[str, Collection] = {}
+        for meta_file in self.collections_dir.glob("*/collection.json"):
+            try:
+                meta = json.loads(meta_file.read_text())
+                self.collections[meta["name"]] = Collection(meta["name"], meta_file.parent, meta)
+            except (OSError, ValueError, KeyError) as exc:
+                logger.error("skipping unreadable collection at %s: %s", meta_file.parent, exc)
+
+    def close(self) -> None:
+        for collection in self.collections.values():
+            collection.flush()
+            collection.close()
+
+    def flush(self) -> None:
+        for collection in list(self.collections.values()):
+            try:
+                collection.flush()
+            except Exception as exc:  # noqa: BLE001 - flushing one shard must not stop the others
+                logger.error("flushing collection %s failed: %s", collection.name, exc)
+
+    def _get(self, name: str) -> Collection:
+        collection = self.collections.get(name)
+        if collection is None:
+            raise not_found(name)
+        return collection
+
+    # Dispatch: `op` names one of the methods below.
+    def execute(self, op: str, name: str | None, params: dict, body) -> object:
+        handler = getattr(self, "op_" + op)
+        try:
+            return handler(name, params, body)
+        except StorageError:
+            raise
+        except Unsupported as exc:
+            raise StorageError(400, f"Bad request: {exc}") from None
+        except (BadInput, TypeError) as exc:
+            raise StorageError(400, f"Format error in JSON body: {exc}") from None
+        except (ValueError, OverflowError) as exc:
+            raise StorageError(400, f"Format error in JSON body: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - the engine's own errors are about the input
+            message = str(exc)
+            if message.startswith("No point with id"):
+                raise StorageError(404, f"Not found: {message} found") from None
+            if "No range index for `order_by`" in message:
+                raise StorageError(400, f"Bad request: {message}") from None
+            raise StorageError(400, f"Wrong input: {message}") from None
+        except BaseException as exc:
+            # A panic inside the engine (pyo3's PanicException is a BaseException).
+            if type(exc).__name__ != "PanicException":
+                raise
+            logger.error("the storage engine panicked on %s %s: %s", op, name, exc)
+            raise StorageError(500, "Service internal error: the storage engine failed") from None
+
+    # Collections.
+
+    def op_list(self, name, params, body):
+        return {"collections": [{"name": n} for n in sorted(self.collections)]}
+
+    def op_exists(self, name, params, body):
+        return {"exists": name in self.collections}
+
+    def op_info(self, name, params, body):
+        collection = self._get(name)
+        info = collection.shard.info()
+        config = collection.meta["config"]
+        return {
+            "status": "green",
+            "optimizer_status": "ok",
+            "indexed_vectors_count": info.indexed_vectors_count,
+            "points_count": info.points_count,
+            "segments_count": info.segments_count,
+            "config": {
+                "params": {k: v for k, v in {
+                    "vectors": config.get("vectors", {}),
+                    "shard_number": 1,
+                    "replication_factor": 1,
+                    "write_consistency_factor": 1,
+                    "on_disk_payload": config.get("on_disk_payload", True),
+                    "sparse_vectors": config.get("sparse_vectors"),
+                }.items() if v is not None},
+                "hnsw_config": HNSW_DEFAULT | (config.get("hnsw_config") or {}),
+                "optimizer_config": OPTIMIZERS_DEFAULT | (config.get("optimizers_config") or {}),
+                "wal_config": WAL_DEFAULT,
+                "quantization_config": None,
+                "strict_mode_config": {"enabled": False},
+                **({"metadata": config["metadata"]} if config.get("metadata") else {}),
+            },
+            "payload_schema": {
+                field: {"data_type": rest.SCHEMA_TYPES.get(index.data_type, "keyword"), "points": index.points}
+                for field, index in info.payload_schema.items()
+            },
+            **({"created_at": collection.meta["created_at"]} if collection.meta.get("created_at") else {}),
+        }
+
+    def op_create(self, name, params, body):
+        validate_collection_name(name)
+        if name in self.collections:
+            raise StorageError(409, f"Wrong input: Collection `{name}` already exists!")
+        body = body if body is not None else {}
+        if not isinstance(body, dict):
+            raise BadInput("invalid type: expected a collection configuration object")
+        edge_config, stored = _collection_config(body)
+        path = self.collections_dir / hashlib.sha256(name.encode("utf-8")).hexdigest()
+        if path.exists():  # left by a create that crashed before writing collection.json
+            shutil.rmtree(path)
+        try:
+            shard = qe.EdgeShard.create(str(path / "shard"), edge_config)
+            meta = {"name": name, "created_at": datetime.now(UTC).isoformat(), "config": stored}
+            tmp = path / "collection.json.tmp"
+            tmp.write_text(json.dumps(meta))
+            os.replace(tmp, path / "collection.json")
+        except Exception:
+            shutil.rmtree(path, ignore_errors=True)
+            raise
+        collection = Collection(name, path, meta)
+        collection._shard = shard
+        self.collections[name] = collection
+        return True
+
+    def op_delete_collection(self, name, params, body):
+        collection = self.collections.pop(name, None)
+        if collection is None:
+            return False
+        collection.close()
+        # Rename first: a crash halfway through leaves no half collection.
+        doomed = collection.path.with_name(collection.path.name + f".deleted-{time.time_ns()}")
+        os.replace(collection.path, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+        return True
+
+    # Points: writes.
+
+    def _update(self, name, params, operation) -> dict:
+        collection = self._get(name)
+        collection.shard.update(operation)
+        operation_id = collection.next_operation()
+        wait = params.get("wait", "true") not in ("false", "0")
+        return {"operation_id": operation_id, "status": "completed" if wait else "acknowledged"}
+
+    def op_upsert(self, name, params, body):
+        self._get(name)
+        return self._update(name, params, qe.UpdateOperation.upsert_points(rest.points(_body(body))))
+
+    def op_delete_points(self, name, params, body):
+        body = _body(body)
+        self._get(name)
+        if body.get("points") is not None:
+            operation = qe.UpdateOperation.delete_points(rest.point_ids(body["points"]))
+        elif body.get("filter") is not None:
+            operation = qe.UpdateOperation.delete_points_by_filter(rest.filter_(body["filter"]))
+        else:
+            raise BadInput("data did not match any variant of untagged enum PointsSelector")
+        return self._update(name, params, operation)
+
+    def _payload_operation(self, name, params, body, by_ids, by_filter):
+        body = _body(body)
+        self._get(name)
+        payload = body.get("payload")
+        if not isinstance(payload, dict):
+            raise BadInput("missing field `payload`")
+        key = body.get("key")
+        if key is not None and not isinstance(key, str):
+            raise BadInput("invalid type for key")
+        if body.get("points") is not None:
+            operation = by_ids(rest.point_ids(body["points"]), payload, key)
+        elif body.get("filter") is not None:
+            operation = by_filter(rest.filter_(body["filter"]), payload, key)
+        else:
+            raise BadInput("either points or filter is required")
+        return self._update(name, params, operation)
+
+    def op_set_payload(self, name, params, body):
+        return self._payload_operation(name, params, body, qe.UpdateOperation.set_payload,
+                                       qe.UpdateOperation.set_payload_by_filter)
+
+    def op_overwrite_payload(self, name, params, body):
+        return self._payload_operation(name, params, body, qe.UpdateOperation.overwrite_payload,
+                                       qe.UpdateOperation.overwrite_payload_by_filter)
+
+    # Points: reads.
+
+    def op_retrieve(self, name, params, body):
+        body = _body(body)
+        collection = self._get(name)
+        ids = rest.point_ids(body.get("ids"))
+        records = collection.shard.retrieve(
+            ids, rest.with_payload(body.get("with_payload"), True), rest.with_vector(body.get("with_vector"), False)
+        )
+        return [rest.record_out(record) for record in records]
+
+    def op_get_point(self, name, params, body):
+        collection = self._get(name)
+        pid = rest.point_id_from_path(params["id"])
+        records = collection.shard.retrieve([pid], True, True)
+        if not records:
+            raise StorageError(404, f"Not found: No point with id {rest.id_out(pid)} found")
+        return rest.record_out(records[0])
+
+    def op_count(self, name, params, body):
+        body = _body(body, allow_empty=True)
+        collection = self._get(name)
+        exact = body.get("exact", True)
+        count = collection.shard.count(qe.CountRequest(exact=rest._bool(exact, "exact"),
+                                                       filter=rest.filter_(body.get("filter"))))
+        return {"count": count}
+
+    def op_scroll(self, name, params, body):
+        body = _body(body, allow_empty=True)
+        collection = self._get(name)
+        offset = body.get("offset")
+        request = qe.ScrollRequest(
+            offset=rest.point_id(offset) if offset is not None else None,
+            limit=rest.limit(body.get("limit"), 10),
+            filter=rest.filter_(body.get("filter")),
+            with_payload=rest.with_payload(body.get("with_payload"), True),
+            with_vector=rest.with_vector(body.get("with_vector"), False),
+            order_by=rest.order_by(body.get("order_by")),
+        )
+        records, next_offset = collection.shard.scroll(request)
+        return {"points": [rest.record_out(r) for r in records],
+                "next_page_offset": rest.id_out(next_offset) if next_offset is not None else None}
+
+    def op_search(self, name, params, body):
+        body = _body(body)
+        collection = self._get(name)
+        vector = body.get("vector")
+        using = None
+        if isinstance(vector, dict) and "name" in vector:
+            using, vector = rest._str(vector["name"], "vector name"), vector.get("vector")
+        if vector is None:
+            raise BadInput("missing field `vector`")
+        with_vector = rest.with_vector(body.get("with_vector"), False)
+        request = qe.SearchRequest(
+            query=rest.nearest_query(vector, using),
+            limit=rest.limit(body.get("limit"), 10),
+            offset=rest.offset(body.get("offset")),
+            filter=rest.filter_(body.get("filter")),
+            params=rest.search_params(body.get("params")),
+            with_vector=with_vector,
+            with_payload=rest.with_payload(body.get("with_payload"), False),
+            score_threshold=rest.score_threshold(body.get("score_threshold")),
+        )
+        return [rest.scored_out(p, bool(with_vector)) for p in collection.shard.search(request)]
+
+    def op_query(self, name, params, body):
+        body = _body(body, allow_empty=True)
+        collection = self._get(name)
+        excluded: list = []
+        with_vector = rest.with_vector(body.get("with_vector"), False)
+        request = qe.QueryRequest(
+            limit=rest.limit(body.get("limit"), 10),
+            offset=rest.offset(body.get("offset")),
+            query=self._scoring_query(collection, body, excluded),
+            prefetches=[self._prefetch(collection, p, body.get("lookup_from"), excluded)
+                        for p in _prefetch_list(body.get("prefetch"))] or None,
+            with_vector=with_vector,
+            with_payload=rest.with_payload(body.get("with_payload"), False),
+            filter=_exclude(rest.filter_(body.get("filter")), excluded),
+            score_threshold=rest.score_threshold(body.get("score_threshold")),
+            params=rest.search_params(body.get("params")),
+        )
+        return {"points": [rest.scored_out(p, bool(with_vector)) for p in collection.shard.query(request)]}
+
+    def _prefetch(self, collection, value, lookup_from, excluded):
+        value = rest._obj(value, "prefetch")
+        value.setdefault("lookup_from", lookup_from)
+        return qe.Prefetch(
+            limit=rest.limit(value.get("limit"), 10),
+            query=self._scoring_query(collection, value, excluded),
+            prefetches=[self._prefetch(collection, p, lookup_from, excluded)
+                        for p in _prefetch_list(value.get("prefetch"))] or None,
+            params=rest.search_params(value.get("params")),
+            filter=_exclude(rest.filter_(value.get("filter")), excluded),
+            score_threshold=rest.score_threshold(value.get("score_threshold")),
+        )
+
+    def _scoring_query(self, collection: Collection, body: dict, excluded: list):
+        query = body.get("query")
+        using = body.get("using")
+        if using is not None:
+            rest._str(using, "using")
+        if query is None:
+            return None
+        if isinstance(query, dict):
+            if "nearest" in query:
+                query = query["nearest"]
+            elif "fusion" in query:
+                fusion = query["fusion"]
+                if fusion == "rrf":
+                    return qe.Fusion.Rrf(k=2)
+                if fusion == "dbsf":
+                    return qe.Fusion.Dbsf()
+                raise BadInput("fusion is rrf or dbsf")
+            elif "rrf" in query:
+                rrf = rest._obj(query["rrf"], "rrf")
+                k = rrf.get("k", 2)
+                weights = rrf.get("weights")
+                return qe.Fusion.Rrf(k=rest._int(k, "k", 1, 2**32 - 1),
+                                     weights=[rest._number(w, "weight") for w in weights] if weights else None)
+            elif "order_by" in query:
+                return rest.order_by(query["order_by"])
+            elif "sample" in query:
+                if query["sample"] != "random":
+                    raise BadInput("sample is random")
+                return qe.Sample.Random
+            elif {"indices", "values"} != set(query):
+                raise Unsupported(f"query {min(query, default='')!r} is not supported by this data plane")
+        if rest.is_point_reference(query):
+            return self._nearest_to_point(collection, query, using, body.get("lookup_from"), excluded)
+        return rest.nearest_query(query, using)
+
+    def _nearest_to_point(self, collection, reference, using, lookup_from, excluded):
+        """A point id as query: search with that point's vector, as Qdrant does, leaving the point out."""
+        pid = rest.point_id(reference)
+        source, vector_name = collection, using or ""
+        if lookup_from is not None:
+            lookup_from = rest._obj(lookup_from, "lookup_from")
+            source = self._get(rest._str(lookup_from.get("collection"), "collection"))
+            vector_name = lookup_from.get("vector") or vector_name
+        records = source.shard.retrieve([pid], False, True)
+        if not records:
+            raise StorageError(404, f"Not found: No point with id {rest.id_out(pid)} found")
+        vector = records[0].vector
+        if isinstance(vector, dict):
+            vector = vector.get(vector_name)
+        if vector is None:
+            raise StorageError(400, f"Wrong input: Not existing vector name error: {vector_name}")
+        if source is collection:
+            excluded.append(pid)
+        return qe.Query.Nearest(vector, using=using)
+
+
+def _exclude(filter_, excluded: list):
+    if not excluded:
+        return filter_
+    condition = qe.HasIdCondition(set(excluded))
+    if filter_ is None:
+        return qe.Filter(must_not=[condition])
+    return qe.Filter(must=[filter_], must_not=[condition])
+
+
+def _prefetch_list(value) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _body(body, allow_empty: bool = False) -> dict:
+    if body is None and allow_empty:
+        return {}
+    if not isinstance(body, dict):
+        raise BadInput("invalid type: expected a JSON object")
+    return body
+
+
+def _vector_params(value: dict, name: str) -> tuple[qe.EdgeVectorParams, dict]:
+    value = rest._obj(value, f"vector params {name!r}")
+    size = rest._int(value.get("size"), "size", 1, 65536)
+    distance = value.get("distance")
+    if distance not in rest.DISTANCES:
+        raise BadInput(f"unknown variant `{distance}`, expected one of `Cosine`, `Euclid`, `Dot`, `Manhattan`")
+    stored = {"size": size, "distance": distance}
+    kwargs = {}
+    if value.get("on_disk") is not None:
+        kwargs["on_disk"] = stored["on_disk"] = rest._bool(value["on_disk"], "on_disk")
+    if value.get("datatype") is not None:
+        if value["datatype"] not in rest.DATATYPES:
+            raise BadInput("datatype is float32, float16 or uint8")
+        kwargs["datatype"] = rest.DATATYPES[value["datatype"]]
+        stored["datatype"] = value["datatype"]
+    if value.get("multivector_config") is not None:
+        comparator = rest._obj(value["multivector_config"], "multivector_config").get("comparator")
+        if comparator != "max_sim":
+            raise BadInput("multivector comparator is max_sim")
+        kwargs["multivector_config"] = qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim)
+        stored["multivector_config"] = {"comparator": "max_sim"}
+    return qe.EdgeVectorParams(size=size, distance=rest.DISTANCES[distance], **kwargs), stored
+
+
+def _collection_config(body: dict) -> tuple[qe.EdgeConfig, dict]:
+    vectors = body.get("vectors")
+    stored: dict = {}
+    edge_vectors = None
+    if vectors is not None:
+        vectors = rest._obj(vectors, "vectors")
+        if "size" in vectors or "distance" in vectors:
+            edge_vectors, stored["vectors"] = _vector_params(vectors, "")
+        else:
+            edge_vectors, stored["vectors"] = {}, {}
+            for vname, params in vectors.items():
+                edge_vectors[vname], stored["vectors"][vname] = _vector_params(params, vname)
+    sparse = body.get("sparse_vectors")
+    edge_sparse = None
+    if sparse is not None:
+        edge_sparse, stored["sparse_vectors"] = {}, {}
+        for vname, params in rest._obj(sparse, "sparse_vectors").items():
+            params = rest._obj(params or {}, f"sparse vector params {vname!r}")
+            modifier = params.get("modifier")
+            if modifier not in (None, "none", "idf"):
+                raise BadInput("modifier is none or idf")
+            edge_sparse[vname] = qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf if modifier == "idf" else None)
+            stored["sparse_vectors"][vname] = {"modifier": modifier} if modifier else {}
+    if not edge_vectors and not edge_sparse:
+        raise StorageError(400, "Bad request: a collection needs at least one dense or sparse vector")
+    on_disk_payload = body.get("on_disk_payload")
+    if on_disk_payload is not None:
+        stored["on_disk_payload"] = rest._bool(on_disk_payload, "on_disk_payload")
+    for section in ("hnsw_config", "optimizers_config"):
+        if body.get(section) is not None:
+            stored[section] = {k: v for k, v in rest._obj(body[section], section).items() if v is not None}
+    if body.get("metadata") is not None:
+        stored["metadata"] = rest._obj(body["metadata"], "metadata")
+    config = qe.EdgeConfig(vectors=edge_vectors, sparse_vectors=edge_sparse, on_disk_payload=on_disk_payload)
+    return config, stored

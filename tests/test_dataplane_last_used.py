@@ -1,0 +1,29 @@
+"""Last used: time and client IP, written off the request path, at most once a minute."""
+
+import time
+
+import httpx
+
+from apikeys.models import DatabaseApiKey
+from tests.fixtures.dataplane import MANAGE, mint
+from tests.fixtures.worker import wait_for
+
+
+def test_a_keys_last_use_is_recorded_with_the_client_ip(dataplane, cluster, owner):
+    key, token = mint(cluster, MANAGE, by=owner)
+    assert key.last_used_at is None
+    dataplane.wait_until_accepted(token)
+    recorded = wait_for(lambda: DatabaseApiKey.objects.filter(id=key.id, last_used_at__isnull=False).first(),
+                        timeout=5)
+    assert recorded.last_used_ip == "127.0.0.1"
+
+
+def test_it_is_written_at_most_once_a_minute(dataplane, cluster, owner):
+    key, token = mint(cluster, MANAGE, by=owner)
+    dataplane.wait_until_accepted(token)
+    first = wait_for(lambda: DatabaseApiKey.objects.filter(id=key.id).values_list("last_used_at", flat=True)[0],
+                     timeout=5)
+    for _ in range(5):
+        assert httpx.get(dataplane.url + "/collections", headers={"api-key": token}).status_code == 200
+    time.sleep(0.6)  # three flush intervals
+    assert DatabaseApiKey.objects.get(id=key.id).last_used_at == first
