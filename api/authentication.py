@@ -1,0 +1,66 @@
+"""`Authorization: apikey <management key>`, as Qdrant Cloud's management API reads it.
+
+The key acts as the user who created it, in the key's account only, with the
+permissions that user's membership has at the time of the request: a creator
+who left the account (or was deactivated) leaves a key that authenticates
+nobody. Unknown keys and wrong secrets get the same answer.
+"""
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+
+KEYWORD = b"apikey"
+INVALID = "The management key is not valid."
+
+
+class ManagementKeyAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request):
+        from managementkeys.services import management_key_authenticate
+
+        parts = authentication.get_authorization_header(request).split()
+        if not parts or parts[0].lower() != KEYWORD:
+            return None  # not ours: the session may still authenticate the caller
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("Send the header as `Authorization: apikey <management key>`.")
+        try:
+            plaintext = parts[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed(INVALID) from None
+        key = management_key_authenticate(plaintext)
+        if key is None:
+            raise exceptions.AuthenticationFailed(INVALID)
+        if not key.creator_is_member or not key.created_by.is_active:
+            raise exceptions.AuthenticationFailed(
+                "The management key is no longer valid: its creator is not an active member of its account."
+            )
+        return key.created_by, key
+
+    def authenticate_header(self, request) -> str:
+        # Makes DRF answer 401, not 403, to a request without credentials.
+        return "apikey"
+
+
+class SessionAuthentication(authentication.SessionAuthentication):
+    """The console's session, for the browsable docs; CSRF still applies to changes."""
+
+
+class ManagementKeyScheme(OpenApiAuthenticationExtension):
+    target_class = ManagementKeyAuthentication
+    name = "managementKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`apikey <management key>`; create one under Access Management → Management keys, "
+            "or with `manage.py create_management_key`.",
+        }
+
+
+class SessionScheme(OpenApiAuthenticationExtension):
+    target_class = SessionAuthentication
+    name = "consoleSession"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "cookie", "name": "sessionid"}

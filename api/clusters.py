@@ -1,0 +1,219 @@
+"""ClusterService v1 (cluster.v1.swagger.json): list, get, enable-jwt, restart.
+
+enable-jwt and restart start the same rolling-restart operation as the
+console's buttons (clusters/restarts.py); the response comes back at once and
+the cluster's phase shows the restart (CLUSTER_PHASE_UPDATING, then HEALTHY).
+"""
+
+import base64
+import binascii
+
+from django.core.exceptions import ValidationError
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from api.base import AccountView, parse_uuid, query_param
+from api.errors import FailedPrecondition, InvalidArgument, NotFound
+from api.fields import EnumField, ProtoSerializer, TimestampField
+from api.schema import EMPTY
+from audit.services import client_ip
+from clusters.models import ClusterNode, NodeState, Operation, Phase
+from clusters.restarts import cluster_restart_start, granular_access_enable
+from clusters.selectors import clusters_of
+
+TAG = "ClusterService"
+
+PHASE_NAMES = ["CLUSTER_PHASE_UNSPECIFIED"] + [f"CLUSTER_PHASE_{phase}" for phase in Phase.values]
+PHASES = {f"CLUSTER_PHASE_{phase}": phase for phase in Phase.values}
+NODE_STATE_NAMES = ["CLUSTER_NODE_STATE_UNSPECIFIED"] + [f"CLUSTER_NODE_STATE_{state}" for state in NodeState.values]
+NODE_STATES = {f"CLUSTER_NODE_STATE_{state}": state for state in NodeState.values}
+
+
+@extend_schema_serializer(component_name="v1ClusterEndpoint")
+class ClusterEndpoint(ProtoSerializer):
+    url = serializers.CharField(source="endpoint_url")
+    restPort = serializers.IntegerField(source="rest_port")
+    grpcPort = serializers.IntegerField(source="grpc_port")
+
+
+@extend_schema_serializer(component_name="v1ClusterNodeInfo")
+class ClusterNodeInfo(ProtoSerializer):
+    name = serializers.CharField()
+    startedAt = TimestampField(source="started_at", required=False)
+    version = serializers.CharField(source="cluster.version")
+    state = EnumField(NODE_STATE_NAMES, NODE_STATES)
+
+
+@extend_schema_serializer(component_name="v1ClusterState")
+class ClusterState(ProtoSerializer):
+    version = serializers.CharField()
+    nodesUp = serializers.IntegerField(source="nodes_up")
+    restartedAt = TimestampField(source="restarted_at", required=False)
+    phase = EnumField(PHASE_NAMES, PHASES)
+    reason = serializers.CharField()
+    endpoint = ClusterEndpoint(source="*")
+    nodes = ClusterNodeInfo(source="nodes.all", many=True)
+    jwtRbac = serializers.BooleanField(source="jwt_rbac")
+
+
+@extend_schema_serializer(component_name="v1ClusterConfiguration")
+class ClusterConfiguration(ProtoSerializer):
+    numberOfNodes = serializers.IntegerField(source="number_of_nodes")
+    version = serializers.CharField()
+
+
+@extend_schema_serializer(component_name="v1Cluster")
+class ClusterOut(ProtoSerializer):
+    id = serializers.UUIDField()
+    createdAt = TimestampField(source="created_at")
+    accountId = serializers.UUIDField(source="account_id")
+    name = serializers.CharField()
+    cloudProviderId = serializers.CharField(source="cloud_provider")
+    cloudProviderRegionId = serializers.CharField(source="region")
+    configuration = ClusterConfiguration(source="*")
+    state = ClusterState(source="*")
+
+
+@extend_schema_serializer(component_name="v1ListClustersResponse")
+class ListClustersResponse(ProtoSerializer):
+    items = ClusterOut(many=True)
+    totalSize = serializers.IntegerField()
+    nextPageToken = serializers.CharField(required=False)
+
+
+@extend_schema_serializer(component_name="v1GetClusterResponse")
+class GetClusterResponse(ProtoSerializer):
+    cluster = ClusterOut()
+
+
+def _clusters(account):
+    nodes = ClusterNode.objects.select_related("cluster")
+    return clusters_of(account).prefetch_related(Prefetch("nodes", queryset=nodes))
+
+
+def _cluster(account, cluster_id: str):
+    cluster = _clusters(account).filter(id=parse_uuid(cluster_id, "clusterId")).first()
+    if cluster is None:
+        raise NotFound("clusterId: no cluster with this id in the account.")
+    return cluster
+
+
+def _page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
+
+
+def _offset(token: str) -> int:
+    try:
+        kind, _, number = base64.urlsafe_b64decode(token.encode("ascii")).decode("ascii").partition(":")
+        if kind == "offset" and number.isdigit() and int(number) < 2**31:
+            return int(number)
+    except (ValueError, binascii.Error, UnicodeError):
+        pass
+    raise InvalidArgument("pageToken: not a token this API returned.")
+
+
+def _page_size(value: str | None) -> int:
+    if value is None or value == "":
+        return 0
+    try:
+        size = int(value)
+    except ValueError:
+        raise InvalidArgument("pageSize: must be a whole number.") from None
+    if not 0 <= size <= 2**31 - 1:
+        raise InvalidArgument("pageSize: must be between 0 and 2147483647.")
+    return size
+
+
+class ClusterList(AccountView):
+    permissions = {"GET": "read:clusters"}
+
+    @extend_schema(
+        operation_id="ClusterService_ListClusters",
+        summary="Lists all clusters in the account identified by the given ID.",
+        description="Required permissions:\n- read:clusters",
+        tags=[TAG],
+        parameters=[
+            OpenApiParameter("cloudProviderId", str, description="Only clusters of this cloud provider."),
+            OpenApiParameter("cloudProviderRegionId", str, description="Only clusters in this region."),
+            OpenApiParameter(
+                "pageSize",
+                {"type": "integer", "format": "int32", "minimum": 0},
+                description="At most this many clusters; 0 or unset for all.",
+            ),
+            OpenApiParameter("pageToken", str, description="The `nextPageToken` of the previous page."),
+        ],
+        responses=ListClustersResponse,
+    )
+    def get(self, request, account_id):
+        clusters = _clusters(self.account)
+        if (provider := query_param(request, "cloudProviderId")) is not None:
+            clusters = clusters.filter(cloud_provider=provider)
+        if (region := query_param(request, "cloudProviderRegionId")) is not None:
+            clusters = clusters.filter(region=region)
+        size = _page_size(query_param(request, "pageSize"))
+        token = query_param(request, "pageToken")
+        offset = _offset(token) if token else 0
+        total = clusters.count()
+        page = clusters[offset : offset + size] if size else clusters[offset:]
+        body = {"items": ClusterOut(page, many=True).data, "totalSize": total}
+        if size and offset + size < total:
+            body["nextPageToken"] = _page_token(offset + size)
+        return Response(body)
+
+
+class ClusterDetail(AccountView):
+    permissions = {"GET": "read:clusters"}
+
+    @extend_schema(
+        operation_id="ClusterService_GetCluster",
+        summary="Gets a cluster in the account identified by the given ID.",
+        description="Required permissions:\n- read:clusters",
+        tags=[TAG],
+        responses=GetClusterResponse,
+    )
+    def get(self, request, account_id, cluster_id):
+        return Response({"cluster": ClusterOut(_cluster(self.account, cluster_id)).data})
+
+
+class ClusterEnableJwt(AccountView):
+    permissions = {"POST": "write:clusters"}
+
+    @extend_schema(
+        operation_id="ClusterService_EnableClusterJwtRbac",
+        summary="Enables JWT RBAC (granular database API keys) on the cluster with a rolling restart.",
+        description="Required permissions:\n- write:clusters\n\nIdempotent: on a cluster that has it already, "
+        "or is enabling it, nothing more happens.",
+        tags=[TAG],
+        request=None,
+        responses={200: EMPTY},
+    )
+    def post(self, request, account_id, cluster_id):
+        cluster = _cluster(self.account, cluster_id)
+        if cluster.jwt_rbac:
+            return Response({})
+        try:
+            operation = granular_access_enable(cluster=cluster, by=request.user, client_ip=client_ip(request))
+        except ValidationError:
+            return Response({})  # enabled meanwhile, by another request
+        if operation.kind != Operation.Kind.ENABLE_JWT:
+            raise FailedPrecondition("clusterId: the cluster is restarting; enable JWT RBAC when the restart is done.")
+        return Response({})
+
+
+class ClusterRestart(AccountView):
+    permissions = {"POST": "write:clusters"}
+
+    @extend_schema(
+        operation_id="ClusterService_RestartCluster",
+        summary="Restarts a cluster in the account identified by the given ID (a rolling restart).",
+        description="Required permissions:\n- write:clusters\n\nA restart requested while one runs joins it.",
+        tags=[TAG],
+        request=None,
+        responses={200: EMPTY},
+    )
+    def post(self, request, account_id, cluster_id):
+        cluster = _cluster(self.account, cluster_id)
+        cluster_restart_start(cluster=cluster, by=request.user, client_ip=client_ip(request))
+        return Response({})

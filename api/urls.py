@@ -1,0 +1,61 @@
+"""The management API: Qdrant Cloud's public API paths, exactly (../shared/spec/cloud-api).
+
+Included under /api/. Path ids are `str`, not `uuid`, so a malformed id gets
+the API's own error (INVALID_ARGUMENT) instead of Django's HTML 404.
+"""
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+
+from api import clusters, database_api_keys, iam, management_keys
+from api.errors import not_found
+
+app_name = "api"
+
+ACCOUNT = "accounts/<str:account_id>"
+
+urlpatterns = [
+    path("schema", SpectacularJSONAPIView.as_view(), name="schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # DatabaseApiKeyService (v2)
+    path(
+        f"cluster/auth/v2/{ACCOUNT}/database-api-keys",
+        database_api_keys.DatabaseApiKeyList.as_view(),
+        name="database-api-keys",
+    ),
+    path(
+        f"cluster/auth/v2/{ACCOUNT}/database-api-keys/<str:database_api_key_id>",
+        database_api_keys.DatabaseApiKeyDetail.as_view(),
+        name="database-api-key",
+    ),
+    # ClusterService (v1)
+    path(f"cluster/v1/{ACCOUNT}/clusters", clusters.ClusterList.as_view(), name="clusters"),
+    path(f"cluster/v1/{ACCOUNT}/clusters/<str:cluster_id>", clusters.ClusterDetail.as_view(), name="cluster"),
+    path(
+        f"cluster/v1/{ACCOUNT}/clusters/<str:cluster_id>/enable-jwt",
+        clusters.ClusterEnableJwt.as_view(),
+        name="cluster-enable-jwt",
+    ),
+    path(
+        f"cluster/v1/{ACCOUNT}/clusters/<str:cluster_id>/restart",
+        clusters.ClusterRestart.as_view(),
+        name="cluster-restart",
+    ),
+    # AuthService (v1): management keys
+    path(f"auth/v1/{ACCOUNT}/management-keys", management_keys.ManagementKeyList.as_view(), name="management-keys"),
+    path(
+        f"auth/v1/{ACCOUNT}/management-keys/<str:management_key_id>",
+        management_keys.ManagementKeyDetail.as_view(),
+        name="management-key",
+    ),
+    # IAMService (v1)
+    path(f"iam/v1/{ACCOUNT}/permissions", iam.PermissionList.as_view(), name="iam-permissions"),
+    path(f"iam/v1/{ACCOUNT}/roles", iam.RoleList.as_view(), name="iam-roles"),
+    path(
+        f"iam/v1/{ACCOUNT}/effective-permissions",
+        iam.EffectivePermissionList.as_view(),
+        name="iam-effective-permissions",
+    ),
+    # Anything else under /api/: NOT_FOUND in the API's error shape.
+    re_path(r"", not_found),
+]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ManagementKeysConfig(AppConfig):
+    name = "managementkeys"
+    verbose_name = "Management keys"

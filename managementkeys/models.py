@@ -1,0 +1,50 @@
+"""Management keys: the credentials of the management API (`Authorization: apikey <key>`).
+
+A key is `<prefix>.<secret>`. Only the prefix (a non-secret lookup id, shown in
+lists) and an HMAC-SHA256 digest of the whole key under a numbered pepper are
+stored (apikeys/tokens.py digests it, as it does database API keys). A key acts
+with the permissions its creator has in its account at the time of each request,
+so it loses them when the creator loses the membership or the role.
+"""
+
+import re
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+PREFIX_LENGTH = 12  # hex characters: 48 random bits, enough for a unique lookup id
+PREFIX_PATTERN = re.compile(rf"\A[0-9a-f]{{{PREFIX_LENGTH}}}\Z")
+SECRET_BYTES = 32  # 256 bits from `secrets`
+
+
+class ManagementKey(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="management_keys")
+    # The key acts as this user; without the user it could do nothing, so it goes too.
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="management_keys")
+    created_at = models.DateTimeField(default=timezone.now)
+    prefix = models.CharField(max_length=PREFIX_LENGTH, unique=True, editable=False)
+    # HMAC-SHA256 (hex) of the whole key under settings.API_KEY_PEPPERS[pepper_id].
+    digest = models.CharField(max_length=64, editable=False)
+    pepper_id = models.PositiveIntegerField(editable=False)
+    # Written at most once a minute per key (see services.LAST_USED_EVERY).
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… of {self.account}"
+
+    def clean(self) -> None:
+        from accounts.models import Membership
+
+        if (
+            self.account_id
+            and self.created_by_id
+            and not Membership.objects.filter(account_id=self.account_id, user_id=self.created_by_id).exists()
+        ):
+            raise ValidationError({"created_by": "Only a member of the account can create a management key for it."})

@@ -1,0 +1,70 @@
+import hmac
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from apikeys.tokens import current_pepper_id, token_digest
+from managementkeys.models import PREFIX_LENGTH, PREFIX_PATTERN, SECRET_BYTES, ManagementKey
+from managementkeys.selectors import management_key_by_prefix
+
+# Bookkeeping on the hot path: `last_used_at` is written at most this often per key.
+LAST_USED_EVERY = timedelta(minutes=1)
+# Longer than any key this module mints; longer input is not looked up at all.
+MAX_KEY_LENGTH = 200
+
+
+@transaction.atomic
+@sensitive_variables("secret", "plaintext")
+def management_key_create(*, account, by) -> tuple[ManagementKey, str]:
+    """Records a management key that acts as `by` in `account`; returns it with the key.
+
+    The key exists only in the return value: the caller shows it once and
+    forgets it. Only its prefix and a peppered digest are stored.
+    """
+    key = ManagementKey(
+        account=account,
+        created_by=by,
+        created_at=timezone.now(),
+        prefix=secrets.token_hex(PREFIX_LENGTH // 2),
+        pepper_id=current_pepper_id(),
+    )
+    secret = secrets.token_urlsafe(SECRET_BYTES)
+    plaintext = f"{key.prefix}.{secret}"
+    key.digest = token_digest(plaintext, key.pepper_id)
+    # Also checks that the prefix is unique and that `by` is a member of the account.
+    key.full_clean()
+    key.save(force_insert=True)
+    return key, plaintext
+
+
+@transaction.atomic
+def management_key_delete(*, key: ManagementKey, by) -> None:
+    """Deletes the key: the next request that presents it is refused."""
+    ManagementKey.objects.filter(pk=key.pk).delete()
+
+
+@sensitive_variables("plaintext")
+def management_key_authenticate(plaintext: str) -> ManagementKey | None:
+    """The key `plaintext` stands for, or None: unknown prefix and wrong secret look the same.
+
+    Looked up by its non-secret prefix, then compared in constant time. The
+    caller decides what a key whose creator left the account may do
+    (`creator_is_member`, annotated).
+    """
+    prefix, dot, secret = plaintext.partition(".")
+    if not dot or not secret or len(plaintext) > MAX_KEY_LENGTH or not PREFIX_PATTERN.match(prefix):
+        return None
+    key = management_key_by_prefix(prefix)
+    if key is None or key.pepper_id not in settings.API_KEY_PEPPERS:
+        return None
+    if not hmac.compare_digest(token_digest(plaintext, key.pepper_id), key.digest):
+        return None
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_EVERY:
+        ManagementKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+    return key

@@ -1,0 +1,96 @@
+"""Helpers for the management API tests (no tests here): management keys minted
+at run time, an API client per caller, and validators built from the shared
+swagger files, which are the spec the responses must match."""
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+
+from django.test import Client
+from django.urls import reverse
+from jsonschema import Draft4Validator
+
+from managementkeys.services import management_key_create
+
+SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "spec" / "cloud-api"
+RFC3339_UTC = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z\Z")
+TIMESTAMP_FIELDS = {"createdAt", "expiresAt", "restartedAt", "startedAt", "lastModifiedAt"}
+
+
+def _strict(schema):
+    """The swagger schema with additionalProperties: false on every object that
+    lists its properties, so a misspelt or snake_case field fails validation."""
+    if isinstance(schema, dict):
+        schema = {key: _strict(value) for key, value in schema.items()}
+        if "properties" in schema and "additionalProperties" not in schema:
+            schema["additionalProperties"] = False
+        return schema
+    if isinstance(schema, list):
+        return [_strict(item) for item in schema]
+    return schema
+
+
+@cache
+def _definitions(spec_file: str) -> dict:
+    return _strict(json.loads((SPEC_DIR / spec_file).read_text())["definitions"])
+
+
+def assert_matches_spec(body, spec_file: str, definition: str) -> None:
+    """`body` validates against `#/definitions/<definition>` of the swagger file,
+    refs resolved in that file, and every timestamp is RFC 3339 in UTC."""
+    schema = {"definitions": _definitions(spec_file), "$ref": f"#/definitions/{definition}"}
+    errors = sorted(Draft4Validator(schema).iter_errors(body), key=str)
+    assert not errors, "\n".join(f"{list(error.absolute_path)}: {error.message}" for error in errors)
+    for path, value in _timestamps(body):
+        assert isinstance(value, str) and RFC3339_UTC.match(value), f"{path} = {value!r} is not RFC 3339 UTC"
+
+
+def _timestamps(value, path="$"):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in TIMESTAMP_FIELDS:
+                yield f"{path}.{key}", item
+            yield from _timestamps(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _timestamps(item, f"{path}[{index}]")
+
+
+def assert_error(response, status: int, code: int, *fragments: str) -> dict:
+    """An error in grpc-gateway's shape, with the status and gRPC code, whose message says each fragment."""
+    assert response.status_code == status, (response.status_code, response.content[:500])
+    body = response.json()
+    assert_matches_spec(body, "database_api_key.v2.swagger.json", "rpcStatus")
+    assert set(body) == {"code", "message", "details"} and body["details"] == []
+    assert body["code"] == code, body
+    for fragment in fragments:
+        assert fragment in body["message"], body["message"]
+    return body
+
+
+def api_client(plaintext: str | None = None, **kwargs) -> Client:
+    headers = {"Authorization": f"apikey {plaintext}"} if plaintext else {}
+    return Client(headers=headers, **kwargs)
+
+
+def mint(account, user) -> str:
+    return management_key_create(account=account, by=user)[1]
+
+
+def api_as(user, account) -> Client:
+    """A client authenticated with a fresh management key of `user` in `account`."""
+    return api_client(mint(account, user))
+
+
+def url(name: str, account, **kwargs) -> str:
+    return reverse(f"api:{name}", kwargs={"account_id": account.id, **kwargs})
+
+
+def post_json(client: Client, path: str, body) -> object:
+    return client.post(path, json.dumps(body), content_type="application/json")
+
+
+def key_body(cluster, **fields) -> dict:
+    """A valid CreateDatabaseApiKey request body, with fields replaced or added."""
+    return {"databaseApiKey": {"clusterId": str(cluster.id), "name": "ci deploy key"} | fields}
