@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 
-.PHONY: run test install secrets migrate lint clean
+.PHONY: run test bench install secrets migrate lint clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ run: migrate
 
 test: secrets
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The data plane's performance ratios (issue 5); figures, not pass/fail.
+bench: secrets
+	$(PY) -m bench.dataplane
 
 clean:
 	rm -rf $(VENV) var

@@ -43,6 +43,11 @@ INSTALLED_APPS = [
     "accounts",
     "clusters",
     "apikeys",
+    "audit",
+    "dataplane",
+    "managementkeys",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -128,7 +133,7 @@ if REDIS_URL:
     CELERY_RESULT_BACKEND = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 else:
-    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_URL = "filesystem://localhost//"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
@@ -150,9 +155,25 @@ CELERY_TASK_TIME_LIMIT = 600
 CELERY_TASK_SOFT_TIME_LIMIT = 540
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing fails fast when the broker is down: the operation row stays
+# pending and the sweeper dispatches it later; the user is told so.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY = False
 
 # How long a simulated node takes to start during provisioning, in seconds.
 CLUSTER_NODE_START_SECONDS = env.float("CLUSTER_NODE_START_SECONDS", default=1.0)
+
+# A rolling restart takes this long per node, in seconds.
+CLUSTER_RESTART_NODE_SECONDS = env.float("CLUSTER_RESTART_NODE_SECONDS", default=3.0)
+# A worker renews its claim on an operation this often; past it, it is presumed
+# dead and the sweeper hands the operation to another worker.
+OPERATION_LEASE_SECONDS = env.float("OPERATION_LEASE_SECONDS", default=max(30.0, 3 * CLUSTER_RESTART_NODE_SECONDS))
+# How often Celery beat runs the sweeper.
+OPERATIONS_SWEEP_SECONDS = env.float("OPERATIONS_SWEEP_SECONDS", default=10.0)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-operations": {"task": "clusters.tasks.operations_sweep_task", "schedule": OPERATIONS_SWEEP_SECONDS},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # The endpoint every new cluster is given. ``{id}`` is replaced with the
 # cluster's UUID for set-ups that route clusters by host name.
@@ -165,3 +186,89 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# Peppers of database API key digests: {id: secret}, from `id:secret` pairs.
+# New keys are digested under the highest id; a key keeps the id it was
+# digested under, so a new pepper can be added without invalidating any key.
+API_KEY_PEPPERS = env.peppers("API_KEY_PEPPERS")
+# Database API keys per page on the cluster page and the API Keys page.
+API_KEYS_PER_PAGE = 25
+
+# The data plane (dataplane/, `python -m dataplane`): each cluster's Qdrant
+# REST endpoint, behind the authenticating front. See README "Data plane".
+
+
+def _dataplane_int(name: str, default: int, low: int, high: int) -> int:
+    from django.core.exceptions import ImproperlyConfigured
+
+    value = env.float(name, default=float(default))
+    if not value.is_integer() or not low <= value <= high:
+        raise ImproperlyConfigured(f"{name} must be a whole number from {low} to {high}; got {value!r}.")
+    return int(value)
+
+
+DATAPLANE_HOST = env.str("DATAPLANE_HOST", default="127.0.0.1")
+DATAPLANE_PORT = _dataplane_int("DATAPLANE_PORT", 6333, 1, 65535)
+# Processes serving the port (uvicorn workers); collections of a cluster are
+# served by one of them at a time and the others forward to it.
+DATAPLANE_PROCESSES = _dataplane_int("DATAPLANE_PROCESSES", 1, 1, 64)
+DATAPLANE_DATA_DIR = Path(env.str("DATAPLANE_DATA_DIR", default=str(VAR_DIR / "dataplane")))
+# How often each process checks the key set generation; with Redis it is also
+# woken by a message, and polls as a backstop.
+DATAPLANE_POLL_SECONDS = env.float("DATAPLANE_POLL_SECONDS", default=1.0 if REDIS_URL else 0.2)
+# A full reload of the key set this often, whatever the generation says.
+DATAPLANE_RELOAD_SECONDS = env.float("DATAPLANE_RELOAD_SECONDS", default=30.0)
+DATAPLANE_LAST_USED_FLUSH_SECONDS = env.float("DATAPLANE_LAST_USED_FLUSH_SECONDS", default=5.0)
+# Qdrant's own default limit (service.max_request_size_mb = 32).
+DATAPLANE_MAX_BODY_BYTES = _dataplane_int("DATAPLANE_MAX_BODY_BYTES", 32 * 1024 * 1024, 1024, 2**31 - 1)
+# For the benchmark only: serve without authentication (loopback only).
+DATAPLANE_INSECURE_NO_AUTH = env.bool("DATAPLANE_INSECURE_NO_AUTH", default=False)
+# HOOK for admin keys: the model the data plane reads them from, when it exists.
+DATAPLANE_ADMIN_KEY_MODEL = env.str("DATAPLANE_ADMIN_KEY_MODEL", default="apikeys.AdminKey")
+
+# The management API (api/): a subset of Qdrant Cloud's public API, with
+# management keys (managementkeys/). See README "Management API". The API's
+# views set their own authentication, parsers and renderers (api/base.py);
+# these apply to every DRF view.
+REST_FRAMEWORK = {
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Vector Console management API",
+    "DESCRIPTION": (
+        "A subset of Qdrant Cloud's public API: database API keys (v2), clusters, management keys and IAM (v1). "
+        "Authenticate with `Authorization: apikey <management key>`. Errors are `{code, message, details}` "
+        "with gRPC status codes."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and the docs are public, like the spec they follow.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": r"/api/",
+    # Swagger UI from the drf-spectacular-sidecar package: nothing loads from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
+    # Enums under the names the swagger files give them.
+    "ENUM_NAME_OVERRIDES": {
+        "v1ClusterPhase": "api.clusters.PHASE_NAMES",
+        "v1ClusterNodeState": "api.clusters.NODE_STATE_NAMES",
+        "v2GlobalAccessRuleAccessType": "api.database_api_keys.GLOBAL_ACCESS_NAMES",
+        "v2CollectionAccessRuleAccessType": "api.database_api_keys.COLLECTION_ACCESS_NAMES",
+        "v1RoleType": "api.iam.ROLE_TYPE_NAMES",
+        "v1SystemRoleSubType": "api.iam.SUB_TYPE_NAMES",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.grpc_gateway_conventions",
+    ],
+}
+# Several processes write the SQLite file (web, worker, data plane): take the
+# write lock as a transaction begins (BEGIN IMMEDIATE), so no two of them
+# deadlock upgrading read locks, which SQLite reports at once as "database is
+# locked", whatever the timeout.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"

@@ -6,6 +6,8 @@ from accounts.views import dashboard
 account_urls = [
     path("clusters/", include("clusters.urls")),
     path("access/", include("accounts.urls")),
+    path("access/audit-log/", include("audit.urls")),
+    path("access/management-keys/", include("managementkeys.urls")),
     path("", include("apikeys.urls")),
 ]
 
@@ -14,4 +16,5 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/<uuid:account_id>/", include(account_urls)),
+    path("api/", include("api.urls")),
 ]

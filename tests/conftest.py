@@ -12,7 +12,7 @@ from accounts.roles import Role
 from clusters.models import Cluster, ClusterNode, NodeState, Phase
 from clusters.services import cluster_create
 
-pytest_plugins = ["tests.fixtures.worker", "tests.fixtures.browser"]
+pytest_plugins = ["tests.fixtures.worker", "tests.fixtures.browser", "tests.fixtures.dataplane"]
 
 PASSWORD = "correct horse battery staple"
 

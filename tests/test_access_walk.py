@@ -11,8 +11,8 @@ import uuid
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-# Pages that belong to no account: anyone logged in may open them.
-PUBLIC = {"login", "logout", "dashboard"}
+# Pages that belong to no account: anyone may open them.
+PUBLIC = {"login", "logout", "dashboard", "api:schema", "api:docs"}
 
 
 def _patterns(resolver=None, namespace="", params=frozenset()):
@@ -32,8 +32,21 @@ def _kwargs(names: set, objects: dict) -> dict:
 
 
 @pytest.fixture
-def objects(account, cluster):
-    return {"account_id": account.id, "cluster_id": cluster.id}
+def objects(account, cluster, owner):
+    from managementkeys.services import management_key_create
+    from tests.fixtures.apikeys import make_key, stored_admin_key
+
+    key = make_key(cluster)[0]
+    return {
+        "account_id": account.id,
+        "cluster_id": cluster.id,
+        "key_id": key.id,
+        "database_api_key_id": key.id,
+        "management_key_id": management_key_create(account=account, by=owner)[0].id,
+        # `cluster` is a current cluster, which the service refuses admin keys;
+        # the walk needs only a row of this cluster for the URL to find.
+        "admin_key_id": stored_admin_key(cluster).id,
+    }
 
 
 def account_urls(objects):
@@ -69,7 +82,10 @@ def test_a_viewer_reads_but_every_change_is_403(client_of, viewer, objects):
     assert "clusters:create" in refused
 
 
-def test_anonymous_visitors_are_sent_to_login(client, objects):
+def test_anonymous_visitors_are_sent_to_login_and_the_api_answers_401(client, objects):
     for name, url in account_urls(objects):
         response = client.get(url)
-        assert response.status_code == 302 and response.url.startswith("/login/"), name
+        if url.startswith("/api/"):
+            assert response.status_code == 401 and response.json()["code"] == 16, name
+        else:
+            assert response.status_code == 302 and response.url.startswith("/login/"), name

@@ -30,7 +30,7 @@ def _die_with_parent() -> None:
 
 
 class Command(BaseCommand):
-    help = "Runs the web server and the Celery worker until interrupted."
+    help = "Runs the web server, the Celery worker, beat and the data plane until interrupted."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -47,6 +47,10 @@ class Command(BaseCommand):
         commands = {
             "web": web,
             "worker": [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"],
+            # Runs the sweeper that re-dispatches operations nobody works on.
+            "beat": [*celery, "beat", "--loglevel", "INFO", "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
+            # Every cluster's Qdrant endpoint (dataplane/), on DATAPLANE_PORT.
+            "dataplane": [sys.executable, "-m", "dataplane"],
         }
         self.children: dict[str, subprocess.Popen] = {}
         stopping = False
@@ -75,6 +79,7 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"\nVector Console is running at {url}\n"
                     f"Log in as {DEMO_USER} / {password}\n"
+                    f"Clusters answer at http://localhost:{settings.DATAPLANE_PORT}/ (the data plane)\n"
                     "Press Ctrl-C to stop.\n"
                 )
                 announced = True
