@@ -5,7 +5,6 @@ only this supervisor, which then stops them in order) and dies with the
 supervisor even if the supervisor is killed outright (PR_SET_PDEATHSIG).
 """
 
-import ctypes
 import os
 import signal
 import socket
@@ -17,16 +16,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from console.management.commands.seed_demo import DEMO_USER
+from console.processes import die_with_parent
 
-_PR_SET_PDEATHSIG = 1
 _STOP_GRACE_SECONDS = 10
-
-
-def _die_with_parent() -> None:
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass  # not Linux: the supervisor's own shutdown still stops the children
 
 
 class Command(BaseCommand):
@@ -64,7 +56,7 @@ class Command(BaseCommand):
 
         for name, command in commands.items():
             self.children[name] = subprocess.Popen(
-                command, cwd=settings.BASE_DIR, start_new_session=True, preexec_fn=_die_with_parent
+                command, cwd=settings.BASE_DIR, start_new_session=True, preexec_fn=die_with_parent
             )
         url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}/"
         announced = False
