@@ -6,6 +6,8 @@ who left the account (or was deactivated) leaves a key that authenticates
 nobody. Unknown keys and wrong secrets get the same answer.
 """
 
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
@@ -14,6 +16,7 @@ INVALID = "The management key is not valid."
 
 
 class ManagementKeyAuthentication(authentication.BaseAuthentication):
+    @method_decorator(sensitive_variables("plaintext", "parts"))
     def authenticate(self, request):
         from managementkeys.services import management_key_authenticate
 

@@ -19,7 +19,7 @@ from api.errors import FailedPrecondition, InvalidArgument, NotFound
 from api.fields import EnumField, ProtoSerializer, TimestampField
 from api.schema import EMPTY
 from audit.services import client_ip
-from clusters.models import ClusterNode, NodeState, Operation, Phase
+from clusters.models import ClusterNode, NodeState, Phase
 from clusters.restarts import cluster_restart_start, granular_access_enable
 from clusters.selectors import clusters_of
 
@@ -194,11 +194,12 @@ class ClusterEnableJwt(AccountView):
         if cluster.jwt_rbac:
             return Response({})
         try:
-            operation = granular_access_enable(cluster=cluster, by=request.user, client_ip=client_ip(request))
-        except ValidationError:
-            return Response({})  # enabled meanwhile, by another request
-        if operation.kind != Operation.Kind.ENABLE_JWT:
-            raise FailedPrecondition("clusterId: the cluster is restarting; enable JWT RBAC when the restart is done.")
+            granular_access_enable(cluster=cluster, by=request.user, client_ip=client_ip(request))
+        except ValidationError as error:
+            cluster.refresh_from_db(fields=["jwt_rbac"])
+            if cluster.jwt_rbac:
+                return Response({})  # enabled meanwhile, by another request
+            raise FailedPrecondition(f"clusterId: {' '.join(error.messages)}") from None
         return Response({})
 
 

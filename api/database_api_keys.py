@@ -12,6 +12,8 @@ import uuid
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -181,6 +183,7 @@ class DatabaseApiKeyList(AccountView):
         request=CreateDatabaseApiKeyBody,
         responses=CreateDatabaseApiKeyResponse,
     )
+    @method_decorator(sensitive_variables("token"))
     def post(self, request, account_id):
         body = CreateDatabaseApiKeyBody(data=request.data)
         if not body.is_valid():

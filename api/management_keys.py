@@ -10,6 +10,7 @@ from api.base import AccountView, parse_uuid
 from api.errors import InvalidArgument, NotFound, validation_message
 from api.fields import ProtoSerializer, TimestampField
 from api.schema import EMPTY
+from audit.services import client_ip
 from managementkeys.selectors import account_management_keys
 from managementkeys.services import management_key_create, management_key_delete
 
@@ -74,7 +75,7 @@ class ManagementKeyList(AccountView):
         body = CreateManagementKeyBody(data=request.data)
         if not body.is_valid():
             raise InvalidArgument(validation_message(body.errors))
-        key, plaintext = management_key_create(account=self.account, by=request.user)
+        key, plaintext = management_key_create(account=self.account, by=request.user, client_ip=client_ip(request))
         response = Response({"managementKey": ManagementKeyOut(key).data | {"key": plaintext}})
         add_never_cache_headers(response)  # the key stays in no cache
         return response
@@ -95,5 +96,5 @@ class ManagementKeyDetail(AccountView):
         key = account_management_keys(self.account).filter(id=key_id).first()
         if key is None:
             raise NotFound("managementKeyId: no management key with this id in the account.")
-        management_key_delete(key=key, by=request.user)
+        management_key_delete(key=key, by=request.user, client_ip=client_ip(request))
         return Response({})

@@ -67,15 +67,27 @@ class CollectionRowsField(forms.Field):
         return [(str(name).strip(), str(level).strip()) for name, level in zip(names, levels, strict=True)]
 
 
-class KeyForm(forms.Form):
-    """What creating either kind of key asks: a name and an expiry, with the
-    one-time nonce that makes a repeated POST harmless."""
+class NonceForm(forms.Form):
+    """A create form with a one-time nonce, which the created key records
+    (unique): a repeated POST (a reload, a double click) finds that key
+    instead of minting a second one. Management keys' create form is one."""
 
     nonce = forms.CharField(
         widget=forms.HiddenInput,
         validators=[RegexValidator(NONCE_PATTERN)],
         error_messages={"required": "This form is out of date. Check the values and submit again."},
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("nonce", new_nonce())
+
+
+class KeyForm(NonceForm):
+    """What creating either kind of key asks: a name and an expiry, with the
+    one-time nonce that makes a repeated POST harmless."""
+
     name = forms.CharField(
         min_length=4,
         max_length=128,
@@ -106,8 +118,6 @@ class KeyForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if not self.is_bound:
-            self.initial.setdefault("nonce", new_nonce())
         self.fields["name"].widget.attrs.update(
             {"autocomplete": "off", "autofocus": True, "aria-describedby": "id_name-help"}
         )

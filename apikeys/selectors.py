@@ -32,7 +32,7 @@ def keys_page(keys: QuerySet[DatabaseApiKey], number) -> Page:
 def cluster_key(cluster, key_id) -> DatabaseApiKey:
     """A key of this cluster, deleted or not; 404 for any other id."""
     return get_object_or_404(
-        DatabaseApiKey.objects.filter(cluster=cluster).select_related("created_by", "revoked_by"), id=key_id
+        DatabaseApiKey.objects.filter(cluster=cluster).select_related("cluster", "created_by", "revoked_by"), id=key_id
     )
 
 

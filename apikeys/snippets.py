@@ -8,6 +8,7 @@ github.com/qdrant/go-client. REST snippets use the REST port, gRPC clients
 (Rust, Java, C#, Go) the gRPC port.
 """
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -16,6 +17,8 @@ from django.utils.safestring import SafeString, mark_safe
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
+
+logger = logging.getLogger(__name__)
 
 API_KEY_PLACEHOLDER = "<paste-your-api-key-here>"
 
@@ -267,3 +270,21 @@ func main() {{
 \tfmt.Println(collections)
 }}
 """
+
+
+def snippets_for(cluster, api_key: str | None) -> list:
+    """Connection snippets for the cluster, with this key or a placeholder.
+
+    A cluster endpoint the snippets cannot use (one configured with a port or
+    a path) gives no snippets rather than an error: on the reveal page an
+    error would lose a key that has already been created.
+    """
+    try:
+        return connection_snippets(
+            endpoint_url=cluster.endpoint_url, rest_port=cluster.rest_port, grpc_port=cluster.grpc_port, api_key=api_key
+        )
+    except ValueError:
+        logger.warning(
+            "No connection snippets for cluster %s: endpoint %r is not scheme://host", cluster.id, cluster.endpoint_url
+        )
+        return []

@@ -10,12 +10,13 @@ integer `exp` only when the key expires, and the key's id in `jti`.
 import hashlib
 import hmac
 import secrets
+from typing import Protocol
 
 import jwt
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
-from apikeys.models import DatabaseApiKey, IssuedKey
+from apikeys.models import DatabaseApiKey
 
 # Qdrant rejects every other algorithm as "not a JWT".
 ALGORITHM = "HS256"
@@ -74,12 +75,23 @@ def token_digest(token: str, pepper_id: int) -> str:
     return hmac.new(pepper.encode("utf-8"), token.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+class Digested(Protocol):
+    """What is stored of a key instead of the key: database API keys, admin keys,
+    management keys and the data plane's copies of them."""
+
+    @property
+    def pepper_id(self) -> int | None: ...
+
+    @property
+    def digest(self) -> str | None: ...
+
+
 @sensitive_variables("token")
-def token_matches(key: IssuedKey, token: str) -> bool:
-    """Whether `token` is the one `key` was minted as (either kind), in constant time.
+def token_matches(key: Digested, token: str) -> bool:
+    """Whether `token` is the one `key` was minted as, in constant time.
 
     A key digested under a pepper that is no longer configured matches nothing.
     """
-    if key.pepper_id not in settings.API_KEY_PEPPERS:
+    if key.digest is None or key.pepper_id not in settings.API_KEY_PEPPERS:
         return False
     return hmac.compare_digest(token_digest(token, key.pepper_id), key.digest)

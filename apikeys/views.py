@@ -12,7 +12,7 @@ snippets), the key page and the delete confirmation; they differ in their
 form, in when they may be created and in the service that creates them.
 """
 
-import logging
+import re
 from collections.abc import Callable
 
 from django.contrib import messages
@@ -29,49 +29,14 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import account_for
-from apikeys.forms import AdminKeyForm, DatabaseApiKeyForm, KeyForm, new_nonce
+from apikeys.forms import NONCE_PATTERN, AdminKeyForm, DatabaseApiKeyForm, KeyForm, new_nonce
 from apikeys.models import AdminKey, DatabaseApiKey, IssuedKey
+from apikeys.secret_text import SecretList, SecretText
 from apikeys.selectors import account_keys, admin_key_refusal, cluster_admin_key, cluster_key, keys_page
 from apikeys.services import admin_key_create, admin_key_delete, database_key_create, database_key_delete
-from apikeys.snippets import connection_snippets
+from apikeys.snippets import snippets_for
 from audit.services import client_ip
 from clusters.selectors import cluster_for
-
-logger = logging.getLogger(__name__)
-
-
-def snippets_for(cluster, api_key: str | None) -> list:
-    """Connection snippets for the cluster, with this key or a placeholder.
-
-    A cluster endpoint the snippets cannot use (one configured with a port or
-    a path) gives no snippets rather than an error: on the reveal page an
-    error would lose a key that has already been created.
-    """
-    try:
-        return connection_snippets(
-            endpoint_url=cluster.endpoint_url, rest_port=cluster.rest_port, grpc_port=cluster.grpc_port, api_key=api_key
-        )
-    except ValueError:
-        logger.warning(
-            "No connection snippets for cluster %s: endpoint %r is not scheme://host", cluster.id, cluster.endpoint_url
-        )
-        return []
-
-
-class SecretText(str):
-    """The token as the reveal page's context holds it: it renders as itself but
-    reprs as stars, since Django puts the repr of a template's whole context in
-    some log records and error reports (e.g. a variable that does not resolve)."""
-
-    def __repr__(self) -> str:
-        return "'********'"
-
-
-class SecretList(list):
-    """Snippets that carry the token, redacted in reprs for the same reason."""
-
-    def __repr__(self) -> str:
-        return f"[{len(self)} snippets with the key, redacted]"
 
 
 def cluster_keys_url(cluster, anchor: str = "api-keys") -> str:
@@ -93,7 +58,9 @@ def _admin_key_of_nonce(nonce) -> AdminKey | None:
 
 
 def _of_nonce(model: type[IssuedKey], nonce) -> IssuedKey | None:
-    if not nonce or not isinstance(nonce, str) or len(nonce) > 64:
+    # Only a nonce of the form's own shape reaches the database: PostgreSQL
+    # refuses text with a NUL byte, which would be a 500.
+    if not isinstance(nonce, str) or not re.fullmatch(NONCE_PATTERN, nonce):
         return None
     return model.objects.select_related("cluster").filter(nonce=nonce).first()
 

@@ -9,6 +9,8 @@ class Action(models.TextChoices):
     ADMIN_KEY_DELETED = "admin_key.deleted", "Admin key deleted"
     DATABASE_KEY_CREATED = "database_key.created", "Database API key created"
     DATABASE_KEY_DELETED = "database_key.deleted", "Database API key deleted"
+    MANAGEMENT_KEY_CREATED = "management_key.created", "Management key created"
+    MANAGEMENT_KEY_DELETED = "management_key.deleted", "Management key deleted"
     GRANULAR_ACCESS_ENABLED = "cluster.granular_access_enabled", "Granular access enabled"
     RESTART_STARTED = "cluster.restart_started", "Restart started"
     RESTART_FINISHED = "cluster.restart_finished", "Restart finished"

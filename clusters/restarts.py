@@ -21,6 +21,7 @@ from django.utils import timezone
 from audit.models import Action
 from audit.services import audit_record
 from clusters.models import Cluster, ClusterNode, NodeState, Operation, Phase
+from clusters.services import provision_dispatch
 from dataplane.notify import keys_changed
 
 log = logging.getLogger(__name__)
@@ -37,37 +38,43 @@ def granular_access_enable(*, cluster: Cluster, by, client_ip: str | None) -> Op
     if cluster.jwt_rbac:
         raise ValidationError("Granular access control is already enabled on this cluster.")
     active = cluster.operations.filter(state__in=Operation.ACTIVE).first()
-    if active:
-        return active
-    operation = _operation_start(cluster, Operation.Kind.ENABLE_JWT, by, client_ip)
-    if operation.kind == Operation.Kind.ENABLE_JWT:
-        audit_record(
-            account=cluster.account, action=Action.GRANULAR_ACCESS_ENABLED, target=cluster, actor=by, client_ip=client_ip
-        )
-    return operation
+    if active is None:
+        active, created = _operation_start(cluster, Operation.Kind.ENABLE_JWT, by, client_ip)
+        if created:
+            audit_record(
+                account=cluster.account,
+                action=Action.GRANULAR_ACCESS_ENABLED,
+                target=cluster,
+                actor=by,
+                client_ip=client_ip,
+            )
+    if active.kind != Operation.Kind.ENABLE_JWT:
+        # A plain restart would finish without turning granular access on.
+        raise ValidationError("The cluster is restarting; enable granular access when the restart is done.")
+    return active
 
 
 @transaction.atomic
 def cluster_restart_start(*, cluster: Cluster, by, client_ip: str | None) -> Operation:
     """A plain rolling restart through the same machinery."""
     cluster = Cluster.objects.select_for_update().get(id=cluster.id)
-    return cluster.operations.filter(state__in=Operation.ACTIVE).first() or _operation_start(
-        cluster, Operation.Kind.RESTART, by, client_ip
-    )
+    active = cluster.operations.filter(state__in=Operation.ACTIVE).first()
+    return active or _operation_start(cluster, Operation.Kind.RESTART, by, client_ip)[0]
 
 
-def _operation_start(cluster: Cluster, kind: str, by, client_ip: str | None) -> Operation:
+def _operation_start(cluster: Cluster, kind: str, by, client_ip: str | None) -> tuple[Operation, bool]:
+    """(the cluster's live operation, whether this call created it)."""
     try:
         with transaction.atomic():
             operation = Operation.objects.create(cluster=cluster, kind=kind, created_by=by, client_ip=client_ip)
     except IntegrityError:
         # Lost a race with another request (SQLite has no row locks): the
         # partial unique constraint kept it to one live operation; use it.
-        return cluster.operations.get(state__in=Operation.ACTIVE)
+        return cluster.operations.get(state__in=Operation.ACTIVE), False
     Cluster.objects.filter(id=cluster.id).update(phase=Phase.UPDATING, reason="Rolling restart")
     audit_record(account=cluster.account, action=Action.RESTART_STARTED, target=cluster, actor=by, client_ip=client_ip)
     transaction.on_commit(lambda: operation_dispatch(operation.id))
-    return operation
+    return operation, True
 
 
 def operation_dispatch(operation_id) -> bool:
@@ -142,6 +149,10 @@ def operations_sweep() -> int:
         Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=patience), state=Operation.State.PENDING
     ).values_list("id", flat=True)
     count = sum(operation_dispatch(operation_id) for operation_id in stale)
+    # Provisioning whose message never reached the broker (or was lost) is
+    # handed over again; the provisioning task skips nodes already up.
+    creating = Cluster.objects.filter(phase=Phase.CREATING, created_at__lt=patience).values_list("id", flat=True)
+    count += sum(provision_dispatch(cluster_id) for cluster_id in creating)
     # No cluster stays UPDATING without a live operation (e.g. one deleted by hand).
     orphans = Cluster.objects.filter(phase=Phase.UPDATING).exclude(operations__state__in=Operation.ACTIVE)
     orphans.update(phase=Phase.HEALTHY, reason="")

@@ -1,3 +1,4 @@
+import logging
 import time
 
 from django.conf import settings
@@ -8,14 +9,14 @@ from clusters import crypto
 from clusters.models import Cluster, ClusterNode, NodeState, Phase, default_endpoint
 from dataplane.notify import keys_changed
 
+log = logging.getLogger(__name__)
+
 
 @transaction.atomic
 def cluster_create(
     *, account, name: str, cloud_provider: str, region: str, version: str, number_of_nodes: int, created_at=None
 ) -> Cluster:
     """Records a new cluster in CREATING and enqueues its provisioning on commit."""
-    from clusters.tasks import cluster_provision
-
     cluster = Cluster(
         account=account,
         name=name,
@@ -27,13 +28,27 @@ def cluster_create(
         created_at=created_at or timezone.now(),
     )
     cluster.endpoint_url = default_endpoint(cluster.id)
+    cluster.rest_port = settings.DATAPLANE_PORT  # where this project's data plane serves it
     cluster.jwt_rbac = not cluster.is_legacy
     cluster.full_clean()
     cluster.save()
     ClusterNode.objects.bulk_create(ClusterNode(cluster=cluster, index=i) for i in range(number_of_nodes))
     keys_changed()  # the data plane learns the cluster's master key and version
-    transaction.on_commit(lambda: cluster_provision.delay(str(cluster.id)))
+    transaction.on_commit(lambda: provision_dispatch(cluster.id))
     return cluster
+
+
+def provision_dispatch(cluster_id) -> bool:
+    """Hands provisioning to the broker; False when it is down, and the
+    sweeper (clusters.restarts.operations_sweep) tries again later."""
+    from clusters.tasks import cluster_provision
+
+    try:
+        cluster_provision.apply_async((str(cluster_id),), retry=False)
+    except Exception as exc:  # kombu raises several types for an unreachable broker
+        log.warning("Broker unavailable (%s); cluster %s waits for the sweeper", type(exc).__name__, cluster_id)
+        return False
+    return True
 
 
 def cluster_provision_run(cluster_id) -> None:

@@ -77,6 +77,20 @@ class Env:
             raise ImproperlyConfigured(f"{name} must be a {'/'.join(schemes)}:// URL with a host; got {value!r}.")
         return value
 
+    def origin(self, name: str, default: str) -> str:
+        """scheme://host only: what clients are given to connect to, ports apart."""
+        value = self.url(name, schemes=("http", "https"), default=default)
+        parts = urlsplit(value)
+        if parts.port is not None or parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ImproperlyConfigured(f"{name} must be scheme://host, without port or path; got {value!r}.")
+        return value.rstrip("/")
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        value = self._get(name, default)
+        if value not in choices:
+            raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}; got {value!r}.")
+        return value
+
     def database_url(self, name: str, default: str) -> dict:
         value = self._get(name, default)
         try:

@@ -177,14 +177,14 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # The endpoint every new cluster is given. ``{id}`` is replaced with the
 # cluster's UUID for set-ups that route clusters by host name.
-CLUSTER_ENDPOINT_URL = env.str("CLUSTER_ENDPOINT_URL", default="http://localhost")
+CLUSTER_ENDPOINT_URL = env.origin("CLUSTER_ENDPOINT_URL", default="http://localhost")
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": env.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), default="INFO")},
 }
 
 # Peppers of database API key digests: {id: secret}, from `id:secret` pairs.
@@ -223,8 +223,6 @@ DATAPLANE_LAST_USED_FLUSH_SECONDS = env.float("DATAPLANE_LAST_USED_FLUSH_SECONDS
 DATAPLANE_MAX_BODY_BYTES = _dataplane_int("DATAPLANE_MAX_BODY_BYTES", 32 * 1024 * 1024, 1024, 2**31 - 1)
 # For the benchmark only: serve without authentication (loopback only).
 DATAPLANE_INSECURE_NO_AUTH = env.bool("DATAPLANE_INSECURE_NO_AUTH", default=False)
-# HOOK for admin keys: the model the data plane reads them from, when it exists.
-DATAPLANE_ADMIN_KEY_MODEL = env.str("DATAPLANE_ADMIN_KEY_MODEL", default="apikeys.AdminKey")
 
 # The management API (api/): a subset of Qdrant Cloud's public API, with
 # management keys (managementkeys/). See README "Management API". The API's

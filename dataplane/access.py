@@ -31,10 +31,6 @@ class Access:
     def __repr__(self) -> str:
         return f"Access({self.mode or self.collections!r})"
 
-    @property
-    def is_manage(self) -> bool:
-        return self.mode == MANAGE
-
     def check_global(self, *, manage: bool) -> None:
         """Cluster-wide operations: creating or deleting collections need manage."""
         if self.mode is None:

@@ -269,7 +269,7 @@ class DataPlane:
         if not raw.strip():
             return None
         try:
-            return json.loads(raw, parse_constant=_no_constants)
+            return json.loads(raw, parse_constant=auth.reject_json_constant)
         except (ValueError, RecursionError) as exc:
             raise StorageError(400, f"Format error in JSON body: {exc}") from None
 
@@ -301,10 +301,6 @@ def _check_lookups(access, body: dict) -> None:
             access.check_collection(lookup["collection"])
         prefetch = item.get("prefetch")
         stack.extend(prefetch if isinstance(prefetch, list) else [prefetch])
-
-
-def _no_constants(name: str):
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def _too_large(size: int, limit: int) -> StorageError:

@@ -29,6 +29,7 @@ import json
 import time
 from hashlib import sha256
 
+from apikeys.tokens import token_matches
 from dataplane.access import FULL, MANAGE, READ, Access
 from dataplane.keystore import TOKEN_CACHE_SIZE, KeyEntry, KeySet
 
@@ -173,7 +174,7 @@ def _authenticate(key_set: KeySet, token: str, host_cluster: str | None, now_exa
 
     jti = payload.get("jti")
     key = key_set.database_keys.get(jti) if isinstance(jti, str) else None
-    if key is None or key.cluster_id != cluster.id or not key_set.minted(key, token):
+    if key is None or key.cluster_id != cluster.id or not token_matches(key, token):
         # Not a live key of this cluster, or a token its console never
         # minted (made with the master key, e.g. without an access claim).
         return INVALID
@@ -213,11 +214,12 @@ def _b64decode(segment: str) -> bytes:
     return binascii.a2b_base64(data, strict_mode=True)
 
 
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
+def reject_json_constant(name: str):
+    """`parse_constant` for json: NaN and Infinity are not JSON, and serde_json refuses them."""
+    raise ValueError(f"{name} is not valid JSON")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_DECODER = json.JSONDecoder(parse_constant=reject_json_constant)
 
 
 def _json_segment(segment: str):

@@ -53,7 +53,8 @@ class KeyEntry:
     kind: str
     expires_at: float | None  # seconds since the epoch
     # For a database key: the HMAC of the token the console minted, so the
-    # front admits that token only, not another one made with the master key.
+    # front admits that token only, not another one made with the master key
+    # (checked by apikeys.tokens.token_matches, as the console checks keys).
     pepper_id: int | None = None
     digest: str | None = field(default=None, repr=False)
 
@@ -64,6 +65,7 @@ class KeySet:
     clusters: dict[str, ClusterEntry]
     database_keys: dict[str, KeyEntry]  # by id (the JWT's jti)
     admin_keys: dict[tuple[int, str], KeyEntry]  # by (pepper id, hex digest)
+    # Encoded once per snapshot: admin_key_for digests a token under each.
     peppers: dict[int, bytes] = field(repr=False)
     loaded_at: float = 0.0
     # Decrypted master keys by ciphertext, so the next load decrypts only what
@@ -91,13 +93,6 @@ class KeySet:
                 return (pepper_id, digest), entry
         return None
 
-    def minted(self, key: KeyEntry, token: str) -> bool:
-        """Whether `token` is the very token the console minted for `key` (its stored digest)."""
-        pepper = self.peppers.get(key.pepper_id)
-        if pepper is None or key.digest is None:
-            return False
-        return hmac.compare_digest(hmac.digest(pepper, token.encode("utf-8"), "sha256").hex(), key.digest)
-
 
 def current_generation() -> tuple:
     """The counter with its time: a row deleted and made again (a flushed test
@@ -108,35 +103,9 @@ def current_generation() -> tuple:
     return row or (0, None)
 
 
-def admin_key_rows() -> list[tuple]:
-    """HOOK for admin keys (issue 4): rows of (id, cluster_id, pepper_id, digest, expires_at).
-
-    Reads the model named by settings.DATAPLANE_ADMIN_KEY_MODEL ("app.Model")
-    if it exists: live rows only (`revoked_at` null when the model has it).
-    The model is expected to store, like DatabaseApiKey, an HMAC-SHA256 hex
-    `digest` of the key under settings.API_KEY_PEPPERS[`pepper_id`]. Until the
-    model exists there are no admin keys.
-    """
-    from django.apps import apps
-
-    try:
-        model = apps.get_model(getattr(settings, "DATAPLANE_ADMIN_KEY_MODEL", "apikeys.AdminKey"))
-    except (LookupError, ValueError):
-        return []
-    names = {f.name for f in model._meta.get_fields()}
-    rows = model.objects.all()
-    if "revoked_at" in names:
-        rows = rows.filter(revoked_at__isnull=True)
-    expires = "expires_at" if "expires_at" in names else None
-    fields = ["id", "cluster_id", "pepper_id", "digest"]
-    return [(*row, None) for row in rows.values_list(*fields)] if expires is None else list(
-        rows.values_list(*fields, expires)
-    )
-
-
 def load_key_set(previous: KeySet | None = None) -> KeySet:
     """Reads the whole key set. Master keys are decrypted once per ciphertext."""
-    from apikeys.models import DatabaseApiKey
+    from apikeys.models import AdminKey, DatabaseApiKey
     from clusters import crypto
     from clusters.models import Cluster
 
@@ -168,7 +137,9 @@ def load_key_set(previous: KeySet | None = None) -> KeySet:
                          pepper_id, digest)
         database_keys[entry.id] = entry
     admin_keys = {}
-    for key_id, cluster_id, pepper_id, digest, expires_at in admin_key_rows():
+    for key_id, cluster_id, pepper_id, digest, expires_at in AdminKey.objects.live().values_list(
+        "id", "cluster_id", "pepper_id", "digest", "expires_at"
+    ):
         entry = KeyEntry(str(key_id), str(cluster_id), "admin", expires_at.timestamp() if expires_at else None)
         admin_keys[(int(pepper_id), digest)] = entry
     key_set = KeySet(
@@ -195,10 +166,6 @@ class KeyStore:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-
-    # Called from the event loop: never touches the database.
-    def snapshot(self) -> KeySet:
-        return self.current
 
     def start(self) -> None:
         self.refresh(force=True)

@@ -16,9 +16,13 @@ from datetime import UTC, datetime, timedelta
 from django.db import close_old_connections, connection, transaction
 from django.db.models import Q
 
+from apikeys.models import AdminKey, DatabaseApiKey
+
 logger = logging.getLogger(__name__)
 
 INTERVAL_SECONDS = 60
+# KeyEntry.kind -> the model that records its last use.
+KEY_MODELS = {"database": DatabaseApiKey, "admin": AdminKey}
 
 
 class LastUsed:
@@ -64,12 +68,9 @@ class LastUsed:
             close_old_connections()
             with transaction.atomic():
                 for (kind, key_id), (when, ip) in pending.items():
-                    model = _model(kind)
-                    if model is None:
-                        continue
                     stale = Q(last_used_at__isnull=True) | Q(
                         last_used_at__lte=when - timedelta(seconds=INTERVAL_SECONDS))
-                    model.objects.filter(Q(id=key_id) & stale).update(last_used_at=when, last_used_ip=ip)
+                    KEY_MODELS[kind].objects.filter(Q(id=key_id) & stale).update(last_used_at=when, last_used_ip=ip)
         except Exception as exc:  # noqa: BLE001 - database down: try these again next time
             logger.warning("cannot record when keys were last used (%s); will retry", exc)
             with self._lock:
@@ -79,20 +80,3 @@ class LastUsed:
                 connection.close()
             except Exception:  # noqa: BLE001
                 pass
-
-
-def _model(kind: str):
-    """The model of a key kind; admin keys once their model exists (HOOK, see keystore.admin_key_rows)."""
-    from django.apps import apps
-    from django.conf import settings
-
-    if kind == "database":
-        from apikeys.models import DatabaseApiKey
-
-        return DatabaseApiKey
-    try:
-        model = apps.get_model(getattr(settings, "DATAPLANE_ADMIN_KEY_MODEL", "apikeys.AdminKey"))
-    except (LookupError, ValueError):
-        return None
-    names = {f.name for f in model._meta.get_fields()}
-    return model if {"last_used_at", "last_used_ip"} <= names else None

@@ -32,12 +32,20 @@ class ManagementKey(models.Model):
     pepper_id = models.PositiveIntegerField(editable=False)
     # Written at most once a minute per key (see services.LAST_USED_EVERY).
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # The console's create form's one-time value (as apikeys' keys have): a
+    # repeated POST of the same form finds this key instead of minting a second.
+    nonce = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "id"]
 
     def __str__(self) -> str:
         return f"{self.prefix}… of {self.account}"
+
+    @property
+    def name(self) -> str:
+        """What the audit log calls the key: it has no name, only its prefix."""
+        return f"{self.prefix}…"
 
     def clean(self) -> None:
         from accounts.models import Membership

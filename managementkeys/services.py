@@ -1,13 +1,13 @@
-import hmac
 import secrets
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from apikeys.tokens import current_pepper_id, token_digest
+from apikeys.tokens import current_pepper_id, token_digest, token_matches
+from audit.models import Action
+from audit.services import audit_record
 from managementkeys.models import PREFIX_LENGTH, PREFIX_PATTERN, SECRET_BYTES, ManagementKey
 from managementkeys.selectors import management_key_by_prefix
 
@@ -19,11 +19,15 @@ MAX_KEY_LENGTH = 200
 
 @transaction.atomic
 @sensitive_variables("secret", "plaintext")
-def management_key_create(*, account, by) -> tuple[ManagementKey, str]:
+def management_key_create(
+    *, account, by, nonce: str | None = None, client_ip: str | None = None
+) -> tuple[ManagementKey, str]:
     """Records a management key that acts as `by` in `account`; returns it with the key.
 
     The key exists only in the return value: the caller shows it once and
-    forgets it. Only its prefix and a peppered digest are stored.
+    forgets it. Only its prefix and a peppered digest are stored. `nonce` is
+    the console's create form's one-time value (unique): a second call with
+    the same nonce fails with IntegrityError instead of minting again.
     """
     key = ManagementKey(
         account=account,
@@ -31,20 +35,29 @@ def management_key_create(*, account, by) -> tuple[ManagementKey, str]:
         created_at=timezone.now(),
         prefix=secrets.token_hex(PREFIX_LENGTH // 2),
         pepper_id=current_pepper_id(),
+        nonce=nonce,
     )
     secret = secrets.token_urlsafe(SECRET_BYTES)
     plaintext = f"{key.prefix}.{secret}"
     key.digest = token_digest(plaintext, key.pepper_id)
-    # Also checks that the prefix is unique and that `by` is a member of the account.
-    key.full_clean()
+    # Also checks that the prefix is unique and that `by` is a member of the
+    # account. The nonce is left to the unique constraint, as for apikeys'
+    # keys: of two concurrent requests with one nonce, the second fails with
+    # IntegrityError, which the view turns into "already created".
+    key.full_clean(exclude=["nonce"])
     key.save(force_insert=True)
+    audit_record(account=account, action=Action.MANAGEMENT_KEY_CREATED, target=key, actor=by, client_ip=client_ip)
     return key, plaintext
 
 
 @transaction.atomic
-def management_key_delete(*, key: ManagementKey, by) -> None:
+def management_key_delete(*, key: ManagementKey, by, client_ip: str | None = None) -> None:
     """Deletes the key: the next request that presents it is refused."""
-    ManagementKey.objects.filter(pk=key.pk).delete()
+    deleted, _ = ManagementKey.objects.filter(pk=key.pk).delete()
+    if deleted:  # not already deleted by a concurrent request
+        audit_record(
+            account=key.account, action=Action.MANAGEMENT_KEY_DELETED, target=key, actor=by, client_ip=client_ip
+        )
 
 
 @sensitive_variables("plaintext")
@@ -59,9 +72,7 @@ def management_key_authenticate(plaintext: str) -> ManagementKey | None:
     if not dot or not secret or len(plaintext) > MAX_KEY_LENGTH or not PREFIX_PATTERN.match(prefix):
         return None
     key = management_key_by_prefix(prefix)
-    if key is None or key.pepper_id not in settings.API_KEY_PEPPERS:
-        return None
-    if not hmac.compare_digest(token_digest(plaintext, key.pepper_id), key.digest):
+    if key is None or not token_matches(key, plaintext):
         return None
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_EVERY:

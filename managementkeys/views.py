@@ -2,27 +2,30 @@
 
 The key is minted inside the POST that creates it and shown in that POST's
 response (Cache-Control: no-store); only its prefix and a digest are stored,
-so no later request can show it again.
+so no later request can show it again. The create form carries a one-time
+nonce that the new key records (unique), as apikeys' create forms do: a
+repeated POST (a reload of the reveal page, a double click) is sent to the
+list with a message that the key was already created, instead of minting a
+second key unnoticed.
 """
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import IntegrityError
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import account_for
-from managementkeys.selectors import account_management_key, account_management_keys
+from apikeys.forms import NonceForm, new_nonce
+from apikeys.secret_text import SecretText
+from audit.services import client_ip
+from managementkeys.selectors import account_management_key, account_management_keys, management_key_of_nonce
 from managementkeys.services import management_key_create, management_key_delete
 
-
-class SecretText(str):
-    """The key in a template context: renders as itself, reprs as stars, since
-    Django puts reprs of a context in some log records and error reports."""
-
-    def __repr__(self) -> str:
-        return "'********'"
+USED_ELSEWHERE = "This form was already used in another account. Submit it again."
 
 
 @login_required
@@ -41,14 +44,51 @@ def key_create(request, account_id):
     account = account_for(request, account_id, "write:management_keys")
     context = {"account": account, "membership": request.membership}
     if request.method == "GET":
-        return render(request, "managementkeys/create.html", context)
-    key, plaintext = management_key_create(account=account, by=request.user)
-    response = render(
-        request,
-        "managementkeys/reveal.html",
-        context | {"key": key, "plaintext": SecretText(plaintext), "api_base": request.build_absolute_uri("/api")},
-    )
-    add_never_cache_headers(response)  # no-store: the key stays in no cache, not even the browser's
+        return _no_store(render(request, "managementkeys/create.html", context | {"form": NonceForm()}))
+
+    form = NonceForm(request.POST)
+    used = management_key_of_nonce(request.POST.get("nonce"))
+    if used is None and form.is_valid():
+        try:
+            key, plaintext = management_key_create(
+                account=account, by=request.user, nonce=form.cleaned_data["nonce"], client_ip=client_ip(request)
+            )
+        except IntegrityError:
+            # The same form posted twice at once: the other request minted the key.
+            used = management_key_of_nonce(form.cleaned_data["nonce"])
+            if used is None:
+                raise
+        else:
+            return _no_store(
+                render(
+                    request,
+                    "managementkeys/reveal.html",
+                    context
+                    | {"key": key, "plaintext": SecretText(plaintext), "api_base": request.build_absolute_uri("/api")},
+                )
+            )
+
+    if used is not None and used.account_id == account.id:
+        messages.info(
+            request,
+            f"The management key {used.prefix}… was already created with this form and can no longer be shown. "
+            "If it was not stored, delete it and create a new one.",
+        )
+        response = redirect("managementkeys:list", account_id=account.id)
+        response.status_code = 303  # the browser follows with a GET, and a reload repeats the GET
+        return response
+    if used is not None:
+        form.add_error("nonce", USED_ELSEWHERE)
+    # Forged, or used in another account: hand out a fresh nonce with the errors.
+    form.data = form.data.copy()
+    form.data["nonce"] = new_nonce()
+    return _no_store(render(request, "managementkeys/create.html", context | {"form": form}, status=400))
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    # A create form restored from the back/forward cache would post a used
+    # nonce; the reveal page must stay in no cache, not even the browser's.
+    add_never_cache_headers(response)
     return response
 
 
@@ -59,7 +99,7 @@ def key_delete(request, account_id, management_key_id):
     account = account_for(request, account_id, "delete:management_keys")
     key = account_management_key(account, management_key_id)
     if request.method == "POST":
-        management_key_delete(key=key, by=request.user)
+        management_key_delete(key=key, by=request.user, client_ip=client_ip(request))
         messages.success(
             request, f"Deleted the management key {key.prefix}…. Requests with it are refused from now on."
         )

@@ -182,14 +182,16 @@ def test_a_new_pepper_does_not_invalidate_existing_admin_keys(legacy_cluster, se
 
 
 def test_the_data_plane_sees_live_admin_keys_only(legacy_cluster, owner):
-    from dataplane.keystore import admin_key_rows
+    from dataplane.keystore import load_key_set
 
     kept, _ = make_admin_key(legacy_cluster, name="kept", expires_at=timezone.now() + timedelta(days=3))
     deleted, _ = make_admin_key(legacy_cluster, name="deleted")
     admin_key_delete(key=deleted, by=owner)
-    [(key_id, cluster_id, pepper_id, digest, expires_at)] = admin_key_rows()
-    assert (key_id, cluster_id, pepper_id, digest) == (kept.id, legacy_cluster.id, kept.pepper_id, kept.digest)
-    assert expires_at == kept.expires_at
+    [((pepper_id, digest), entry)] = load_key_set().admin_keys.items()
+    assert (entry.id, entry.cluster_id, pepper_id, digest) == (
+        str(kept.id), str(legacy_cluster.id), kept.pepper_id, kept.digest
+    )
+    assert entry.expires_at == kept.expires_at.timestamp()
 
 
 def test_creating_and_deleting_an_admin_key_tell_the_data_plane(legacy_cluster, owner):

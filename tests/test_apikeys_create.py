@@ -198,3 +198,10 @@ def test_a_cluster_without_granular_access_explains_why_and_creates_nothing(clie
 def test_the_cluster_page_has_a_create_button(client_of, owner, cluster):
     page = client_of(owner).get(cluster_url(cluster)).content.decode()
     assert f'href="{create_url(cluster)}" data-create-key' in page
+
+
+@pytest.mark.parametrize("nonce", ["abc\x00" * 8, "x" * 200, "short"])
+def test_a_forged_nonce_gets_a_form_error_not_a_500(client_of, owner, cluster, nonce):
+    response = client_of(owner).post(create_url(cluster), form_data(nonce=nonce))
+    assert response.status_code == 400
+    assert not DatabaseApiKey.objects.exists()

@@ -1,31 +1,15 @@
-"""Admin keys (issue 4) open their own cluster with global manage access.
-
-The data plane reads them through the hook dataplane.keystore.admin_key_rows
-from settings.DATAPLANE_ADMIN_KEY_MODEL; until that model exists, this is
-expected to fail.
-"""
+"""Admin keys open their own cluster with global manage access."""
 
 import time
 
 import httpx
-import pytest
-from django.apps import apps
-from django.conf import settings
+
+from apikeys.services import admin_key_create, admin_key_delete
+from clusters.models import Cluster
+from dataplane.notify import keys_changed
 
 
-def _admin_key_model_exists() -> bool:
-    try:
-        apps.get_model(settings.DATAPLANE_ADMIN_KEY_MODEL)
-        return True
-    except LookupError:
-        return False
-
-
-@pytest.mark.xfail(not _admin_key_model_exists(), strict=True,
-                   reason="the AdminKey model and admin_key_create service of issue 4 do not exist yet")
 def test_an_admin_key_manages_its_own_cluster_only(dataplane, legacy_cluster, other_cluster, owner):
-    from apikeys.services import admin_key_create
-
     _, secret = admin_key_create(cluster=legacy_cluster, name="admin key", expires_at=None, by=owner)
     dataplane.wait_until_accepted(secret)
     response = httpx.put(f"{dataplane.url}/collections/books", headers={"api-key": secret},
@@ -36,13 +20,7 @@ def test_an_admin_key_manages_its_own_cluster_only(dataplane, legacy_cluster, ot
     assert (response.status_code, response.text) == (401, "Invalid API key or JWT")
 
 
-@pytest.mark.xfail(not _admin_key_model_exists(), strict=True,
-                   reason="the AdminKey model and admin_key_create service of issue 4 do not exist yet")
 def test_an_admin_key_survives_granular_access_and_stops_when_deleted(dataplane, legacy_cluster, owner):
-    from apikeys.services import admin_key_create, admin_key_delete
-    from clusters.models import Cluster
-    from dataplane.notify import keys_changed
-
     key, secret = admin_key_create(cluster=legacy_cluster, name="admin key", expires_at=None, by=owner)
     dataplane.wait_until_accepted(secret)
     Cluster.objects.filter(id=legacy_cluster.id).update(jwt_rbac=True)  # as the restart does when it finishes

@@ -8,18 +8,22 @@ import json
 import time
 import uuid
 
+import django.conf
 import jwt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from apikeys.tokens import current_pepper_id, token_digest
 from dataplane import auth
-from dataplane.access import Forbidden
+from dataplane.access import FULL, Forbidden
 from dataplane.keystore import ClusterEntry, KeyEntry, KeySet
 
 MASTER = "master-key-of-the-cluster-0123456789abcdef"
 OTHER_MASTER = "master-key-of-another-cluster-0123456789ab"
-PEPPER = b"pepper-" + b"x" * 32
+# The data plane checks a database key's digest under the configured peppers
+# (apikeys.tokens.token_matches), as the console made it.
+PEPPER_ID = current_pepper_id()
 CLUSTER = str(uuid.uuid4())
 OTHER = str(uuid.uuid4())
 
@@ -33,12 +37,12 @@ def make_key_set(*, jwt_rbac: bool = True) -> KeySet:
         },
         database_keys={},
         admin_keys={},
-        peppers={1: PEPPER},
+        peppers={PEPPER_ID: django.conf.settings.API_KEY_PEPPERS[PEPPER_ID].encode()},
     )
 
 
 def digest(token: str) -> str:
-    return hmac.new(PEPPER, token.encode(), hashlib.sha256).hexdigest()
+    return token_digest(token, PEPPER_ID)
 
 
 def minted(key_set: KeySet, claims: dict | None = None, *, cluster=CLUSTER, master=MASTER, algorithm="HS256",
@@ -47,13 +51,13 @@ def minted(key_set: KeySet, claims: dict | None = None, *, cluster=CLUSTER, mast
     key_id = str(uuid.uuid4())
     claims = {"access": "m", "jti": key_id, **(claims or {})}
     token = jwt.encode(claims, master.encode(), algorithm=algorithm, headers={"typ": "JWT"}, **extra)
-    key_set.database_keys[key_id] = KeyEntry(key_id, cluster, "database", expires_at, 1, digest(token))
+    key_set.database_keys[key_id] = KeyEntry(key_id, cluster, "database", expires_at, PEPPER_ID, digest(token))
     return token
 
 
 def add_admin_key(key_set: KeySet, secret: str, cluster=CLUSTER, expires_at=None) -> None:
     key_id = str(uuid.uuid4())
-    key_set.admin_keys[(1, digest(secret))] = KeyEntry(key_id, cluster, "admin", expires_at)
+    key_set.admin_keys[(PEPPER_ID, digest(secret))] = KeyEntry(key_id, cluster, "admin", expires_at)
 
 
 def decide(key_set, token, host=None):
@@ -116,7 +120,7 @@ def test_it_rejects_alg_none():
     header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
     token = header + "." + good.split(".")[1] + "."
     key_set.database_keys[jwt.decode(good, options={"verify_signature": False})["jti"]] = KeyEntry(
-        "x", CLUSTER, "database", None, 1, digest(token))
+        "x", CLUSTER, "database", None, PEPPER_ID, digest(token))
     assert decide(key_set, token) == (401, "Invalid API key or JWT")
 
 
@@ -127,7 +131,7 @@ def test_it_rejects_rs256():
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     key_id = str(uuid.uuid4())
     token = jwt.encode({"access": "m", "jti": key_id}, private, algorithm="RS256")
-    key_set.database_keys[key_id] = KeyEntry(key_id, CLUSTER, "database", None, 1, digest(token))
+    key_set.database_keys[key_id] = KeyEntry(key_id, CLUSTER, "database", None, PEPPER_ID, digest(token))
     assert decide(key_set, token) == (401, "Invalid API key or JWT")
 
 
@@ -209,7 +213,7 @@ def test_an_admin_key_grants_manage_on_its_cluster_only():
     key_set = make_key_set(jwt_rbac=False)
     add_admin_key(key_set, "admin-secret-" + "s" * 40)
     grant = decide(key_set, "admin-secret-" + "s" * 40)
-    assert grant.cluster.id == CLUSTER and grant.access.is_manage
+    assert grant.cluster.id == CLUSTER and grant.access is FULL
     assert decide(key_set, "admin-secret-" + "s" * 40, host=OTHER) == (401, "Invalid API key or JWT")
 
 
@@ -290,7 +294,8 @@ def test_any_signed_token_gets_a_grant_or_a_clean_refusal(claims, header, use_ho
     message = b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode())
     token = message + "." + b64(hmac.new(MASTER.encode(), message.encode(), hashlib.sha256).digest())
     if register and isinstance(claims.get("jti"), str):
-        key_set.database_keys[claims["jti"]] = KeyEntry(claims["jti"], CLUSTER, "database", None, 1, digest(token))
+        key_set.database_keys[claims["jti"]] = KeyEntry(claims["jti"], CLUSTER, "database", None, PEPPER_ID,
+                                                        digest(token))
     result = auth.authenticate(key_set, token, CLUSTER if use_host else None)
     if isinstance(result, auth.Denied):
         assert (result.status, result.body) in {(401, "Invalid API key or JWT"), (403, "ExpiredSignature")}

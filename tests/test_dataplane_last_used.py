@@ -5,17 +5,20 @@ import time
 import httpx
 
 from apikeys.models import DatabaseApiKey
+from tests.fixtures.apikeys import cluster_url
 from tests.fixtures.dataplane import MANAGE, mint
 from tests.fixtures.worker import wait_for
 
 
-def test_a_keys_last_use_is_recorded_with_the_client_ip(dataplane, cluster, owner):
+def test_a_keys_last_use_is_recorded_and_shown_with_the_client_ip(dataplane, cluster, owner, client_of):
     key, token = mint(cluster, MANAGE, by=owner)
     assert key.last_used_at is None
     dataplane.wait_until_accepted(token)
     recorded = wait_for(lambda: DatabaseApiKey.objects.filter(id=key.id, last_used_at__isnull=False).first(),
                         timeout=5)
     assert recorded.last_used_ip == "127.0.0.1"
+    page = client_of(owner).get(cluster_url(cluster)).content.decode()
+    assert f"{recorded.last_used_at:%Y-%m-%d %H:%M}</time> <span class=\"muted\">from 127.0.0.1</span>" in page
 
 
 def test_it_is_written_at_most_once_a_minute(dataplane, cluster, owner):

@@ -165,3 +165,30 @@ def test_with_the_broker_down_the_restart_is_scheduled_and_runs_once_it_is_back(
     wait_for(lambda: finished(legacy_cluster))
     operation.refresh_from_db()
     assert operation.state == "DONE"
+
+
+def test_enabling_during_a_plain_restart_is_refused_with_a_reason(client_of, owner, legacy_cluster,
+                                                                  django_capture_on_commit_callbacks):
+    from clusters.restarts import cluster_restart_start
+
+    with django_capture_on_commit_callbacks(execute=False):
+        cluster_restart_start(cluster=legacy_cluster, by=owner, client_ip=None)
+        response = client_of(owner).post(urls(legacy_cluster)[1], follow=True)
+    assert "The cluster is restarting; enable granular access when the restart is done." in response.content.decode()
+    assert Operation.objects.get().kind == "RESTART"
+    assert not AuditEntry.objects.filter(action=Action.GRANULAR_ACCESS_ENABLED).exists()
+
+
+@pytest.mark.worker
+def test_with_the_broker_down_a_new_cluster_is_provisioned_once_it_is_back(client_of, owner, account, worker):
+    from clusters.tasks import cluster_provision
+
+    form = {"name": "late-one", "cloud_provider": "aws", "region": "eu-central-1", "version": "v1.19.0",
+            "number_of_nodes": "1"}
+    url = reverse("clusters:create", kwargs={"account_id": account.id})
+    with mock.patch.object(cluster_provision, "apply_async", side_effect=OperationalError("Connection refused")):
+        response = client_of(owner).post(url, form)
+    assert response.status_code == 302  # the user is not shown an error page
+    cluster = Cluster.objects.get(name="late-one")
+    assert cluster.phase == Phase.CREATING
+    wait_for(lambda: Cluster.objects.get(id=cluster.id).phase == Phase.HEALTHY)

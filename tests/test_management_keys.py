@@ -1,15 +1,21 @@
 """Access Management → Management keys in the console, and `manage.py create_management_key`."""
 
+import re
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import IntegrityError
 from django.urls import reverse
 
 from accounts.models import Membership
+from audit.models import Action, AuditEntry
+from managementkeys import views
 from managementkeys.models import ManagementKey
 from managementkeys.services import management_key_create
-from tests.test_api_support import api_client, url
+from tests.test_api_support import api_client, post_json, url
+
+CLIENT_IP = "203.0.113.9"
 
 
 def list_url(account) -> str:
@@ -24,6 +30,11 @@ def delete_url(key) -> str:
     return reverse("managementkeys:delete", kwargs={"account_id": key.account_id, "management_key_id": key.id})
 
 
+def nonce_of(response) -> str:
+    """The one-time nonce of a create page."""
+    return re.search(r'name="nonce" value="([^"]+)"', response.content.decode())[1]
+
+
 def test_the_access_management_tabs_link_the_page(client_of, developer, account):
     page = client_of(developer).get(reverse("accounts:access", kwargs={"account_id": account.id})).content.decode()
     assert list_url(account) in page and "Management keys" in page
@@ -31,9 +42,10 @@ def test_the_access_management_tabs_link_the_page(client_of, developer, account)
 
 def test_create_shows_the_key_once_and_stores_only_its_prefix(client_of, developer, account):
     client = client_of(developer)
-    assert client.get(create_url(account)).status_code == 200
+    form = client.get(create_url(account))
+    assert form.status_code == 200
 
-    response = client.post(create_url(account))
+    response = client.post(create_url(account), {"nonce": nonce_of(form)})
 
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
@@ -46,6 +58,96 @@ def test_create_shows_the_key_once_and_stores_only_its_prefix(client_of, develop
     assert api_client(plaintext).get(url("clusters", account)).status_code == 200
     listed = client.get(list_url(account)).content.decode()
     assert f"{key.prefix}…" in listed and plaintext.split(".")[1] not in listed
+
+
+def test_a_repeated_post_creates_no_second_key(client_of, developer, account):
+    client = client_of(developer)
+    data = {"nonce": nonce_of(client.get(create_url(account)))}
+    assert client.post(create_url(account), data).status_code == 200
+    key = ManagementKey.objects.get()
+
+    again = client.post(create_url(account), data)  # a reload of the reveal page, or a double click
+
+    assert again.status_code == 303 and again["Location"] == list_url(account)
+    assert ManagementKey.objects.count() == 1
+    listed = client.get(list_url(account)).content.decode()
+    assert f"The management key {key.prefix}… was already created" in listed and "can no longer be shown" in listed
+
+
+def test_of_two_posts_at_once_only_one_mints(client_of, developer, account, monkeypatch):
+    first, _ = management_key_create(account=account, by=developer, nonce="r" * 22)
+    found = views.management_key_of_nonce
+    lookups = []
+
+    def racing(nonce):
+        # The first lookup ran before the other request committed its key.
+        lookups.append(nonce)
+        return None if len(lookups) == 1 else found(nonce)
+
+    monkeypatch.setattr(views, "management_key_of_nonce", racing)
+    response = client_of(developer).post(create_url(account), {"nonce": "r" * 22})
+    assert response.status_code == 303 and list(ManagementKey.objects.all()) == [first]
+
+
+def test_an_integrity_error_that_is_not_about_the_nonce_is_not_hidden(client_of, developer, account, monkeypatch):
+    def broken(**kwargs):
+        raise IntegrityError("something else")
+
+    monkeypatch.setattr(views, "management_key_create", broken)
+    client = client_of(developer)
+    client.raise_request_exception = True
+    with pytest.raises(IntegrityError):
+        client.post(create_url(account), {"nonce": "r" * 22})
+
+
+def test_each_create_page_has_its_own_nonce(client_of, developer, account):
+    client = client_of(developer)
+    for _ in range(2):
+        assert client.post(create_url(account), {"nonce": nonce_of(client.get(create_url(account)))}).status_code == 200
+    assert ManagementKey.objects.count() == 2
+
+
+@pytest.mark.parametrize("nonce", [None, "", "abc\x00" * 8, "x" * 200, "short", "n" * 22 + "\u00e9"])
+def test_a_forged_nonce_gets_a_form_error_not_a_500(client_of, developer, account, nonce):
+    response = client_of(developer).post(create_url(account), {} if nonce is None else {"nonce": nonce})
+    assert response.status_code == 400
+    assert 'id="id_nonce-error"' in response.content.decode()
+    assert nonce_of(response) != nonce  # a fresh one to submit again with
+    assert not ManagementKey.objects.exists()
+
+
+def test_a_nonce_used_in_another_account_is_refused(client_of, owner, account, other_account, outsider):
+    theirs, _ = management_key_create(account=other_account, by=outsider, nonce="n" * 22)
+    response = client_of(owner).post(create_url(account), {"nonce": "n" * 22})
+    assert response.status_code == 400 and "already used in another account" in response.content.decode()
+    assert list(ManagementKey.objects.all()) == [theirs]
+
+
+def test_create_and_delete_are_audited_with_the_client_ip(client_of, owner, account):
+    client = client_of(owner)
+    nonce = nonce_of(client.get(create_url(account)))
+    client.post(create_url(account), {"nonce": nonce}, REMOTE_ADDR=CLIENT_IP)
+    key = ManagementKey.objects.get()
+    client.post(delete_url(key), REMOTE_ADDR="198.51.100.23")
+
+    entries = AuditEntry.objects.filter(target_id=str(key.id)).order_by("created_at")
+    assert [(e.action, e.actor, e.client_ip, e.target_type, e.target_name) for e in entries] == [
+        (Action.MANAGEMENT_KEY_CREATED, owner, CLIENT_IP, "managementkey", f"{key.prefix}…"),
+        (Action.MANAGEMENT_KEY_DELETED, owner, "198.51.100.23", "managementkey", f"{key.prefix}…"),
+    ]
+    html = client.get(reverse("audit:log", kwargs={"account_id": account.id})).content.decode()
+    assert "Management key created" in html and "Management key deleted" in html and f"{key.prefix}…" in html
+
+
+def test_the_api_audits_create_and_delete_too(owner, account):
+    client = api_client(management_key_create(account=account, by=owner)[1], REMOTE_ADDR=CLIENT_IP)
+    created = post_json(client, url("management-keys", account), {"managementKey": {}}).json()["managementKey"]
+    client.delete(url("management-key", account, management_key_id=created["id"]))
+    entries = AuditEntry.objects.filter(target_id=created["id"])
+    assert {(e.action, e.actor, e.client_ip) for e in entries} == {
+        (Action.MANAGEMENT_KEY_CREATED, owner, CLIENT_IP),
+        (Action.MANAGEMENT_KEY_DELETED, owner, CLIENT_IP),
+    }
 
 
 def test_delete_asks_then_deletes(client_of, admin, owner, account):

@@ -24,6 +24,9 @@ def start_with(**env) -> subprocess.CompletedProcess:
         ("DATABASE_URL", "nosuchdb://x/y", "DATABASE_URL is not a database URL"),
         ("CLUSTER_KEY_ENCRYPTION_KEYS", "not-a-fernet-key", "must hold comma-separated Fernet keys"),
         ("CLUSTER_NODE_START_SECONDS", "soon", "must be a number"),
+        ("CLUSTER_ENDPOINT_URL", "http://localhost:6333", "without port or path"),
+        ("CLUSTER_ENDPOINT_URL", "localhost", "must be a http/https:// URL"),
+        ("LOG_LEVEL", "chatty", "LOG_LEVEL must be one of"),
     ],
 )
 def test_a_malformed_setting_stops_the_start(name, value, message):

@@ -8,6 +8,7 @@ from django import template
 
 from accounts.access import can
 from apikeys.selectors import admin_key_refusal, cluster_admin_keys, cluster_keys, keys_page
+from apikeys.snippets import snippets_for
 
 register = template.Library()
 
@@ -20,8 +21,6 @@ def cluster_api_keys(context) -> dict:
     access is off, and afterwards as long as some are left. A cluster created
     since granular keys exist never has any, and costs no query for them.
     """
-    from apikeys.views import snippets_for
-
     request, cluster = context["request"], context["cluster"]
     may_read = can(request, "read:api_keys")
     may_write = can(request, "write:api_keys")
