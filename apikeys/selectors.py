@@ -17,7 +17,7 @@ def cluster_collections(cluster) -> list[str]:
 
 
 def cluster_keys(cluster) -> QuerySet[DatabaseApiKey]:
-    return DatabaseApiKey.objects.live().filter(cluster=cluster).select_related("created_by")
+    return DatabaseApiKey.objects.live().filter(cluster=cluster).select_related("cluster", "created_by")
 
 
 def account_keys(account) -> QuerySet[DatabaseApiKey]:
@@ -67,7 +67,7 @@ def admin_key_refusal(cluster) -> str | None:
 
 
 def cluster_admin_keys(cluster) -> QuerySet[AdminKey]:
-    return AdminKey.objects.live().filter(cluster=cluster).select_related("created_by")
+    return AdminKey.objects.live().filter(cluster=cluster).select_related("cluster", "created_by")
 
 
 def cluster_admin_key(cluster, admin_key_id) -> AdminKey:
