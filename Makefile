@@ -31,5 +31,9 @@ test: secrets
 bench: secrets
 	$(PY) -m bench.dataplane
 
+# ruff (pinned in requirements.txt) with the rules of ruff.toml.
+lint: install
+	$(VENV)/bin/ruff check .
+
 clean:
 	rm -rf $(VENV) var

@@ -1,7 +1,7 @@
 """System roles as sets of Qdrant Cloud permission strings.
 
 The strings are the ones Qdrant Cloud's IAM service uses (iam.v1 and the
-"Required permissions" of every method in ../shared/spec/cloud-api). Views
+"Required permissions" of every method in spec/cloud-api/). Views
 check a permission, never a role name, so roles can change in one place.
 """
 

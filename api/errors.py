@@ -1,6 +1,6 @@
 """Errors as grpc-gateway writes them: {"code": <gRPC code>, "message": ..., "details": []}.
 
-The HTTP status is the one grpc-gateway maps the code to (../shared/spec/README.md).
+The HTTP status is the one grpc-gateway maps the code to (spec/README.md).
 Every exception a view of the API raises ends here, so no client input can
 produce another shape, and anything unforeseen is INTERNAL (logged), never an
 HTML page.

@@ -1,4 +1,4 @@
-"""The management API: Qdrant Cloud's public API paths, exactly (../shared/spec/cloud-api).
+"""The management API: Qdrant Cloud's public API paths, exactly (spec/cloud-api/).
 
 Included under /api/. Path ids are `str`, not `uuid`, so a malformed id gets
 the API's own error (INVALID_ARGUMENT) instead of Django's HTML 404.

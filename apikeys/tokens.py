@@ -1,7 +1,7 @@
 """Minting database API keys as the JWTs Qdrant verifies, admin keys as random
 secrets, and digesting both the same way.
 
-The token format follows ../shared/spec/qdrant-auth.md to the letter: HS256
+The token format follows spec/qdrant-auth.md to the letter: HS256
 over the raw UTF-8 bytes of the cluster's master key, a header serialised
 alg first (so every key starts with "eyJhb"), an explicit `access` claim, an
 integer `exp` only when the key expires, and the key's id in `jti`.

@@ -31,17 +31,17 @@ class Access:
     def __repr__(self) -> str:
         return f"Access({self.mode or self.collections!r})"
 
-    def check_global(self, *, manage: bool) -> None:
-        """Cluster-wide operations: creating or deleting collections need manage."""
+    def check_global_manage(self) -> None:
+        """Cluster-wide operations (creating or deleting collections) need global manage."""
         if self.mode is None:
             raise Forbidden("Global access is required")
-        if manage and self.mode != MANAGE:
+        if self.mode != MANAGE:
             raise Forbidden("Global manage access is required")
 
-    def check_collection(self, name: str, *, write: bool = False, manage: bool = False) -> None:
+    def check_collection(self, name: str, *, write: bool = False) -> None:
         mode = self.mode
         if mode is not None:
-            if (write or manage) and mode != MANAGE:
+            if write and mode != MANAGE:
                 raise Forbidden("Global manage access is required")
             return
         level = self.collections.get(name)
@@ -49,8 +49,6 @@ class Access:
             raise Forbidden(f"Access to collection {name} is required")
         if write and level == "r":
             raise Forbidden(f"Write access to collection {name} is required")
-        if manage:
-            raise Forbidden("Manage access for this operation is required")
 
     def visible(self, names: list[str]) -> list[str]:
         """GET /collections: a collection-scoped key sees only its collections."""
@@ -60,4 +58,3 @@ class Access:
 
 
 FULL = Access(MANAGE)
-READ_ONLY = Access(READ)

@@ -83,7 +83,7 @@ def match_route(method: str, segments: list[str]) -> tuple[str, str, list[str]] 
     for candidate in candidates:
         route = ROUTES.get((method, candidate))
         if route is not None:
-            return route[0], route[1], [s for s, p in zip(segments, candidate) if p == "*"]
+            return route[0], route[1], [s for s, p in zip(segments, candidate, strict=True) if p == "*"]
     return None
 
 
@@ -218,7 +218,7 @@ class DataPlane:
             elif needs == "write":
                 access.check_collection(name, write=True)
             elif needs == "manage":
-                access.check_global(manage=True)
+                access.check_global_manage()
             if op == "version":
                 body = json.dumps({"title": TITLE, "version": cluster.version, "commit": commit_of(cluster.version)},
                                   separators=(",", ":"))

@@ -7,6 +7,6 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 django.setup()
 
-from dataplane.app import build_application
+from dataplane.app import build_application  # noqa: E402 - needs django.setup() first
 
 application = build_application()

@@ -1,6 +1,6 @@
 """Authenticating a request exactly as Qdrant does, behind Qdrant Cloud's front.
 
-Facts from ../shared/spec/qdrant-auth.md (Qdrant's src/common/auth): the key
+Facts from spec/qdrant-auth.md (Qdrant's src/common/auth): the key
 comes from `api-key`, else from `Authorization: Bearer ` (case-sensitive);
 admin keys grant global manage; JWTs count only when the cluster's jwt_rbac is
 on and are verified with the raw UTF-8 bytes of its master key, HS256 only,
@@ -27,7 +27,6 @@ import binascii
 import hmac
 import json
 import time
-from hashlib import sha256
 
 from apikeys.tokens import token_matches
 from dataplane.access import FULL, MANAGE, READ, Access
@@ -306,7 +305,3 @@ def _value_exists_ok(value_exists) -> bool:
             return False
     return True
 
-
-def token_hmac(token: str, key: bytes) -> bytes:
-    """One HMAC-SHA256 of a token: the yardstick of the auth benchmark."""
-    return hmac.digest(key, token.encode("ascii"), sha256)

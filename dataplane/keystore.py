@@ -213,7 +213,7 @@ class KeyStore:
                 if self.refresh(force=full) and full:
                     last_full = time.monotonic()
                 close_old_connections()
-            except Exception:  # noqa: BLE001 - this thread must outlive any one failure
+            except Exception:
                 logger.exception("refreshing the key set failed")
         connection.close()
 

@@ -171,7 +171,7 @@ def points(body: dict) -> list:
         payloads = [None] * len(ids) if payloads is None else _list_of(payloads, len(ids), "payloads")
         return [
             qe.Point(pid, vector_struct(vec), _obj(pay, "payload") if pay is not None else None)
-            for pid, vec, pay in zip(ids, per_point, payloads)
+            for pid, vec, pay in zip(ids, per_point, payloads, strict=True)
         ]
     raise BadInput("data did not match any variant of untagged enum PointInsertOperations")
 
@@ -395,7 +395,7 @@ def nearest_query(vector, using: str | None):
     return qe.Query.Nearest(_vector(vector, "query"), using=using)
 
 
-def scored_out(point, with_vector: bool) -> dict:
+def scored_out(point) -> dict:
     return {
         "id": id_out(point.id),
         "version": point.version,

@@ -9,7 +9,7 @@ A collection's directory is named by a digest of its name, so no name can
 reach outside it; collection.json keeps the name and the configuration it was
 created with (GET /collections/{c} reports it). Shards open on first use and
 stay open; a shard is locked by the process that opened it, so one process
-owns a cluster's storage at a time (see dataplane/owners.py).
+owns a cluster's storage at a time (see dataplane/engine.py).
 
 Every operation takes the request body as parsed JSON (already authorised)
 and returns the `result` of Qdrant's envelope, or raises `StorageError` with
@@ -330,37 +330,35 @@ class ClusterStorage:
             using, vector = rest._str(vector["name"], "vector name"), vector.get("vector")
         if vector is None:
             raise BadInput("missing field `vector`")
-        with_vector = rest.with_vector(body.get("with_vector"), False)
         request = qe.SearchRequest(
             query=rest.nearest_query(vector, using),
             limit=rest.limit(body.get("limit"), 10),
             offset=rest.offset(body.get("offset")),
             filter=rest.filter_(body.get("filter")),
             params=rest.search_params(body.get("params")),
-            with_vector=with_vector,
+            with_vector=rest.with_vector(body.get("with_vector"), False),
             with_payload=rest.with_payload(body.get("with_payload"), False),
             score_threshold=rest.score_threshold(body.get("score_threshold")),
         )
-        return [rest.scored_out(p, bool(with_vector)) for p in collection.shard.search(request)]
+        return [rest.scored_out(p) for p in collection.shard.search(request)]
 
     def op_query(self, name, params, body):
         body = _body(body, allow_empty=True)
         collection = self._get(name)
         excluded: list = []
-        with_vector = rest.with_vector(body.get("with_vector"), False)
         request = qe.QueryRequest(
             limit=rest.limit(body.get("limit"), 10),
             offset=rest.offset(body.get("offset")),
             query=self._scoring_query(collection, body, excluded),
             prefetches=[self._prefetch(collection, p, body.get("lookup_from"), excluded)
                         for p in _prefetch_list(body.get("prefetch"))] or None,
-            with_vector=with_vector,
+            with_vector=rest.with_vector(body.get("with_vector"), False),
             with_payload=rest.with_payload(body.get("with_payload"), False),
             filter=_exclude(rest.filter_(body.get("filter")), excluded),
             score_threshold=rest.score_threshold(body.get("score_threshold")),
             params=rest.search_params(body.get("params")),
         )
-        return {"points": [rest.scored_out(p, bool(with_vector)) for p in collection.shard.query(request)]}
+        return {"points": [rest.scored_out(p) for p in collection.shard.query(request)]}
 
     def _prefetch(self, collection, value, lookup_from, excluded):
         value = rest._obj(value, "prefetch")

@@ -11,6 +11,7 @@ from accounts.models import Account, Membership
 from accounts.roles import Role
 from clusters.models import Cluster, ClusterNode, NodeState, Phase
 from clusters.services import cluster_create
+from datetime import UTC
 
 pytest_plugins = ["tests.fixtures.worker", "tests.fixtures.browser", "tests.fixtures.dataplane"]
 
@@ -76,9 +77,9 @@ def cluster(account):
 
 @pytest.fixture
 def legacy_cluster(account):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return make_cluster(account, name="old-cluster", created_at=datetime(2024, 11, 5, tzinfo=timezone.utc))
+    return make_cluster(account, name="old-cluster", created_at=datetime(2024, 11, 5, tzinfo=UTC))
 
 
 @pytest.fixture

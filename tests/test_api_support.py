@@ -1,6 +1,6 @@
 """Helpers for the management API tests (no tests here): management keys minted
-at run time, an API client per caller, and validators built from the shared
-swagger files, which are the spec the responses must match."""
+at run time, an API client per caller, and validators built from Qdrant Cloud's
+swagger files (spec/cloud-api/), which are the spec the responses must match."""
 
 import json
 import re
@@ -13,7 +13,7 @@ from jsonschema import Draft4Validator
 
 from managementkeys.services import management_key_create
 
-SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "spec" / "cloud-api"
+SPEC_DIR = Path(__file__).resolve().parents[1] / "spec" / "cloud-api"
 RFC3339_UTC = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z\Z")
 TIMESTAMP_FIELDS = {"createdAt", "expiresAt", "restartedAt", "startedAt", "lastModifiedAt"}
 

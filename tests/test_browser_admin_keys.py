@@ -1,7 +1,7 @@
 """On a legacy cluster like the demo's, a user creates an admin key, copies it
 once, never sees it again, and deletes it."""
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pytest
 from playwright.sync_api import expect
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.browser
 def demo_legacy_cluster(account):
     """As `manage.py seed_demo` makes it: created 2024-11-05, before granular keys existed."""
     return make_cluster(
-        account, name="legacy-cluster", version="v1.12.6", created_at=datetime(2024, 11, 5, 9, 30, tzinfo=timezone.utc)
+        account, name="legacy-cluster", version="v1.12.6", created_at=datetime(2024, 11, 5, 9, 30, tzinfo=UTC)
     )
 
 

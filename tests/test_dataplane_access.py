@@ -97,7 +97,7 @@ def test_each_operation_is_allowed_or_denied_as_the_table_says(dataplane, books,
     client = client_for(dataplane, token)
     outcomes = {}
     for collection in ("books", "films"):
-        for op, (needs, call) in OPERATIONS.items():
+        for op, (_needs, call) in OPERATIONS.items():
             try:
                 call(client, dataplane, token, collection)
                 outcomes[(op, collection)] = None

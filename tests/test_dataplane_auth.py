@@ -250,14 +250,12 @@ def grant_for(access) -> auth.Grant:
 
 
 @pytest.mark.parametrize("access, check, message", [
-    ("r", lambda a: a.check_global(manage=True), "Global manage access is required"),
+    ("r", lambda a: a.check_global_manage(), "Global manage access is required"),
     ("r", lambda a: a.check_collection("c", write=True), "Global manage access is required"),
-    ([{"collection": "c", "access": "r"}], lambda a: a.check_global(manage=True), "Global access is required"),
+    ([{"collection": "c", "access": "r"}], lambda a: a.check_global_manage(), "Global access is required"),
     ([{"collection": "c", "access": "r"}], lambda a: a.check_collection("d"), "Access to collection d is required"),
     ([{"collection": "c", "access": "r"}], lambda a: a.check_collection("c", write=True),
      "Write access to collection c is required"),
-    ([{"collection": "c", "access": "rw"}], lambda a: a.check_collection("c", manage=True),
-     "Manage access for this operation is required"),
 ])
 def test_forbidden_messages_are_qdrants(access, check, message):
     with pytest.raises(Forbidden) as raised:

@@ -1,5 +1,5 @@
 import secrets
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -14,7 +14,7 @@ from clusters.services import cluster_create
 DEMO_USER = "demo"
 DEMO_ACCOUNT = "Demo"
 # Created before granular keys existed (2025-01-27): it still has admin keys.
-LEGACY_CLUSTER = ("legacy-cluster", datetime(2024, 11, 5, 9, 30, tzinfo=timezone.utc), "v1.12.6")
+LEGACY_CLUSTER = ("legacy-cluster", datetime(2024, 11, 5, 9, 30, tzinfo=UTC), "v1.12.6")
 CURRENT_CLUSTER = ("demo-cluster", None, "v1.19.0")
 
 
