@@ -4,8 +4,9 @@ Plain ASGI on uvicorn (httptools, uvloop), no framework: the routes are few
 and fixed, and the request path is what the benchmark measures.
 
 Every request but the health routes is authenticated first (dataplane.auth),
-then routed; the route decides the access it needs (dataplane.access, the
-table of access) and the storage operation (dataplane.storage) it runs.
+then routed: `ROUTES` below is the table of access, pairing each route with
+the access it needs (checked by dataplane.access, with Qdrant's messages) and
+the storage operation (dataplane.storage) that serves it.
 """
 
 from __future__ import annotations
