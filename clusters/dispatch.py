@@ -25,7 +25,10 @@ def operation_dispatch(operation_id) -> bool:
     worker can claim the operation.
     """
     try:
-        app.send_task(OPERATION_RUN, (str(operation_id),), retry=False)
+        # No result to wait for: with ignore_result the publish is the only
+        # broker call, and it fails at once when the broker is down (the
+        # Redis result backend would otherwise retry for 20 s first).
+        app.send_task(OPERATION_RUN, (str(operation_id),), retry=False, ignore_result=True)
     except Exception as exc:  # kombu raises several types for an unreachable broker
         log.warning("Broker unavailable (%s); operation %s waits for the sweeper", type(exc).__name__, operation_id)
         return False

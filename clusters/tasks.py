@@ -10,11 +10,11 @@ from celery import shared_task
 from clusters import operations
 
 
-@shared_task(acks_late=True, time_limit=1800, soft_time_limit=1740)
+@shared_task(acks_late=True, ignore_result=True, time_limit=1800, soft_time_limit=1740)
 def operation_run(operation_id: str) -> None:
     operations.operation_run(operation_id=operation_id)
 
 
-@shared_task(time_limit=60)
+@shared_task(ignore_result=True, time_limit=60)
 def operations_sweep_task() -> int:
     return operations.operations_sweep()
