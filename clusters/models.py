@@ -191,7 +191,9 @@ class Operation(models.Model):
         provisioning = self.kind == self.Kind.PROVISION
         if self.state == self.State.PENDING:
             return "Provisioning scheduled" if provisioning else "Restart scheduled"
-        if self.state == self.State.RUNNING and self.current_node is not None:
+        if self.state == self.State.RUNNING:
+            # Just claimed, before the first node's write: the node it resumes at.
+            node = self.current_node if self.current_node is not None else self.nodes_done
             verb = "Starting" if provisioning else "Restarting"
-            return f"{verb} node {self.current_node + 1} of {self.cluster.number_of_nodes}"
+            return f"{verb} node {min(node, self.cluster.number_of_nodes - 1) + 1} of {self.cluster.number_of_nodes}"
         return self.get_state_display()

@@ -131,7 +131,10 @@ def operation_run(*, operation_id) -> None:
     try:
         _run(claim)
     except LeaseLost:
-        log.warning("Operation %s: this worker lost its lease to another; it stops and writes nothing", operation_id)
+        log.warning(
+            "Operation %s: this worker lost its lease (another took it over, or it is gone); it stops and writes nothing",
+            operation_id,
+        )
 
 
 def _run(claim: Claim) -> None:
