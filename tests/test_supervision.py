@@ -24,7 +24,7 @@ from clusters.models import Cluster, Operation, Phase
 from console.processes import die_with_parent
 from managementkeys.services import management_key_create
 from tests.fixtures.dataplane import free_port
-from tests.fixtures.worker import _database_url, wait_for
+from tests.fixtures.worker import Worker, _database_url, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 LEASE, SWEEP, NODE = 3.0, 1.0, 0.5
@@ -146,6 +146,9 @@ def key(account, owner):
 
 @pytest.fixture
 def stack_for(transactional_db, tmp_path):
+    # The stack's worker and beat must be the only ones on the test database:
+    # the session's test worker (with its sweeper) would take operations over.
+    Worker.stop_all()
     stacks = []
 
     def start(broker_url=None):
