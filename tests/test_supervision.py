@@ -5,10 +5,10 @@ restart, and (with Redis) a broker of the test's own stopped and started
 again while a restart is requested. On the filesystem broker and on Redis
 (when REDIS_URL is set)."""
 
-import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,11 +16,15 @@ import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
+from audit.models import Action, AuditEntry
 from clusters.models import Cluster, Operation, Phase
+from clusters.restarts import cluster_restart_start
 from console.processes import die_with_parent
 from managementkeys.services import management_key_create
 from tests.fixtures.dataplane import free_port
@@ -191,19 +195,20 @@ def test_each_child_killed_is_restarted_alone_while_the_others_keep_serving(stac
     assert stack.process.poll() is None
     # The restarted worker and beat still do their work: a restart completes.
     asked = Operation.objects.count()
-    from django.utils import timezone
-
     since = timezone.now()
     assert stack.restart(cluster, key) == 200
     assert Operation.objects.count() == asked + 1
+    wait_for(lambda: restarted(cluster, since), timeout=60)
+    # And the restarted beat sweeps: an operation with no message is run too.
+    since = timezone.now()
+    with mock.patch("clusters.operations.operation_dispatch"):
+        cluster_restart_start(cluster=cluster, by=None, client_ip=None)
     wait_for(lambda: restarted(cluster, since), timeout=60)
 
 
 @pytest.mark.worker
 @pytest.mark.parametrize("stack", BROKERS, indirect=True)
 def test_killing_the_pool_children_during_a_restart_delays_it_by_at_most_a_lease_and_a_sweep(stack, cluster, key):
-    from django.utils import timezone
-
     since = timezone.now()
     assert stack.restart(cluster, key) == 200
     operation = Operation.objects.get(cluster=cluster)
@@ -222,8 +227,6 @@ def test_killing_the_pool_children_during_a_restart_delays_it_by_at_most_a_lease
           f"(lease {LEASE:g} s, sweep {SWEEP:g} s, {NODE:g} s per node)")
     operation.refresh_from_db()
     assert operation.state == "DONE" and operation.nodes_done == 3
-    from audit.models import Action, AuditEntry
-
     assert AuditEntry.objects.filter(action=Action.RESTART_FINISHED).count() == 1
 
 
@@ -245,7 +248,7 @@ def redis_server(tmp_path):
                  "--dir", str(tmp_path)],
                 stdout=subprocess.DEVNULL, preexec_fn=die_with_parent,
             )
-            import socket
+
 
             def up():
                 try:
@@ -269,8 +272,6 @@ def redis_server(tmp_path):
 
 @pytest.mark.worker
 def test_a_restart_asked_while_the_broker_is_down_completes_once_it_is_back(redis_server, stack_for, cluster, key):
-    from django.utils import timezone
-
     stack = stack_for(redis_server.url)
     redis_server.stop()
     since = timezone.now()
