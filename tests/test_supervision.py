@@ -289,3 +289,19 @@ def test_a_restart_asked_while_the_broker_is_down_completes_once_it_is_back(redi
     operation.refresh_from_db()
     assert operation.state == "DONE"
     assert stack.process.poll() is None and set(stack.pids()) == {"web", "worker", "beat", "dataplane"}
+
+
+def test_a_child_that_keeps_dying_waits_longer_each_time_and_a_stable_one_starts_over():
+    from console.management.commands.runall import Child
+
+    child = Child("crasher", [sys.executable, "-c", "pass"])
+    delays = []
+    for _ in range(7):
+        child.start()
+        child.process.wait()
+        delays.append(child.schedule_restart())
+    assert delays == [1, 2, 4, 8, 16, 30, 30]
+    child.start()
+    child.process.wait()
+    child.started -= 61  # it had run for over a minute
+    assert child.schedule_restart() == 1
