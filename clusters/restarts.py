@@ -36,6 +36,8 @@ def granular_access_enable(*, cluster: Cluster, by, client_ip: str | None) -> Op
                 actor=by,
                 client_ip=client_ip,
             )
+    if active.kind == Operation.Kind.PROVISION:
+        raise ValidationError("The cluster is being created; enable granular access when it is healthy.")
     if active.kind != Operation.Kind.ENABLE_JWT:
         # A plain restart would finish without turning granular access on.
         raise ValidationError("The cluster is restarting; enable granular access when the restart is done.")
