@@ -6,21 +6,12 @@ from django.db import models
 from accounts.roles import ROLE_PERMISSIONS, Role
 
 
-class AccountQuerySet(models.QuerySet):
-    def for_user(self, user) -> "AccountQuerySet":
-        if not user.is_authenticated:
-            return self.none()
-        return self.filter(memberships__user=user)
-
-
 class Account(models.Model):
     """An organisation: it owns clusters, and users are its members."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=128, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
-
-    objects = AccountQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

@@ -44,13 +44,6 @@ class NodeState(models.TextChoices):
     RECOVERING = "RECOVERING", "Recovering"
 
 
-class ClusterQuerySet(models.QuerySet):
-    def for_user(self, user) -> "ClusterQuerySet":
-        if not user.is_authenticated:
-            return self.none()
-        return self.filter(account__memberships__user=user)
-
-
 cluster_name_validator = RegexValidator(
     r"\A[A-Za-z0-9_-]+\Z", "Use only letters, digits, underscores and dashes."
 )
@@ -76,8 +69,6 @@ class Cluster(models.Model):
     master_key_encrypted = models.TextField(editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     restarted_at = models.DateTimeField(null=True, blank=True)
-
-    objects = ClusterQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -136,12 +127,17 @@ def default_endpoint(cluster_id: uuid.UUID) -> str:
 class Operation(models.Model):
     """A long job on a cluster that the user can follow: who asked, when, how far.
 
-    The row is the source of truth, not the Celery message: a task that finds
-    its operation claimed by a live worker does nothing, and the sweeper
-    re-dispatches operations whose message was lost or whose worker died.
+    Provisioning, restarts and enabling granular access are all operations of
+    one machine (clusters/operations.py). The row is the source of truth, not
+    the Celery message: a worker claims it with a lease token of its own,
+    and every write it makes afterwards is conditional on still holding that
+    token, so a worker that lost its lease (stalled, presumed dead, replaced)
+    writes nothing. The sweeper re-dispatches operations whose message was
+    lost or whose worker died.
     """
 
     class Kind(models.TextChoices):
+        PROVISION = "PROVISION", "Provision"
         ENABLE_JWT = "ENABLE_JWT", "Enable granular access"
         RESTART = "RESTART", "Restart"
 
@@ -149,6 +145,8 @@ class Operation(models.Model):
         PENDING = "PENDING", "Pending"
         RUNNING = "RUNNING", "Running"
         DONE = "DONE", "Done"
+        # A node step raised (e.g. a runtime refused to start a node); the
+        # cluster is FAILED_TO_CREATE or FAILED_TO_UPDATE with the reason.
         FAILED = "FAILED", "Failed"
 
     ACTIVE = (State.PENDING, State.RUNNING)
@@ -164,10 +162,14 @@ class Operation(models.Model):
     dispatched_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # A running worker renews this while it works; past it, the worker is presumed dead.
+    # The claim of the worker on it: a random token per claim, and until when
+    # it holds. The worker renews the lease with every write; past it, the
+    # worker is presumed dead and the sweeper clears the token.
+    lease_token = models.CharField(max_length=64, blank=True, editable=False)
     lease_until = models.DateTimeField(null=True, blank=True)
     nodes_done = models.PositiveSmallIntegerField(default=0)
     current_node = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=255, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -186,8 +188,12 @@ class Operation(models.Model):
 
     @property
     def progress(self) -> str:
+        provisioning = self.kind == self.Kind.PROVISION
         if self.state == self.State.PENDING:
-            return "Restart scheduled"
-        if self.state == self.State.RUNNING and self.current_node is not None:
-            return f"Restarting node {self.current_node + 1} of {self.cluster.number_of_nodes}"
+            return "Provisioning scheduled" if provisioning else "Restart scheduled"
+        if self.state == self.State.RUNNING:
+            # Just claimed, before the first node's write: the node it resumes at.
+            node = self.current_node if self.current_node is not None else self.nodes_done
+            verb = "Starting" if provisioning else "Restarting"
+            return f"{verb} node {min(node, self.cluster.number_of_nodes - 1) + 1} of {self.cluster.number_of_nodes}"
         return self.get_state_display()

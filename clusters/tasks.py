@@ -1,19 +1,20 @@
+"""Celery tasks: thin, taking ids; the work is in clusters/operations.py.
+
+Only clusters/dispatch.py sends them (by name); no module imports this one.
+No retries here: a task that fails leaves its operation's lease to expire,
+and the sweeper hands the operation to a worker again.
+"""
+
 from celery import shared_task
 
-from clusters.restarts import operation_run, operations_sweep
-from clusters.services import cluster_provision_run
+from clusters import operations
 
 
-@shared_task(acks_late=True, max_retries=5, time_limit=600)
-def cluster_provision(cluster_id: str) -> None:
-    cluster_provision_run(cluster_id)
+@shared_task(acks_late=True, ignore_result=True, time_limit=1800, soft_time_limit=1740)
+def operation_run(operation_id: str) -> None:
+    operations.operation_run(operation_id=operation_id)
 
 
-@shared_task(acks_late=True, time_limit=1800)
-def cluster_restart(operation_id: str) -> None:
-    operation_run(operation_id)
-
-
-@shared_task(time_limit=60)
+@shared_task(ignore_result=True, time_limit=60)
 def operations_sweep_task() -> int:
-    return operations_sweep()
+    return operations.operations_sweep()

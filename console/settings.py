@@ -151,6 +151,9 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="console")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Prefork, but a worker whose blocking pool lost a child exits to be
+# restarted instead of hanging (console/workerpool.py).
+CELERY_WORKER_POOL = "console.workerpool:TaskPool"
 CELERY_TASK_TIME_LIMIT = 600
 CELERY_TASK_SOFT_TIME_LIMIT = 540
 CELERY_RESULT_EXPIRES = 3600

@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from clusters.models import Cluster, Phase
+from clusters.models import Cluster, Operation, Phase
 from tests.fixtures.worker import wait_for
 
 
@@ -88,8 +88,10 @@ def test_new_clusters_have_granular_keys_and_a_master_key(client_of, owner, acco
     cluster = Cluster.objects.get(name="vectors-eu")
     assert response.url == reverse("clusters:detail", kwargs={"account_id": account.id, "cluster_id": cluster.id})
     assert cluster.phase == Phase.CREATING and cluster.jwt_rbac and cluster.nodes.count() == 2
-    # Provisioning is enqueued only once the row is committed.
-    assert [c for c in callbacks if c.__qualname__.startswith("cluster_create")]
+    # Provisioning is an operation, dispatched only once the rows are committed.
+    operation = Operation.objects.get(cluster=cluster)
+    assert operation.kind == Operation.Kind.PROVISION and operation.state == Operation.State.PENDING
+    assert [c for c in callbacks if c.__qualname__.startswith("operation_start")]
 
 
 @pytest.mark.worker

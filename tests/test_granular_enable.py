@@ -10,7 +10,10 @@ from kombu.exceptions import OperationalError
 
 from audit.models import Action, AuditEntry
 from clusters.models import Cluster, ClusterNode, Operation, Phase
-from clusters.restarts import granular_access_enable, operation_dispatch, operations_sweep
+from clusters.dispatch import operation_dispatch
+from clusters.operations import operations_sweep
+from clusters.restarts import granular_access_enable
+from console.celery import app
 from tests.fixtures.worker import wait_for
 
 
@@ -152,10 +155,8 @@ def test_a_worker_killed_mid_restart_is_replaced_and_the_job_finishes(client_of,
 
 @pytest.mark.worker
 def test_with_the_broker_down_the_restart_is_scheduled_and_runs_once_it_is_back(client_of, owner, legacy_cluster, worker):
-    from clusters.tasks import cluster_restart
-
     client = client_of(owner)
-    with mock.patch.object(cluster_restart, "apply_async", side_effect=OperationalError("Connection refused")):
+    with mock.patch.object(app, "send_task", side_effect=OperationalError("Connection refused")):
         response = client.post(urls(legacy_cluster)[1], follow=True)
     assert "The restart is scheduled" in response.content.decode()
     operation = Operation.objects.get()
@@ -181,12 +182,10 @@ def test_enabling_during_a_plain_restart_is_refused_with_a_reason(client_of, own
 
 @pytest.mark.worker
 def test_with_the_broker_down_a_new_cluster_is_provisioned_once_it_is_back(client_of, owner, account, worker):
-    from clusters.tasks import cluster_provision
-
     form = {"name": "late-one", "cloud_provider": "aws", "region": "eu-central-1", "version": "v1.19.0",
             "number_of_nodes": "1"}
     url = reverse("clusters:create", kwargs={"account_id": account.id})
-    with mock.patch.object(cluster_provision, "apply_async", side_effect=OperationalError("Connection refused")):
+    with mock.patch.object(app, "send_task", side_effect=OperationalError("Connection refused")):
         response = client_of(owner).post(url, form)
     assert response.status_code == 302  # the user is not shown an error page
     cluster = Cluster.objects.get(name="late-one")

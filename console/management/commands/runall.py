@@ -1,8 +1,15 @@
-"""Starts everything the console needs in the foreground, and stops all of it.
+"""Starts everything the console needs in the foreground, keeps it running,
+and stops all of it.
 
 `make run` ends here. Each process gets its own session (so a Ctrl-C reaches
 only this supervisor, which then stops them in order) and dies with the
 supervisor even if the supervisor is killed outright (PR_SET_PDEATHSIG).
+
+A child that exits on its own (a crash, kill -9, the OOM killer) is started
+again, alone, with one log line: after 1 s, doubling while it keeps dying
+within a minute of its start, up to 30 s. Whatever its process group left
+behind (gunicorn's or Celery's children, holding the port or a lock) is
+killed first. The others keep serving; only SIGINT or SIGTERM stops all.
 """
 
 import os
@@ -19,6 +26,39 @@ from console.management.commands.seed_demo import DEMO_USER
 from console.processes import die_with_parent
 
 _STOP_GRACE_SECONDS = 10
+_RESTART_FIRST_SECONDS = 1.0
+_RESTART_MAX_SECONDS = 30.0
+# A child that ran this long before dying is restarted after the first delay again.
+_STABLE_SECONDS = 60.0
+
+
+class Child:
+    def __init__(self, name: str, command: list[str]):
+        self.name, self.command = name, command
+        self.process: subprocess.Popen | None = None
+        self.started = 0.0
+        self.delay = 0.0
+        self.restart_at: float | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            self.command, cwd=settings.BASE_DIR, start_new_session=True, preexec_fn=die_with_parent
+        )
+        self.started, self.restart_at = time.monotonic(), None
+
+    def exited(self) -> bool:
+        return self.process is not None and self.process.poll() is not None
+
+    def schedule_restart(self) -> float:
+        """Clears what the dead child's group left behind; returns the delay before it starts again."""
+        _kill_group(self.process.pid)
+        ran = time.monotonic() - self.started
+        self.delay = (
+            _RESTART_FIRST_SECONDS if ran >= _STABLE_SECONDS or not self.delay
+            else min(_RESTART_MAX_SECONDS, self.delay * 2)
+        )
+        self.restart_at = time.monotonic() + self.delay
+        return self.delay
 
 
 class Command(BaseCommand):
@@ -44,7 +84,7 @@ class Command(BaseCommand):
             # Every cluster's Qdrant endpoint (dataplane/), on DATAPLANE_PORT.
             "dataplane": [sys.executable, "-m", "dataplane"],
         }
-        self.children: dict[str, subprocess.Popen] = {}
+        self.children = [Child(name, command) for name, command in commands.items()]
         stopping = False
 
         def stop(signum, frame):
@@ -54,18 +94,18 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
 
-        for name, command in commands.items():
-            self.children[name] = subprocess.Popen(
-                command, cwd=settings.BASE_DIR, start_new_session=True, preexec_fn=die_with_parent
-            )
+        for child in self.children:
+            child.start()
         url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}/"
         announced = False
-        exit_code = 0
         while not stopping:
-            for name, child in self.children.items():
-                if child.poll() is not None:
-                    self.stderr.write(f"{name} exited with status {child.returncode}; stopping everything.")
-                    stopping, exit_code = True, 1
+            for child in self.children:
+                if child.exited() and child.restart_at is None:
+                    status = child.process.returncode
+                    delay = child.schedule_restart()
+                    self.stderr.write(f"{child.name} exited with status {status}; restarting it in {delay:g} s")
+                elif child.restart_at is not None and time.monotonic() >= child.restart_at and not stopping:
+                    child.start()
             if not announced and not stopping and _listening(host, port):
                 password = settings.DEMO_PASSWORD or "(the one seed_demo printed when it created the user)"
                 self.stdout.write(
@@ -77,22 +117,32 @@ class Command(BaseCommand):
                 announced = True
             time.sleep(0.2)
         self._stop_all()
-        sys.exit(exit_code)
 
     def _stop_all(self) -> None:
         # TERM to each leader only: gunicorn and celery then stop their own
-        # workers gracefully; the whole group is killed only if that hangs.
-        for child in self.children.values():
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
+        # workers gracefully; what is left of the group (or all of it, if the
+        # leader hangs) is killed after. A child waiting to be restarted was
+        # cleared already.
+        processes = [child.process for child in self.children if child.process and child.restart_at is None]
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + _STOP_GRACE_SECONDS
-        for child in self.children.values():
+        for process in processes:
             try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
+                pass
+            _kill_group(process.pid)  # what is left of it, or all of it if it hung
+            process.wait()
         self.stdout.write("Stopped.")
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _listening(host: str, port: int) -> bool:

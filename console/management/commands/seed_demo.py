@@ -8,7 +8,7 @@ from django.db import transaction
 
 from accounts.models import Account, Membership
 from accounts.roles import Role
-from clusters.models import Cluster, ClusterNode, NodeState, Phase
+from clusters.models import Cluster, ClusterNode, NodeState, Operation, Phase
 from clusters.services import cluster_create
 
 DEMO_USER = "demo"
@@ -45,8 +45,9 @@ class Command(BaseCommand):
                 number_of_nodes=3 if created_at else 1,
                 created_at=created_at,
             )
-            # Demo clusters start up already running; the provisioning task
-            # enqueued on commit then finds nothing to do.
+            # Demo clusters start up already running: no provisioning (a
+            # message sent on commit finds no operation and does nothing).
             ClusterNode.objects.filter(cluster=cluster).update(state=NodeState.HEALTHY, started_at=cluster.created_at)
             Cluster.objects.filter(id=cluster.id).update(phase=Phase.HEALTHY)
+            Operation.objects.filter(cluster=cluster).delete()
             self.stdout.write(f"Created cluster {name} (granular keys {'on' if cluster.jwt_rbac else 'off'})")

@@ -1,0 +1,307 @@
+"""`make run`'s supervisor under faults, for real: a `runall` started by the
+test on free ports with a VAR_DIR of its own, its children killed with
+kill -9 one by one, the Celery worker's pool children killed during a
+restart, and (with Redis) a broker of the test's own stopped and started
+again while a restart is requested. On the filesystem broker and on Redis
+(when REDIS_URL is set)."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from audit.models import Action, AuditEntry
+from clusters.models import Cluster, Operation, Phase
+from clusters.restarts import cluster_restart_start
+from console.processes import die_with_parent
+from managementkeys.services import management_key_create
+from tests.fixtures.dataplane import free_port
+from tests.fixtures.worker import Worker, _database_url, wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+LEASE, SWEEP, NODE = 3.0, 1.0, 0.5
+
+BROKERS = [
+    "filesystem",
+    pytest.param("redis", marks=pytest.mark.skipif(not settings.REDIS_URL, reason="REDIS_URL is not set")),
+]
+
+
+def children_of(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def role(command: str) -> str | None:
+    for name, mark in (("web", "gunicorn"), ("worker", " worker "), ("beat", " beat "), ("dataplane", "-m dataplane")):
+        if mark in command:
+            return name
+    return None
+
+
+def request(method: str, url: str, headers: dict | None = None, body: bytes | None = None) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, body, headers or {}, method=method), timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return 0
+
+
+class Stack:
+    """`manage.py runall`, as `make run` starts it, on the test database."""
+
+    def __init__(self, tmp: Path, broker_url: str | None):
+        self.var = tmp / "var"
+        self.var.mkdir(parents=True)
+        secrets = Path(settings.VAR_DIR) / "secrets.env"
+        if secrets.exists():
+            shutil.copy(secrets, self.var / "secrets.env")
+        self.port, self.dataplane_port = free_port(), free_port()
+        self.log = tmp / "runall.log"
+        env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+        self.env = env | {
+            "VAR_DIR": str(self.var),
+            "DATABASE_URL": _database_url(),
+            "PORT": str(self.port),
+            "DATAPLANE_PORT": str(self.dataplane_port),
+            "CELERY_QUEUE": f"stack-{uuid.uuid4().hex[:8]}",
+            "CLUSTER_RESTART_NODE_SECONDS": str(NODE),
+            "CLUSTER_NODE_START_SECONDS": "0.1",
+            "OPERATION_LEASE_SECONDS": str(LEASE),
+            "OPERATIONS_SWEEP_SECONDS": str(SWEEP),
+            "DEBUG": "false",
+        } | ({"REDIS_URL": broker_url} if broker_url else {})
+        self.process = None
+
+    def start(self) -> None:
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "manage.py", "runall", "--host", "127.0.0.1", "--port", str(self.port)],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, preexec_fn=die_with_parent,
+            )
+        wait_for(lambda: set(self.pids()) == {"web", "worker", "beat", "dataplane"}, timeout=60)
+        wait_for(self.web_serves, timeout=60)
+        wait_for(self.dataplane_serves, timeout=60)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def pids(self) -> dict[str, int]:
+        found = {}
+        for pid in children_of(self.process.pid):
+            name = role(cmdline(pid))
+            if name:
+                found[name] = pid
+        return found
+
+    def web_serves(self) -> bool:
+        # Any answer from Django (here the API's 401) means the web server serves.
+        return request("GET", f"http://127.0.0.1:{self.port}/api/cluster/v1/accounts/{uuid.uuid4()}/clusters") == 401
+
+    def dataplane_serves(self) -> bool:
+        return request("GET", f"http://127.0.0.1:{self.dataplane_port}/healthz") == 200
+
+    def restart(self, cluster, key: str) -> int:
+        url = f"http://127.0.0.1:{self.port}/api/cluster/v1/accounts/{cluster.account_id}/clusters/{cluster.id}/restart"
+        return request("POST", url, {"Authorization": f"apikey {key}", "Content-Type": "application/json"}, b"{}")
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def restarted(cluster, after) -> bool:
+    return Cluster.objects.filter(id=cluster.id, phase=Phase.HEALTHY, restarted_at__gt=after).exists()
+
+
+@pytest.fixture
+def key(account, owner):
+    return management_key_create(account=account, by=owner)[1]
+
+
+@pytest.fixture
+def stack_for(transactional_db, tmp_path):
+    # The stack's worker and beat must be the only ones on the test database:
+    # the session's test worker (with its sweeper) would take operations over.
+    Worker.stop_all()
+    stacks = []
+
+    def start(broker_url=None):
+        stack = Stack(tmp_path / f"stack{len(stacks)}", broker_url)
+        stacks.append(stack)
+        stack.start()
+        return stack
+
+    yield start
+    for stack in stacks:
+        stack.stop()
+
+
+def _broker_url(broker: str) -> str | None:
+    if broker == "filesystem":
+        return None
+    return settings.REDIS_URL
+
+
+@pytest.fixture
+def stack(request, stack_for):
+    return stack_for(_broker_url(request.param))
+
+
+@pytest.mark.worker
+@pytest.mark.parametrize("stack", BROKERS, indirect=True)
+def test_each_child_killed_is_restarted_alone_while_the_others_keep_serving(stack, cluster, key):
+    for name in ("web", "worker", "beat", "dataplane"):
+        before = stack.pids()
+        os.kill(before[name], signal.SIGKILL)
+        wait_for(lambda: stack.pids().get(name) not in (None, before[name]), timeout=30)
+        after = stack.pids()
+        assert {n: p for n, p in after.items() if n != name} == {n: p for n, p in before.items() if n != name}
+        if name != "web":
+            assert stack.web_serves()
+        if name != "dataplane":
+            assert stack.dataplane_serves()
+        wait_for(stack.web_serves if name == "web" else stack.dataplane_serves, timeout=60)
+        assert f"{name} exited with status -9; restarting it in 1 s" in stack.log_text()
+    assert stack.process.poll() is None
+    # The restarted worker and beat still do their work: a restart completes.
+    asked = Operation.objects.count()
+    since = timezone.now()
+    assert stack.restart(cluster, key) == 200
+    assert Operation.objects.count() == asked + 1
+    wait_for(lambda: restarted(cluster, since), timeout=60)
+    # And the restarted beat sweeps: an operation with no message is run too.
+    since = timezone.now()
+    with mock.patch("clusters.operations.operation_dispatch"):
+        cluster_restart_start(cluster=cluster, by=None, client_ip=None)
+    wait_for(lambda: restarted(cluster, since), timeout=60)
+
+
+@pytest.mark.worker
+@pytest.mark.parametrize("stack", BROKERS, indirect=True)
+def test_killing_the_pool_children_during_a_restart_delays_it_by_at_most_a_lease_and_a_sweep(stack, cluster, key):
+    since = timezone.now()
+    assert stack.restart(cluster, key) == 200
+    operation = Operation.objects.get(cluster=cluster)
+    wait_for(lambda: Operation.objects.filter(id=operation.id, current_node=1).exists(), timeout=60)
+    worker = stack.pids()["worker"]
+    pool = children_of(worker)
+    assert pool
+    killed = time.monotonic()
+    for pid in pool:
+        os.kill(pid, signal.SIGKILL)
+    # Within the lease (the claim the killed child held), one sweep, the
+    # nodes left, and the start of a worker where the pool had to be replaced.
+    wait_for(lambda: restarted(cluster, since), timeout=LEASE + SWEEP + 3 * NODE + 30)
+    took = time.monotonic() - killed
+    print(f"\nrestart completed {took:.1f} s after its pool children were killed "
+          f"(lease {LEASE:g} s, sweep {SWEEP:g} s, {NODE:g} s per node)")
+    operation.refresh_from_db()
+    assert operation.state == "DONE" and operation.nodes_done == 3
+    assert AuditEntry.objects.filter(action=Action.RESTART_FINISHED).count() == 1
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A Redis server of the test's own on a free port (never the shared one)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+
+    class Server:
+        url = f"redis://127.0.0.1:{port}/0"
+        process = None
+
+        def start(self):
+            self.process = subprocess.Popen(
+                [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                 "--dir", str(tmp_path)],
+                stdout=subprocess.DEVNULL, preexec_fn=die_with_parent,
+            )
+
+
+            def up():
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                        return True
+                except OSError:
+                    return False
+
+            wait_for(up, timeout=20)
+
+        def stop(self):
+            if self.process and self.process.poll() is None:
+                self.process.terminate()
+                self.process.wait(timeout=20)
+
+    server = Server()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.worker
+def test_a_restart_asked_while_the_broker_is_down_completes_once_it_is_back(redis_server, stack_for, cluster, key):
+    stack = stack_for(redis_server.url)
+    redis_server.stop()
+    since = timezone.now()
+    asked = time.monotonic()
+    assert stack.restart(cluster, key) == 200  # answered, not an error
+    answered = time.monotonic() - asked
+    operation = Operation.objects.get(cluster=cluster)
+    assert operation.state == "PENDING" and operation.dispatched_at is None
+    assert Cluster.objects.get(id=cluster.id).phase == Phase.UPDATING
+    redis_server.start()
+    back = time.monotonic()
+    wait_for(lambda: restarted(cluster, since), timeout=90)
+    print(f"\nrestart requested with the broker down: answered in {answered:.2f} s; "
+          f"completed {time.monotonic() - back:.1f} s after the broker was back")
+    operation.refresh_from_db()
+    assert operation.state == "DONE"
+    assert stack.process.poll() is None and set(stack.pids()) == {"web", "worker", "beat", "dataplane"}
+
+
+def test_a_child_that_keeps_dying_waits_longer_each_time_and_a_stable_one_starts_over():
+    from console.management.commands.runall import Child
+
+    child = Child("crasher", [sys.executable, "-c", "pass"])
+    delays = []
+    for _ in range(7):
+        child.start()
+        child.process.wait()
+        delays.append(child.schedule_restart())
+    assert delays == [1, 2, 4, 8, 16, 30, 30]
+    child.start()
+    child.process.wait()
+    child.started -= 61  # it had run for over a minute
+    assert child.schedule_restart() == 1
