@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 
-.PHONY: run test bench install secrets migrate lint clean
+.PHONY: run test bench install secrets migrate lint clean qdrant
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ test: secrets
 # The data plane's performance ratios (issue 5); figures, not pass/fail.
 bench: secrets
 	$(PY) -m bench.dataplane
+
+# A Qdrant 1.16.3 binary from npm, integrity-checked, cached in .qdrant/;
+# prints its path: QDRANT_BINARY=$$(scripts/install-qdrant) make test
+qdrant:
+	scripts/install-qdrant
 
 clean:
 	rm -rf $(VENV) var
