@@ -124,6 +124,11 @@ class Runtime(abc.ABC):
     def version(self, node: Node) -> str:
         """The version the node itself reports."""
 
+    def joined(self, node: Node) -> bool:
+        """Whether the node has been part of its cluster before (a node that
+        never was must bootstrap, one peer at a time)."""
+        return True
+
     def running(self) -> list[tuple[str, int]]:
         """(cluster id, node index) of every node this runtime has running."""
         return []

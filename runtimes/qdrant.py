@@ -196,7 +196,7 @@ class QdrantRuntime(Runtime):
         return command
 
     def joined(self, node: Node) -> bool:
-        """Whether the node has once been seen healthy in its cluster. Until
+        """Whether the node has once been seen a member of its cluster. Until
         then its storage holds no data, and a half-made consensus state (Qdrant
         panics when its bootstrap peer cannot be reached) must not survive."""
         return (self.node_dir(node) / "joined").exists()
@@ -352,7 +352,9 @@ class QdrantRuntime(Runtime):
         peers = len(result.get("peers", {})) if consensus == "working" and has_leader else None
         health = NodeHealth(running=True, ready=True, peers=peers, expected_peers=size,
                             detail=f"consensus {consensus}, {len(result.get('peers', {}))} peers")
-        if health.healthy and not self.joined(node):
+        # A member of the consensus (it knows the leader): it has joined, even
+        # if some other peer is still missing.
+        if peers is not None and not self.joined(node):
             (self.node_dir(node) / "joined").touch()
         return health
 

@@ -2,20 +2,25 @@
 `make qdrant`). Every node runs under the test's tmp dir on free loopback
 ports, dies with pytest (PR_SET_PDEATHSIG) and is stopped at teardown."""
 
+import json
 import os
 import secrets
 import signal
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import jwt
 import pytest
 
+from console.processes import die_with_parent
 from runtimes.base import ClusterSpec, Node, start_cluster, wait_healthy, wait_until
 from runtimes.qdrant import QdrantRuntime
 
 QDRANT_BINARY = os.environ.get("QDRANT_BINARY", "")
+ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.skipif(
     not QDRANT_BINARY, reason="QDRANT_BINARY is not set: run `make qdrant` and set it to the path it prints"
@@ -166,3 +171,152 @@ def test_a_collection_with_two_replicas_survives_kill_9_of_a_node(runtime, three
     wait_healthy(runtime, victim)
     own = httpx.post(url(runtime, victim, "/collections/books/points/count"), headers=headers, json={"exact": True})
     assert own.json()["result"]["count"] == 30
+
+
+# -- the supervisor --------------------------------------------------------
+
+
+class SupervisorProcess:
+    """`python -m runtimes.supervisor` over a desired-state file, and a runtime
+    on the same root to look at its nodes (through their pid files)."""
+
+    def __init__(self, tmp_path):
+        self.root = tmp_path / "nodes"
+        self.desired_path = tmp_path / "desired.json"
+        self.log_path = tmp_path / "supervisor.log"
+        self.observer = QdrantRuntime(binary=QDRANT_BINARY, root=self.root, stop_grace=5)
+        self.process = None
+
+    def want(self, *clusters: ClusterSpec, node_generations: dict | None = None) -> None:
+        items = [{"id": c.id, "size": c.size, "master_key": c.master_key, "jwt_rbac": c.jwt_rbac,
+                  "generation": c.generation, "node_generations": c.node_generations} for c in clusters]
+        tmp = self.desired_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(items))
+        tmp.chmod(0o600)
+        tmp.replace(self.desired_path)
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "runtimes.supervisor", "--desired-file", str(self.desired_path),
+                 "--root", str(self.root), "--binary", QDRANT_BINARY, "--interval", "0.2"],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=die_with_parent,  # noqa: PLW1509
+            )
+
+    def terminate(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=60)
+
+    def wait_healthy(self, cluster: ClusterSpec, timeout: float = 60) -> list[Node]:
+        wait_until(lambda: (self.root / cluster.id / "ports.json").exists(), timeout=timeout, what="ports")
+        nodes = [Node(cluster, i) for i in range(cluster.size)]
+        for node in nodes:
+            wait_healthy(self.observer, node, timeout=timeout)
+        return nodes
+
+
+@pytest.fixture
+def supervisor(tmp_path):
+    supervisor = SupervisorProcess(tmp_path)
+    yield supervisor
+    supervisor.terminate()
+    supervisor.observer.stop_all()  # a backstop if the supervisor failed to
+
+
+def count(runtime, node) -> int:
+    response = httpx.post(url(runtime, node, "/collections/books/points/count"), headers=master(node), json={"exact": True})
+    response.raise_for_status()
+    return response.json()["result"]["count"]
+
+
+def fill_books(runtime, node, **collection) -> None:
+    books = url(runtime, node, "/collections/books")
+    body = {"vectors": {"size": 2, "distance": "Dot"}} | collection
+    httpx.put(books, json=body, headers=master(node)).raise_for_status()
+    points = {"points": [{"id": i, "vector": [1.0, float(i)]} for i in range(10)]}
+    httpx.put(books + "/points?wait=true", json=points, headers=master(node)).raise_for_status()
+
+
+def test_the_supervisor_restarts_a_node_killed_by_hand_with_its_data(supervisor):
+    cluster = ClusterSpec(id="solo", size=1, master_key=new_key(), jwt_rbac=True)
+    supervisor.want(cluster)
+    supervisor.start()
+    (node,) = supervisor.wait_healthy(cluster)
+    fill_books(supervisor.observer, node)
+    killed = supervisor.observer.pid(node)
+
+    os.kill(killed, signal.SIGKILL)
+    wait_until(lambda: supervisor.observer.pid(node) not in (None, killed), timeout=10, what="a new process")
+    wait_healthy(supervisor.observer, node, timeout=30)
+
+    assert count(supervisor.observer, node) == 10
+
+
+def test_the_supervisor_forms_a_cluster_and_a_killed_peer_rejoins(supervisor):
+    cluster = ClusterSpec(id="trio", size=3, master_key=new_key())
+    supervisor.want(cluster)
+    supervisor.start()
+    nodes = supervisor.wait_healthy(cluster)
+    fill_books(supervisor.observer, nodes[0], shard_number=3, replication_factor=2)
+    victim = nodes[2]
+    killed = supervisor.observer.pid(victim)
+
+    os.kill(killed, signal.SIGKILL)
+    wait_until(lambda: supervisor.observer.pid(victim) not in (None, killed), timeout=10, what="a new process")
+    supervisor.wait_healthy(cluster)
+
+    assert len(supervisor.observer.cluster_info(victim)["peers"]) == 3
+    assert count(supervisor.observer, victim) == 10
+
+
+def test_sigterm_stops_every_node_and_the_next_supervisor_starts_them_on_their_storage(supervisor):
+    cluster = ClusterSpec(id="solo", size=1, master_key=new_key(), jwt_rbac=True)
+    supervisor.want(cluster)
+    supervisor.start()
+    (node,) = supervisor.wait_healthy(cluster)
+    fill_books(supervisor.observer, node)
+    ports = supervisor.observer.address(node)
+
+    supervisor.terminate()
+    assert supervisor.process.returncode == 0
+    assert supervisor.observer.running() == []
+
+    supervisor.start()
+    supervisor.wait_healthy(cluster)
+    assert supervisor.observer.address(node) == ports
+    assert count(supervisor.observer, node) == 10
+
+
+def test_a_generation_bump_restarts_only_that_node_with_its_new_config(supervisor):
+    cluster = ClusterSpec(id="trio", size=3, master_key=new_key(), jwt_rbac=False)
+    supervisor.want(cluster)
+    supervisor.start()
+    nodes = supervisor.wait_healthy(cluster)
+    pids = [supervisor.observer.pid(n) for n in nodes]
+    token = jwt.encode({"access": "r"}, cluster.master_key, algorithm="HS256")
+
+    enabled = ClusterSpec(id="trio", size=3, master_key=cluster.master_key, jwt_rbac=True, node_generations={1: 1})
+    supervisor.want(enabled)
+    wait_until(lambda: supervisor.observer.pid(nodes[1]) not in (None, pids[1]), timeout=20, what="node 1 restarted")
+    supervisor.wait_healthy(enabled)
+
+    assert [supervisor.observer.pid(n) for n in nodes][::2] == pids[::2]
+    collections = "/collections"
+    assert httpx.get(url(supervisor.observer, nodes[1], collections), headers={"api-key": token}).status_code == 200
+    assert httpx.get(url(supervisor.observer, nodes[0], collections), headers={"api-key": token}).status_code == 401
+
+
+def test_nodes_of_a_cluster_no_longer_wanted_are_stopped(supervisor):
+    kept = ClusterSpec(id="kept", size=1, master_key=new_key())
+    dropped = ClusterSpec(id="dropped", size=1, master_key=new_key())
+    supervisor.want(kept, dropped)
+    supervisor.start()
+    supervisor.wait_healthy(kept)
+    supervisor.wait_healthy(dropped)
+
+    supervisor.want(kept)
+    wait_until(lambda: supervisor.observer.running() == [("kept", 0)], timeout=20, what="dropped to stop")
+    assert (supervisor.root / "dropped" / "node-0" / "storage").exists()
