@@ -12,7 +12,9 @@ from accounts.roles import Role
 from clusters.models import Cluster, ClusterNode, NodeState, Phase
 from clusters.services import cluster_create
 
-pytest_plugins = ["tests.fixtures.worker", "tests.fixtures.browser", "tests.fixtures.dataplane"]
+pytest_plugins = [
+    "tests.fixtures.worker", "tests.fixtures.browser", "tests.fixtures.dataplane", "tests.fixtures.qdrant",
+]
 
 PASSWORD = "correct horse battery staple"
 

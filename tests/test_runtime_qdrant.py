@@ -1,10 +1,8 @@
-"""The `qdrant` runtime against a real Qdrant binary (QDRANT_BINARY, see
-`make qdrant`). Every node runs under the test's tmp dir on free loopback
-ports, dies with pytest (PR_SET_PDEATHSIG) and is stopped at teardown."""
+"""The `qdrant` qdrant and its supervisor against a real Qdrant binary
+(QDRANT_BINARY, see `make qdrant`); see tests/fixtures/qdrant.py."""
 
 import json
 import os
-import secrets
 import signal
 import stat
 import subprocess
@@ -16,70 +14,40 @@ import jwt
 import pytest
 
 from console.processes import die_with_parent
-from runtimes.base import ClusterSpec, Node, start_cluster, wait_healthy, wait_until
+from runtimes.base import ClusterSpec, Node, wait_healthy, wait_until
 from runtimes.qdrant import QdrantRuntime
-
-QDRANT_BINARY = os.environ.get("QDRANT_BINARY", "")
-ROOT = Path(__file__).resolve().parents[1]
-
-pytestmark = pytest.mark.skipif(
-    not QDRANT_BINARY, reason="QDRANT_BINARY is not set: run `make qdrant` and set it to the path it prints"
+from tests.fixtures.qdrant import (
+    QDRANT_BINARY,
+    ROOT,
+    master,
+    new_key,
+    requires_qdrant,
+    url,
 )
 
-
-def new_key() -> str:
-    return secrets.token_urlsafe(32)
+pytestmark = requires_qdrant
 
 
-@pytest.fixture
-def runtime(tmp_path):
-    runtime = QdrantRuntime(binary=QDRANT_BINARY, root=tmp_path / "nodes", stop_grace=5)
-    yield runtime
-    runtime.stop_all()
-
-
-@pytest.fixture
-def single(runtime):
-    cluster = ClusterSpec(id="single", size=1, master_key=new_key(), jwt_rbac=True)
-    start_cluster(runtime, cluster)
-    return Node(cluster, 0)
-
-
-@pytest.fixture
-def three_nodes(runtime):
-    cluster = ClusterSpec(id="trio", size=3, master_key=new_key(), jwt_rbac=True)
-    start_cluster(runtime, cluster)
-    return [Node(cluster, i) for i in range(3)]
-
-
-def url(runtime, node, path):
-    return runtime.address(node).http_url + path
-
-
-def master(node):
-    return {"api-key": node.cluster.master_key}
-
-
-def test_a_node_reports_its_own_version(runtime, single):
-    body = httpx.get(url(runtime, single, "/")).json()
+def test_a_node_reports_its_own_version(qdrant, qdrant_node):
+    body = httpx.get(url(qdrant, qdrant_node, "/")).json()
     assert body["version"] == "1.16.3"
     assert body["commit"] == "bd49f45a8a2d4e4774cac50fa29507c4e8375af2"
-    assert runtime.version(single) == "1.16.3"
+    assert qdrant.version(qdrant_node) == "1.16.3"
 
 
-def test_a_node_requires_the_master_key(runtime, single):
-    collections = url(runtime, single, "/collections")
+def test_a_node_requires_the_master_key(qdrant, qdrant_node):
+    collections = url(qdrant, qdrant_node, "/collections")
     assert httpx.get(collections).status_code == 401
     assert httpx.get(collections, headers={"api-key": new_key()}).status_code == 401
-    assert httpx.get(collections, headers=master(single)).status_code == 200
+    assert httpx.get(collections, headers=master(qdrant_node)).status_code == 200
 
 
-def test_a_node_with_jwt_rbac_accepts_jwts_signed_with_the_master_key(runtime, single):
-    key = single.cluster.master_key
+def test_a_node_with_jwt_rbac_accepts_jwts_signed_with_the_master_key(qdrant, qdrant_node):
+    key = qdrant_node.cluster.master_key
     read_only = jwt.encode({"access": "r"}, key, algorithm="HS256")
     manage = jwt.encode({"access": "m"}, key, algorithm="HS256")
     forged = jwt.encode({"access": "m"}, new_key(), algorithm="HS256")
-    collection = url(runtime, single, "/collections/books")
+    collection = url(qdrant, qdrant_node, "/collections/books")
     vectors = {"vectors": {"size": 4, "distance": "Dot"}}
 
     assert httpx.put(collection, json=vectors, headers={"Authorization": f"Bearer {read_only}"}).status_code == 403
@@ -89,48 +57,48 @@ def test_a_node_with_jwt_rbac_accepts_jwts_signed_with_the_master_key(runtime, s
     assert (refused.status_code, refused.text) == (403, "InvalidSignature")
 
 
-def test_the_config_is_private_and_the_master_key_is_on_no_command_line(runtime, single):
-    key = single.cluster.master_key
-    config = runtime.config_path(single)
+def test_the_config_is_private_and_the_master_key_is_on_no_command_line(qdrant, qdrant_node):
+    key = qdrant_node.cluster.master_key
+    config = qdrant.config_path(qdrant_node)
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
     assert key in config.read_text()
-    pid = runtime.pid(single)
+    pid = qdrant.pid(qdrant_node)
     assert key.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
     assert key.encode() not in Path(f"/proc/{pid}/environ").read_bytes()
-    httpx.get(url(runtime, single, "/collections"), headers=master(single))
-    assert key not in runtime.log_path(single).read_text()
+    httpx.get(url(qdrant, qdrant_node, "/collections"), headers=master(qdrant_node))
+    assert key not in qdrant.log_path(qdrant_node).read_text()
 
 
-def test_ports_are_recorded_and_kept_across_a_restart(runtime, single):
-    before = runtime.address(single)
-    runtime.restart(single)
-    wait_healthy(runtime, single)
-    assert runtime.address(single) == before
-    assert runtime.ports(single.cluster)[0] == before.ports
+def test_ports_are_recorded_and_kept_across_a_restart(qdrant, qdrant_node):
+    before = qdrant.address(qdrant_node)
+    qdrant.restart(qdrant_node)
+    wait_healthy(qdrant, qdrant_node)
+    assert qdrant.address(qdrant_node) == before
+    assert qdrant.ports(qdrant_node.cluster)[0] == before.ports
 
 
-def test_a_restarted_node_keeps_its_data(runtime, single):
-    collection = url(runtime, single, "/collections/books")
-    httpx.put(collection, json={"vectors": {"size": 2, "distance": "Dot"}}, headers=master(single)).raise_for_status()
+def test_a_restarted_node_keeps_its_data(qdrant, qdrant_node):
+    collection = url(qdrant, qdrant_node, "/collections/books")
+    httpx.put(collection, json={"vectors": {"size": 2, "distance": "Dot"}}, headers=master(qdrant_node)).raise_for_status()
     points = {"points": [{"id": i, "vector": [1.0, float(i)]} for i in range(10)]}
-    httpx.put(collection + "/points?wait=true", json=points, headers=master(single)).raise_for_status()
-    old_pid = runtime.pid(single)
+    httpx.put(collection + "/points?wait=true", json=points, headers=master(qdrant_node)).raise_for_status()
+    old_pid = qdrant.pid(qdrant_node)
 
-    runtime.restart(single)
-    wait_healthy(runtime, single)
+    qdrant.restart(qdrant_node)
+    wait_healthy(qdrant, qdrant_node)
 
-    assert runtime.pid(single) != old_pid
-    count = httpx.post(collection + "/points/count", json={"exact": True}, headers=master(single))
+    assert qdrant.pid(qdrant_node) != old_pid
+    count = httpx.post(collection + "/points/count", json={"exact": True}, headers=master(qdrant_node))
     assert count.json()["result"]["count"] == 10
 
 
-def test_three_nodes_form_one_cluster(runtime, three_nodes):
-    for node in three_nodes:
-        info = runtime.cluster_info(node)
+def test_three_nodes_form_one_cluster(qdrant, qdrant_trio):
+    for node in qdrant_trio:
+        info = qdrant.cluster_info(node)
         assert info["status"] == "enabled"
         assert len(info["peers"]) == 3
-    peers = {int(peer) for peer in runtime.cluster_info(three_nodes[0])["peers"]}
-    assert {runtime.cluster_info(n)["peer_id"] for n in three_nodes} == peers
+    peers = {int(peer) for peer in qdrant.cluster_info(qdrant_trio[0])["peers"]}
+    assert {qdrant.cluster_info(n)["peer_id"] for n in qdrant_trio} == peers
 
 
 def active_replicas(collection: str, headers: dict) -> int:
@@ -138,10 +106,10 @@ def active_replicas(collection: str, headers: dict) -> int:
     return sum(replica["state"] == "Active" for replica in info["local_shards"] + info["remote_shards"])
 
 
-def test_a_collection_with_two_replicas_survives_kill_9_of_a_node(runtime, three_nodes):
-    first, victim, last = three_nodes
+def test_a_collection_with_two_replicas_survives_kill_9_of_a_node(qdrant, qdrant_trio):
+    first, victim, last = qdrant_trio
     headers = master(first)
-    collection = url(runtime, first, "/collections/books")
+    collection = url(qdrant, first, "/collections/books")
     created = httpx.put(collection, headers=headers, json={
         "vectors": {"size": 2, "distance": "Dot"}, "shard_number": 3, "replication_factor": 2,
     })
@@ -151,13 +119,13 @@ def test_a_collection_with_two_replicas_survives_kill_9_of_a_node(runtime, three
     # Every shard has both replicas active before the kill.
     wait_until(lambda: active_replicas(collection, headers) == 6, timeout=30, what="6 active replicas")
 
-    os.kill(runtime.pid(victim), signal.SIGKILL)
-    wait_until(lambda: not runtime.is_running(victim), timeout=5, what="the node to die")
+    os.kill(qdrant.pid(victim), signal.SIGKILL)
+    wait_until(lambda: not qdrant.is_running(victim), timeout=5, what="the node to die")
 
     failures = []
     for attempt in range(20):
         for node in (first, last):
-            reading = url(runtime, node, "/collections/books/points")
+            reading = url(qdrant, node, "/collections/books/points")
             response = httpx.post(reading, headers=headers, json={"ids": list(range(30)), "with_payload": True})
             if response.status_code != 200 or len(response.json()["result"]) != 30:
                 failures.append((node.index, response.status_code, response.text[:200]))
@@ -167,9 +135,9 @@ def test_a_collection_with_two_replicas_survives_kill_9_of_a_node(runtime, three
     assert failures == []
 
     # It rejoins on its storage with its replicas.
-    runtime.start(victim)
-    wait_healthy(runtime, victim)
-    own = httpx.post(url(runtime, victim, "/collections/books/points/count"), headers=headers, json={"exact": True})
+    qdrant.start(victim)
+    wait_healthy(qdrant, victim)
+    own = httpx.post(url(qdrant, victim, "/collections/books/points/count"), headers=headers, json={"exact": True})
     assert own.json()["result"]["count"] == 30
 
 
@@ -177,7 +145,7 @@ def test_a_collection_with_two_replicas_survives_kill_9_of_a_node(runtime, three
 
 
 class SupervisorProcess:
-    """`python -m runtimes.supervisor` over a desired-state file, and a runtime
+    """`python -m runtimes.supervisor` over a desired-state file, and a qdrant
     on the same root to look at its nodes (through their pid files)."""
 
     def __init__(self, tmp_path):
@@ -226,14 +194,14 @@ def supervisor(tmp_path):
     supervisor.observer.stop_all()  # a backstop if the supervisor failed to
 
 
-def count(runtime, node) -> int:
-    response = httpx.post(url(runtime, node, "/collections/books/points/count"), headers=master(node), json={"exact": True})
+def count(qdrant, node) -> int:
+    response = httpx.post(url(qdrant, node, "/collections/books/points/count"), headers=master(node), json={"exact": True})
     response.raise_for_status()
     return response.json()["result"]["count"]
 
 
-def fill_books(runtime, node, **collection) -> None:
-    books = url(runtime, node, "/collections/books")
+def fill_books(qdrant, node, **collection) -> None:
+    books = url(qdrant, node, "/collections/books")
     body = {"vectors": {"size": 2, "distance": "Dot"}} | collection
     httpx.put(books, json=body, headers=master(node)).raise_for_status()
     points = {"points": [{"id": i, "vector": [1.0, float(i)]} for i in range(10)]}
