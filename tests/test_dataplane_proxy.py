@@ -16,6 +16,7 @@ from dataplane.proxy import NodeProxy, NoNodeAnswered, request_headers, response
 from runtimes.base import wait_until
 from tests.fixtures.qdrant import free_port_url, master, new_key, url
 
+
 def run(coroutine):
     return asyncio.run(coroutine)
 
