@@ -16,7 +16,8 @@ master key in place of an admin key). This module only carries the request.
 - A request whose connection failed (refused, reset before any response) is
   retried on the next node; one that may have reached a node is retried only
   when it is idempotent (by method, or as the caller says: Qdrant's
-  `POST …/points/query` is a read).
+  `POST …/points/query` is a read), and so is an idempotent request answered
+  with a 5xx while another node is left to try.
 - The response body is relayed as the node sent it (no decompression), in
   chunks, so a snapshot download does not sit in memory.
 """
@@ -40,6 +41,7 @@ _NOT_FORWARDED = frozenset({b"api-key", b"authorization", b"cookie", b"host", b"
 _CLIENT_DEFAULTS = frozenset({b"accept-encoding", b"user-agent", b"accept"})
 CREDENTIAL_HEADERS = frozenset({"api-key", "authorization"})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
 
 
 class NoNodeAnswered(Exception):
@@ -168,6 +170,14 @@ class NodeProxy:
                 if idempotent:
                     continue
                 raise NoNodeAnswered(errors) from error
+            if idempotent and response.status_code in RETRY_STATUSES and offset + 1 < len(nodes):
+                # A node that just restarted may answer a read for a replica it
+                # has not loaded yet ("Local shard 2 not found", 500) before
+                # its peers stop routing to it: another node will answer.
+                await response.aclose()
+                errors.append((node, httpx.HTTPStatusError(str(response.status_code), request=request,
+                                                           response=response)))
+                continue
             return ProxyResponse(status=response.status_code, headers=response_headers(response.headers.raw),
                                  node=node, _response=response)
         raise NoNodeAnswered(errors)

@@ -84,6 +84,10 @@ class NodeHealth:
     ready: bool = False
     peers: int | None = None  # peers this node sees in the cluster; None for a single node
     expected_peers: int = 1
+    # Every shard replica this node holds is Active (none still recovering
+    # from its peers after a restart): only then may the next node of a
+    # rolling restart go down, or a shard could be left with no active copy.
+    replicas_active: bool = True
     detail: str = ""
 
     @property
@@ -92,7 +96,7 @@ class NodeHealth:
 
     @property
     def healthy(self) -> bool:
-        return self.running and self.ready and self.joined
+        return self.running and self.ready and self.joined and self.replicas_active
 
 
 class Runtime(abc.ABC):
@@ -123,6 +127,12 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     def version(self, node: Node) -> str:
         """The version the node itself reports."""
+
+    def settled(self, cluster: ClusterSpec) -> bool:
+        """Whether the cluster as a whole is at rest: every node healthy, and
+        nothing left to recover or hand over between them. A rolling restart
+        takes the next node down only then."""
+        return all(self.health(Node(cluster, index)).healthy for index in range(cluster.size))
 
     def joined(self, node: Node) -> bool:
         """Whether the node has been part of its cluster before (a node that

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 
@@ -350,13 +351,91 @@ class QdrantRuntime(Runtime):
         consensus = result.get("consensus_thread_status", {}).get("consensus_thread_status")
         has_leader = result.get("raft_info", {}).get("leader") is not None
         peers = len(result.get("peers", {})) if consensus == "working" and has_leader else None
+        detail = f"consensus {consensus}, {len(result.get('peers', {}))} peers"
+        recovering = []
+        if peers == size:
+            # A node restarted quickly still believes its replicas Active until
+            # it has applied what the consensus decided while it was away
+            # (its peers may have marked them Dead): compare with the leader.
+            lag = self._consensus_lag(node, result)
+            recovering = [f"consensus {lag} behind"] if lag else self._recovering_replicas(node)
+        if recovering:
+            detail += ", replicas not active: " + ", ".join(recovering)
         health = NodeHealth(running=True, ready=True, peers=peers, expected_peers=size,
-                            detail=f"consensus {consensus}, {len(result.get('peers', {}))} peers")
+                            replicas_active=not recovering, detail=detail)
         # A member of the consensus (it knows the leader): it has joined, even
         # if some other peer is still missing.
         if peers is not None and not self.joined(node):
             (self.node_dir(node) / "joined").touch()
         return health
+
+    def settled(self, cluster: ClusterSpec) -> bool:
+        nodes = [Node(cluster, index) for index in range(cluster.size)]
+        if not all(self.health(node).healthy for node in nodes):
+            return False
+        if cluster.size == 1:
+            return True
+        views = []
+        for node in nodes:
+            response = self._get(node, "/cluster", key=True)
+            if response is None or response.status_code != 200:
+                return False
+            raft = response.json()["result"].get("raft_info", {})
+            views.append((raft.get("leader"), raft.get("commit"), raft.get("pending_operations")))
+        # One leader, one commit index, nothing pending: everyone applied the same decisions.
+        if len(set(views)) != 1 or views[0][0] is None or views[0][2]:
+            return False
+        for node in nodes:
+            listing = self._get(node, "/collections", key=True)
+            if listing is None or listing.status_code != 200:
+                return False
+            for collection in listing.json()["result"]["collections"]:
+                info = self._get(node, f"/collections/{quote(collection['name'], safe='')}/cluster", key=True)
+                if info is None or info.status_code != 200:
+                    return False
+                result = info.json()["result"]
+                replicas = result.get("local_shards", []) + result.get("remote_shards", [])
+                if result.get("shard_transfers") or any(r.get("state") != "Active" for r in replicas):
+                    return False
+        return True
+
+    def _consensus_lag(self, node: Node, result: dict) -> int:
+        """How many consensus entries this node has yet to apply, judged by
+        the leader's commit index (0 when it has caught up)."""
+        raft = result.get("raft_info", {})
+        if raft.get("pending_operations", 0):
+            return int(raft["pending_operations"])
+        leader = raft.get("leader")
+        if leader is None or leader == result.get("peer_id"):
+            return 0
+        uri = result.get("peers", {}).get(str(leader), {}).get("uri", "")
+        port = httpx.URL(uri).port if uri else None
+        for index, ports in enumerate(self.ports(node.cluster)):
+            if ports.p2p == port:
+                response = self._get(Node(node.cluster, index), "/cluster", key=True)
+                if response is None or response.status_code != 200:
+                    return 1  # cannot tell: not caught up
+                leader_commit = response.json()["result"].get("raft_info", {}).get("commit", 0)
+                return max(0, int(leader_commit) - int(raft.get("commit", 0)))
+        return 1
+
+    def _recovering_replicas(self, node: Node) -> list[str]:
+        """`collection/shard` of each replica on this node that is not Active
+        (or `?` if the node cannot tell)."""
+        listing = self._get(node, "/collections", key=True)
+        if listing is None or listing.status_code != 200:
+            return ["?"]
+        recovering = []
+        for collection in listing.json()["result"]["collections"]:
+            name = collection["name"]
+            info = self._get(node, f"/collections/{quote(name, safe='')}/cluster", key=True)
+            if info is None or info.status_code != 200:
+                recovering.append(f"{name}/?")
+                continue
+            for shard in info.json()["result"].get("local_shards", []):
+                if shard.get("state") != "Active":
+                    recovering.append(f"{name}/{shard.get('shard_id')}")
+        return recovering
 
     def version(self, node: Node) -> str:
         response = self._get(node, "/")

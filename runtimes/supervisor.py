@@ -9,7 +9,8 @@ read from the database by the console, or from a JSON file) and, every
   ready and no other newcomer is still joining (peers bootstrapping at once
   race in the consensus);
 - restarts a node whose generation is behind the one asked for, one node of a
-  cluster at a time and only while all its other nodes are healthy: bumping
+  cluster at a time and only while the cluster is settled (every node healthy,
+  every replica Active, one consensus state; `Runtime.settled`): bumping
   `node_generations[i]` node after node is a rolling restart;
 - stops the nodes of clusters that are no longer asked for (their storage is
   kept: removing it is `Runtime.remove`, the delete-cluster job's decision);
@@ -85,6 +86,7 @@ class Supervisor:
         for node in nodes:
             self._report(node, health[node.index])
 
+        settled = None  # asked only when a node is behind its generation
         newcomer_joining = any(h.running and not self.runtime.joined(n) for n, h in zip(nodes, health.values()))
         for node in nodes:
             current = health[node.index]
@@ -94,8 +96,9 @@ class Supervisor:
                 attempts.failures = 0
             if current.running:
                 behind = self.runtime.applied_generation(node) not in (None, cluster.node_generation(node.index))
-                others_healthy = all(h.healthy for i, h in health.items() if i != node.index)
-                if behind and others_healthy and current.healthy:
+                if behind and settled is None:
+                    settled = self.runtime.settled(cluster)
+                if behind and settled:
                     log.info("restarting %s for generation %d", node, cluster.node_generation(node.index))
                     self.runtime.restart(node)
                     attempts.last_start = time.monotonic()

@@ -3,6 +3,7 @@ nodes: any route, the credential the caller chose and no other, hop-by-hop
 headers dropped, and a failed connection retried on another node."""
 
 import asyncio
+import dataclasses
 import gzip
 import json
 import os
@@ -13,7 +14,7 @@ import httpx
 import jwt
 
 from dataplane.proxy import NodeProxy, NoNodeAnswered, request_headers, response_headers
-from runtimes.base import wait_until
+from runtimes.base import Node, wait_healthy, wait_until
 from tests.fixtures.qdrant import free_port_url, master, new_key, url
 
 
@@ -165,3 +166,70 @@ def test_reads_through_the_proxy_survive_kill_9_of_a_node(qdrant, qdrant_trio):
     wait_until(lambda: not qdrant.is_running(victim), timeout=5, what="the node to be gone")
     failed = [result for result in results if result != (200, 30)]
     assert failed == []
+
+
+def test_a_rolling_restart_behind_the_proxy_loses_no_read_and_no_idempotent_write(qdrant, qdrant_trio):
+    """As the front and the job machine will do it: each node in turn, once
+    the cluster is settled, leaves the ready list, its pooled connections are
+    dropped, it restarts (here with jwt_rbac turned on) and returns when healthy."""
+    first = qdrant_trio[0]
+    cluster = first.cluster
+    manage = ("api-key", cluster.master_key)
+    direct = url(qdrant, first, "/collections/books")
+    httpx.put(direct, headers=master(first), json={
+        "vectors": {"size": 2, "distance": "Dot"}, "shard_number": 3, "replication_factor": 2,
+    }).raise_for_status()
+    points = {"points": [{"id": i, "vector": [1.0, float(i)]} for i in range(30)]}
+    httpx.put(direct + "/points?wait=true", headers=master(first), json=points).raise_for_status()
+    ready = [qdrant.address(node).http_url for node in qdrant_trio]
+    done = threading.Event()
+    loop_and_proxy = []
+    reads, writes = [], []
+
+    def client_loop():
+        async def go():
+            proxy = NodeProxy()
+            loop_and_proxy.append((asyncio.get_running_loop(), proxy))
+            i = 0
+            while not done.is_set():
+                i += 1
+                reads.append(await forward(proxy, list(ready), "POST", "/collections/books/points/count",
+                                           body={"exact": True}, credential=manage, idempotent=True))
+                upsert = {"points": [{"id": i % 30, "vector": [1.0, float(i % 30)]}]}
+                writes.append(await forward(proxy, list(ready), "PUT", "/collections/books/points",
+                                            query=b"wait=true", body=upsert, credential=manage))
+            await proxy.aclose()
+        asyncio.run(go())
+
+    # The nodes are restarted from this (the main) thread: PR_SET_PDEATHSIG
+    # would stop a node whose starting thread ends.
+    client = threading.Thread(target=client_loop)
+    client.start()
+    try:
+        wait_until(lambda: len(reads) > 20, timeout=30, what="the client to run")
+        enabled = dataclasses.replace(cluster, jwt_rbac=True)
+        pids = []
+        for index in range(cluster.size):
+            node = Node(enabled, index)
+            wait_until(lambda: qdrant.settled(enabled), timeout=120, interval=0.2, what="the cluster to settle")
+            address = qdrant.address(node).http_url
+            ready.remove(address)
+            loop, proxy = loop_and_proxy[0]
+            asyncio.run_coroutine_threadsafe(proxy.forget(address), loop).result(timeout=10)
+            old_pid = qdrant.pid(node)
+            qdrant.restart(node)
+            wait_healthy(qdrant, node, timeout=120)
+            pids.append((old_pid, qdrant.pid(node)))
+            ready.append(address)
+        wait_until(lambda: len(reads) > len(pids) * 20, timeout=30, what="more reads")
+    finally:
+        done.set()
+        client.join(timeout=120)
+
+    assert all(old != new for old, new in pids)
+    token = jwt.encode({"access": "r"}, cluster.master_key, algorithm="HS256")
+    assert all(httpx.get(address + "/collections", headers={"api-key": token}).status_code == 200 for address in ready)
+    failed_reads = [(status, body[:200]) for status, _, body in reads if status != 200 or json.loads(body)["result"]["count"] != 30]
+    failed_writes = [(status, body[:200]) for status, _, body in writes if status != 200]
+    assert (failed_reads, failed_writes) == ([], [])
+    print(f"rolling restart: {len(reads)} reads, {len(writes)} writes, 0 failed")
