@@ -10,6 +10,11 @@ peers keep reaching it. A cluster of N > 1 nodes is one distributed Qdrant
 cluster: node 0 starts with `--uri <its p2p uri>`, the others also with
 `--bootstrap <node 0's p2p uri>` (ignored by Qdrant once a node's storage
 holds its consensus state).
+
+Nodes are started with PR_SET_PDEATHSIG so they die with the process that
+started them, even killed outright. Linux ties that signal to the starting
+*thread*: call `start`/`restart` from a long-lived thread (the supervisor's
+main thread), never from a short-lived worker thread.
 """
 
 from __future__ import annotations

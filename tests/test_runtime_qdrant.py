@@ -288,3 +288,15 @@ def test_nodes_of_a_cluster_no_longer_wanted_are_stopped(supervisor):
     supervisor.want(kept)
     wait_until(lambda: supervisor.observer.running() == [("kept", 0)], timeout=20, what="dropped to stop")
     assert (supervisor.root / "dropped" / "node-0" / "storage").exists()
+
+
+def test_nodes_die_with_a_supervisor_killed_outright(supervisor):
+    cluster = ClusterSpec(id="solo", size=1, master_key=new_key())
+    supervisor.want(cluster)
+    supervisor.start()
+    supervisor.wait_healthy(cluster)
+
+    supervisor.process.kill()
+    supervisor.process.wait(timeout=10)
+
+    wait_until(lambda: supervisor.observer.running() == [], timeout=20, what="the node to die (PR_SET_PDEATHSIG)")
