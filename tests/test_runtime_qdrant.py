@@ -289,6 +289,21 @@ def test_nodes_of_a_cluster_no_longer_wanted_are_stopped(supervisor):
     wait_until(lambda: supervisor.observer.running() == [("kept", 0)], timeout=20, what="dropped to stop")
     assert (supervisor.root / "dropped" / "node-0" / "storage").exists()
 
+    supervisor.observer.remove("dropped")  # what the delete-cluster job does next, from its own process
+    assert not (supervisor.root / "dropped").exists()
+    assert supervisor.observer.running() == [("kept", 0)]
+
+
+def test_removing_a_cluster_stops_its_running_nodes_first(qdrant, qdrant_node):
+    pid = qdrant.pid(qdrant_node)
+    other_process_view = QdrantRuntime(binary=QDRANT_BINARY, root=qdrant.root)
+
+    other_process_view.remove(qdrant_node.cluster.id)
+
+    wait_until(lambda: not Path(f"/proc/{pid}/cmdline").exists() or not qdrant.is_running(qdrant_node),
+               timeout=15, what="the node to stop")
+    assert not qdrant.cluster_dir(qdrant_node.cluster.id).exists()
+
 
 def test_nodes_die_with_a_supervisor_killed_outright(supervisor):
     cluster = ClusterSpec(id="solo", size=1, master_key=new_key())
