@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 
-.PHONY: run test bench install secrets migrate lint clean
+.PHONY: run test bench install secrets migrate lint qdrant clean qdrant
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ bench: secrets
 # ruff (pinned in requirements.txt) with the rules of ruff.toml.
 lint: install
 	$(VENV)/bin/ruff check .
+
+# A Qdrant 1.16.3 binary from npm, integrity-checked, cached in .qdrant/;
+# prints its path: QDRANT_BINARY=$$(scripts/install-qdrant) make test
+qdrant:
+	scripts/install-qdrant
 
 clean:
 	rm -rf $(VENV) var

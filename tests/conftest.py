@@ -13,7 +13,9 @@ from clusters.models import Cluster, ClusterNode, NodeState, Operation, Phase
 from clusters.services import cluster_create
 from datetime import UTC
 
-pytest_plugins = ["tests.fixtures.worker", "tests.fixtures.browser", "tests.fixtures.dataplane"]
+pytest_plugins = [
+    "tests.fixtures.worker", "tests.fixtures.browser", "tests.fixtures.dataplane", "tests.fixtures.qdrant",
+]
 
 PASSWORD = "correct horse battery staple"
 
