@@ -9,6 +9,7 @@ install with ``secrets`` (see console/secrets_file.py).
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from console.env import Env
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "managementkeys",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -59,6 +61,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a login refused for too many failures into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "console.urls"
@@ -98,6 +102,29 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Login throttle (django-axes, its database handler, so gunicorn's workers
+# share the counts): LOGIN_FAILURE_LIMIT failed logins for one username, or
+# from one client IP whatever the usernames, lock that username or that IP out
+# for LOGIN_LOCKOUT_MINUTES after the last failure. While locked, even the
+# right password is refused, and the login page says when to retry.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10, low=1, high=1000)
+LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15, low=1, high=24 * 60)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A refused attempt during a lockout does not push the retry time further
+# away, so the time the page gives is the time it opens.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"
+AXES_CLIENT_IP_CALLABLE = "audit.services.client_ip"
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
+# Wrong management keys (`Authorization: apikey ...`) from one client IP:
+# past this many in LOGIN_LOCKOUT_MINUTES, the API answers 429 RESOURCE_EXHAUSTED.
+MANAGEMENT_KEY_FAILURE_LIMIT = env.int("MANAGEMENT_KEY_FAILURE_LIMIT", default=20, low=1, high=100000)
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
