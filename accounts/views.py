@@ -1,5 +1,6 @@
 import math
 
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils import timezone
@@ -53,3 +54,13 @@ def login_locked_out(request, original_response=None, credentials=None):
     )
     response["Retry-After"] = str(seconds)
     return response
+
+
+class LogoutView(auth_views.LogoutView):
+    """Logging out is a POST with CSRF; `/logout/` typed in the address bar
+    (a GET) shows a page with the button instead of a blank 405."""
+
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request, *args, **kwargs):
+        return render(request, "registration/logout.html")
