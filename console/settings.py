@@ -127,6 +127,9 @@ AXES_CLIENT_IP_CALLABLE = "audit.services.client_ip"
 AXES_DISABLE_ACCESS_LOG = True
 AXES_ENABLE_ADMIN = False
 AXES_VERBOSE = False
+# Axes keeps the POST of a failed login: the password is masked by axes, and
+# the CSRF token too (it would give away the browser's CSRF secret).
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
 # Wrong management keys (`Authorization: apikey ...`) from one client IP:
 # past this many in LOGIN_LOCKOUT_MINUTES, the API answers 429 RESOURCE_EXHAUSTED.
 MANAGEMENT_KEY_FAILURE_LIMIT = env.int("MANAGEMENT_KEY_FAILURE_LIMIT", default=20, low=1, high=100000)
@@ -218,7 +221,8 @@ LOGGING = {
     # 403s and suspicious requests: one line, without a traceback.
     "filters": {"refusals": {"()": "console.log_filters.ForbiddenWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["refusals"]}},
-    "loggers": {"django.request": {"filters": ["refusals"]}},
+    # axes logs every login at INFO; failures and lockouts are WARNING (and in the audit log).
+    "loggers": {"django.request": {"filters": ["refusals"]}, "axes": {"level": "WARNING"}},
     "root": {"handlers": ["console"], "level": env.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), default="INFO")},
 }
 

@@ -124,3 +124,10 @@ def test_the_demo_user_is_unaffected_by_force_login(client_of, db):
     # Tests and the console's own code never call authenticate() without a request.
     user = make_user("eve")
     assert client_of(user).get(reverse("dashboard")).status_code == 200
+
+
+def test_no_password_or_csrf_token_is_kept_with_the_failures(client, owner):
+    log_in(client, owner.username, "my-secret-guess")
+    client.post(reverse("login"), {"username": owner.username, "password": "another-guess", "csrfmiddlewaretoken": "tok3n"})
+    kept = " ".join(AccessAttempt.objects.values_list("post_data", flat=True))
+    assert "my-secret-guess" not in kept and "another-guess" not in kept and "tok3n" not in kept
