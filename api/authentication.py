@@ -18,19 +18,35 @@ INVALID = "The management key is not valid."
 class ManagementKeyAuthentication(authentication.BaseAuthentication):
     @method_decorator(sensitive_variables("plaintext", "parts"))
     def authenticate(self, request):
-        from managementkeys.services import management_key_authenticate
+        from audit.services import client_ip
+        from managementkeys.services import (
+            management_key_authenticate,
+            management_key_failure_note,
+            management_key_lockout_seconds,
+        )
 
         parts = authentication.get_authorization_header(request).split()
         if not parts or parts[0].lower() != KEYWORD:
             return None  # not ours: the session may still authenticate the caller
+        # Too many wrong keys from this address: no key is looked at, the right
+        # one included, until the window ends (else guessing goes on in the dark).
+        ip = client_ip(request)
+        wait = management_key_lockout_seconds(ip)
+        if wait is not None:
+            raise exceptions.Throttled(
+                wait=wait,
+                detail=f"Too many requests with a wrong management key from this address; retry in {wait} s.",
+            )
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed("Send the header as `Authorization: apikey <management key>`.")
         try:
             plaintext = parts[1].decode("ascii")
         except UnicodeDecodeError:
+            management_key_failure_note(ip)
             raise exceptions.AuthenticationFailed(INVALID) from None
         key = management_key_authenticate(plaintext)
         if key is None:
+            management_key_failure_note(ip)
             raise exceptions.AuthenticationFailed(INVALID)
         if not key.creator_is_member or not key.created_by.is_active:
             raise exceptions.AuthenticationFailed(

@@ -106,6 +106,11 @@ class AccountView(APIView):
         self.membership = membership_for(request, account_id)
         self.account = self.membership.account
         self._check_permission(request.method)
+        # Read the body now, for every method the path serves: a malformed one
+        # is INVALID_ARGUMENT even where the handler would not look at it (a
+        # restart must not run on `{{{`). A method it does not serve stays 405.
+        if hasattr(self, request.method.lower()):
+            request.data  # noqa: B018 - parses, or raises ParseError
 
     def _check_permission(self, method: str) -> None:
         held = self.membership.permissions

@@ -11,6 +11,7 @@ from enum import IntEnum
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import OperationalError
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
@@ -141,6 +142,9 @@ def _classify(exc) -> tuple[Code, str, int | None]:
         return Code.INVALID_ARGUMENT, str(exc.detail), None
     if isinstance(exc, exceptions.Throttled):
         return Code.RESOURCE_EXHAUSTED, str(exc.detail), None
+    if isinstance(exc, OperationalError):
+        # Locked past its timeout, or unreachable: the client may retry, and it is no bug.
+        return Code.UNAVAILABLE, "The console's database is unavailable; retry in a moment.", None
     if isinstance(exc, exceptions.APIException):
         return Code.UNKNOWN, str(exc.detail), exc.status_code
     return Code.INTERNAL, "Internal error.", None
@@ -149,15 +153,19 @@ def _classify(exc) -> tuple[Code, str, int | None]:
 def exception_handler(exc, context):
     """REST_FRAMEWORK["EXCEPTION_HANDLER"]: every error in the gRPC status shape."""
     code, message, status = _classify(exc)
+    view = context.get("view")
     if code == Code.INTERNAL:
-        view = context.get("view")
         logger.error("Unhandled error in %s", type(view).__name__ if view else "the API", exc_info=exc)
+    elif code == Code.UNAVAILABLE:
+        logger.error("Database unavailable in %s: %s", type(view).__name__ if view else "the API", exc)
     set_rollback()
     response = Response(error_body(code, message), status=status or HTTP_STATUS[code])
     if getattr(exc, "auth_header", None):
         response["WWW-Authenticate"] = exc.auth_header
     if getattr(exc, "wait", None):
         response["Retry-After"] = str(int(exc.wait))
+    elif code == Code.UNAVAILABLE:
+        response["Retry-After"] = "5"
     return response
 
 

@@ -5,7 +5,7 @@ the API's own error (INVALID_ARGUMENT) instead of Django's HTML 404.
 """
 
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerSplitView
 
 from api import clusters, database_api_keys, iam, management_keys
 from api.errors import not_found
@@ -16,7 +16,12 @@ ACCOUNT = "accounts/<str:account_id>"
 
 urlpatterns = [
     path("schema", SpectacularJSONAPIView.as_view(), name="schema"),
-    path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # The split view serves its init script from `docs?script`, not inline (CSP).
+    path(
+        "docs",
+        SpectacularSwaggerSplitView.as_view(url_name="api:schema", template_name="api/swagger_ui.html"),
+        name="docs",
+    ),
     # DatabaseApiKeyService (v2)
     path(
         f"cluster/auth/v2/{ACCOUNT}/database-api-keys",

@@ -11,6 +11,7 @@ a pepper with an id (see apikeys/tokens.py), for both kinds alike.
 
 import re
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -80,6 +81,19 @@ class KeyQuerySet(models.QuerySet):
         return self.filter(revoked_at__isnull=True)
 
 
+EXPIRY_MESSAGE = (
+    f"A key expires at most {MAX_EXPIRY_DAYS} days (10 years) after it is created; "
+    "give no expiry for a key that never expires."
+)
+
+
+def validate_expiry(expires_at, *, created_at) -> None:
+    """The one expiry rule of every key, whichever way it is created (the console's
+    form, the management API): none, or at most MAX_EXPIRY_DAYS after creation."""
+    if expires_at is not None and expires_at > created_at + timedelta(days=MAX_EXPIRY_DAYS):
+        raise ValidationError({"expires_at": EXPIRY_MESSAGE})
+
+
 class IssuedKey(models.Model):
     """What both kinds of key record: everything but the key itself.
 
@@ -128,6 +142,10 @@ class IssuedKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (…{self.postfix})"
+
+    def clean(self) -> None:
+        super().clean()
+        validate_expiry(self.expires_at, created_at=self.created_at or timezone.now())
 
     @property
     def is_expired(self) -> bool:

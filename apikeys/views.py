@@ -111,6 +111,8 @@ def _create_and_reveal(
         except ValidationError as error:
             form.add_error(None, error)
         else:
+            # "Test connection" fetches the cluster's endpoint, another origin.
+            request.csp_connect_src = [f"{cluster.endpoint_url}:{cluster.rest_port}"]
             return _no_store(
                 render(
                     request,

@@ -14,6 +14,8 @@ class Action(models.TextChoices):
     GRANULAR_ACCESS_ENABLED = "cluster.granular_access_enabled", "Granular access enabled"
     RESTART_STARTED = "cluster.restart_started", "Restart started"
     RESTART_FINISHED = "cluster.restart_finished", "Restart finished"
+    LOGIN_FAILED = "user.login_failed", "Login failed"
+    LOGIN_LOCKED_OUT = "user.locked_out", "Login locked out after repeated failures"
 
 
 # model_name of an audited object -> what the console calls it.
@@ -22,6 +24,7 @@ TARGET_LABELS = {
     "adminkey": "Admin key",
     "databaseapikey": "Database API key",
     "managementkey": "Management key",
+    "user": "User",
 }
 
 

@@ -1,8 +1,10 @@
 from audit.models import Action, AuditEntry
 
 
-def audit_record(*, account, action: Action, target, actor=None, client_ip: str | None = None) -> AuditEntry:
-    """Writes one audit entry; `target` is any model with `id` and `name`."""
+def audit_record(
+    *, account, action: Action, target, actor=None, client_ip: str | None = None, target_name: str | None = None
+) -> AuditEntry:
+    """Writes one audit entry; `target` is any model with `id` and `name` (or give `target_name`)."""
     return AuditEntry.objects.create(
         account=account,
         actor=actor,
@@ -10,7 +12,7 @@ def audit_record(*, account, action: Action, target, actor=None, client_ip: str 
         action=action,
         target_type=target._meta.model_name,
         target_id=str(target.id),
-        target_name=getattr(target, "name", "")[:255],
+        target_name=(getattr(target, "name", "") if target_name is None else target_name)[:255],
         client_ip=client_ip,
     )
 

@@ -62,6 +62,14 @@ class Env:
             raise ImproperlyConfigured(f"{name} must not be negative; got {value!r}.")
         return number
 
+    def int(self, name: str, default: int, low: int, high: int) -> int:
+        value = self._get(name, None)
+        if value is None:
+            return default
+        if not re.fullmatch(r"[0-9]+", value.strip()) or not low <= int(value) <= high:
+            raise ImproperlyConfigured(f"{name} must be a whole number from {low} to {high}; got {value!r}.")
+        return int(value)
+
     def list(self, name: str, default: list[str]) -> list[str]:
         value = self._get(name, None)
         if value is None:

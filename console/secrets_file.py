@@ -30,7 +30,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
 def write_secrets_file(path: Path) -> list[str]:
     """Creates the file, or appends the secrets it lacks; returns the names written."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(HEADER + "".join(f"{name}={generate()}\n" for name, generate in GENERATORS.items()))

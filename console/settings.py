@@ -9,12 +9,16 @@ install with ``secrets`` (see console/secrets_file.py).
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from console.env import Env
+from console.private import make_private
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(Env.raw("VAR_DIR") or BASE_DIR / "var")
+# Owner-only: var/ 0700, what every console process creates 0600 (console/private.py).
+make_private(VAR_DIR)
 
 env = Env(secrets_file=VAR_DIR / "secrets.env")
 
@@ -48,10 +52,12 @@ INSTALLED_APPS = [
     "managementkeys",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "console.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -59,6 +65,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "console.middleware.DatabaseUnavailableMiddleware",
+    # Last: turns a login refused for too many failures into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "console.urls"
@@ -98,6 +107,32 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Login throttle (django-axes, its database handler, so gunicorn's workers
+# share the counts): LOGIN_FAILURE_LIMIT failed logins for one username, or
+# from one client IP whatever the usernames, lock that username or that IP out
+# for LOGIN_LOCKOUT_MINUTES after the last failure. While locked, even the
+# right password is refused, and the login page says when to retry.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10, low=1, high=1000)
+LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15, low=1, high=24 * 60)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A refused attempt during a lockout does not push the retry time further
+# away, so the time the page gives is the time it opens.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"
+AXES_CLIENT_IP_CALLABLE = "audit.services.client_ip"
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
+# Axes keeps the POST of a failed login: the password is masked by axes, and
+# the CSRF token too (it would give away the browser's CSRF secret).
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
+# Wrong management keys (`Authorization: apikey ...`) from one client IP:
+# past this many in LOGIN_LOCKOUT_MINUTES, the API answers 429 RESOURCE_EXHAUSTED.
+MANAGEMENT_KEY_FAILURE_LIMIT = env.int("MANAGEMENT_KEY_FAILURE_LIMIT", default=20, low=1, high=100000)
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
@@ -186,7 +221,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # 403s and suspicious requests: one line, without a traceback.
+    "filters": {"refusals": {"()": "console.log_filters.ForbiddenWithoutTraceback"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["refusals"]}},
+    # axes logs every login at INFO; failures and lockouts are WARNING (and in the audit log).
+    "loggers": {"django.request": {"filters": ["refusals"]}, "axes": {"level": "WARNING"}},
     "root": {"handlers": ["console"], "level": env.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), default="INFO")},
 }
 

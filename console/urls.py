@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from accounts.views import dashboard
+from accounts.views import LogoutView, dashboard
 
 account_urls = [
     path("clusters/", include("clusters.urls")),
@@ -14,7 +14,7 @@ account_urls = [
 urlpatterns = [
     path("", dashboard, name="dashboard"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", LogoutView.as_view(), name="logout"),
     path("accounts/<uuid:account_id>/", include(account_urls)),
     path("api/", include("api.urls")),
 ]

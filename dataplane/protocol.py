@@ -27,12 +27,18 @@ class CappedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         while data and self._in_head:
-            piece, data = data[:_PIECE], data[_PIECE:]
-            self._head_bytes += len(piece)
-            # A piece may carry the start of the body too: allow for it.
-            if self._head_bytes > MAX_HEAD_BYTES + _PIECE:
+            # Never more than the cap's remaining room: the parser sees at most
+            # MAX_HEAD_BYTES of a head, and one more byte without the head's
+            # end is refused. (Cutting pieces at 8 KiB but checking after the
+            # fact, with a piece of slack for body bytes, let 70,000-byte
+            # headers through.)
+            room = MAX_HEAD_BYTES - self._head_bytes
+            if room <= 0:
                 self._refuse()
                 return
+            size = min(_PIECE, room)
+            piece, data = data[:size], data[size:]
+            self._head_bytes += len(piece)
             super().data_received(piece)
             if self.transport.is_closing():
                 return

@@ -56,3 +56,16 @@ class ManagementKey(models.Model):
             and not Membership.objects.filter(account_id=self.account_id, user_id=self.created_by_id).exists()
         ):
             raise ValidationError({"created_by": "Only a member of the account can create a management key for it."})
+
+
+class ManagementKeyFailure(models.Model):
+    """Wrong management keys from one client IP in one window of
+    LOGIN_LOCKOUT_MINUTES (services.management_key_failure_note): in the
+    database, so every web worker counts the same failures."""
+
+    client_ip = models.GenericIPAddressField()
+    window_start = models.DateTimeField()
+    failures = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["client_ip", "window_start"], name="one_count_per_ip_and_window")]

@@ -1,14 +1,18 @@
+import math
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from apikeys.tokens import current_pepper_id, token_digest, token_matches
 from audit.models import Action
 from audit.services import audit_record
-from managementkeys.models import PREFIX_LENGTH, PREFIX_PATTERN, SECRET_BYTES, ManagementKey
+from managementkeys.models import PREFIX_LENGTH, PREFIX_PATTERN, SECRET_BYTES, ManagementKey, ManagementKeyFailure
 from managementkeys.selectors import management_key_by_prefix
 
 # Bookkeeping on the hot path: `last_used_at` is written at most this often per key.
@@ -79,3 +83,46 @@ def management_key_authenticate(plaintext: str) -> ManagementKey | None:
         ManagementKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
     return key
+
+
+def _failure_window(now) -> tuple:
+    length = timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
+    start = datetime.fromtimestamp(now.timestamp() // length.total_seconds() * length.total_seconds(), tz=dt_timezone.utc)
+    return start, start + length
+
+
+def management_key_lockout_seconds(client_ip: str | None) -> int | None:
+    """Seconds until `client_ip` may try management keys again, or None if it may now."""
+    if client_ip is None:
+        return None
+    now = timezone.now()
+    start, end = _failure_window(now)
+    failures = (
+        ManagementKeyFailure.objects.filter(client_ip=client_ip, window_start=start)
+        .values_list("failures", flat=True)
+        .first()
+    )
+    if failures is None or failures < settings.MANAGEMENT_KEY_FAILURE_LIMIT:
+        return None
+    return max(1, math.ceil((end - now).total_seconds()))
+
+
+def management_key_failure_note(client_ip: str | None) -> None:
+    """Counts one wrong management key from `client_ip` in the current window."""
+    if client_ip is None:
+        return
+    start, _ = _failure_window(timezone.now())
+    with transaction.atomic():
+        updated = ManagementKeyFailure.objects.filter(client_ip=client_ip, window_start=start).update(
+            failures=F("failures") + 1
+        )
+        if not updated:
+            _, created = ManagementKeyFailure.objects.get_or_create(
+                client_ip=client_ip, window_start=start, defaults={"failures": 1}
+            )
+            if not created:
+                ManagementKeyFailure.objects.filter(client_ip=client_ip, window_start=start).update(
+                    failures=F("failures") + 1
+                )
+            # A new window: the counts of past ones are of no more use.
+            ManagementKeyFailure.objects.filter(window_start__lt=start).delete()

@@ -18,9 +18,27 @@ def test_a_wrong_password_is_refused_with_a_message(client, owner):
 
 def test_logout_is_a_post(client_of, owner):
     client = client_of(owner)
-    assert client.get(reverse("logout")).status_code == 405
     client.post(reverse("logout"))
     assert client.get(reverse("dashboard")).status_code == 302
+
+
+def test_logout_typed_in_the_address_bar_shows_a_log_out_button(client_of, owner):
+    from django.test import Client
+
+    client = client_of(owner)
+    page = client.get(reverse("logout"))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert f'action="{reverse("logout")}"' in html and 'method="post"' in html
+    assert "csrfmiddlewaretoken" in html and "Log out</button>" in html
+    # The GET itself logged nobody out.
+    assert client.session.get("_auth_user_id") == str(owner.pk)
+    # With CSRF enforced, the button's form works.
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(owner)
+    token = strict.get(reverse("logout")).context["csrf_token"]
+    assert strict.post(reverse("logout"), {"csrfmiddlewaretoken": str(token)}).status_code == 302
+    assert "_auth_user_id" not in strict.session
 
 
 def test_a_user_without_an_account_is_told_so(client_of, django_user_model):

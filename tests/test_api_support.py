@@ -69,9 +69,19 @@ def assert_error(response, status: int, code: int, *fragments: str) -> dict:
     return body
 
 
+class ApiClient(Client):
+    """A POST without data sends no body, as `curl -X POST` does (Django's
+    client would send an empty multipart form, which is not JSON)."""
+
+    def post(self, path, data=None, *args, **kwargs):
+        if data is None and not args and "content_type" not in kwargs:
+            data, kwargs["content_type"] = "", "application/json"
+        return super().post(path, data, *args, **kwargs)
+
+
 def api_client(plaintext: str | None = None, **kwargs) -> Client:
     headers = {"Authorization": f"apikey {plaintext}"} if plaintext else {}
-    return Client(headers=headers, **kwargs)
+    return ApiClient(headers=headers, **kwargs)
 
 
 def mint(account, user) -> str:

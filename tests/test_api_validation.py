@@ -152,3 +152,29 @@ def test_unknown_paths_and_methods_answer_in_the_error_shape(owner, account, clu
     response = client.put(url("cluster", account, cluster_id=cluster.id))
     assert_error(response, 405, 12)
     assert_error(client.options(url("clusters", account)), 405, 12)
+
+
+@pytest.mark.parametrize(
+    "method, name, needs_cluster",
+    [
+        ("post", "cluster-restart", True),
+        ("post", "cluster-enable-jwt", True),
+        ("get", "cluster", True),
+        ("get", "clusters", False),
+        ("get", "database-api-keys", False),
+        ("delete", "database-api-key", False),
+    ],
+)
+def test_a_malformed_body_is_invalid_argument_on_every_method(owner, account, cluster, method, name, needs_cluster):
+    from clusters.models import Operation
+
+    kwargs = {"cluster_id": cluster.id} if needs_cluster else {}
+    if name == "database-api-key":
+        kwargs = {"database_api_key_id": "00000000-0000-0000-0000-000000000000"}
+    response = api_as(owner, account).generic(method.upper(), url(name, account, **kwargs), "{{{", "application/json")
+    assert_error(response, 400, 3, "JSON parse error")
+    assert not Operation.objects.exists()  # `{{{` restarted nothing
+
+
+def test_an_empty_body_is_still_fine_for_a_restart(owner, account, cluster):
+    assert api_as(owner, account).post(url("cluster-restart", account, cluster_id=cluster.id)).status_code == 200

@@ -1,19 +1,50 @@
-"""Settings are parsed strictly: a bad value stops the start, naming the variable."""
+"""Settings are parsed strictly: a bad value stops the start, naming the variable.
+
+The parser (console/env.py) and the settings module that uses it are run
+in-process, in a fresh namespace per case; one real `manage.py migrate` proves
+a start with the defaults works end to end (and that var/ comes out private).
+"""
 
 import os
+import runpy
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+from console.env import Env
 
 ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = ROOT / "console" / "settings.py"
+SECRETS = {
+    "SECRET_KEY": "s" * 50,
+    "CLUSTER_KEY_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+    "API_KEY_PEPPERS": "1:" + "p" * 40,
+}
 
 
-def start_with(**env) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=os.environ | env, capture_output=True, text=True
-    )
+@pytest.fixture
+def environment(monkeypatch, tmp_path):
+    """A clean environment with this install's secrets and a var/ of its own."""
+    for name in list(os.environ):
+        if name in SECRETS or name.startswith(("DATAPLANE_", "CLUSTER_", "LOGIN_", "MANAGEMENT_KEY_")) or name in (
+            "DEBUG", "REDIS_URL", "DATABASE_URL", "LOG_LEVEL", "ALLOWED_HOSTS",
+        ):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("VAR_DIR", str(tmp_path / "var"))
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+
+    def load(**env) -> dict:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        return runpy.run_path(str(SETTINGS))
+
+    return load
 
 
 @pytest.mark.parametrize(
@@ -23,23 +54,81 @@ def start_with(**env) -> subprocess.CompletedProcess:
         ("REDIS_URL", "localhost:6379", "REDIS_URL must be a redis/rediss:// URL"),
         ("DATABASE_URL", "nosuchdb://x/y", "DATABASE_URL is not a database URL"),
         ("CLUSTER_KEY_ENCRYPTION_KEYS", "not-a-fernet-key", "must hold comma-separated Fernet keys"),
+        ("API_KEY_PEPPERS", "1:short", "must be at least 32 characters"),
+        ("API_KEY_PEPPERS", "x:" + "p" * 40, "id:secret pairs"),
         ("CLUSTER_NODE_START_SECONDS", "soon", "must be a number"),
+        ("CLUSTER_NODE_START_SECONDS", "-1", "must not be negative"),
         ("CLUSTER_ENDPOINT_URL", "http://localhost:6333", "without port or path"),
         ("CLUSTER_ENDPOINT_URL", "localhost", "must be a http/https:// URL"),
         ("LOG_LEVEL", "chatty", "LOG_LEVEL must be one of"),
+        ("DATAPLANE_PORT", "70000", "DATAPLANE_PORT must be a whole number from 1 to 65535"),
+        ("LOGIN_FAILURE_LIMIT", "ten", "LOGIN_FAILURE_LIMIT must be a whole number"),
+        ("LOGIN_LOCKOUT_MINUTES", "0", "LOGIN_LOCKOUT_MINUTES must be a whole number from 1"),
+        ("MANAGEMENT_KEY_FAILURE_LIMIT", "2.5", "MANAGEMENT_KEY_FAILURE_LIMIT must be a whole number"),
     ],
 )
-def test_a_malformed_setting_stops_the_start(name, value, message):
-    result = start_with(**{name: value})
-    assert result.returncode != 0
-    assert "ImproperlyConfigured" in result.stderr and message in result.stderr
+def test_a_malformed_setting_stops_the_start(environment, name, value, message):
+    with pytest.raises(ImproperlyConfigured, match=message.replace("(", r"\(")):
+        environment(**{name: value})
 
 
-def test_secrets_have_no_default(tmp_path):
-    result = start_with(VAR_DIR=str(tmp_path), SECRET_KEY="")
-    assert result.returncode != 0
-    assert "SECRET_KEY must be set" in result.stderr
+def test_secrets_have_no_default(environment, monkeypatch):
+    monkeypatch.delenv("SECRET_KEY")
+    with pytest.raises(ImproperlyConfigured, match="SECRET_KEY must be set"):
+        environment()
 
 
-def test_the_defaults_start():
-    assert start_with().returncode == 0
+def test_secrets_come_from_the_file_when_not_in_the_environment(environment, monkeypatch, tmp_path):
+    monkeypatch.delenv("SECRET_KEY")
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "secrets.env").write_text("# comment\nSECRET_KEY = from-the-file\n")
+    assert environment()["SECRET_KEY"] == "from-the-file"
+
+
+def test_the_defaults(environment, tmp_path):
+    settings = environment()
+    assert settings["DEBUG"] is False
+    assert settings["DATABASES"]["default"]["NAME"] == str(tmp_path / "var" / "console.sqlite3")
+    assert settings["CELERY_BROKER_URL"] == "filesystem://localhost//"
+    assert (settings["LOGIN_FAILURE_LIMIT"], settings["LOGIN_LOCKOUT_MINUTES"]) == (10, 15)
+    assert settings["MANAGEMENT_KEY_FAILURE_LIMIT"] == 20
+    assert settings["CLUSTER_ENDPOINT_URL"] == "http://localhost"
+
+
+def test_good_values_are_read(environment):
+    settings = environment(
+        DEBUG="on", REDIS_URL="redis://127.0.0.1:6379/3", LOGIN_FAILURE_LIMIT="5", DATAPLANE_PORT="7000",
+        ALLOWED_HOSTS=" a.example , b.example ,", CLUSTER_ENDPOINT_URL="https://{id}.clusters.example.com/",
+    )
+    assert settings["DEBUG"] is True and settings["CELERY_BROKER_URL"] == "redis://127.0.0.1:6379/3"
+    assert (settings["AXES_FAILURE_LIMIT"], settings["DATAPLANE_PORT"]) == (5, 7000)
+    assert settings["ALLOWED_HOSTS"] == ["a.example", "b.example"]
+    assert settings["CLUSTER_ENDPOINT_URL"] == "https://{id}.clusters.example.com"
+
+
+@pytest.mark.parametrize("value, expected", [("1", True), ("YES", True), ("off", False), ("0", False), ("", False)])
+def test_booleans(monkeypatch, value, expected):
+    monkeypatch.setenv("SOME_FLAG", value)
+    assert Env().bool("SOME_FLAG", default=False) is expected
+
+
+@pytest.mark.parametrize("value", ["-1", "1e3", " ", "0x10", "11"])
+def test_whole_numbers_are_strict(monkeypatch, value):
+    monkeypatch.setenv("SOME_COUNT", value)
+    with pytest.raises(ImproperlyConfigured, match="SOME_COUNT must be a whole number from 1 to 10"):
+        Env().int("SOME_COUNT", default=3, low=1, high=10)
+
+
+def test_one_real_start_with_the_defaults_migrates_into_a_private_var(tmp_path):
+    """The one subprocess: `manage.py migrate` on a fresh var/, as `make run` does."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env |= SECRETS | {"VAR_DIR": str(tmp_path / "var")}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    var = tmp_path / "var"
+    assert stat.S_IMODE(var.stat().st_mode) == 0o700
+    assert stat.S_IMODE((var / "console.sqlite3").stat().st_mode) == 0o600
+    assert stat.S_IMODE((var / "broker").stat().st_mode) == 0o700
