@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from clusters import crypto
 from clusters.models import Cluster, ClusterNode, NodeState, Phase, default_endpoint
-from dataplane.notify import keys_changed
+from keyset.contract import keys_changed
 
 log = logging.getLogger(__name__)
 

@@ -33,6 +33,7 @@ class LastUsed:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.flushes = 0  # rounds of the writer so far (the handshake's `stats`)
 
     def note(self, key, client_ip: str | None) -> None:
         """Called for every authenticated request: a dict lookup unless a minute has passed."""
@@ -60,6 +61,7 @@ class LastUsed:
         connection.close()
 
     def flush(self) -> None:
+        self.flushes += 1
         with self._lock:
             pending, self._pending = self._pending, {}
         if not pending:
