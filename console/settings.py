@@ -220,11 +220,7 @@ DATAPLANE_RUN_DIR = Path(env.str("DATAPLANE_RUN_DIR", default=str(DATAPLANE_DATA
 # How long a create or delete of a key waits for every data plane process to
 # confirm it has the change (read-your-writes); past it the change still
 # stands and the response says it may take a moment. 0 turns the wait off.
-DATAPLANE_CONFIRM_SECONDS = env.float("DATAPLANE_CONFIRM_SECONDS", default=2.0)
-if DATAPLANE_CONFIRM_SECONDS > 30:
-    from django.core.exceptions import ImproperlyConfigured
-
-    raise ImproperlyConfigured(f"DATAPLANE_CONFIRM_SECONDS must be from 0 to 30; got {DATAPLANE_CONFIRM_SECONDS!r}.")
+DATAPLANE_CONFIRM_SECONDS = env.seconds("DATAPLANE_CONFIRM_SECONDS", default=2.0, maximum=30)
 # How often each process checks the key set generation; with Redis it is also
 # woken by a message, and polls as a backstop.
 DATAPLANE_POLL_SECONDS = env.float("DATAPLANE_POLL_SECONDS", default=1.0 if REDIS_URL else 0.2)
