@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "apikeys",
     "audit",
     "dataplane",
+    "keyset",
     "managementkeys",
     "drf_spectacular",
     "drf_spectacular_sidecar",

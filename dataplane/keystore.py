@@ -1,8 +1,9 @@
 """The key set: what the data plane knows of clusters and keys, and keeping it fresh.
 
 A `KeySet` is a snapshot loaded from the console's database through
-the ORM: per cluster its master key, jwt_rbac and version; the live database
-API keys (by `jti`); the admin keys (by digest). `KeyStore` holds the current
+keyset.contract, the only way the data plane reads the console: per cluster
+its master key, jwt_rbac and version; the live database API keys (by `jti`);
+the admin keys (by digest). `KeyStore` holds the current
 snapshot and replaces it whole when the console says the key set changed:
 
 - the console's services call `keyset.contract.keys_changed()`, which bumps a
@@ -33,6 +34,9 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.db.backends.signals import connection_created
 
+from keyset import contract
+from keyset.contract import current_generation
+
 logger = logging.getLogger(__name__)
 
 # Verified tokens kept per snapshot; past this the cache starts over. Only
@@ -58,7 +62,7 @@ class KeyEntry:
     expires_at: float | None  # seconds since the epoch
     # For a database key: the HMAC of the token the console minted, so the
     # front admits that token only, not another one made with the master key
-    # (checked by apikeys.tokens.token_matches, as the console checks keys).
+    # (checked by keyset.contract.token_matches, as the console checks keys).
     pepper_id: int | None = None
     digest: str | None = field(default=None, repr=False)
 
@@ -98,34 +102,19 @@ class KeySet:
         return None
 
 
-def current_generation() -> tuple:
-    """The counter with its time: a row deleted and made again (a flushed test
-    database) restarts the counter, but never at the same moment."""
-    from dataplane.models import KeySetGeneration
-
-    row = KeySetGeneration.objects.filter(id=KeySetGeneration.ROW_ID).values_list("generation", "changed_at").first()
-    return row or (0, None)
-
-
 def load_key_set(previous: KeySet | None = None) -> KeySet:
     """Reads the whole key set. Master keys are decrypted once per ciphertext."""
-    from apikeys.models import AdminKey, DatabaseApiKey
-    from clusters import crypto
-    from clusters.models import Cluster
-
     # Read the counter first: a change racing with this load bumps it past
     # what we record, so the next poll loads again.
     generation = current_generation()
     decrypted = previous.ciphertexts if previous is not None else {}
     ciphertexts: dict[str, bytes] = {}
     clusters: dict[str, ClusterEntry] = {}
-    for cluster_id, version, jwt_rbac, encrypted in Cluster.objects.values_list(
-        "id", "version", "jwt_rbac", "master_key_encrypted"
-    ):
+    for cluster_id, version, jwt_rbac, encrypted in contract.cluster_rows():
         master_key = decrypted.get(encrypted)
         if master_key is None:
             try:
-                master_key = crypto.decrypt(encrypted).encode("utf-8")
+                master_key = contract.decrypt_master_key(encrypted)
             except Exception:  # noqa: BLE001 - one undecryptable cluster must not hide the others
                 logger.error("cannot decrypt the master key of cluster %s; its keys are refused", cluster_id)
                 continue
@@ -134,16 +123,12 @@ def load_key_set(previous: KeySet | None = None) -> KeySet:
             id=str(cluster_id), version=version.lstrip("v"), jwt_rbac=jwt_rbac, master_key=master_key
         )
     database_keys = {}
-    for key_id, cluster_id, expires_at, pepper_id, digest in DatabaseApiKey.objects.live().values_list(
-        "id", "cluster_id", "expires_at", "pepper_id", "digest"
-    ):
+    for key_id, cluster_id, expires_at, pepper_id, digest in contract.database_key_rows():
         entry = KeyEntry(str(key_id), str(cluster_id), "database", expires_at.timestamp() if expires_at else None,
                          pepper_id, digest)
         database_keys[entry.id] = entry
     admin_keys = {}
-    for key_id, cluster_id, pepper_id, digest, expires_at in AdminKey.objects.live().values_list(
-        "id", "cluster_id", "pepper_id", "digest", "expires_at"
-    ):
+    for key_id, cluster_id, pepper_id, digest, expires_at in contract.admin_key_rows():
         entry = KeyEntry(str(key_id), str(cluster_id), "admin", expires_at.timestamp() if expires_at else None)
         admin_keys[(int(pepper_id), digest)] = entry
     key_set = KeySet(
@@ -262,13 +247,11 @@ class KeyStore:
         """Wakes the refresher on every message of the console's Redis channel."""
         import redis
 
-        from keyset.contract import CHANNEL
-
         while not self._stop.is_set():
             try:
                 client = redis.Redis.from_url(self.redis_url, socket_timeout=None, socket_connect_timeout=2)
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(CHANNEL)
+                pubsub.subscribe(contract.CHANNEL)
                 # A message may have been missed while (re)connecting.
                 self._wake.set()
                 while not self._stop.is_set():

@@ -25,7 +25,8 @@ and the response say it may take a moment to reach it (its polling catches
 up within DATAPLANE_POLL_SECONDS).
 
 Both sides import this module; it is all the data plane knows of the
-console's side, and all the console knows of the data plane.
+console's side (the reads of its key set, the digest check and the last-used
+writes are at the end), and all the console knows of the data plane's keys.
 """
 
 from __future__ import annotations
@@ -39,11 +40,12 @@ import socket
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
@@ -107,7 +109,7 @@ def propagation():
 
 
 def keys_changed() -> None:
-    from dataplane.models import KeySetGeneration  # the table stays where the data plane's migrations made it
+    from keyset.models import KeySetGeneration
 
     now = timezone.now()
     with transaction.atomic():
@@ -214,6 +216,61 @@ def ask_all(*, run_dir: Path, request: bytes, timeout: float) -> dict[str, dict 
             key.fileobj.close()
         selector.close()
     return replies
+
+
+# What the data plane reads and writes of the console: nothing else.
+
+
+def current_generation() -> tuple:
+    """The counter with its time: a row deleted and made again (a flushed test
+    database) restarts the counter, but never at the same moment."""
+    from keyset.models import KeySetGeneration
+
+    row = KeySetGeneration.objects.filter(id=KeySetGeneration.ROW_ID).values_list("generation", "changed_at").first()
+    return row or (0, None)
+
+
+def cluster_rows():
+    """(id, version, jwt_rbac, encrypted master key) of every cluster."""
+    from clusters.models import Cluster
+
+    return Cluster.objects.values_list("id", "version", "jwt_rbac", "master_key_encrypted")
+
+
+def decrypt_master_key(encrypted: str) -> bytes:
+    from clusters import crypto
+
+    return crypto.decrypt(encrypted).encode("utf-8")
+
+
+def database_key_rows():
+    """(id, cluster id, expires_at, pepper id, digest) of every live database API key."""
+    from apikeys.models import DatabaseApiKey
+
+    return DatabaseApiKey.objects.live().values_list("id", "cluster_id", "expires_at", "pepper_id", "digest")
+
+
+def admin_key_rows():
+    """(id, cluster id, pepper id, digest, expires_at) of every live admin key."""
+    from apikeys.models import AdminKey
+
+    return AdminKey.objects.live().values_list("id", "cluster_id", "pepper_id", "digest", "expires_at")
+
+
+def token_matches(key, token: str) -> bool:
+    """The console's own check that `token` is the one it minted for `key` (its peppered digest)."""
+    from apikeys.tokens import token_matches as matches
+
+    return matches(key, token)
+
+
+def record_last_used(kind: str, key_id: str, when, ip: str | None, *, interval_seconds: int) -> None:
+    """Writes a key's last use unless one within `interval_seconds` is recorded already."""
+    from apikeys.models import AdminKey, DatabaseApiKey
+
+    model = {"database": DatabaseApiKey, "admin": AdminKey}[kind]
+    stale = Q(last_used_at__isnull=True) | Q(last_used_at__lte=when - timedelta(seconds=interval_seconds))
+    model.objects.filter(Q(id=key_id) & stale).update(last_used_at=when, last_used_ip=ip)
 
 
 def _alive(pid: int) -> bool:
