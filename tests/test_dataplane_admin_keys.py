@@ -4,8 +4,8 @@ import httpx
 
 from apikeys.services import admin_key_create, admin_key_delete
 from clusters.models import Cluster
-from tests.fixtures.dataplane import http_get
 from keyset.contract import keys_changed
+from tests.fixtures.dataplane import http_get
 
 
 def test_an_admin_key_manages_its_own_cluster_only(dataplane, legacy_cluster, other_cluster, owner):

@@ -153,7 +153,8 @@ def test_the_console_pages_say_when_a_process_has_not_confirmed(stopped_plane, s
 
 
 def test_a_dead_processes_socket_is_skipped_and_a_live_one_that_refuses_is_lagging(tmp_path):
-    exited = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    exited = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                            check=True)
     dead_pid = int(exited.stdout)
     sockets = []
     for pid in (dead_pid, os.getpid()):  # bound, never listening: every connection is refused
