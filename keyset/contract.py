@@ -72,10 +72,12 @@ class Propagation:
 
     confirmed: int = 0
     lagging: list[str] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)  # sockets left by processes that died: skipped
 
     def merge(self, other: Propagation) -> None:
         self.confirmed += other.confirmed
         self.lagging.extend(pid for pid in other.lagging if pid not in self.lagging)
+        self.gone.extend(pid for pid in other.gone if pid not in self.gone)
 
     @property
     def message(self) -> str | None:
@@ -131,6 +133,8 @@ def _after_commit(collector: Propagation | None) -> None:
     if not seconds:
         return
     outcome = confirm(run_dir=settings.DATAPLANE_RUN_DIR, timeout=seconds)
+    if outcome.gone:
+        logger.info("skipped the sockets of data plane process(es) %s, which are gone", ", ".join(outcome.gone))
     if outcome.lagging:
         logger.warning(
             "key set change committed; data plane process(es) %s did not confirm within %g s: "
@@ -157,15 +161,21 @@ def confirm(*, run_dir: Path, timeout: float) -> Propagation:
     replies = ask_all(run_dir=run_dir, request=REFRESH, timeout=timeout)
     outcome = Propagation()
     for pid, reply in replies.items():
-        if reply is not None and reply.get("ok"):
+        if reply is GONE:
+            outcome.gone.append(pid)
+        elif reply is not None and reply.get("ok"):
             outcome.confirmed += 1
         else:
             outcome.lagging.append(pid)
     return outcome
 
 
+GONE = {"gone": True}
+
+
 def ask_all(*, run_dir: Path, request: bytes, timeout: float) -> dict[str, dict | None]:
-    """One request line to every live process at once: pid -> its reply, None if none came in time."""
+    """One request line to every process at once: pid -> its reply, None if none came in time,
+    GONE for a socket whose process is dead."""
     deadline = time.monotonic() + timeout
     replies: dict[str, dict | None] = {}
     selector = selectors.DefaultSelector()
@@ -186,8 +196,7 @@ def ask_all(*, run_dir: Path, request: bytes, timeout: float) -> dict[str, dict 
             sock.close()
             # Gone (its socket left by a kill -9): it serves nothing. Alive but
             # refusing (or its backlog full): it may be serving an old key set.
-            if _alive(int(pid)):
-                replies[pid] = None
+            replies[pid] = None if _alive(int(pid)) else GONE
             continue
         replies[pid] = None
         selector.register(sock, selectors.EVENT_READ, [pid, b""])

@@ -166,7 +166,23 @@ def test_a_dead_processes_socket_is_skipped_and_a_live_one_that_refuses_is_laggi
     finally:
         for sock in sockets:
             sock.close()
-    assert (outcome.confirmed, outcome.lagging) == (0, [str(os.getpid())])
+    assert (outcome.confirmed, outcome.lagging, outcome.gone) == (0, [str(os.getpid())], [str(dead_pid)])
+
+
+def test_a_process_killed_with_sigkill_is_skipped_without_waiting(dataplane_process, dataplane, settings, cluster,
+                                                                  owner, account, django_db_blocker, tmp_path):
+    with django_db_blocker.unblock():
+        plane = start_plane(dataplane_process, tmp_path / "data")
+    os.kill(plane.process.pid, signal.SIGKILL)
+    plane.process.wait()
+    assert socket_path(plane.run_dir, plane.process.pid).exists()  # left behind, refusing connections
+    settings.DATAPLANE_CONFIRM_SECONDS = 5
+    started = time.monotonic()
+    response = post_json(api_as(owner, account), url("database-api-keys", account), key_body(cluster))
+    assert time.monotonic() - started < 5  # it did not wait for the dead process
+    assert response.status_code == 200 and "Warning" not in response
+    # The running data plane has it, as always.
+    assert first_request(dataplane, response.json()["databaseApiKey"]["key"]) == 200
 
 
 def test_a_flood_of_unknown_tokens_never_reaches_the_database(dataplane_process, dataplane, cluster, owner,
