@@ -27,6 +27,7 @@ from apikeys.selectors import account_keys
 from apikeys.services import database_key_create, database_key_delete
 from audit.services import client_ip
 from clusters.models import Cluster
+from keyset.contract import Propagation, propagation
 
 TAG = "DatabaseApiKeyService"
 
@@ -196,19 +197,27 @@ class DatabaseApiKeyList(AccountView):
                 "API keys; enable it first (ClusterService EnableClusterJwtRbac)."
             )
         try:
-            key, token = database_key_create(
-                cluster=cluster,
-                name=data.get("name", ""),
-                rules=data.get("accessRules") or DEFAULT_RULES,
-                expires_at=data.get("expiresAt"),
-                by=request.user,
-                client_ip=client_ip(request),
-            )
+            with propagation() as reached:
+                key, token = database_key_create(
+                    cluster=cluster,
+                    name=data.get("name", ""),
+                    rules=data.get("accessRules") or DEFAULT_RULES,
+                    expires_at=data.get("expiresAt"),
+                    by=request.user,
+                    client_ip=client_ip(request),
+                )
         except ValidationError as error:
             raise InvalidArgument(_model_error_message(error)) from None
         response = Response({"databaseApiKey": DatabaseApiKeyOut(key).data | {"key": token}})
         add_never_cache_headers(response)  # the key stays in no cache
-        return response
+        return _with_warning(response, reached)
+
+
+def _with_warning(response: Response, reached: Propagation) -> Response:
+    """A data plane process did not confirm the change: say so in a header, the body keeps the spec's shape."""
+    if reached.warning_header:
+        response["Warning"] = reached.warning_header
+    return response
 
 
 def _model_error_message(error: ValidationError) -> str:
@@ -239,5 +248,6 @@ class DatabaseApiKeyDetail(AccountView):
         key = keys.filter(id=key_id).first()
         if key is None:
             raise NotFound("databaseApiKeyId: no database api key with this id in the account.")
-        database_key_delete(key=key, by=request.user, client_ip=client_ip(request))
-        return Response({})
+        with propagation() as reached:
+            database_key_delete(key=key, by=request.user, client_ip=client_ip(request))
+        return _with_warning(Response({}), reached)

@@ -10,7 +10,7 @@ from apikeys.selectors import admin_key_refusal
 from apikeys.tokens import current_pepper_id, mint_jwt, new_admin_key, token_digest
 from audit.models import Action
 from audit.services import audit_record
-from dataplane.notify import keys_changed
+from keyset.contract import keys_changed
 
 
 @sensitive_variables("token")

@@ -37,6 +37,7 @@ from apikeys.services import admin_key_create, admin_key_delete, database_key_cr
 from apikeys.snippets import snippets_for
 from audit.services import client_ip
 from clusters.selectors import cluster_for
+from keyset.contract import propagation
 
 
 def cluster_keys_url(cluster, anchor: str = "api-keys") -> str:
@@ -99,7 +100,8 @@ def _create_and_reveal(
         form.add_error("nonce", USED_ELSEWHERE)
     elif form.is_valid():
         try:
-            key, token = create(form.cleaned_data)
+            with propagation() as reached:
+                key, token = create(form.cleaned_data)
         except IntegrityError:
             # The same form posted twice at once: the other request minted the key.
             used = find_used(form.cleaned_data["nonce"])
@@ -118,7 +120,8 @@ def _create_and_reveal(
                     request,
                     "apikeys/reveal.html",
                     context
-                    | {"key": key, "token": SecretText(token), "snippets": SecretList(snippets_for(cluster, token))},
+                    | {"key": key, "token": SecretText(token), "snippets": SecretList(snippets_for(cluster, token)),
+                       "propagation_warning": reached.message},
                 )
             )
 
@@ -144,10 +147,14 @@ def _delete(request, cluster, key: IssuedKey, delete: Callable[..., None]) -> Ht
     next_url = _next_url(request)
     back = next_url or cluster_keys_url(cluster, key.list_anchor)
     if request.method == "POST":
-        delete(key=key, by=request.user, client_ip=client_ip(request))
-        messages.success(
-            request, f"Deleted the {key.kind_label} {key.name} (…{key.postfix}). It no longer opens {cluster.name}."
-        )
+        with propagation() as reached:
+            delete(key=key, by=request.user, client_ip=client_ip(request))
+        if reached.message:
+            messages.warning(request, f"Deleted the {key.kind_label} {key.name} (…{key.postfix}). {reached.message}")
+        else:
+            messages.success(
+                request, f"Deleted the {key.kind_label} {key.name} (…{key.postfix}). It no longer opens {cluster.name}."
+            )
         return redirect(back)
     return render(
         request,

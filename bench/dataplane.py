@@ -7,6 +7,10 @@
 2. Requests per second of POST /collections/{c}/points/count over loopback
    at 32 concurrent connections, auth on against auth off (target: at most
    10 % slower).
+3. What read-your-writes adds to creating and deleting a database API key
+   (the console's service, committed, waiting for every data plane process
+   to reload): p50 and p99 with DATAPLANE_CONFIRM_SECONDS on against 0 (off),
+   interleaved in one run, with 1 and with 4 data plane processes.
 
 Everything runs against a throw-away SQLite database and data directory in a
 temporary folder; the console's own database and broker are not touched.
@@ -99,15 +103,17 @@ def auth_ratios(cluster, token: str) -> dict:
             "pyjwt_us": pyjwt * 1e6, "cached_ratio": cached / hmac_once, "first_ratio": first / pyjwt}
 
 
-def _start_dataplane(data_dir: Path, *, auth_enabled: bool) -> tuple[subprocess.Popen, int]:
+def _start_dataplane(data_dir: Path, *, auth_enabled: bool, processes: int = 1,
+                     pin: bool = True) -> tuple[subprocess.Popen, int]:
     import urllib.request
 
     port = _free_port()
     env = os.environ | {"DATAPLANE_PORT": str(port), "DATAPLANE_HOST": "127.0.0.1",
-                        "DATAPLANE_DATA_DIR": str(data_dir),
+                        "DATAPLANE_DATA_DIR": str(data_dir), "DATAPLANE_RUN_DIR": str(data_dir / "run"),
+                        "DATAPLANE_PROCESSES": str(processes),
                         "DATAPLANE_INSECURE_NO_AUTH": "false" if auth_enabled else "true"}
     process = subprocess.Popen([sys.executable, "-m", "dataplane"], cwd=ROOT, env=env,
-                               stderr=subprocess.DEVNULL, preexec_fn=lambda: _pin(0))
+                               stderr=subprocess.DEVNULL, preexec_fn=(lambda: _pin(0)) if pin else None)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -168,6 +174,47 @@ def throughput_ratio(tmp: Path, cluster, token: str, manage: str, rounds: int, s
             "runs_off": results[False]}
 
 
+def _percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def confirm_cost(tmp: Path, cluster, processes: int, trials: int) -> dict:
+    """Create and delete a key `trials` times with the handshake on and as many
+    with it off, alternating, against one running data plane."""
+    from django.conf import settings
+
+    from apikeys.services import database_key_create, database_key_delete
+    from keyset.contract import STATS, ask_all
+
+    data_dir = tmp / f"data-confirm-{processes}"
+    plane, _ = _start_dataplane(data_dir, auth_enabled=True, processes=processes, pin=False)
+    bound = settings.DATAPLANE_CONFIRM_SECONDS or 2.0
+    settings.DATAPLANE_RUN_DIR = data_dir / "run"
+    samples = {(op, on): [] for op in ("create", "delete") for on in (True, False)}
+    try:
+        deadline = time.monotonic() + 60
+        while len([r for r in ask_all(run_dir=data_dir / "run", request=STATS, timeout=5).values() if r]) < processes:
+            if time.monotonic() > deadline:
+                raise RuntimeError("not every data plane process started")
+            time.sleep(0.1)
+        for i in range(trials * 2):
+            on = i % 2 == 0
+            settings.DATAPLANE_CONFIRM_SECONDS = bound if on else 0
+            started = time.perf_counter()
+            key, _ = database_key_create(cluster=cluster, name="bench", rules=[{"collection": None, "access": "m"}],
+                                         expires_at=None, by=None)
+            created = time.perf_counter()
+            database_key_delete(key=key, by=None)
+            samples[("create", on)].append(created - started)
+            samples[("delete", on)].append(time.perf_counter() - created)
+    finally:
+        settings.DATAPLANE_CONFIRM_SECONDS = bound
+        _stop(plane)
+    return {name: {"p50": _percentile(values, 0.50) * 1e3, "p99": _percentile(values, 0.99) * 1e3}
+            for name, values in samples.items()}
+
+
 def _stop(process: subprocess.Popen) -> None:
     process.terminate()
     process.wait(timeout=15)
@@ -188,6 +235,17 @@ def main() -> None:
         print(f"  seen the first time               {ratios['first_us']:8.2f} µs   "
               f"ratio {ratios['first_ratio']:.2f}x  (target <= 1.2x)")
         sys.stdout.flush()
+        trials = int(os.environ.get("BENCH_CONFIRM_TRIALS", "200"))
+        print(f"Read-your-writes: create / delete of a database API key through the service, {trials} of each,")
+        print("  handshake on (every process confirms) interleaved with off (DATAPLANE_CONFIRM_SECONDS=0), in ms:")
+        for processes in (1, 4):
+            cost = confirm_cost(tmp, cluster, processes, trials)
+            for op in ("create", "delete"):
+                on, off = cost[(op, True)], cost[(op, False)]
+                print(f"  {processes} process{'es' if processes > 1 else '  '} {op:6}  off p50 {off['p50']:6.2f} "
+                      f"p99 {off['p99']:6.2f}   on p50 {on['p50']:6.2f} p99 {on['p99']:6.2f}   "
+                      f"adds p50 {on['p50'] - off['p50']:+6.2f} p99 {on['p99'] - off['p99']:+6.2f}")
+            sys.stdout.flush()
         result = throughput_ratio(tmp, cluster, token, manage, rounds, seconds)
         print(f"POST /collections/bench/points/count, 32 connections, loopback, median of {rounds} x {seconds:g} s:")
         print(f"  auth off                          {result['rps_off']:8.0f} req/s   "

@@ -39,7 +39,7 @@ from audit.models import Action
 from audit.services import audit_record
 from clusters.dispatch import operation_dispatch
 from clusters.models import Cluster, ClusterNode, NodeState, Operation, Phase
-from dataplane.notify import keys_changed
+from keyset.contract import keys_changed
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from django.utils import timezone
 from clusters import crypto
 from clusters.models import Cluster, ClusterNode, Operation, default_endpoint
 from clusters.operations import operation_start
-from dataplane.notify import keys_changed
+from keyset.contract import keys_changed
 
 
 @transaction.atomic

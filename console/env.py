@@ -70,6 +70,13 @@ class Env:
             raise ImproperlyConfigured(f"{name} must be a whole number from {low} to {high}; got {value!r}.")
         return int(value)
 
+    def seconds(self, name: str, default: float, maximum: float) -> float:
+        """A duration from 0 to `maximum` seconds."""
+        value = self.float(name, default)
+        if not value <= maximum:  # also refuses nan
+            raise ImproperlyConfigured(f"{name} must be from 0 to {maximum:g} seconds; got {value:g}.")
+        return value
+
     def list(self, name: str, default: list[str]) -> list[str]:
         value = self._get(name, None)
         if value is None:

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "apikeys",
     "audit",
     "dataplane",
+    "keyset",
     "managementkeys",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -255,6 +256,14 @@ DATAPLANE_PORT = _dataplane_int("DATAPLANE_PORT", 6333, 1, 65535)
 # served by one of them at a time and the others forward to it.
 DATAPLANE_PROCESSES = _dataplane_int("DATAPLANE_PROCESSES", 1, 1, 64)
 DATAPLANE_DATA_DIR = Path(env.str("DATAPLANE_DATA_DIR", default=str(VAR_DIR / "dataplane")))
+# Where each process listens: for forwarded storage operations and for the
+# console's key set handshake (keyset/contract.py). Console and data plane
+# must name the same directory.
+DATAPLANE_RUN_DIR = Path(env.str("DATAPLANE_RUN_DIR", default=str(DATAPLANE_DATA_DIR / "run")))
+# How long a create or delete of a key waits for every data plane process to
+# confirm it has the change (read-your-writes); past it the change still
+# stands and the response says it may take a moment. 0 turns the wait off.
+DATAPLANE_CONFIRM_SECONDS = env.seconds("DATAPLANE_CONFIRM_SECONDS", default=2.0, maximum=30)
 # How often each process checks the key set generation; with Redis it is also
 # woken by a message, and polls as a backstop.
 DATAPLANE_POLL_SECONDS = env.float("DATAPLANE_POLL_SECONDS", default=1.0 if REDIS_URL else 0.2)

@@ -22,8 +22,9 @@ from urllib.parse import parse_qsl, unquote
 
 from dataplane import auth
 from dataplane.access import FULL, Forbidden
+from dataplane.control import ControlServer
 from dataplane.engine import Engine
-from dataplane.keystore import KeyStore
+from dataplane.keystore import KeyStore, Queries
 from dataplane.lastused import LastUsed
 from dataplane.storage import StorageError
 
@@ -141,9 +142,11 @@ def _preflight_headers(headers) -> list[tuple[bytes, bytes]]:
 
 class DataPlane:
     def __init__(self, *, keystore: KeyStore, engine: Engine, last_used: LastUsed, max_body_bytes: int,
-                 auth_enabled: bool = True):
+                 auth_enabled: bool = True, run_dir=None):
         self.keystore = keystore
         self.engine = engine
+        self.control = ControlServer(keystore=keystore, engine=engine, run_dir=run_dir or engine.run_dir,
+                                     last_used=last_used)
         self.last_used = last_used
         self.max_body_bytes = max_body_bytes
         self.auth_enabled = auth_enabled
@@ -160,15 +163,21 @@ class DataPlane:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
+                    # Before the first load: a change committed while this
+                    # process loads is confirmed by it too (its refresh waits
+                    # for the load, then sees the newer generation).
+                    await self.control.start()
                     await asyncio.to_thread(self.keystore.start)
                     await self.engine.start()
                     self.last_used.start()
                 except Exception as exc:
                     logger.exception("data plane failed to start")
+                    await self.control.stop()
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self.control.stop()
                 self.keystore.stop()
                 await self.engine.stop()
                 await asyncio.to_thread(self.last_used.stop)
@@ -341,10 +350,11 @@ async def _error(send, status: int, message: str, started: float) -> None:
 def build_application() -> DataPlane:
     from django.conf import settings
 
+    Queries.install()
     return DataPlane(
         keystore=KeyStore(poll_seconds=settings.DATAPLANE_POLL_SECONDS,
                           reload_seconds=settings.DATAPLANE_RELOAD_SECONDS, redis_url=settings.REDIS_URL),
-        engine=Engine(settings.DATAPLANE_DATA_DIR),
+        engine=Engine(settings.DATAPLANE_DATA_DIR, settings.DATAPLANE_RUN_DIR),
         last_used=LastUsed(flush_seconds=settings.DATAPLANE_LAST_USED_FLUSH_SECONDS),
         max_body_bytes=settings.DATAPLANE_MAX_BODY_BYTES,
         auth_enabled=not settings.DATAPLANE_INSECURE_NO_AUTH,

@@ -28,9 +28,9 @@ import hmac
 import json
 import time
 
-from apikeys.tokens import token_matches
 from dataplane.access import FULL, MANAGE, READ, Access
 from dataplane.keystore import TOKEN_CACHE_SIZE, KeyEntry, KeySet
+from keyset.contract import token_matches
 
 LEEWAY_SECONDS = 30
 _U64_MAX = 2**64 - 1

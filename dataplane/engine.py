@@ -29,14 +29,18 @@ _CLAIM_ATTEMPTS = 20
 
 
 class Engine:
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, run_dir: Path | None = None):
         self.data_dir = Path(data_dir)
-        self.run_dir = self.data_dir / "run"
+        self.run_dir = Path(run_dir) if run_dir is not None else self.data_dir / "run"
         self.socket_path = self.run_dir / f"{os.getpid()}.sock"
         self.local: dict[str, ClusterStorage] = {}
         self._locks: dict[str, int] = {}
         self._server: asyncio.AbstractServer | None = None
         self._flusher: asyncio.Task | None = None
+        # Operations this process sent to an owner, and ran for another process
+        # (the handshake's `stats` shows them: tests prove forwarding with them).
+        self.forwarded = 0
+        self.served_for_others = 0
 
     def cluster_dir(self, cluster_id: str) -> Path:
         return self.data_dir / "clusters" / cluster_id
@@ -69,6 +73,7 @@ class Engine:
             reply = await self._forward(cluster_id, {"cluster": cluster_id, "op": op, "name": name,
                                                      "params": params, "body": body})
             if reply is not None:
+                self.forwarded += 1
                 if reply["ok"]:
                     return reply["result"]
                 raise StorageError(reply["status"], reply["error"])
@@ -137,6 +142,7 @@ class Engine:
             if storage is None:
                 reply = {"moved": True}
             else:
+                self.served_for_others += 1
                 try:
                     result = storage.execute(message["op"], message["name"], message["params"], message["body"])
                     reply = {"ok": True, "result": result}

@@ -1,13 +1,15 @@
 """The key set: what the data plane knows of clusters and keys, and keeping it fresh.
 
-A `KeySet` is an immutable snapshot loaded from the console's database through
-the ORM: per cluster its master key, jwt_rbac and version; the live database
-API keys (by `jti`); the admin keys (by digest). `KeyStore` holds the current
+A `KeySet` is a snapshot loaded from the console's database through
+keyset.contract, the only way the data plane reads the console: per cluster
+its master key, jwt_rbac and version; the live database API keys (by `jti`);
+the admin keys (by digest). `KeyStore` holds the current
 snapshot and replaces it whole when the console says the key set changed:
 
-- the console's services call `dataplane.notify.keys_changed()`, which bumps a
-  one-row counter (`KeySetGeneration`) in the same transaction and, when
-  REDIS_URL is set, publishes on commit;
+- the console's services call `keyset.contract.keys_changed()`, which bumps a
+  one-row counter (`KeySetGeneration`) in the same transaction and, after
+  commit, asks every process to reload at once (dataplane/control.py answers)
+  and, when REDIS_URL is set, publishes;
 - a background thread polls that counter every DATAPLANE_POLL_SECONDS (one
   primary-key read) and, with Redis, also wakes on the message;
 - a full reload every DATAPLANE_RELOAD_SECONDS catches a change made without
@@ -15,6 +17,8 @@ snapshot and replaces it whole when the console says the key set changed:
 
 When the database cannot be reached the last snapshot stays in force: the
 data plane keeps serving the keys it knew and never admits one it has not seen.
+A token that is in no snapshot is refused from memory: no request reads the
+database (`Queries` counts every query the process makes, to prove it).
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ from hashlib import sha256
 
 from django.conf import settings
 from django.db import close_old_connections, connection
+from django.db.backends.signals import connection_created
+
+from keyset import contract
+from keyset.contract import current_generation
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +62,7 @@ class KeyEntry:
     expires_at: float | None  # seconds since the epoch
     # For a database key: the HMAC of the token the console minted, so the
     # front admits that token only, not another one made with the master key
-    # (checked by apikeys.tokens.token_matches, as the console checks keys).
+    # (checked by keyset.contract.token_matches, as the console checks keys).
     pepper_id: int | None = None
     digest: str | None = field(default=None, repr=False)
 
@@ -94,34 +102,19 @@ class KeySet:
         return None
 
 
-def current_generation() -> tuple:
-    """The counter with its time: a row deleted and made again (a flushed test
-    database) restarts the counter, but never at the same moment."""
-    from dataplane.models import KeySetGeneration
-
-    row = KeySetGeneration.objects.filter(id=KeySetGeneration.ROW_ID).values_list("generation", "changed_at").first()
-    return row or (0, None)
-
-
 def load_key_set(previous: KeySet | None = None) -> KeySet:
     """Reads the whole key set. Master keys are decrypted once per ciphertext."""
-    from apikeys.models import AdminKey, DatabaseApiKey
-    from clusters import crypto
-    from clusters.models import Cluster
-
     # Read the counter first: a change racing with this load bumps it past
     # what we record, so the next poll loads again.
     generation = current_generation()
     decrypted = previous.ciphertexts if previous is not None else {}
     ciphertexts: dict[str, bytes] = {}
     clusters: dict[str, ClusterEntry] = {}
-    for cluster_id, version, jwt_rbac, encrypted in Cluster.objects.values_list(
-        "id", "version", "jwt_rbac", "master_key_encrypted"
-    ):
+    for cluster_id, version, jwt_rbac, encrypted in contract.cluster_rows():
         master_key = decrypted.get(encrypted)
         if master_key is None:
             try:
-                master_key = crypto.decrypt(encrypted).encode("utf-8")
+                master_key = contract.decrypt_master_key(encrypted)
             except Exception:  # noqa: BLE001 - one undecryptable cluster must not hide the others
                 logger.error("cannot decrypt the master key of cluster %s; its keys are refused", cluster_id)
                 continue
@@ -130,16 +123,12 @@ def load_key_set(previous: KeySet | None = None) -> KeySet:
             id=str(cluster_id), version=version.lstrip("v"), jwt_rbac=jwt_rbac, master_key=master_key
         )
     database_keys = {}
-    for key_id, cluster_id, expires_at, pepper_id, digest in DatabaseApiKey.objects.live().values_list(
-        "id", "cluster_id", "expires_at", "pepper_id", "digest"
-    ):
+    for key_id, cluster_id, expires_at, pepper_id, digest in contract.database_key_rows():
         entry = KeyEntry(str(key_id), str(cluster_id), "database", expires_at.timestamp() if expires_at else None,
                          pepper_id, digest)
         database_keys[entry.id] = entry
     admin_keys = {}
-    for key_id, cluster_id, pepper_id, digest, expires_at in AdminKey.objects.live().values_list(
-        "id", "cluster_id", "pepper_id", "digest", "expires_at"
-    ):
+    for key_id, cluster_id, pepper_id, digest, expires_at in contract.admin_key_rows():
         entry = KeyEntry(str(key_id), str(cluster_id), "admin", expires_at.timestamp() if expires_at else None)
         admin_keys[(int(pepper_id), digest)] = entry
     key_set = KeySet(
@@ -154,6 +143,27 @@ def load_key_set(previous: KeySet | None = None) -> KeySet:
     return key_set
 
 
+class Queries:
+    """Every database query this process makes, from any thread (for the
+    handshake's `stats`): the proof that requests do not reach the database."""
+
+    count = 0
+
+    @classmethod
+    def install(cls) -> None:
+        connection_created.connect(cls._on_connection, weak=False, dispatch_uid="dataplane-queries")
+
+    @classmethod
+    def _on_connection(cls, sender, connection, **kwargs) -> None:
+        if cls._count not in connection.execute_wrappers:
+            connection.execute_wrappers.append(cls._count)
+
+    @staticmethod
+    def _count(execute, sql, params, many, context):
+        Queries.count += 1
+        return execute(sql, params, many, context)
+
+
 class KeyStore:
     """The current KeySet of this process, and the thread that keeps it fresh."""
 
@@ -163,6 +173,12 @@ class KeyStore:
         self.reload_seconds = reload_seconds
         self.redis_url = redis_url
         self.database_ok = False
+        self.loads = 0  # full loads of the key set
+        self.failures = 0  # refreshes that could not read the database
+        # One refresh at a time: the background refresher and the console's
+        # handshake (control.py) must not both load, or an older load could
+        # replace a newer snapshot.
+        self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -182,18 +198,28 @@ class KeyStore:
         self._wake.set()
 
     def refresh(self, *, force: bool = False) -> bool:
-        """Reloads when the generation moved (or `force`); False when the database failed."""
+        """Reloads when the generation moved (or `force`); False when the database failed.
+
+        The generation is read after the lock is taken, so a caller that asks
+        after a commit gets a snapshot that holds it.
+        """
+        with self._lock:
+            return self._refresh(force)
+
+    def _refresh(self, force: bool) -> bool:
         try:
             if not force and current_generation() == self.current.generation:
                 self.database_ok = True
                 return True
             self.current = load_key_set(self.current)
+            self.loads += 1
             self.database_ok = True
             return True
         except Exception as exc:  # noqa: BLE001 - any database failure: keep the last snapshot
             if self.database_ok or not self.current.loaded_at:
                 logger.warning("cannot read the key set (%s); serving the one loaded at %s", exc, self.current.loaded_at)
             self.database_ok = False
+            self.failures += 1
             # Drop the broken connection so the next attempt opens a new one.
             try:
                 connection.close()
@@ -221,13 +247,11 @@ class KeyStore:
         """Wakes the refresher on every message of the console's Redis channel."""
         import redis
 
-        from dataplane.notify import CHANNEL
-
         while not self._stop.is_set():
             try:
                 client = redis.Redis.from_url(self.redis_url, socket_timeout=None, socket_connect_timeout=2)
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(CHANNEL)
+                pubsub.subscribe(contract.CHANNEL)
                 # A message may have been missed while (re)connecting.
                 self._wake.set()
                 while not self._stop.is_set():

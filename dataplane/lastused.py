@@ -11,18 +11,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Q
 
-from apikeys.models import AdminKey, DatabaseApiKey
+from keyset.contract import record_last_used
 
 logger = logging.getLogger(__name__)
 
 INTERVAL_SECONDS = 60
-# KeyEntry.kind -> the model that records its last use.
-KEY_MODELS = {"database": DatabaseApiKey, "admin": AdminKey}
 
 
 class LastUsed:
@@ -33,6 +30,7 @@ class LastUsed:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.flushes = 0  # rounds of the writer so far (the handshake's `stats`)
 
     def note(self, key, client_ip: str | None) -> None:
         """Called for every authenticated request: a dict lookup unless a minute has passed."""
@@ -60,6 +58,7 @@ class LastUsed:
         connection.close()
 
     def flush(self) -> None:
+        self.flushes += 1
         with self._lock:
             pending, self._pending = self._pending, {}
         if not pending:
@@ -68,9 +67,7 @@ class LastUsed:
             close_old_connections()
             with transaction.atomic():
                 for (kind, key_id), (when, ip) in pending.items():
-                    stale = Q(last_used_at__isnull=True) | Q(
-                        last_used_at__lte=when - timedelta(seconds=INTERVAL_SECONDS))
-                    KEY_MODELS[kind].objects.filter(Q(id=key_id) & stale).update(last_used_at=when, last_used_ip=ip)
+                    record_last_used(kind, key_id, when, ip, interval_seconds=INTERVAL_SECONDS)
         except Exception as exc:  # noqa: BLE001 - database down: try these again next time
             logger.warning("cannot record when keys were last used (%s); will retry", exc)
             with self._lock:

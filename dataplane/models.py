@@ -1,19 +1,2 @@
-from django.db import models
-
-
-class KeySetGeneration(models.Model):
-    """One row whose counter the console bumps whenever the key set changes.
-
-    Data plane processes poll this single row (a primary-key read) to learn,
-    within a fraction of a second and without Redis, that they must reload
-    clusters and keys. With Redis the same bump is also published.
-    """
-
-    ROW_ID = 1
-
-    id = models.PositiveSmallIntegerField(primary_key=True, default=ROW_ID, editable=False)
-    generation = models.BigIntegerField(default=0)
-    changed_at = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self) -> str:
-        return f"key set generation {self.generation}"
+"""The data plane has no tables of its own: the key set's generation counter
+is keyset.models.KeySetGeneration (its table keeps the name this app gave it)."""

@@ -195,7 +195,7 @@ def test_the_data_plane_sees_live_admin_keys_only(legacy_cluster, owner):
 
 
 def test_creating_and_deleting_an_admin_key_tell_the_data_plane(legacy_cluster, owner):
-    from dataplane.models import KeySetGeneration
+    from keyset.models import KeySetGeneration
 
     def generation() -> int:
         return KeySetGeneration.objects.values_list("generation", flat=True).first() or 0

@@ -151,7 +151,7 @@ def test_the_api_keys_page_costs_the_same_queries_with_10_or_1000_keys(
 
 def test_creating_and_deleting_a_key_tell_the_data_plane(cluster, owner):
     from apikeys.services import database_key_delete
-    from dataplane.models import KeySetGeneration
+    from keyset.models import KeySetGeneration
 
     def generation() -> int:
         return (

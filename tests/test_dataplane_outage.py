@@ -2,7 +2,6 @@
 key set it loaded last, and admits no key it has not seen."""
 
 import shutil
-import time
 from pathlib import Path
 
 import httpx
@@ -10,6 +9,7 @@ import pytest
 from django.db import connection
 
 from tests.fixtures.dataplane import MANAGE, DataPlaneProcess, free_port, mint
+from tests.fixtures.worker import wait_for
 
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="breaks a copy of the SQLite database file")
@@ -31,7 +31,7 @@ def test_it_keeps_serving_the_last_key_set_while_the_database_is_broken(
         with open(database, "r+b") as file:
             file.write(b"not a database" * 1000)
         _, unseen = mint(cluster, MANAGE, by=owner)
-        time.sleep(0.5)  # several failed polls
+        wait_for(lambda: plane.stats()[0]["failures"] >= 2, timeout=5)  # its reads fail now
         response = httpx.get(f"{plane.url}/collections/books/exists", headers={"api-key": known})
         assert response.json()["result"] == {"exists": True}
         response = httpx.get(f"{plane.url}/collections", headers={"api-key": unseen})

@@ -1,0 +1,93 @@
+"""This process's end of the console's key set handshake (keyset/contract.py).
+
+A Unix socket `run/<pid>.keyset`, made at start and removed at a clean stop.
+One JSON line in, one out:
+
+- `{"op": "refresh"}`: reload the key set now if the generation moved (under
+  the key store's lock, reading the generation after the request arrived),
+  then answer `{"ok": <database read>, "generation": ..., "loads": ...}`. The
+  console counts the change as confirmed by this process only on `ok`.
+- `{"op": "stats"}`: counters for tests and operators: key set loads, database
+  queries of the whole process, operations forwarded to and served for other
+  processes, rounds of the last-used writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from pathlib import Path
+
+from django.db import close_old_connections
+
+from dataplane.engine import Engine, _alive
+from dataplane.keystore import KeyStore, Queries
+from keyset.contract import MAX_REPLY_BYTES, SOCKET_SUFFIX, socket_path
+
+logger = logging.getLogger(__name__)
+
+READ_TIMEOUT_SECONDS = 5
+
+
+class ControlServer:
+    def __init__(self, *, keystore: KeyStore, engine: Engine, run_dir: Path, last_used=None):
+        self.keystore = keystore
+        self.engine = engine
+        self.last_used = last_used
+        self.path = socket_path(run_dir, os.getpid())
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in self.path.parent.glob(f"*{SOCKET_SUFFIX}"):  # left by processes that died
+            pid = stale.name[: -len(SOCKET_SUFFIX)]
+            if pid.isdigit() and not _alive(int(pid)):
+                stale.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)
+        self._server = await asyncio.start_unix_server(self._serve, path=str(self.path), limit=MAX_REPLY_BYTES)
+
+    async def stop(self) -> None:
+        # Removed first: from here on the console no longer waits for this process.
+        self.path.unlink(missing_ok=True)
+        if self._server:
+            self._server.close()
+
+    def _refresh(self) -> bool:
+        try:
+            return self.keystore.refresh()
+        finally:
+            close_old_connections()
+
+    def stats(self) -> dict:
+        return {
+            "pid": os.getpid(),
+            "ppid": os.getppid(),
+            "generation": self.keystore.current.generation[0],
+            "loads": self.keystore.loads,
+            "failures": self.keystore.failures,
+            "queries": Queries.count,
+            "forwarded": self.engine.forwarded,
+            "served_for_others": self.engine.served_for_others,
+            "owns": sorted(self.engine.local),
+            "last_used_flushes": self.last_used.flushes if self.last_used is not None else None,
+        }
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await asyncio.wait_for(reader.readline(), READ_TIMEOUT_SECONDS)
+            op = json.loads(line).get("op") if line else None
+            if op == "refresh":
+                ok = await asyncio.to_thread(self._refresh)
+                reply = {"ok": ok, "generation": self.keystore.current.generation[0], "loads": self.keystore.loads}
+            elif op == "stats":
+                reply = {"ok": True} | self.stats()
+            else:
+                reply = {"ok": False, "error": "unknown op"}
+            writer.write(json.dumps(reply).encode() + b"\n")
+            await writer.drain()
+        except Exception as exc:  # noqa: BLE001 - a broken peer must not take the server down
+            logger.warning("key set handshake failed: %s", exc)
+        finally:
+            writer.close()

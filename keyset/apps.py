@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class KeysetConfig(AppConfig):
+    name = "keyset"
+    verbose_name = "Key set"
