@@ -44,6 +44,13 @@ class NodeState(models.TextChoices):
     RECOVERING = "RECOVERING", "Recovering"
 
 
+class Runtime(models.TextChoices):
+    """What runs a cluster's nodes, fixed when the cluster is created."""
+
+    EMBEDDED = "embedded", "Embedded (qdrant-edge in the data plane)"
+    QDRANT = "qdrant", "Qdrant processes"
+
+
 cluster_name_validator = RegexValidator(
     r"\A[A-Za-z0-9_-]+\Z", "Use only letters, digits, underscores and dashes."
 )
@@ -65,6 +72,7 @@ class Cluster(models.Model):
     rest_port = models.PositiveIntegerField(default=6333)
     grpc_port = models.PositiveIntegerField(default=6334)
     jwt_rbac = models.BooleanField(default=True)
+    runtime = models.CharField(max_length=16, choices=Runtime.choices, default=Runtime.EMBEDDED)
     # Fernet token of the master API key; see clusters/crypto.py.
     master_key_encrypted = models.TextField(editable=False)
     created_at = models.DateTimeField(default=timezone.now)
@@ -107,6 +115,10 @@ class ClusterNode(models.Model):
     index = models.PositiveSmallIntegerField()
     state = models.CharField(max_length=16, choices=NodeState.choices, default=NodeState.STARTING)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Loopback ports of a `qdrant` node, allocated once and kept across restarts.
+    http_port = models.PositiveIntegerField(null=True, blank=True)
+    grpc_port = models.PositiveIntegerField(null=True, blank=True)
+    p2p_port = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["index"]
