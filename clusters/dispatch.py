@@ -29,7 +29,7 @@ def operation_dispatch(operation_id) -> bool:
         # broker call, and it fails at once when the broker is down (the
         # Redis result backend would otherwise retry for 20 s first).
         app.send_task(OPERATION_RUN, (str(operation_id),), retry=False, ignore_result=True)
-    except Exception as exc:  # kombu raises several types for an unreachable broker
+    except Exception as exc:  # noqa: BLE001 - kombu raises several types for an unreachable broker
         log.warning("Broker unavailable (%s); operation %s waits for the sweeper", type(exc).__name__, operation_id)
         return False
     Operation.objects.filter(id=operation_id, state=Operation.State.PENDING).update(dispatched_at=timezone.now())

@@ -251,7 +251,7 @@ class KeyStore:
             try:
                 client = redis.Redis.from_url(self.redis_url, socket_timeout=None, socket_connect_timeout=2)
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(contract.CHANNEL)
+                pubsub.subscribe(contract.channel())
                 # A message may have been missed while (re)connecting.
                 self._wake.set()
                 while not self._stop.is_set():

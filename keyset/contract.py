@@ -50,7 +50,16 @@ from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = "dataplane:keys"
+
+
+def channel() -> str:
+    """The Redis channel of this key set. Pub/sub ignores Redis's database
+    numbers, so two consoles sharing one Redis server (on db 0 and db 1, say)
+    would wake each other's data planes: the channel names the database the
+    key set lives in."""
+    database = settings.DATABASES["default"]
+    return f"keyset:{database['ENGINE'].rsplit('.', 1)[-1]}:{database['NAME']}"
+
 SOCKET_SUFFIX = ".keyset"
 REFRESH = b'{"op":"refresh"}\n'
 STATS = b'{"op":"stats"}\n'
@@ -151,7 +160,7 @@ def _publish() -> None:
             import redis
 
             _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-        _redis.publish(CHANNEL, b"changed")
+        _redis.publish(channel(), b"changed")
     except Exception as exc:  # noqa: BLE001 - the handshake and the polling still carry the change
         logger.warning("could not publish a key set change on Redis: %s", exc)
 

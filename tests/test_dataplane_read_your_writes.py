@@ -33,7 +33,10 @@ SLOW_POLL = {"DATAPLANE_POLL_SECONDS": "30", "DATAPLANE_RELOAD_SECONDS": "600"}
 
 def start_plane(base: DataPlaneProcess, data_dir: Path, **env) -> DataPlaneProcess:
     port = free_port()
-    env = base.env | SLOW_POLL | {"DATAPLANE_PORT": str(port), "DATAPLANE_DATA_DIR": str(data_dir)} | env
+    # Redis only when asked for: a plane that inherited REDIS_URL would be
+    # woken (and query) whenever its subscription (re)connects.
+    inherited = {name: value for name, value in base.env.items() if name != "REDIS_URL"}
+    env = inherited | SLOW_POLL | {"DATAPLANE_PORT": str(port), "DATAPLANE_DATA_DIR": str(data_dir)} | env
     plane = DataPlaneProcess(port=port, data_dir=data_dir, env=env)
     plane.start()
     return plane

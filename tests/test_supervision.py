@@ -183,7 +183,7 @@ def test_each_child_killed_is_restarted_alone_while_the_others_keep_serving(stac
     for name in ("web", "worker", "beat", "dataplane"):
         before = stack.pids()
         os.kill(before[name], signal.SIGKILL)
-        wait_for(lambda: stack.pids().get(name) not in (None, before[name]), timeout=30)
+        wait_for(lambda name=name, before=before: stack.pids().get(name) not in (None, before[name]), timeout=30)
         after = stack.pids()
         assert {n: p for n, p in after.items() if n != name} == {n: p for n, p in before.items() if n != name}
         if name != "web":
