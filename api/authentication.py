@@ -35,7 +35,8 @@ class ManagementKeyAuthentication(authentication.BaseAuthentication):
         if wait is not None:
             raise exceptions.Throttled(
                 wait=wait,
-                detail=f"Too many requests with a wrong management key from this address; retry in {wait} s.",
+                # DRF appends "Expected available in N seconds."
+                detail="Too many requests with a wrong management key from this address.",
             )
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed("Send the header as `Authorization: apikey <management key>`.")
