@@ -4,6 +4,7 @@ from django.shortcuts import get_object_or_404
 
 from accounts.access import account_for
 from clusters.models import Cluster, NodeState, Operation
+from clusters.nodes import cluster_version
 
 
 def cluster_for(request: HttpRequest, account_id, cluster_id, perm: str) -> Cluster:
@@ -28,8 +29,19 @@ def cluster_status(cluster: Cluster) -> dict:
         "phase_label": cluster.get_phase_display(),
         "reason": cluster.reason,
         "jwt_rbac": cluster.jwt_rbac,
+        "runtime": cluster.runtime,
+        "version": cluster_version(cluster, nodes),
         "nodes_up": sum(node.state == NodeState.HEALTHY for node in nodes),
-        "nodes": [{"name": node.name, "state": node.state, "state_label": node.get_state_display()} for node in nodes],
+        "nodes": [
+            {
+                "name": node.name,
+                "state": node.state,
+                "state_label": node.get_state_display(),
+                "version": node.version,
+                "detail": node.detail if node.state != NodeState.HEALTHY else "",
+            }
+            for node in nodes
+        ],
         "restarted_at": cluster.restarted_at.isoformat() if cluster.restarted_at else None,
         "operation": {"kind": operation.kind, "state": operation.state, "progress": operation.progress}
         if operation
