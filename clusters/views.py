@@ -92,7 +92,8 @@ def cluster_restart(request, account_id, cluster_id):
     if request.method == "POST":
         operation = cluster_restart_start(cluster=cluster, by=request.user, client_ip=client_ip(request))
         if operation.kind in (operation.Kind.PROVISION, operation.Kind.DELETE):
-            messages.error(request, f"The cluster is {'being created' if operation.kind == operation.Kind.PROVISION else 'being deleted'}; it cannot restart now.")
+            doing = "being created" if operation.kind == operation.Kind.PROVISION else "being deleted"
+            messages.error(request, f"The cluster is {doing}; it cannot restart now.")
         else:
             _scheduled_message(request, operation, "Restarting: the nodes restart one at a time.")
         return redirect("clusters:detail", account_id=account_id, cluster_id=cluster.id)

@@ -15,6 +15,7 @@ from datetime import UTC
 
 pytest_plugins = [
     "tests.fixtures.worker", "tests.fixtures.browser", "tests.fixtures.dataplane", "tests.fixtures.qdrant",
+    "tests.fixtures.nodes",
 ]
 
 PASSWORD = "correct horse battery staple"
