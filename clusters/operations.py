@@ -24,10 +24,10 @@ same step again.
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
