@@ -36,7 +36,7 @@ def cluster_status(cluster: Cluster) -> dict:
             {
                 "name": node.name,
                 "state": node.state,
-                "state_label": node.get_state_display(),
+                "state_label": _node_label(node),
                 "version": node.version,
                 "detail": node.detail if node.state != NodeState.HEALTHY else "",
             }
@@ -47,3 +47,12 @@ def cluster_status(cluster: Cluster) -> dict:
         if operation
         else None,
     }
+
+
+def _node_label(node) -> str:
+    # A real node asked to restart (its generation raised) still runs the old
+    # one until the supervisor gets to it: say so, rather than just "Healthy".
+    pending = node.applied_generation is not None and node.applied_generation != node.generation
+    if pending and node.state == NodeState.HEALTHY:
+        return "Healthy · restart pending"
+    return node.get_state_display()
