@@ -105,6 +105,16 @@ class Cluster(models.Model):
         return catalog.provider_label(self.cloud_provider)
 
     @property
+    def running_version(self) -> str:
+        """The version the nodes report (`GET /`) for a `qdrant` cluster (several
+        while they differ; "" until one has answered); the engine's for an
+        embedded one. Uses prefetched nodes when there are."""
+        if self.runtime != Runtime.QDRANT:
+            return self.version
+        versions = sorted({node.version for node in self.nodes.all() if node.version})
+        return ", ".join(v if v.startswith("v") else f"v{v}" for v in versions)
+
+    @property
     def is_legacy(self) -> bool:
         """Created before granular keys existed: admin keys until enabled."""
         return self.created_at.date() < catalog.GRANULAR_KEYS_SINCE

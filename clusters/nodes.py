@@ -171,10 +171,8 @@ def cluster_nodes_remove(cluster: Cluster, renew: Callable[[], None]) -> None:
 
 
 def cluster_version(cluster: Cluster, nodes: list[ClusterNode] | None = None) -> str:
-    """What the cluster's nodes report (`v1.16.3`), for a `qdrant` cluster;
-    several while a rolling upgrade runs; "" until a node has answered."""
-    if cluster.runtime != Runtime.QDRANT:
-        return cluster.version
-    nodes = list(cluster.nodes.all()) if nodes is None else nodes
+    """What the given nodes of the cluster report (all of them by default); see Cluster.running_version."""
+    if cluster.runtime != Runtime.QDRANT or nodes is None:
+        return cluster.running_version
     versions = sorted({n.version for n in nodes if n.version})
-    return ", ".join(f"v{v}" if not v.startswith("v") else v for v in versions)
+    return ", ".join(v if v.startswith("v") else f"v{v}" for v in versions)

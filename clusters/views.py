@@ -17,7 +17,7 @@ from clusters.services import cluster_create, cluster_delete
 @require_GET
 def cluster_list(request, account_id):
     account = account_for(request, account_id, "read:clusters")
-    return render(request, "clusters/list.html", {"account": account, "clusters": clusters_of(account)})
+    return render(request, "clusters/list.html", {"account": account, "clusters": clusters_of(account).prefetch_related("nodes")})
 
 
 @login_required
