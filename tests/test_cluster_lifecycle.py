@@ -122,3 +122,15 @@ def test_delete_cluster_through_the_api_needs_delete_clusters(worker, owner, dev
     assert response.status_code == 200 and response.json() == {}
     wait_for(lambda: not Cluster.objects.filter(id=cluster.id).exists(), timeout=30)
     assert_error(api_as(owner, account).get(detail), 404, 5)
+
+
+def test_restart_and_delete_refuse_a_post_without_the_csrf_token(owner, cluster):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(owner)
+    assert strict.post(page(cluster, "restart")).status_code == 403
+    assert strict.post(page(cluster, "delete"), {"name": cluster.name}).status_code == 403
+    assert not Operation.objects.filter(cluster=cluster).exists()
+    form = strict.get(page(cluster, "restart")).content.decode()
+    assert 'name="csrfmiddlewaretoken"' in form and 'method="post"' in form
