@@ -1,4 +1,8 @@
-"""ClusterService v1 (cluster.v1.swagger.json): list, get, enable-jwt, restart.
+"""ClusterService v1 (cluster.v1.swagger.json): list, get, create, delete, enable-jwt, restart.
+
+Extensions to Cloud's fields, documented in the schema: `configuration.runtime`
+(`embedded` or `qdrant`, fixed at creation). `state.version` and each node's
+`version` are what the nodes report (`GET /` of a node), not a catalog value.
 
 enable-jwt and restart start the same rolling-restart operation as the
 console's buttons (clusters/restarts.py); the response comes back at once and
@@ -15,13 +19,17 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from api.base import AccountView, parse_uuid, query_param
-from api.errors import FailedPrecondition, InvalidArgument, NotFound
+from api.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, validation_message
 from api.fields import EnumField, ProtoSerializer, TimestampField
 from api.schema import EMPTY
 from audit.services import client_ip
-from clusters.models import ClusterNode, NodeState, Phase
+from clusters import catalog
+from clusters.forms import ClusterCreateForm
+from clusters.models import MAX_NODES, ClusterNode, NodeState, Phase, Runtime
+from clusters.nodes import cluster_version
 from clusters.restarts import cluster_restart_start, granular_access_enable
 from clusters.selectors import clusters_of
+from clusters.services import cluster_create, cluster_delete
 
 TAG = "ClusterService"
 
@@ -42,13 +50,16 @@ class ClusterEndpoint(ProtoSerializer):
 class ClusterNodeInfo(ProtoSerializer):
     name = serializers.CharField()
     startedAt = TimestampField(source="started_at", required=False)
-    version = serializers.CharField(source="cluster.version")
+    version = serializers.SerializerMethodField()
     state = EnumField(NODE_STATE_NAMES, NODE_STATES)
+
+    def get_version(self, node) -> str:
+        return cluster_version(node.cluster, [node])
 
 
 @extend_schema_serializer(component_name="v1ClusterState")
 class ClusterState(ProtoSerializer):
-    version = serializers.CharField()
+    version = serializers.SerializerMethodField()
     nodesUp = serializers.IntegerField(source="nodes_up")
     restartedAt = TimestampField(source="restarted_at", required=False)
     phase = EnumField(PHASE_NAMES, PHASES)
@@ -57,11 +68,20 @@ class ClusterState(ProtoSerializer):
     nodes = ClusterNodeInfo(source="nodes.all", many=True)
     jwtRbac = serializers.BooleanField(source="jwt_rbac")
 
+    def get_version(self, cluster) -> str:
+        return cluster_version(cluster, list(cluster.nodes.all()))
+
 
 @extend_schema_serializer(component_name="v1ClusterConfiguration")
 class ClusterConfiguration(ProtoSerializer):
-    numberOfNodes = serializers.IntegerField(source="number_of_nodes")
-    version = serializers.CharField()
+    numberOfNodes = serializers.IntegerField(source="number_of_nodes", min_value=1, max_value=MAX_NODES)
+    version = serializers.ChoiceField(choices=catalog.VERSIONS, required=False)
+    runtime = serializers.ChoiceField(
+        choices=Runtime.values,
+        read_only=True,
+        help_text="Extension: what runs the nodes, fixed at creation: `qdrant` (real Qdrant processes, when the "
+        "console has a Qdrant binary) or `embedded` (the data plane's own engine).",
+    )
 
 
 @extend_schema_serializer(component_name="v1Cluster")
@@ -86,6 +106,23 @@ class ListClustersResponse(ProtoSerializer):
 @extend_schema_serializer(component_name="v1GetClusterResponse")
 class GetClusterResponse(ProtoSerializer):
     cluster = ClusterOut()
+
+
+@extend_schema_serializer(component_name="v1CreateClusterResponse")
+class CreateClusterResponse(ProtoSerializer):
+    cluster = ClusterOut()
+
+
+class ClusterIn(ProtoSerializer):
+    name = serializers.CharField(max_length=64)
+    cloudProviderId = serializers.ChoiceField(choices=list(catalog.PROVIDERS))
+    cloudProviderRegionId = serializers.CharField(max_length=32)
+    configuration = ClusterConfiguration()
+
+
+@extend_schema_serializer(component_name="ClusterServiceCreateClusterBody")
+class CreateClusterBody(ProtoSerializer):
+    cluster = ClusterIn()
 
 
 def _clusters(account):
@@ -127,7 +164,7 @@ def _page_size(value: str | None) -> int:
 
 
 class ClusterList(AccountView):
-    permissions = {"GET": "read:clusters"}
+    permissions = {"GET": "read:clusters", "POST": "write:clusters"}
 
     @extend_schema(
         operation_id="ClusterService_ListClusters",
@@ -162,9 +199,47 @@ class ClusterList(AccountView):
             body["nextPageToken"] = _page_token(offset + size)
         return Response(body)
 
+    @extend_schema(
+        operation_id="ClusterService_CreateCluster",
+        summary="Creates a cluster in the account identified by the given ID.",
+        description="Required permissions:\n- write:clusters\n\nThe cluster comes back in "
+        "CLUSTER_PHASE_CREATING; it is HEALTHY once every node is ready and joined. Its runtime "
+        "(`configuration.runtime`) is the console's: `qdrant` when it has a Qdrant binary, else `embedded`.",
+        tags=[TAG],
+        request=CreateClusterBody,
+        responses=CreateClusterResponse,
+    )
+    def post(self, request, account_id):
+        body = CreateClusterBody(data=request.data)
+        if not body.is_valid():
+            raise InvalidArgument(validation_message(body.errors))
+        data = body.validated_data["cluster"]
+        form = ClusterCreateForm(
+            {
+                "name": data["name"],
+                "cloud_provider": data["cloudProviderId"],
+                "region": data["cloudProviderRegionId"],
+                "version": data["configuration"].get("version") or catalog.VERSIONS[0],
+                "number_of_nodes": data["configuration"]["number_of_nodes"],
+            },
+            account=self.account,
+        )
+        if not form.is_valid():
+            errors = form.errors.as_data()
+            if any(e.message.startswith("A cluster with this name") for e in errors.get("name", [])):
+                raise AlreadyExists("cluster.name: a cluster with this name already exists in this account.")
+            fields = {"name": "name", "cloud_provider": "cloudProviderId", "region": "cloudProviderRegionId",
+                      "version": "configuration.version", "number_of_nodes": "configuration.numberOfNodes"}
+            raise InvalidArgument(
+                validation_message({fields.get(f, f): [m for e in es for m in e.messages] for f, es in errors.items()},
+                                   "cluster")
+            )
+        cluster = cluster_create(account=self.account, **form.cleaned_data, by=request.user, client_ip=client_ip(request))
+        return Response({"cluster": ClusterOut(_cluster(self.account, str(cluster.id))).data})
+
 
 class ClusterDetail(AccountView):
-    permissions = {"GET": "read:clusters"}
+    permissions = {"GET": "read:clusters", "DELETE": "delete:clusters"}
 
     @extend_schema(
         operation_id="ClusterService_GetCluster",
@@ -175,6 +250,25 @@ class ClusterDetail(AccountView):
     )
     def get(self, request, account_id, cluster_id):
         return Response({"cluster": ClusterOut(_cluster(self.account, cluster_id)).data})
+
+    @extend_schema(
+        operation_id="ClusterService_DeleteCluster",
+        summary="Deletes a cluster in the account identified by the given ID.",
+        description="Required permissions:\n- delete:clusters\n\nIts keys stop working at once; the cluster "
+        "shows CLUSTER_PHASE_DELETING while its nodes stop and their storage is removed, then it is gone "
+        "(NOT_FOUND). `deleteBackups` and `force` are accepted and have nothing to act on here.",
+        tags=[TAG],
+        parameters=[
+            OpenApiParameter("deleteBackups", bool, description="Accepted; this console keeps no backups."),
+            OpenApiParameter("force", bool, description="Accepted; ignored, as for managed cloud clusters."),
+        ],
+        request=None,
+        responses={200: EMPTY},
+    )
+    def delete(self, request, account_id, cluster_id):
+        cluster = _cluster(self.account, cluster_id)
+        cluster_delete(cluster=cluster, by=request.user, client_ip=client_ip(request))
+        return Response({})
 
 
 class ClusterEnableJwt(AccountView):

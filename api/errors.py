@@ -86,6 +86,10 @@ class NotFound(ApiError):
     code = Code.NOT_FOUND
 
 
+class AlreadyExists(ApiError):
+    code = Code.ALREADY_EXISTS
+
+
 def error_body(code: Code, message: str) -> dict:
     return {"code": int(code), "message": message, "details": []}
 

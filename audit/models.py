@@ -14,6 +14,8 @@ class Action(models.TextChoices):
     GRANULAR_ACCESS_ENABLED = "cluster.granular_access_enabled", "Granular access enabled"
     RESTART_STARTED = "cluster.restart_started", "Restart started"
     RESTART_FINISHED = "cluster.restart_finished", "Restart finished"
+    CLUSTER_CREATED = "cluster.created", "Cluster created"
+    CLUSTER_DELETED = "cluster.deleted", "Cluster deleted"
     LOGIN_FAILED = "user.login_failed", "Login failed"
     LOGIN_LOCKED_OUT = "user.locked_out", "Login locked out after repeated failures"
 

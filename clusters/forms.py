@@ -38,3 +38,17 @@ class ClusterCreateForm(forms.Form):
         if provider and region and region not in dict(catalog.PROVIDERS[provider][1]):
             self.add_error("region", f"{region} is not a region of {catalog.provider_label(provider)}.")
         return cleaned
+
+
+class ClusterDeleteForm(forms.Form):
+    name = forms.CharField(label="Type the cluster's name to confirm", max_length=64)
+
+    def __init__(self, *args, cluster, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.cluster = cluster
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if name != self.cluster.name:
+            raise forms.ValidationError("That is not this cluster's name.")
+        return name

@@ -105,6 +105,16 @@ class Cluster(models.Model):
         return catalog.provider_label(self.cloud_provider)
 
     @property
+    def running_version(self) -> str:
+        """The version the nodes report (`GET /`) for a `qdrant` cluster (several
+        while they differ; "" until one has answered); the engine's for an
+        embedded one. Uses prefetched nodes when there are."""
+        if self.runtime != Runtime.QDRANT:
+            return self.version
+        versions = sorted({node.version for node in self.nodes.all() if node.version})
+        return ", ".join(v if v.startswith("v") else f"v{v}" for v in versions)
+
+    @property
     def is_legacy(self) -> bool:
         """Created before granular keys existed: admin keys until enabled."""
         return self.created_at.date() < catalog.GRANULAR_KEYS_SINCE
@@ -119,6 +129,16 @@ class ClusterNode(models.Model):
     http_port = models.PositiveIntegerField(null=True, blank=True)
     grpc_port = models.PositiveIntegerField(null=True, blank=True)
     p2p_port = models.PositiveIntegerField(null=True, blank=True)
+    # A `qdrant` node's restarts: the generation asked for (a restart step
+    # raises it, once, and records its operation so that a resumed step does
+    # not raise it again), and what the node supervisor last saw of the node:
+    # the generation it runs, the version it reports (`GET /`), and when.
+    generation = models.PositiveIntegerField(default=0)
+    generation_operation = models.UUIDField(null=True, blank=True)
+    applied_generation = models.PositiveIntegerField(null=True, blank=True)
+    version = models.CharField(max_length=32, blank=True)
+    detail = models.CharField(max_length=255, blank=True)
+    seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["index"]
@@ -152,6 +172,7 @@ class Operation(models.Model):
         PROVISION = "PROVISION", "Provision"
         ENABLE_JWT = "ENABLE_JWT", "Enable granular access"
         RESTART = "RESTART", "Restart"
+        DELETE = "DELETE", "Delete"
 
     class State(models.TextChoices):
         PENDING = "PENDING", "Pending"
@@ -201,6 +222,8 @@ class Operation(models.Model):
     @property
     def progress(self) -> str:
         provisioning = self.kind == self.Kind.PROVISION
+        if self.kind == self.Kind.DELETE:
+            return "Deleting" if self.state in self.ACTIVE else self.get_state_display()
         if self.state == self.State.PENDING:
             return "Provisioning scheduled" if provisioning else "Restart scheduled"
         if self.state == self.State.RUNNING:

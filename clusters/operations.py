@@ -24,10 +24,10 @@ same step again.
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -38,7 +38,8 @@ from django.utils import timezone
 from audit.models import Action
 from audit.services import audit_record
 from clusters.dispatch import operation_dispatch
-from clusters.models import Cluster, ClusterNode, NodeState, Operation, Phase
+from clusters import nodes
+from clusters.models import Cluster, ClusterNode, NodeState, Operation, Phase, Runtime
 from keyset.contract import keys_changed
 
 log = logging.getLogger(__name__)
@@ -48,23 +49,36 @@ class LeaseLost(Exception):
     """This worker no longer holds the operation: it must write nothing more."""
 
 
-# The node steps. Each does one node's work and returns when the node is up;
-# this is where a runtime's start or restart of a real node goes (issue 10).
-# Here nodes are simulated: they take the configured time.
+# The node steps, by runtime and kind. Each does one node's work and returns
+# when the node is up; it must be safe to run again after a worker died in it
+# (a resumed operation repeats the step of the node it was on). `renew`
+# renews the lease, and raises LeaseLost once another worker has taken over.
+# Embedded nodes are the data plane's engine: nothing starts, the steps only
+# take the configured time. Real nodes are started by the node supervisor;
+# their steps ask it through the rows and wait (clusters/nodes.py).
 
 
-def node_start(cluster: Cluster, node: ClusterNode) -> None:
+def embedded_node_start(operation: Operation, node: ClusterNode, renew: Callable[[], None]) -> None:
     time.sleep(settings.CLUSTER_NODE_START_SECONDS)
 
 
-def node_restart(cluster: Cluster, node: ClusterNode) -> None:
+def embedded_node_restart(operation: Operation, node: ClusterNode, renew: Callable[[], None]) -> None:
     time.sleep(settings.CLUSTER_RESTART_NODE_SECONDS)
 
 
-STEPS: dict[str, Callable[[Cluster, ClusterNode], None]] = {
-    Operation.Kind.PROVISION: node_start,
-    Operation.Kind.RESTART: node_restart,
-    Operation.Kind.ENABLE_JWT: node_restart,
+Step = Callable[[Operation, ClusterNode, Callable[[], None]], None]
+
+STEPS: dict[str, dict[str, Step]] = {
+    Runtime.EMBEDDED: {
+        Operation.Kind.PROVISION: embedded_node_start,
+        Operation.Kind.RESTART: embedded_node_restart,
+        Operation.Kind.ENABLE_JWT: embedded_node_restart,
+    },
+    Runtime.QDRANT: {
+        Operation.Kind.PROVISION: nodes.node_start,
+        Operation.Kind.RESTART: nodes.node_restart,
+        Operation.Kind.ENABLE_JWT: nodes.node_restart,
+    },
 }
 
 
@@ -80,7 +94,9 @@ def operation_start(*, cluster: Cluster, kind: str, by=None, client_ip: str | No
         # Lost a race with another request (SQLite has no row locks): the
         # partial unique constraint kept it to one live operation; use it.
         return cluster.operations.get(state__in=Operation.ACTIVE), False
-    if kind != Operation.Kind.PROVISION:
+    if kind == Operation.Kind.DELETE:
+        Cluster.objects.filter(id=cluster.id).update(phase=Phase.DELETING, reason="")
+    elif kind != Operation.Kind.PROVISION:
         Cluster.objects.filter(id=cluster.id).update(phase=Phase.UPDATING, reason="Rolling restart")
         audit_record(
             account=cluster.account, action=Action.RESTART_STARTED, target=cluster, actor=by, client_ip=client_ip
@@ -140,20 +156,37 @@ def operation_run(*, operation_id) -> None:
 def _run(claim: Claim) -> None:
     operation = Operation.objects.select_related("cluster__account", "created_by").get(id=claim.operation_id)
     cluster = operation.cluster
-    step = STEPS[operation.kind]
+
+    def renew() -> None:
+        with fenced(claim):
+            pass
+
+    if operation.kind == Operation.Kind.DELETE:
+        if cluster.runtime == Runtime.QDRANT:
+            nodes.cluster_nodes_remove(cluster, renew)
+        _finish(claim, operation)
+        return
+    step = STEPS[cluster.runtime][operation.kind]
+    # A real node's state is what the node supervisor reports (clusters/nodes.py);
+    # an embedded node's is what its steps say.
+    simulated = cluster.runtime == Runtime.EMBEDDED
     for node in list(cluster.nodes.all())[operation.nodes_done :]:
         already_up = operation.kind == Operation.Kind.PROVISION and node.state == NodeState.HEALTHY
         if not already_up:
             with fenced(claim, current_node=node.index):
-                ClusterNode.objects.filter(pk=node.pk).update(state=NodeState.STARTING)
+                if simulated:
+                    ClusterNode.objects.filter(pk=node.pk).update(state=NodeState.STARTING)
             try:
-                step(cluster, node)
+                step(operation, node, renew)
+            except LeaseLost:
+                raise
             except Exception as exc:
                 log.exception("Operation %s: %s failed", claim.operation_id, node.name)
                 _fail(claim, operation, f"{node.name}: {exc}"[:255])
                 return
         with fenced(claim, nodes_done=F("nodes_done") + 1):
-            ClusterNode.objects.filter(pk=node.pk).update(state=NodeState.HEALTHY, started_at=timezone.now())
+            if simulated:
+                ClusterNode.objects.filter(pk=node.pk).update(state=NodeState.HEALTHY, started_at=timezone.now())
     _finish(claim, operation)
 
 
@@ -163,6 +196,17 @@ def _finish(claim: Claim, operation: Operation) -> None:
     with fenced(claim, state=Operation.State.DONE, finished_at=now, current_node=None, lease_until=None, lease_token=""):
         if operation.kind == Operation.Kind.PROVISION:
             Cluster.objects.filter(id=cluster.id).update(phase=Phase.HEALTHY, reason="")
+            return
+        if operation.kind == Operation.Kind.DELETE:
+            audit_record(
+                account=cluster.account,
+                action=Action.CLUSTER_DELETED,
+                target=cluster,
+                actor=operation.created_by,
+                client_ip=operation.client_ip,
+            )
+            Cluster.objects.filter(id=cluster.id).delete()  # its nodes, keys and operations with it
+            keys_changed()
             return
         changes = {"phase": Phase.HEALTHY, "reason": "", "restarted_at": now}
         if operation.kind == Operation.Kind.ENABLE_JWT:

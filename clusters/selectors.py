@@ -4,6 +4,7 @@ from django.shortcuts import get_object_or_404
 
 from accounts.access import account_for
 from clusters.models import Cluster, NodeState, Operation
+from clusters.nodes import cluster_version
 
 
 def cluster_for(request: HttpRequest, account_id, cluster_id, perm: str) -> Cluster:
@@ -28,10 +29,30 @@ def cluster_status(cluster: Cluster) -> dict:
         "phase_label": cluster.get_phase_display(),
         "reason": cluster.reason,
         "jwt_rbac": cluster.jwt_rbac,
+        "runtime": cluster.runtime,
+        "version": cluster_version(cluster, nodes),
         "nodes_up": sum(node.state == NodeState.HEALTHY for node in nodes),
-        "nodes": [{"name": node.name, "state": node.state, "state_label": node.get_state_display()} for node in nodes],
+        "nodes": [
+            {
+                "name": node.name,
+                "state": node.state,
+                "state_label": _node_label(node),
+                "version": node.version,
+                "detail": node.detail if node.state != NodeState.HEALTHY else "",
+            }
+            for node in nodes
+        ],
         "restarted_at": cluster.restarted_at.isoformat() if cluster.restarted_at else None,
         "operation": {"kind": operation.kind, "state": operation.state, "progress": operation.progress}
         if operation
         else None,
     }
+
+
+def _node_label(node) -> str:
+    # A real node asked to restart (its generation raised) still runs the old
+    # one until the supervisor gets to it: say so, rather than just "Healthy".
+    pending = node.applied_generation is not None and node.applied_generation != node.generation
+    if pending and node.state == NodeState.HEALTHY:
+        return "Healthy · restart pending"
+    return node.get_state_display()

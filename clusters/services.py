@@ -2,6 +2,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apikeys.models import AdminKey, DatabaseApiKey
+from audit.models import Action
+from audit.services import audit_record
 from clusters import crypto
 from clusters.models import Cluster, ClusterNode, Operation, default_endpoint
 from clusters.operations import operation_start
@@ -10,10 +13,25 @@ from keyset.contract import keys_changed
 
 @transaction.atomic
 def cluster_create(
-    *, account, name: str, cloud_provider: str, region: str, version: str, number_of_nodes: int, created_at=None
+    *,
+    account,
+    name: str,
+    cloud_provider: str,
+    region: str,
+    version: str,
+    number_of_nodes: int,
+    created_at=None,
+    runtime: str | None = None,
+    by=None,
+    client_ip: str | None = None,
 ) -> Cluster:
-    """Records a new cluster in CREATING, with its provisioning operation dispatched on commit."""
+    """Records a new cluster in CREATING, with its provisioning operation dispatched on commit.
+
+    Its runtime is fixed here for good: `qdrant` when the console has a Qdrant
+    binary (settings.QDRANT_BINARY), else `embedded`.
+    """
     cluster = Cluster(
+        runtime=runtime or settings.CLUSTER_RUNTIME,
         account=account,
         name=name,
         cloud_provider=cloud_provider,
@@ -32,8 +50,34 @@ def cluster_create(
     keys_changed()  # the data plane learns the cluster's master key and version
     # Provisioning is an operation like a restart: the page follows it, a
     # worker runs it, the sweeper resumes it (clusters/operations.py).
-    operation_start(cluster=cluster, kind=Operation.Kind.PROVISION)
+    operation_start(cluster=cluster, kind=Operation.Kind.PROVISION, by=by, client_ip=client_ip)
+    if by is not None:
+        audit_record(account=account, action=Action.CLUSTER_CREATED, target=cluster, actor=by, client_ip=client_ip)
     return cluster
+
+
+@transaction.atomic
+def cluster_delete(*, cluster: Cluster, by, client_ip: str | None) -> Operation:
+    """Deletes a cluster: its keys stop working at once, then a job stops its
+    nodes, removes their storage and the cluster's rows (clusters/operations.py).
+
+    An operation still running on it (a restart) is cancelled: clearing its
+    lease token fences its worker out. A second call joins the delete.
+    """
+    cluster = Cluster.objects.select_for_update().get(id=cluster.id)
+    active = cluster.operations.filter(state__in=Operation.ACTIVE).first()
+    if active is not None and active.kind == Operation.Kind.DELETE:
+        return active
+    if active is not None:
+        Operation.objects.filter(id=active.id).update(
+            state=Operation.State.FAILED, error="Cancelled: the cluster is being deleted.", lease_token="",
+            lease_until=None, finished_at=timezone.now(),
+        )
+    now = timezone.now()
+    DatabaseApiKey.objects.filter(cluster=cluster).live().update(revoked_at=now, revoked_by=by)
+    AdminKey.objects.filter(cluster=cluster).live().update(revoked_at=now, revoked_by=by)
+    keys_changed()
+    return operation_start(cluster=cluster, kind=Operation.Kind.DELETE, by=by, client_ip=client_ip)[0]
 
 
 def master_keys_rotate() -> int:

@@ -6,18 +6,18 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import account_for
-from clusters.forms import ClusterCreateForm
+from clusters.forms import ClusterCreateForm, ClusterDeleteForm
 from clusters.selectors import cluster_for, cluster_status, clusters_of
 from audit.services import client_ip
-from clusters.restarts import granular_access_enable
-from clusters.services import cluster_create
+from clusters.restarts import cluster_restart_start, granular_access_enable
+from clusters.services import cluster_create, cluster_delete
 
 
 @login_required
 @require_GET
 def cluster_list(request, account_id):
     account = account_for(request, account_id, "read:clusters")
-    return render(request, "clusters/list.html", {"account": account, "clusters": clusters_of(account)})
+    return render(request, "clusters/list.html", {"account": account, "clusters": clusters_of(account).prefetch_related("nodes")})
 
 
 @login_required
@@ -26,7 +26,7 @@ def cluster_new(request, account_id):
     account = account_for(request, account_id, "write:clusters")
     form = ClusterCreateForm(request.POST or None, account=account)
     if request.method == "POST" and form.is_valid():
-        cluster = cluster_create(account=account, **form.cleaned_data)
+        cluster = cluster_create(account=account, **form.cleaned_data, by=request.user, client_ip=client_ip(request))
         return redirect("clusters:detail", account_id=account.id, cluster_id=cluster.id)
     return render(request, "clusters/create.html", {"account": account, "form": form})
 
@@ -71,3 +71,43 @@ def cluster_enable_granular(request, account_id, cluster_id):
                 )
         return redirect("clusters:detail", account_id=account_id, cluster_id=cluster.id)
     return render(request, "clusters/enable_granular.html", {"account": cluster.account, "cluster": cluster})
+
+
+def _scheduled_message(request, operation, started: str) -> None:
+    operation.refresh_from_db()
+    if operation.dispatched_at or operation.state != operation.State.PENDING:
+        messages.success(request, started)
+    else:
+        messages.warning(
+            request,
+            "It is scheduled and starts as soon as the task queue is reachable again. Nothing is lost; this page follows it.",
+        )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cluster_restart(request, account_id, cluster_id):
+    """Confirm (GET), then restart the cluster node by node (POST)."""
+    cluster = cluster_for(request, account_id, cluster_id, "write:clusters")
+    if request.method == "POST":
+        operation = cluster_restart_start(cluster=cluster, by=request.user, client_ip=client_ip(request))
+        if operation.kind in (operation.Kind.PROVISION, operation.Kind.DELETE):
+            doing = "being created" if operation.kind == operation.Kind.PROVISION else "being deleted"
+            messages.error(request, f"The cluster is {doing}; it cannot restart now.")
+        else:
+            _scheduled_message(request, operation, "Restarting: the nodes restart one at a time.")
+        return redirect("clusters:detail", account_id=account_id, cluster_id=cluster.id)
+    return render(request, "clusters/restart.html", {"account": cluster.account, "cluster": cluster})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cluster_delete_view(request, account_id, cluster_id):
+    """Confirm by typing the cluster's name (GET), then delete it (POST)."""
+    cluster = cluster_for(request, account_id, cluster_id, "delete:clusters")
+    form = ClusterDeleteForm(request.POST or None, cluster=cluster)
+    if request.method == "POST" and form.is_valid():
+        cluster_delete(cluster=cluster, by=request.user, client_ip=client_ip(request))
+        messages.success(request, f"Deleting {cluster.name}: its keys no longer work; its nodes and data are being removed.")
+        return redirect("clusters:list", account_id=account_id)
+    return render(request, "clusters/delete.html", {"account": cluster.account, "cluster": cluster, "form": form})

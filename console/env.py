@@ -70,6 +70,19 @@ class Env:
             raise ImproperlyConfigured(f"{name} must be a whole number from {low} to {high}; got {value!r}.")
         return int(value)
 
+    def executable(self, name: str) -> str:
+        """The absolute path of an executable file: the variable's (which must
+        be one), else the program of that name on PATH in lower case, else ""."""
+        import shutil
+
+        value = self._get(name, None)
+        if value is None:
+            return shutil.which(name.removesuffix("_BINARY").lower()) or ""
+        path = Path(value).expanduser()
+        if not path.is_file() or not os.access(path, os.X_OK):
+            raise ImproperlyConfigured(f"{name} must be the path of an executable file; got {value!r}.")
+        return str(path.resolve())
+
     def seconds(self, name: str, default: float, maximum: float) -> float:
         """A duration from 0 to `maximum` seconds."""
         value = self.float(name, default)

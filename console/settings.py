@@ -204,6 +204,16 @@ CLUSTER_NODE_START_SECONDS = env.float("CLUSTER_NODE_START_SECONDS", default=1.0
 
 # A rolling restart takes this long per node, in seconds.
 CLUSTER_RESTART_NODE_SECONDS = env.float("CLUSTER_RESTART_NODE_SECONDS", default=3.0)
+# The Qdrant binary that runs the nodes of `qdrant` clusters (README "Real
+# Qdrant nodes"). Set, it must be an executable file (else the console does
+# not start); unset, a `qdrant` on PATH is used if there is one. With a binary
+# new clusters get the `qdrant` runtime, without one the `embedded` engine.
+QDRANT_BINARY = env.executable("QDRANT_BINARY")
+CLUSTER_RUNTIME = "qdrant" if QDRANT_BINARY else "embedded"
+# Where the node supervisor keeps each node's config, storage and logs.
+NODES_DIR = Path(env.str("NODES_DIR", default=str(VAR_DIR / "nodes")))
+# How long a node step waits for a real node to be ready and joined.
+CLUSTER_NODE_TIMEOUT_SECONDS = env.seconds("CLUSTER_NODE_TIMEOUT_SECONDS", default=180.0, maximum=3600)
 # A worker renews its claim on an operation this often; past it, it is presumed
 # dead and the sweeper hands the operation to another worker.
 OPERATION_LEASE_SECONDS = env.float("OPERATION_LEASE_SECONDS", default=max(30.0, 3 * CLUSTER_RESTART_NODE_SECONDS))

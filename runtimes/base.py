@@ -89,6 +89,9 @@ class NodeHealth:
     # rolling restart go down, or a shard could be left with no active copy.
     replicas_active: bool = True
     detail: str = ""
+    # The generation the running node was started with (filled in by the
+    # supervisor for its report; see ClusterSpec).
+    generation: int | None = None
 
     @property
     def joined(self) -> bool:

@@ -36,7 +36,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from runtimes.base import ClusterSpec, Node, NodeAddress, NodeHealth, NodePorts, Runtime
@@ -55,12 +55,13 @@ class _Attempts:
 
 class Supervisor:
     def __init__(self, *, runtime: Runtime, desired: Desired, report: Report | None = None,
-                 backoff: float = 0.5, backoff_max: float = 10.0) -> None:
+                 backoff: float = 0.5, backoff_max: float = 10.0, report_every: float = 30.0) -> None:
         self.runtime = runtime
         self.desired = desired
         self.report = report
         self.backoff = backoff
         self.backoff_max = backoff_max
+        self.report_every = report_every
         self._attempts: dict[tuple[str, int], _Attempts] = {}
         self._reported: dict[tuple[str, int], tuple] = {}
 
@@ -122,16 +123,23 @@ class Supervisor:
     def _report(self, node: Node, health: NodeHealth) -> None:
         key = (node.cluster.id, node.index)
         address = self.runtime.address(node)
-        state = (health.running, health.ready, health.joined, address)
-        if self._reported.get(key) == state:
+        if health.running:
+            health = replace(health, generation=self.runtime.applied_generation(node))
+        state = (health.running, health.ready, health.joined, health.healthy, health.generation, address)
+        reported = self._reported.get(key)
+        # Unchanged: reported again only now and then, so that a report lost
+        # (the database was away) or overwritten is made good.
+        if reported is not None and reported[0] == state and time.monotonic() - reported[1] < self.report_every:
             return
-        self._reported[key] = state
-        log.info("%s: %s", node, "healthy" if health.healthy else health.detail or "unhealthy")
+        if reported is None or reported[0] != state:
+            log.info("%s: %s", node, "healthy" if health.healthy else health.detail or "unhealthy")
         if self.report is not None:
             try:
                 self.report(node, health, address)
             except Exception:
                 log.exception("could not report the health of %s", node)
+                return
+        self._reported[key] = (state, time.monotonic())
 
     def run(self, stop: threading.Event, interval: float = 1.0) -> None:
         try:

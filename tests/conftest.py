@@ -15,6 +15,7 @@ from datetime import UTC
 
 pytest_plugins = [
     "tests.fixtures.worker", "tests.fixtures.browser", "tests.fixtures.dataplane", "tests.fixtures.qdrant",
+    "tests.fixtures.nodes",
 ]
 
 PASSWORD = "correct horse battery staple"
@@ -107,6 +108,9 @@ def pytest_configure(config):
     # Tests render templates without running collectstatic first.
     settings.STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
     settings.WHITENOISE_AUTOREFRESH = True
+    # Clusters of tests run on the embedded engine unless a test asks for
+    # real nodes (tests/fixtures/qdrant.py), whatever QDRANT_BINARY says.
+    settings.CLUSTER_RUNTIME = "embedded"
     # The test worker consumes a queue of its own (set before Celery reads
     # its configuration), so messages of a running console never mix in.
     settings.CELERY_TASK_DEFAULT_QUEUE = f"test-{uuid.uuid4().hex[:8]}"

@@ -22,7 +22,7 @@ def test_get_maps_the_cluster_to_v1_cluster(viewer, account, cluster):
     got = body["cluster"]
     assert got["id"] == str(cluster.id) and got["accountId"] == str(account.id) and got["name"] == "prod-search"
     assert (got["cloudProviderId"], got["cloudProviderRegionId"]) == ("aws", "eu-central-1")
-    assert got["configuration"] == {"numberOfNodes": 3, "version": "v1.19.0"}
+    assert got["configuration"] == {"numberOfNodes": 3, "version": "v1.19.0", "runtime": "embedded"}
     state = got["state"]
     assert state["phase"] == "CLUSTER_PHASE_HEALTHY" and state["jwtRbac"] is True
     assert state["nodesUp"] == 2 and state["version"] == "v1.19.0"

@@ -157,4 +157,5 @@ def test_the_console_session_works_too_and_keeps_csrf(client_of, developer, acco
 def test_a_viewer_gets_403_not_405_on_a_path_whose_methods_it_may_not_use(viewer, account, cluster):
     client = api_as(viewer, account)
     assert_error(client.get(url("cluster-restart", account, cluster_id=cluster.id)), 403, 7)
-    assert_error(client.post(url("clusters", account)), 405, 12)  # it may list clusters: the method is wrong
+    assert_error(client.delete(url("clusters", account)), 405, 12)  # it may list clusters: the method is wrong
+    assert_error(client.post(url("clusters", account)), 403, 7)  # creating one needs write:clusters

@@ -32,6 +32,8 @@ SERVED = {
     "DatabaseApiKeyService_DeleteDatabaseApiKey",
     "ClusterService_ListClusters",
     "ClusterService_GetCluster",
+    "ClusterService_CreateCluster",
+    "ClusterService_DeleteCluster",
     "ClusterService_EnableClusterJwtRbac",
     "ClusterService_RestartCluster",
     "AuthService_ListManagementKeys",

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from audit.models import Action, AuditEntry
 from clusters import operations
-from clusters.models import Cluster, ClusterNode, Operation, Phase
+from clusters.models import Cluster, ClusterNode, Operation, Phase, Runtime
 from clusters.operations import LeaseLost, fenced, operation_claim, operations_sweep
 from clusters.restarts import cluster_restart_start, granular_access_enable
 from console.celery import app
@@ -69,11 +69,11 @@ def test_operation_run_stops_quietly_when_its_lease_is_taken(cluster, owner, dja
     with django_capture_on_commit_callbacks(execute=False):
         operation = cluster_restart_start(cluster=cluster, by=owner, client_ip=None)
 
-    def taken_over(cluster, node):  # another worker claims it while this one is in a step
+    def taken_over(operation_, node, renew):  # another worker claims it while this one is in a step
         expire(operation)
         operation_claim(operation.id)
 
-    with mock.patch.dict(operations.STEPS, {Operation.Kind.RESTART: taken_over}):
+    with mock.patch.dict(operations.STEPS[Runtime.EMBEDDED], {Operation.Kind.RESTART: taken_over}):
         operations.operation_run(operation_id=operation.id)
     operation.refresh_from_db()
     assert operation.state == "RUNNING" and operation.nodes_done == 0
@@ -86,10 +86,10 @@ def test_a_failing_node_step_fails_the_operation_and_says_why(legacy_cluster, ow
     with django_capture_on_commit_callbacks(execute=False):
         operation = granular_access_enable(cluster=legacy_cluster, by=owner, client_ip=None)
 
-    def refuses(cluster, node):
+    def refuses(operation_, node, renew):
         raise RuntimeError("node refused to start")
 
-    with mock.patch.dict(operations.STEPS, {Operation.Kind.ENABLE_JWT: refuses}):
+    with mock.patch.dict(operations.STEPS[Runtime.EMBEDDED], {Operation.Kind.ENABLE_JWT: refuses}):
         operations.operation_run(operation_id=operation.id)
     operation.refresh_from_db()
     cluster = Cluster.objects.get(id=legacy_cluster.id)

@@ -132,3 +132,26 @@ def test_one_real_start_with_the_defaults_migrates_into_a_private_var(tmp_path):
     assert stat.S_IMODE(var.stat().st_mode) == 0o700
     assert stat.S_IMODE((var / "console.sqlite3").stat().st_mode) == 0o600
     assert stat.S_IMODE((var / "broker").stat().st_mode) == 0o700
+
+
+def test_an_unusable_qdrant_binary_stops_the_start(environment, tmp_path):
+    not_executable = tmp_path / "qdrant"
+    not_executable.write_text("")
+    for value in (str(tmp_path / "missing"), str(not_executable), str(tmp_path)):
+        with pytest.raises(ImproperlyConfigured, match="QDRANT_BINARY must be the path of an executable file"):
+            environment(QDRANT_BINARY=value)
+
+
+def test_the_runtime_of_new_clusters_follows_the_qdrant_binary(environment, monkeypatch, tmp_path):
+    binary = tmp_path / "bin" / "qdrant"
+    binary.parent.mkdir()
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o755)
+    monkeypatch.delenv("QDRANT_BINARY", raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert environment()["CLUSTER_RUNTIME"] == "embedded"
+    given = environment(QDRANT_BINARY=str(binary))
+    assert (given["CLUSTER_RUNTIME"], given["QDRANT_BINARY"]) == ("qdrant", str(binary))
+    monkeypatch.delenv("QDRANT_BINARY")
+    monkeypatch.setenv("PATH", str(binary.parent))
+    assert environment()["QDRANT_BINARY"] == str(binary)  # a qdrant on PATH

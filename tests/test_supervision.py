@@ -54,7 +54,8 @@ def cmdline(pid: int) -> str:
 
 
 def role(command: str) -> str | None:
-    for name, mark in (("web", "gunicorn"), ("worker", " worker "), ("beat", " beat "), ("dataplane", "-m dataplane")):
+    for name, mark in (("web", "gunicorn"), ("worker", " worker "), ("beat", " beat "), ("dataplane", "-m dataplane"),
+                       ("nodes", "-m runtimes.supervisor")):
         if mark in command:
             return name
     return None
@@ -73,7 +74,7 @@ def request(method: str, url: str, headers: dict | None = None, body: bytes | No
 class Stack:
     """`manage.py runall`, as `make run` starts it, on the test database."""
 
-    def __init__(self, tmp: Path, broker_url: str | None):
+    def __init__(self, tmp: Path, broker_url: str | None, qdrant_binary: str | None = None):
         self.var = tmp / "var"
         self.var.mkdir(parents=True)
         secrets = Path(settings.VAR_DIR) / "secrets.env"
@@ -81,7 +82,9 @@ class Stack:
             shutil.copy(secrets, self.var / "secrets.env")
         self.port, self.dataplane_port = free_port(), free_port()
         self.log = tmp / "runall.log"
-        env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+        # The node supervisor is a child only when asked for (a Qdrant binary).
+        env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "QDRANT_BINARY", "NODES_DIR")}
+        self.children = {"web", "worker", "beat", "dataplane"} | ({"nodes"} if qdrant_binary else set())
         self.env = env | {
             "VAR_DIR": str(self.var),
             "DATABASE_URL": _database_url(),
@@ -93,7 +96,7 @@ class Stack:
             "OPERATION_LEASE_SECONDS": str(LEASE),
             "OPERATIONS_SWEEP_SECONDS": str(SWEEP),
             "DEBUG": "false",
-        } | ({"REDIS_URL": broker_url} if broker_url else {})
+        } | ({"REDIS_URL": broker_url} if broker_url else {}) | ({"QDRANT_BINARY": qdrant_binary} if qdrant_binary else {})
         self.process = None
 
     def start(self) -> None:
@@ -103,7 +106,7 @@ class Stack:
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True, preexec_fn=die_with_parent,
             )
-        wait_for(lambda: set(self.pids()) == {"web", "worker", "beat", "dataplane"}, timeout=60)
+        wait_for(lambda: set(self.pids()) == self.children, timeout=60)
         wait_for(self.web_serves, timeout=60)
         wait_for(self.dataplane_serves, timeout=60)
 
@@ -155,8 +158,8 @@ def stack_for(transactional_db, tmp_path):
     Worker.stop_all()
     stacks = []
 
-    def start(broker_url=None):
-        stack = Stack(tmp_path / f"stack{len(stacks)}", broker_url)
+    def start(broker_url=None, qdrant_binary=None):
+        stack = Stack(tmp_path / f"stack{len(stacks)}", broker_url, qdrant_binary)
         stacks.append(stack)
         stack.start()
         return stack
@@ -305,3 +308,33 @@ def test_a_child_that_keeps_dying_waits_longer_each_time_and_a_stable_one_starts
     child.process.wait()
     child.started -= 61  # it had run for over a minute
     assert child.schedule_restart() == 1
+
+
+@pytest.mark.worker
+def test_with_a_qdrant_binary_the_node_supervisor_is_a_fifth_child_restarted_like_the_others(
+    stack_for, qdrant_binary, account
+):
+    from clusters.models import ClusterNode, NodeState
+    from clusters.services import cluster_create
+    from runtimes.qdrant import _pid_alive
+
+    stack = stack_for(qdrant_binary=qdrant_binary)
+    cluster = cluster_create(account=account, name="real", cloud_provider="aws", region="eu-central-1",
+                             version="v1.19.0", number_of_nodes=1, runtime="qdrant")
+    wait_for(lambda: Cluster.objects.get(id=cluster.id).phase == Phase.HEALTHY, timeout=90)
+    node = ClusterNode.objects.get(cluster=cluster)
+    config = stack.var / "nodes" / str(cluster.id) / "node-0" / "config.yaml"
+    first = int((config.parent / "qdrant.pid").read_text())
+
+    os.kill(stack.pids()["nodes"], signal.SIGKILL)
+
+    wait_for(lambda: "nodes exited with status -9; restarting it in 1 s" in stack.log_text(), timeout=30)
+    wait_for(lambda: not _pid_alive(first, config), timeout=30)  # the node died with it
+    wait_for(lambda: (config.parent / "qdrant.pid").exists()
+             and _pid_alive(int((config.parent / "qdrant.pid").read_text()), config), timeout=60)
+    wait_for(lambda: ClusterNode.objects.get(id=node.id).state == NodeState.HEALTHY, timeout=60)
+    assert ClusterNode.objects.get(id=node.id).http_port == node.http_port  # on its recorded port
+    again = int((config.parent / "qdrant.pid").read_text())
+
+    stack.stop()  # Ctrl-C: the nodes stop with everything else
+    wait_for(lambda: not _pid_alive(again, config), timeout=30)

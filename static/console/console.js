@@ -16,6 +16,8 @@ function followClusterStatus(head) {
     if (progress) progress.textContent = s.operation ? s.operation.progress : "";
     // Granular access just turned on: the key sections change, so show them.
     if (head.dataset.jwtRbac === "false" && s.jwt_rbac) window.location.reload();
+    const version = document.querySelector("[data-version]");
+    if (version) version.textContent = s.version || "—";
     const up = document.querySelector("[data-nodes-up]");
     if (up) up.textContent = s.nodes_up;
     const list = document.querySelector("[data-nodes]");
@@ -26,7 +28,9 @@ function followClusterStatus(head) {
         dot.className = "dot state-" + n.state.toLowerCase();
         const label = document.createElement("span");
         label.className = "muted";
-        label.textContent = " " + n.state_label;
+        label.textContent = " " + n.state_label + (n.detail ? " · " + n.detail : "");
+        li.dataset.node = n.name;
+        li.dataset.state = n.state;
         li.append(dot, n.name, label);
         return li;
       }));
@@ -36,6 +40,10 @@ function followClusterStatus(head) {
   const tick = async () => {
     try {
       const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (response.status === 404 && head.dataset.phase === "DELETING") {
+        window.location.assign(head.dataset.clusterList);
+        return;
+      }
       if (response.ok) {
         const status = await response.json();
         const wasSettled = settled.has(head.dataset.phase);
@@ -47,7 +55,10 @@ function followClusterStatus(head) {
     } catch (err) {
       // Offline for a moment: keep the last state and try again.
     }
-    const delay = settled.has(head.dataset.phase) ? 10000 : 1000;
+    // Real nodes can go down at any moment: a settled qdrant cluster is still
+    // followed every 2 s, so a node killed by hand shows within seconds.
+    const idle = head.dataset.runtime === "qdrant" ? 2000 : 10000;
+    const delay = settled.has(head.dataset.phase) ? idle : 1000;
     window.setTimeout(tick, delay);
   };
   window.setTimeout(tick, 1000);

@@ -62,7 +62,10 @@ class Child:
 
 
 class Command(BaseCommand):
-    help = "Runs the web server, the Celery worker, beat and the data plane until interrupted."
+    help = (
+        "Runs the web server, the Celery worker, beat, the data plane and (with a Qdrant binary) "
+        "the node supervisor until interrupted."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -84,6 +87,15 @@ class Command(BaseCommand):
             # Every cluster's Qdrant endpoint (dataplane/), on DATAPLANE_PORT.
             "dataplane": [sys.executable, "-m", "dataplane"],
         }
+        if settings.QDRANT_BINARY:
+            # The nodes of `qdrant` clusters: what the rows say should run
+            # (clusters/nodes.py), reconciled every second. The nodes die with
+            # it; started again, it starts them on their storage.
+            commands["nodes"] = [
+                sys.executable, "-m", "runtimes.supervisor", "--desired", "clusters.nodes:desired_clusters",
+                "--report", "clusters.nodes:node_seen", "--binary", settings.QDRANT_BINARY,
+                "--root", str(settings.NODES_DIR),
+            ]
         self.children = [Child(name, command) for name, command in commands.items()]
         stopping = False
 

@@ -8,7 +8,7 @@ from django.db import transaction
 
 from accounts.models import Account, Membership
 from accounts.roles import Role
-from clusters.models import Cluster, ClusterNode, NodeState, Operation, Phase
+from clusters.models import Cluster, ClusterNode, NodeState, Operation, Phase, Runtime
 from clusters.services import cluster_create
 
 DEMO_USER = "demo"
@@ -45,6 +45,11 @@ class Command(BaseCommand):
                 number_of_nodes=3 if created_at else 1,
                 created_at=created_at,
             )
+            if cluster.runtime == Runtime.QDRANT:
+                # Real nodes: provisioned like any new cluster, the node
+                # supervisor of `make run` starts them.
+                self.stdout.write(f"Created cluster {name} on real Qdrant nodes (granular keys {'on' if cluster.jwt_rbac else 'off'})")
+                continue
             # Demo clusters start up already running: no provisioning (a
             # message sent on commit finds no operation and does nothing).
             ClusterNode.objects.filter(cluster=cluster).update(state=NodeState.HEALTHY, started_at=cluster.created_at)
