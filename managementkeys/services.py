@@ -1,7 +1,7 @@
 import math
 import secrets
 from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC
 
 from django.conf import settings
 from django.db import transaction
@@ -87,7 +87,7 @@ def management_key_authenticate(plaintext: str) -> ManagementKey | None:
 
 def _failure_window(now) -> tuple:
     length = timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
-    start = datetime.fromtimestamp(now.timestamp() // length.total_seconds() * length.total_seconds(), tz=dt_timezone.utc)
+    start = datetime.fromtimestamp(now.timestamp() // length.total_seconds() * length.total_seconds(), tz=UTC)
     return start, start + length
 
 

@@ -152,6 +152,7 @@ class Runtime(abc.ABC):
 
     def remove(self, cluster_id: str) -> None:
         """Forget a cluster: stop its nodes and delete their storage."""
+        return None  # a runtime that keeps no storage of its own has nothing to delete
 
 
 def wait_until(condition, *, timeout: float, interval: float = 0.05, what: str = "condition"):

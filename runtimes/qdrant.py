@@ -244,7 +244,7 @@ class QdrantRuntime(Runtime):
             process = subprocess.Popen(
                 self.command(node), cwd=node_dir, env=env, stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True,
-                preexec_fn=die_with_parent,  # noqa: PLW1509 (only prctl, safe between fork and exec)
+                preexec_fn=die_with_parent,
             )
         self._processes[(node.cluster.id, node.index)] = process
         self._pid_path(node).write_text(str(process.pid))

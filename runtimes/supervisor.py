@@ -88,7 +88,7 @@ class Supervisor:
             self._report(node, health[node.index])
 
         settled = None  # asked only when a node is behind its generation
-        newcomer_joining = any(h.running and not self.runtime.joined(n) for n, h in zip(nodes, health.values()))
+        newcomer_joining = any(h.running and not self.runtime.joined(n) for n, h in zip(nodes, health.values(), strict=True))
         for node in nodes:
             current = health[node.index]
             key = (cluster.id, node.index)

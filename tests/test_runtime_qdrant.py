@@ -123,7 +123,7 @@ def test_a_collection_with_two_replicas_survives_kill_9_of_a_node(qdrant, qdrant
     wait_until(lambda: not qdrant.is_running(victim), timeout=5, what="the node to die")
 
     failures = []
-    for attempt in range(20):
+    for _ in range(20):
         for node in (first, last):
             reading = url(qdrant, node, "/collections/books/points")
             response = httpx.post(reading, headers=headers, json={"ids": list(range(30)), "with_payload": True})
@@ -170,7 +170,7 @@ class SupervisorProcess:
                 [sys.executable, "-m", "runtimes.supervisor", "--desired-file", str(self.desired_path),
                  "--root", str(self.root), "--binary", QDRANT_BINARY, "--interval", "0.2"],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                preexec_fn=die_with_parent,  # noqa: PLW1509
+                preexec_fn=die_with_parent,
             )
 
     def terminate(self) -> None:
