@@ -109,6 +109,14 @@ class Cluster(models.Model):
         """Created before granular keys existed: admin keys until enabled."""
         return self.created_at.date() < catalog.GRANULAR_KEYS_SINCE
 
+    @property
+    def active_operation(self) -> "Operation | None":
+        """The operation under way (provisioning, a restart, enabling granular access), if any.
+
+        Pages say what is happening from this, so no notice offers a button
+        the operation has taken away."""
+        return self.operations.filter(state__in=Operation.ACTIVE).first()
+
 
 class ClusterNode(models.Model):
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="nodes")
