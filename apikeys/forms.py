@@ -9,7 +9,6 @@ from django.utils import timezone
 from apikeys.models import (
     COLLECTION_NAME_MESSAGE,
     COLLECTION_NAME_PATTERN,
-    KEY_NAME_MESSAGE,
     KEY_NAME_PATTERN,
     MAX_EXPIRY_DAYS,
     MAX_RULES,
