@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils.functional import cached_property
 from django.utils import timezone
 
 from clusters import catalog, crypto
@@ -109,7 +110,7 @@ class Cluster(models.Model):
         """Created before granular keys existed: admin keys until enabled."""
         return self.created_at.date() < catalog.GRANULAR_KEYS_SINCE
 
-    @property
+    @cached_property
     def active_operation(self) -> "Operation | None":
         """The operation under way (provisioning, a restart, enabling granular access), if any.
 
