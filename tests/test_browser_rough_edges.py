@@ -155,6 +155,11 @@ def test_the_account_menus_open_by_keyboard(at, owner, cluster):
     logout = page.locator(".user-menu").get_by_role("button", name="Log out")
     expect(logout).to_be_visible()
     logout.click(trial=True)
+    page.keyboard.press("Tab")
+    expect(logout).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(logout).to_be_hidden()
+    expect(user_menu).to_be_focused()
 
 
 def test_the_empty_login_form_says_so(at, db):

@@ -118,3 +118,17 @@ const scrollBoxes = () => {
 };
 scrollBoxes();
 window.addEventListener("resize", scrollBoxes);
+
+// The header's menus (<details>): Escape or a click elsewhere closes them.
+document.querySelectorAll("details.menu").forEach((menu) => {
+  const summary = menu.querySelector("summary");
+  menu.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && menu.open) {
+      menu.open = false;
+      summary.focus();
+    }
+  });
+  document.addEventListener("click", (event) => {
+    if (menu.open && !menu.contains(event.target)) menu.open = false;
+  });
+});
