@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from managementkeys.services import management_key_create
 from tests.fixtures.apikeys import cluster_url, create_url, make_key
-from tests.fixtures.browser import AXE, log_in
+from tests.fixtures.browser import AXE, log_in, require_axe
 
 pytestmark = pytest.mark.browser
 
@@ -192,8 +192,7 @@ def test_the_docs_authorize_with_the_bare_management_key(at, owner, account):
 
 
 def test_axe_goes_in_by_evaluate_as_the_policy_blocks_an_inline_script_tag(at, db):
-    if not AXE.exists():
-        pytest.skip("node_modules/axe-core is missing: run `npm ci`")
+    require_axe()
     page = at(LAPTOP)
     page.goto(reverse("login"))
     try:
