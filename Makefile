@@ -24,7 +24,12 @@ run: migrate
 	$(MANAGE) seed_demo
 	exec $(MANAGE) runall
 
-test: secrets
+# axe-core for the accessibility tests (package.json pins it; node_modules/ is not committed).
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+test: secrets node_modules/.package-lock.json
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The data plane's performance ratios (issue 5); figures, not pass/fail.

@@ -27,7 +27,12 @@ def membership_for(request: HttpRequest, account_id) -> Membership:
 def account_for(request: HttpRequest, account_id, perm: str) -> Account:
     membership = membership_for(request, account_id)
     if perm not in membership.permissions:
-        raise PermissionDenied(f"Your role ({membership.role}) lacks {perm}.")
+        # The 403 page shows this message: which permission, and which role lacks it.
+        request.membership = membership  # the page keeps the account's navigation
+        raise PermissionDenied(
+            f"This needs the permission {perm}, which your role ({membership.get_role_display()}) "
+            f"in {membership.account.name} does not have."
+        )
     request.membership = membership
     return membership.account
 

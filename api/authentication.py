@@ -73,7 +73,8 @@ class ManagementKeyScheme(OpenApiAuthenticationExtension):
             "type": "apiKey",
             "in": "header",
             "name": "Authorization",
-            "description": "`apikey <management key>`; create one under Access Management → Management keys, "
+            "description": "Paste the management key only: these docs send it as `Authorization: apikey <key>` "
+            "(other clients send that header in full). Create one under Access Management → Management keys, "
             "or with `manage.py create_management_key`.",
         }
 

@@ -9,7 +9,6 @@ from django.utils import timezone
 from apikeys.models import (
     COLLECTION_NAME_MESSAGE,
     COLLECTION_NAME_PATTERN,
-    KEY_NAME_MESSAGE,
     KEY_NAME_PATTERN,
     MAX_EXPIRY_DAYS,
     MAX_RULES,
@@ -21,6 +20,22 @@ from apikeys.selectors import cluster_collections
 DEFAULT_EXPIRY_DAYS = 90
 NONCE_PATTERN = r"\A[A-Za-z0-9_-]{22,64}\Z"
 NEVER_HINT = "leave the field empty for a key that never expires."
+# The rule as the form states it (help text = the rule). "Letters" are the
+# ASCII letters only: Qdrant Cloud's own check of a key name (its public API
+# says "letters, numbers, spaces, underscores and dashes", spec/cloud-api/)
+# is not published as a pattern, so the console keeps to the subset every
+# reading of that sentence accepts; "ключ тест" or "clé" are refused, and
+# the message says why (issue 14).
+KEY_NAME_RULE = "4–128 characters: letters A–Z and a–z, digits, spaces, underscores (_) and dashes (-)."
+KEY_NAME_FORM_MESSAGE = (
+    "Use only letters A–Z and a–z (no accented letters or other alphabets), digits, spaces, "
+    "underscores (_) and dashes (-)."
+)
+
+
+def _ecma(pattern: str) -> str:
+    """A Python pattern anchored with \\A and \\Z as a JavaScript RegExp source."""
+    return "^" + pattern.removeprefix("\\A").removesuffix("\\Z") + "$"
 
 
 def new_nonce() -> str:
@@ -91,8 +106,8 @@ class KeyForm(NonceForm):
     name = forms.CharField(
         min_length=4,
         max_length=128,
-        validators=[RegexValidator(KEY_NAME_PATTERN, KEY_NAME_MESSAGE)],
-        help_text="4–128 letters, digits, spaces, underscores (_) and dashes (-).",
+        validators=[RegexValidator(KEY_NAME_PATTERN, KEY_NAME_FORM_MESSAGE)],
+        help_text=KEY_NAME_RULE,
         error_messages={
             "required": "Give the key a name.",
             "min_length": "Use at least 4 characters (this has %(show_value)d).",
@@ -118,12 +133,44 @@ class KeyForm(NonceForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["name"].widget.attrs.update(
-            {"autocomplete": "off", "autofocus": True, "aria-describedby": "id_name-help"}
+        name, days = self.fields["name"], self.fields["expires_in_days"]
+        # The static script (apikeys/keys.js) checks both before submit with
+        # the same rules and the same messages as the server.
+        name.widget.attrs.update(
+            {
+                "autocomplete": "off", "autofocus": True, "aria-describedby": "id_name-help",
+                "data-rule-pattern": _ecma(KEY_NAME_PATTERN), "data-rule-min": 4, "data-rule-max": 128,
+                "data-error-required": name.error_messages["required"],
+                "data-error-pattern": KEY_NAME_FORM_MESSAGE,
+                "data-error-min": "Use at least 4 characters (this has {n}).",
+                "data-error-max": "Use at most 128 characters (this has {n}).",
+            }
         )
-        self.fields["expires_in_days"].widget.attrs.update(
-            {"data-expiry-days": True, "aria-describedby": "id_expires_in_days-help id_expires_in_days-preview"}
+        days.widget.attrs.update(
+            {
+                "data-expiry-days": True, "aria-describedby": "id_expires_in_days-help id_expires_in_days-preview",
+                "data-rule-min": 1, "data-rule-max": MAX_EXPIRY_DAYS,
+                "data-error-invalid": days.error_messages["invalid"],
+                "data-error-min": days.error_messages["min_value"],
+                "data-error-max": days.error_messages["max_value"],
+            }
         )
+
+    def full_clean(self):
+        super().full_clean()
+        # After a refused submit, the first field at fault has the focus and
+        # says it is invalid, with its error read out (not Name, always).
+        if not self.is_bound or not self.errors:
+            return
+        first = next((f for f in ("name", "expires_in_days") if f in self.errors), None)
+        for field in ("name", "expires_in_days"):
+            attrs = self.fields[field].widget.attrs
+            attrs.pop("autofocus", None)
+            if field in self.errors:
+                attrs["aria-invalid"] = "true"
+                attrs["aria-describedby"] = f"{attrs['aria-describedby']} id_{field}-error"
+        if first:
+            self.fields[first].widget.attrs["autofocus"] = True
 
     def clean(self):
         cleaned = super().clean()

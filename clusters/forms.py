@@ -1,3 +1,5 @@
+import re
+
 from django import forms
 
 from clusters import catalog
@@ -7,7 +9,11 @@ from clusters.models import MAX_NODES, Cluster
 class ClusterCreateForm(forms.Form):
     name = forms.CharField(
         max_length=64,
-        help_text="Letters, digits, underscores and dashes; unique in this account.",
+        # The rule of clusters.models.cluster_name_validator, stated exactly (issue 14):
+        # unlike a key name, no spaces and no minimum beyond one character.
+        help_text="1–64 characters: letters A–Z and a–z, digits, underscores (_) and dashes (-); "
+        "no spaces. Unique in this account.",
+        error_messages={"max_length": "Use at most 64 characters (this has %(show_value)d)."},
     )
     cloud_provider = forms.ChoiceField(
         label="Cloud provider", choices=[(k, v[0]) for k, v in catalog.PROVIDERS.items()]
@@ -27,6 +33,11 @@ class ClusterCreateForm(forms.Form):
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+            raise forms.ValidationError(
+                "Use only letters A–Z and a–z (no accented letters or other alphabets), digits, "
+                "underscores (_) and dashes (-); no spaces."
+            )
         Cluster._meta.get_field("name").run_validators(name)
         if Cluster.objects.filter(account=self.account, name=name).exists():
             raise forms.ValidationError("A cluster with this name already exists in this account.")

@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils.functional import cached_property
 from django.utils import timezone
 
 from clusters import catalog, crypto
@@ -118,6 +119,14 @@ class Cluster(models.Model):
     def is_legacy(self) -> bool:
         """Created before granular keys existed: admin keys until enabled."""
         return self.created_at.date() < catalog.GRANULAR_KEYS_SINCE
+
+    @cached_property
+    def active_operation(self) -> "Operation | None":
+        """The operation under way (provisioning, a restart, enabling granular access), if any.
+
+        Pages say what is happening from this, so no notice offers a button
+        the operation has taken away."""
+        return self.operations.filter(state__in=Operation.ACTIVE).first()
 
 
 class ClusterNode(models.Model):

@@ -63,7 +63,8 @@ def test_roles_with_write_clusters_may_open_the_create_form(client_of, account, 
 def test_a_viewer_gets_403_in_the_consoles_look(client_of, viewer, account):
     response = client_of(viewer).get(reverse("clusters:create", kwargs={"account_id": account.id}))
     assert response.status_code == 403
-    assert "Your role in this account does not allow this action" in response.content.decode()
+    html = response.content.decode()
+    assert "This needs the permission write:clusters" in html and "Viewer" in html
 
 
 def test_access_management_lists_members_and_roles(client_of, owner, viewer, account):

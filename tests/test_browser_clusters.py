@@ -31,7 +31,7 @@ def test_bad_input_is_shown_next_to_the_field(login, owner, account):
     page.fill("#id_name", "no spaces allowed")
     page.fill("#id_number_of_nodes", "25")
     page.get_by_role("button", name="Create").click()
-    expect(page.locator("#id_name-error")).to_contain_text("letters, digits, underscores and dashes")
+    expect(page.locator("#id_name-error")).to_contain_text("digits, underscores (_) and dashes (-); no spaces")
     expect(page.locator("#id_number_of_nodes-error")).to_contain_text("less than or equal to 20")
     # What the user typed is still there.
     expect(page.locator("#id_name")).to_have_value("no spaces allowed")

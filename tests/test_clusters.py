@@ -54,7 +54,7 @@ def test_master_key_is_encrypted_at_rest_and_long(cluster):
     [
         ("name", "", "This field is required."),
         ("name", "x" * 65, "at most 64 characters"),
-        ("name", "has space", "letters, digits, underscores and dashes"),
+        ("name", "has space", "digits, underscores (_) and dashes (-); no spaces"),
         ("region", "mars-1", "Select a valid choice"),
         ("region", "europe-west3", "not a region of AWS"),
         ("version", "v0.0.1", "Select a valid choice"),

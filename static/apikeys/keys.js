@@ -47,8 +47,76 @@
       });
     }
 
+    // Name and expiry are checked as they are typed and before submit, with
+    // the server's rules and messages (data-rule-*, data-error-* from
+    // apikeys.forms.KeyForm); the error shows next to the field.
+    const problemOf = (input) => {
+      const text = input.value.trim();
+      const d = input.dataset;
+      if ("expiryDays" in d) {
+        if (text === "") return "";
+        if (!/^[+-]?\d+(\.0*)?$/.test(text)) return d.errorInvalid;
+        const n = Number(text);
+        if (n < Number(d.ruleMin)) return d.errorMin;
+        if (n > Number(d.ruleMax)) return d.errorMax;
+        return "";
+      }
+      if (text === "") return d.errorRequired;
+      const length = [...text].length;
+      if (length < Number(d.ruleMin)) return d.errorMin.replace("{n}", length);
+      if (length > Number(d.ruleMax)) return d.errorMax.replace("{n}", length);
+      if (!new RegExp(d.rulePattern, "u").test(text)) return d.errorPattern;
+      return "";
+    };
+    const checked = [...form.querySelectorAll("[data-rule-min]")];
+    const show = (input, message) => {
+      const field = input.closest(".field");
+      const id = `${input.id}-error`;
+      let error = document.getElementById(id);
+      if (!error && message) {
+        error = document.createElement("p");
+        error.className = "error";
+        error.id = id;
+        field.append(error);
+      }
+      if (error) {
+        error.textContent = message;
+        error.hidden = !message;
+      }
+      field.classList.toggle("invalid", Boolean(message));
+      const described = (input.getAttribute("aria-describedby") || "").split(" ").filter((x) => x && x !== id);
+      if (message) {
+        input.setAttribute("aria-invalid", "true");
+        described.push(id);
+      } else {
+        input.removeAttribute("aria-invalid");
+      }
+      input.setAttribute("aria-describedby", described.join(" "));
+    };
+    checked.forEach((input) => {
+      // Expiry: as one types (the preview goes, the reason comes). Name: once
+      // one leaves it, then as one corrects it.
+      const live = "expiryDays" in input.dataset;
+      let touched = live;
+      input.addEventListener("input", () => { if (touched) show(input, problemOf(input)); });
+      input.addEventListener("blur", () => {
+        touched = true;
+        show(input, problemOf(input));
+      });
+    });
+
     // A double click posts once; the server also refuses a repeated nonce.
-    form.addEventListener("submit", () => {
+    form.addEventListener("submit", (event) => {
+      const bad = checked.filter((input) => {
+        const message = problemOf(input);
+        show(input, message);
+        return Boolean(message);
+      });
+      if (bad.length) {
+        event.preventDefault();
+        bad[0].focus();
+        return;
+      }
       const button = form.querySelector("[data-submit-once]");
       if (button) window.setTimeout(() => { button.disabled = true; }, 0);
     });

@@ -12,12 +12,16 @@ function followClusterStatus(head) {
     badge.className = "badge phase-" + s.phase.toLowerCase();
     head.dataset.phase = s.phase;
     head.querySelector("[data-phase-reason]").textContent = s.reason;
-    const progress = head.querySelector("[data-operation-progress]");
-    if (progress) progress.textContent = s.operation ? s.operation.progress : "";
+    // Every place that tells the operation's progress (head, banner, notices) says the same.
+    document.querySelectorAll("[data-operation-progress]").forEach((progress) => {
+      progress.textContent = s.operation ? s.operation.progress : "";
+    });
     // Granular access just turned on: the key sections change, so show them.
     if (head.dataset.jwtRbac === "false" && s.jwt_rbac) window.location.reload();
     const version = document.querySelector("[data-version]");
     if (version) version.textContent = s.version || "—";
+    // The operation the banner tells of is over: reload, so it offers what is possible now.
+    if (!s.operation && document.querySelector("[data-reload-when-settled]")) window.location.reload();
     const up = document.querySelector("[data-nodes-up]");
     if (up) up.textContent = s.nodes_up;
     const list = document.querySelector("[data-nodes]");
@@ -87,3 +91,55 @@ if (provider && region) {
   provider.addEventListener("change", sync);
   sync();
 }
+
+// Below 768 px the sidebar's navigation folds behind a Menu button (issue 14).
+// Without this script the button stays hidden and the links show.
+document.querySelectorAll("[data-sidebar]").forEach((sidebar) => {
+  const toggle = sidebar.querySelector("[data-nav-toggle]");
+  const nav = sidebar.querySelector("nav");
+  if (!toggle || !nav) return;
+  const set = (open) => {
+    sidebar.classList.toggle("open", open);
+    toggle.setAttribute("aria-expanded", String(open));
+  };
+  toggle.hidden = false;
+  sidebar.dataset.navCollapsible = "";
+  toggle.addEventListener("click", () => set(toggle.getAttribute("aria-expanded") !== "true"));
+  sidebar.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && sidebar.classList.contains("open")) {
+      set(false);
+      toggle.focus();
+    }
+  });
+});
+
+// A box that scrolls sideways (code, wide tables) can be scrolled by keyboard:
+// it takes focus when it holds nothing focusable itself.
+const scrollBoxes = () => {
+  document.querySelectorAll("pre, .table-scroll, .card > .table").forEach((box) => {
+    if ((box.hasAttribute("tabindex") && !("scrollFocus" in box.dataset)) || box.querySelector("a, button, input, select, textarea")) return;
+    if (box.scrollWidth > box.clientWidth) {
+      box.tabIndex = 0;
+      box.dataset.scrollFocus = "";
+    } else if ("scrollFocus" in box.dataset) {
+      box.removeAttribute("tabindex");
+      delete box.dataset.scrollFocus;
+    }
+  });
+};
+scrollBoxes();
+window.addEventListener("resize", scrollBoxes);
+
+// The header's menus (<details>): Escape or a click elsewhere closes them.
+document.querySelectorAll("details.menu").forEach((menu) => {
+  const summary = menu.querySelector("summary");
+  menu.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && menu.open) {
+      menu.open = false;
+      summary.focus();
+    }
+  });
+  document.addEventListener("click", (event) => {
+    if (menu.open && !menu.contains(event.target)) menu.open = false;
+  });
+});

@@ -1,0 +1,174 @@
+"""Every page of the console, on a phone (390×844) and a laptop (1280×800),
+logged in and out (issue 14):
+
+- a screenshot of each goes to a temporary directory (SCREENSHOT_DIR keeps them);
+- the page never scrolls sideways: document.documentElement.scrollWidth ≤ the viewport's width;
+- its primary buttons are clickable, by Playwright's own actionability checks
+  (visible, stable, enabled, not covered: `click(trial=True)`, never forced);
+- axe-core (pinned in package.json, from node_modules/) finds no serious or
+  critical violation.
+
+One test per viewport walks all pages and reports every failure at once.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from accounts.roles import Role
+from apikeys.models import DatabaseApiKey
+from audit.models import Action
+from audit.services import audit_record
+from tests.conftest import make_user
+from tests.fixtures.apikeys import make_admin_key, make_key
+from tests.fixtures.browser import axe_violations, log_in, require_axe
+
+pytestmark = pytest.mark.browser
+
+VIEWPORTS = {"phone": {"width": 390, "height": 844}, "laptop": {"width": 1280, "height": 800}}
+
+# What a page's main action looks like: the buttons a user came to press.
+PRIMARY = "main .primary:visible, main .danger:visible, main button[type=submit]:visible"
+
+
+def url(name, **kwargs) -> str:
+    return reverse(name, kwargs=kwargs)
+
+
+@pytest.fixture
+def screenshots(tmp_path_factory):
+    wanted = os.environ.get("SCREENSHOT_DIR")
+    path = Path(wanted) if wanted else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def estate(owner, account, cluster, legacy_cluster):
+    """An account with something on every page: keys of both kinds, a mixed
+    key with a long name, an audit trail, and a viewer to be refused."""
+    make_key(
+        cluster, by=owner, name="nightly batch re-indexer for books",
+        rules=[{"collection": c, "access": a} for c, a in
+               [("books", "rw"), ("authors", "r"), ("reviews", "r"), ("covers", "rw")]],
+    )
+    make_key(cluster, by=owner, name="search service")
+    make_admin_key(legacy_cluster, by=owner, name="legacy app")
+    audit_record(account=account, action=Action.RESTART_STARTED, target=cluster, actor=owner, client_ip="127.0.0.1")
+    return {"viewer": make_user("victor", account, Role.VIEWER)}
+
+
+def check(page, name: str, viewport: str, screenshots: Path, problems: list[str]) -> None:
+    page.wait_for_load_state("load")
+    page.screenshot(path=screenshots / f"{viewport}-{name}.png", full_page=True)
+    width = page.viewport_size["width"]
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    if scroll_width > width:
+        wide = page.evaluate(
+            """(width) => [...document.querySelectorAll('body *')]
+                .filter((e) => e.getBoundingClientRect().right > width + 1)
+                .slice(0, 3).map((e) => e.tagName + '.' + e.className)""",
+            width,
+        )
+        problems.append(f"{viewport} {name}: {scroll_width}px wide in a {width}px viewport ({wide})")
+    buttons = page.locator(PRIMARY)
+    for i in range(buttons.count()):
+        button = buttons.nth(i)
+        try:
+            button.click(trial=True, timeout=2000)
+        except Exception as exc:  # noqa: BLE001 - reported with the others
+            problems.append(f"{viewport} {name}: {button.inner_text()!r} not clickable: {str(exc).splitlines()[0]}")
+    for violation in axe_violations(page):
+        problems.append(f"{viewport} {name}: axe {violation}")
+
+
+def walk(page, login, owner, viewer, cluster, legacy_cluster, account, problems, viewport, screenshots):
+    look = lambda name: check(page, name, viewport, screenshots, problems)  # noqa: E731
+    a = {"account_id": account.id}
+    c = a | {"cluster_id": cluster.id}
+    legacy = a | {"cluster_id": legacy_cluster.id}
+
+    # Logged out.
+    page.goto(url("login"))
+    look("login")
+    page.goto(url("logout"))
+    look("logout-logged-out")
+    page.goto("/no/such/page/")
+    look("404-logged-out")
+    page.goto(url("api:docs"))
+    page.locator(".opblock-tag").first.wait_for()
+    look("api-docs")
+
+    login(owner)
+    page.goto(url("clusters:list", **a))
+    look("cluster-list")
+    page.goto(url("clusters:create", **a))
+    look("cluster-create")
+    page.goto(url("clusters:detail", **c))
+    look("cluster-current")
+    page.goto(url("clusters:detail", **legacy))
+    look("cluster-legacy")
+    page.goto(url("clusters:enable-granular", **legacy))
+    look("enable-confirm-legacy")
+    page.goto(url("clusters:enable-granular", **c))
+    look("enable-confirm-already-enabled")
+    page.goto(url("apikeys:account-list", **a))
+    look("api-keys")
+    page.goto(url("apikeys:create", **c))
+    look("key-create")
+    page.fill("#id_name", "phone test key")
+    page.get_by_role("button", name="Create", exact=True).click()
+    page.locator("[data-secret]").wait_for()
+    look("key-reveal")
+    page.goto(url("apikeys:admin-create", **legacy))
+    look("admin-key-create")
+    key = DatabaseApiKey.objects.filter(cluster=cluster).order_by("created_at").first()
+    page.goto(url("apikeys:detail", **c, key_id=key.id))
+    look("key-detail")
+    page.goto(url("apikeys:delete", **c, key_id=key.id))
+    look("key-delete")
+    page.goto(url("accounts:access", **a))
+    look("access")
+    page.goto(url("audit:log", **a))
+    look("audit-log")
+    page.goto(url("managementkeys:list", **a))
+    look("management-keys")
+    page.goto(url("managementkeys:create", **a))
+    look("management-key-create")
+    page.get_by_role("button", name="Create key").click()
+    page.locator("[data-secret]").wait_for()
+    look("management-key-reveal")
+    page.goto(url("managementkeys:list", **a))
+    page.locator("[data-management-keys] a.danger-link").first.click()
+    look("management-key-delete")
+    page.goto("/no/such/page/")
+    look("404")
+    page.goto(url("logout"))
+    look("logout")
+    page.locator("main").get_by_role("button", name="Log out").click()
+    page.wait_for_url(lambda u: "/logout/" not in u)
+
+    login(viewer)
+    page.goto(url("clusters:create", **a))
+    look("403")
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_every_page_fits_the_viewport_its_buttons_are_clickable_and_axe_finds_nothing_serious(
+    chromium, live_server, owner, account, cluster, legacy_cluster, estate, screenshots, viewport
+):
+    require_axe()
+    context = chromium.new_context(base_url=live_server.url, viewport=VIEWPORTS[viewport])
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+
+    problems: list[str] = []
+    try:
+        walk(page, lambda user: log_in(page, user), owner, estate["viewer"], cluster, legacy_cluster, account,
+             problems, viewport, screenshots)
+    finally:
+        context.close()
+    print(f"screenshots in {screenshots}")
+    assert problems == [], "\n".join(problems)
