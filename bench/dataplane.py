@@ -108,7 +108,8 @@ def _start_dataplane(data_dir: Path, *, auth_enabled: bool, processes: int = 1,
     import urllib.request
 
     port = _free_port()
-    env = os.environ | {"DATAPLANE_PORT": str(port), "DATAPLANE_HOST": "127.0.0.1",
+    env = os.environ | {"DATAPLANE_PORT": str(port), "DATAPLANE_GRPC_PORT": str(_free_port()),
+                        "DATAPLANE_HOST": "127.0.0.1",
                         "DATAPLANE_DATA_DIR": str(data_dir), "DATAPLANE_RUN_DIR": str(data_dir / "run"),
                         "DATAPLANE_PROCESSES": str(processes),
                         "DATAPLANE_INSECURE_NO_AUTH": "false" if auth_enabled else "true"}
