@@ -24,7 +24,12 @@ run: migrate
 	$(MANAGE) seed_demo
 	exec $(MANAGE) runall
 
-test: secrets
+# The JavaScript gRPC client the tests run (package-lock.json); skipped without npm.
+NODE_DEPS := $(if $(shell command -v npm),node_modules/.package-lock.json)
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+
+test: secrets $(NODE_DEPS)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The data plane's performance ratios (issue 5); figures, not pass/fail.

@@ -291,6 +291,8 @@ class DataPlane:
         except NoNodeAnswered as exc:
             logger.warning("cluster %s: no node answered %s %s (%s)", cluster.id, scope["method"], scope["path"], exc)
             return await _error(send, 503, "Service unavailable: no node of this cluster answered", started)
+        # uvicorn adds a Date of its own: one is enough.
+        response.headers = [(name, value) for name, value in response.headers if name.lower() != b"date"]
         await response.send_to(send)
 
     async def _read_json(self, scope, receive):

@@ -8,7 +8,9 @@ through the front loses nothing when a node is killed."""
 
 import json
 import os
+import shutil
 import signal
+import subprocess
 import threading
 
 import grpc
@@ -22,7 +24,7 @@ from clusters.models import Cluster, ClusterNode, NodeState, Runtime
 from keyset.contract import keys_changed
 from runtimes.base import wait_until
 from tests.fixtures.dataplane import MANAGE, READ_ONLY, collection_rule, mint
-from tests.fixtures.qdrant import requires_qdrant
+from tests.fixtures.qdrant import ROOT, requires_qdrant
 
 pytestmark = requires_qdrant
 
@@ -306,3 +308,30 @@ def test_reads_through_the_front_survive_kill_9_of_a_node(legacy_cluster, qdrant
     failed = {name: [r for r in reads if r != 30] for name, reads in results.items()}
     assert failed == {"rest": [], "grpc": []}
     assert not qdrant.is_running(qdrant_trio[1])
+
+
+JS_CLIENT = ROOT / "node_modules" / "@qdrant" / "js-client-grpc"
+
+
+def js_calls(port, token):
+    result = subprocess.run(["node", str(ROOT / "tests" / "js" / "grpc_calls.mjs"), "127.0.0.1", str(port), token],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_the_javascript_grpc_client_gets_the_nodes_answers_through_the_front(single, qdrant, qdrant_node, dataplane,
+                                                                             owner):
+    if not (shutil.which("node") and JS_CLIENT.is_dir()):
+        pytest.skip("node or @qdrant/js-client-grpc is missing: run `npm ci` at the repository root (Node 20)")
+    seed_collections(qdrant.address(qdrant_node).http_url, single.master_key)
+    node_port = qdrant.address(qdrant_node).ports.grpc
+    seen = {}
+    for kind, token, node_token in keys_of_every_kind(single, owner):
+        if token is None:
+            continue
+        seen[kind] = js_calls(dataplane.grpc_port, token)
+        assert seen[kind] == js_calls(node_port, node_token), kind
+    assert seen["manage"]["count"] == ["ok", 1]
+    assert seen["read"]["deleteMissing"][0] == 7  # PERMISSION_DENIED, as from the node
+    assert seen["garbage"]["list"] == [16, "Invalid API key or JWT"]
