@@ -259,6 +259,13 @@ class ProxyResponse:
     async def send_to(self, send) -> None:
         """Relays the response to an ASGI `send`."""
         await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        connection = self._connection
+        if connection.done:  # all of it came with the head, as most answers do: one message
+            body = b"".join(connection.chunks)
+            connection.chunks.clear()
+            self._release()
+            await send({"type": "http.response.body", "body": body})
+            return
         async for chunk in self.body():
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
