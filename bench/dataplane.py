@@ -263,7 +263,8 @@ def front_vs_direct(tmp: Path, cluster, rounds: int, seconds: float) -> dict | N
                           for i in range(start, start + 1000)]
                 client.put("/collections/front/points?wait=true", json={"points": points}).raise_for_status()
         grpc_port = _free_port()
-        plane, front_port = _start_dataplane(tmp / "data-front", auth_enabled=True, grpc_port=grpc_port)
+        plane, front_port = _start_dataplane(tmp / "data-front", auth_enabled=True, grpc_port=grpc_port,
+                                            pin=os.environ.get("BENCH_FRONT_PIN", "1") == "1")
         vector = [rng.random() for _ in range(DIMENSION)]
         rest_bodies = {"count": json.dumps({"exact": True}).encode(),
                        "query": json.dumps({"query": vector, "limit": 10}).encode()}

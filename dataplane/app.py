@@ -153,6 +153,7 @@ class DataPlane:
         self.auth_enabled = auth_enabled
         # Pooled connections to the nodes of `qdrant` clusters (dataplane/proxy.py).
         self.proxy = NodeProxy()
+        self._nodes_seen = None
         self.grpc = None  # dataplane.grpcfront.GrpcFront, started with the process when set
 
     async def __call__(self, scope, receive, send) -> None:
@@ -272,7 +273,11 @@ class DataPlane:
     async def _forward(self, scope, receive, send, cluster, credential: tuple[str, str], started: float) -> None:
         """A `qdrant` cluster's request, any route, to one of its ready nodes,
         which applies Qdrant's own table of access to `credential`."""
-        nodes = self.keystore.current.nodes_of(cluster.id).http
+        key_set = self.keystore.current
+        if key_set.nodes is not self._nodes_seen:  # the ready lists changed: drop what left them
+            self._nodes_seen = key_set.nodes
+            await self.proxy.keep_only({url for entry in key_set.nodes.values() for url in entry.http})
+        nodes = key_set.nodes_of(cluster.id).http
         if not nodes:
             return await _error(send, 503, "Service unavailable: no node of this cluster is ready", started)
         try:

@@ -304,6 +304,13 @@ class NodeProxy:
         for node in list(self._pools):
             await self.forget(node)
 
+    async def keep_only(self, nodes) -> None:
+        """Closes the pooled connections to every node not in `nodes` (those
+        that left the ready list: a node about to restart is not kept waiting
+        for them)."""
+        for node in [node for node in self._pools if node not in nodes]:
+            await self.forget(node)
+
     async def forward(self, *, nodes: Sequence[str], method: str, path: str, query: bytes = b"",
                       headers: Headers = (), body: bytes = b"", credential: tuple[str, str] | None = None,
                       idempotent: bool | None = None) -> ProxyResponse:

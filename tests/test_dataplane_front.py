@@ -335,3 +335,66 @@ def test_the_javascript_grpc_client_gets_the_nodes_answers_through_the_front(sin
     assert seen["manage"]["count"] == ["ok", 1]
     assert seen["read"]["deleteMissing"][0] == 7  # PERMISSION_DENIED, as from the node
     assert seen["garbage"]["list"] == [16, "Invalid API key or JWT"]
+
+
+def test_a_rolling_restart_behind_the_front_loses_no_read_and_no_idempotent_write(legacy_cluster, qdrant,
+                                                                                  qdrant_trio, dataplane, owner):
+    """Node by node, as the node supervisor does it: out of the ready list
+    (its row no longer HEALTHY), restarted, back when healthy."""
+    from runtimes.base import wait_healthy
+
+    cluster = front_cluster(legacy_cluster, qdrant_trio, qdrant)
+    _, token = mint(cluster, collection_rule("books", "rw"), by=owner)
+    with rest(qdrant.address(qdrant_trio[0]).http_url, cluster.master_key) as node:
+        node.put("/collections/books", json={"vectors": {"size": 2, "distance": "Dot"}, "shard_number": 3,
+                                             "replication_factor": 2}).raise_for_status()
+        node.put("/collections/books/points?wait=true", json={
+            "points": [{"id": i, "vector": [1.0, float(i)]} for i in range(30)]}).raise_for_status()
+    over_rest = QdrantClient(url=dataplane.url, api_key=token, check_compatibility=False, timeout=30)
+    over_grpc = grpc_client(dataplane.grpc_port, token)
+    results = {"rest reads": [], "grpc reads": [], "rest writes": [], "grpc writes": []}
+    stop = threading.Event()
+
+    def loop(name, client):
+        i = 0
+        while not stop.is_set():
+            i += 1
+            for kind, call in (("reads", lambda: client.count("books", exact=True).count),
+                               ("writes", lambda i=i: client.upsert("books", [models.PointStruct(
+                                   id=i % 30, vector=[1.0, float(i % 30)])], wait=True).status.value)):
+                try:
+                    results[f"{name} {kind}"].append(call())
+                except Exception as error:  # noqa: BLE001 - any failure is what the test counts
+                    results[f"{name} {kind}"].append(repr(error))
+
+    threads = [threading.Thread(target=loop, args=item) for item in (("rest", over_rest), ("grpc", over_grpc))]
+    pids = []
+    try:
+        for thread in threads:
+            thread.start()
+        wait_until(lambda: min(map(len, results.values())) >= 10, timeout=30, what="the clients to run")
+        for node in qdrant_trio:  # restarted from this (the main) thread: PR_SET_PDEATHSIG
+            wait_until(lambda: qdrant.settled(qdrant_trio[0].cluster), timeout=120, interval=0.2,
+                       what="the cluster to settle")
+            ClusterNode.objects.filter(cluster=cluster, index=node.index).update(state=NodeState.STARTING)
+            counts = {name: len(done) for name, done in results.items()}
+            wait_until(lambda counts=counts: all(len(results[n]) >= counts[n] + 3 for n in results), timeout=30,
+                       what="requests after the node left the ready list")  # the front polls every 0.1 s
+            old_pid = qdrant.pid(node)
+            qdrant.restart(node)
+            wait_healthy(qdrant, node, timeout=120)
+            pids.append((old_pid, qdrant.pid(node)))
+            ClusterNode.objects.filter(cluster=cluster, index=node.index).update(state=NodeState.HEALTHY)
+        counts = {name: len(done) for name, done in results.items()}
+        wait_until(lambda: all(len(results[n]) >= counts[n] + 10 for n in results), timeout=30,
+                   what="requests after the restart")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        over_rest.close()
+        over_grpc.close()
+    assert all(old != new for old, new in pids)
+    expected = {"reads": 30, "writes": "completed"}
+    failed = {name: [r for r in done if r != expected[name.split()[1]]] for name, done in results.items()}
+    assert failed == {name: [] for name in results}
