@@ -24,12 +24,14 @@ run: migrate
 	$(MANAGE) seed_demo
 	exec $(MANAGE) runall
 
-# axe-core for the accessibility tests (package.json pins it; node_modules/ is not committed).
-node_modules/.package-lock.json: package-lock.json
-	npm ci --no-audit --no-fund
+# Node packages the tests use (package.json pins them; node_modules/ is not
+# committed): axe-core and the JavaScript gRPC client. Skipped without npm.
+NODE_DEPS := $(if $(shell command -v npm),node_modules/.package-lock.json)
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
 	touch $@
 
-test: secrets node_modules/.package-lock.json
+test: secrets $(NODE_DEPS)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The data plane's performance ratios (issue 5); figures, not pass/fail.

@@ -4,7 +4,7 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
 from apikeys.models import AdminKey, DatabaseApiKey
-from dataplane.selectors import live_collections
+from keyset.contract import embedded_collections
 
 
 def cluster_collections(cluster) -> list[str]:
@@ -13,7 +13,7 @@ def cluster_collections(cluster) -> list[str]:
     The one place the console learns a cluster's collections: the live
     cluster, as its data plane stores them.
     """
-    return live_collections(cluster)
+    return embedded_collections(cluster.id)
 
 
 def cluster_keys(cluster) -> QuerySet[DatabaseApiKey]:

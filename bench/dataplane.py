@@ -11,6 +11,12 @@
    (the console's service, committed, waiting for every data plane process
    to reload): p50 and p99 with DATAPLANE_CONFIRM_SECONDS on against 0 (off),
    interleaved in one run, with 1 and with 4 data plane processes.
+4. The front of a `qdrant` cluster (issue 10) against a real Qdrant node
+   straight: requests per second and p50/p99 of count and of query (limit 10
+   on 10,000 points of dimension 128), over REST and over gRPC, 32
+   connections, the same token both ways, loaded in turn in one run (goal:
+   the front keeps >= 75 % of direct throughput for query, adds <= 0.5 ms at
+   p50). Needs QDRANT_BINARY; skipped with a message otherwise.
 
 Everything runs against a throw-away SQLite database and data directory in a
 temporary folder; the console's own database and broker are not touched.
@@ -104,11 +110,12 @@ def auth_ratios(cluster, token: str) -> dict:
 
 
 def _start_dataplane(data_dir: Path, *, auth_enabled: bool, processes: int = 1,
-                     pin: bool = True) -> tuple[subprocess.Popen, int]:
+                     pin: bool = True, grpc_port: int | None = None) -> tuple[subprocess.Popen, int]:
     import urllib.request
 
     port = _free_port()
-    env = os.environ | {"DATAPLANE_PORT": str(port), "DATAPLANE_HOST": "127.0.0.1",
+    env = os.environ | {"DATAPLANE_PORT": str(port), "DATAPLANE_GRPC_PORT": str(grpc_port or _free_port()),
+                        "DATAPLANE_HOST": "127.0.0.1",
                         "DATAPLANE_DATA_DIR": str(data_dir), "DATAPLANE_RUN_DIR": str(data_dir / "run"),
                         "DATAPLANE_PROCESSES": str(processes),
                         "DATAPLANE_INSECURE_NO_AUTH": "false" if auth_enabled else "true"}
@@ -215,6 +222,106 @@ def confirm_cost(tmp: Path, cluster, processes: int, trials: int) -> dict:
             for name, values in samples.items()}
 
 
+FRONT_CALLS = ("count", "query")
+DIMENSION, POINTS = 128, 10_000
+
+
+def front_vs_direct(tmp: Path, cluster, rounds: int, seconds: float) -> dict | None:
+    """One real node, the data plane in front of it; each call through both, in turn."""
+    import random
+
+    import httpx
+    from qdrant_client import grpc as pb
+
+    from apikeys.services import database_key_create
+    from bench import loadgen
+    from clusters.models import ClusterNode, NodeState
+    from keyset.contract import keys_changed
+    from runtimes.base import ClusterSpec, Node, start_cluster
+    from runtimes.qdrant import QdrantRuntime
+
+    binary = os.environ.get("QDRANT_BINARY")
+    if not binary:
+        return None
+    runtime = QdrantRuntime(binary=binary, root=tmp / "nodes", stop_grace=5)
+    node = Node(ClusterSpec(id=str(cluster.id), size=1, master_key=cluster.master_key, jwt_rbac=True), 0)
+    plane = None
+    try:
+        address = start_cluster(runtime, node.cluster)[0]
+        type(cluster).objects.filter(id=cluster.id).update(runtime="qdrant")
+        ClusterNode.objects.update_or_create(cluster=cluster, index=0, defaults={
+            "state": NodeState.HEALTHY, "http_port": address.ports.http, "grpc_port": address.ports.grpc})
+        keys_changed()
+        _, token = database_key_create(cluster=cluster, name="front bench key",
+                                       rules=[{"collection": "front", "access": "rw"}], expires_at=None, by=None)
+        rng = random.Random(1)
+        with httpx.Client(base_url=address.http_url, headers={"api-key": cluster.master_key}, timeout=60) as client:
+            client.put("/collections/front", json={"vectors": {"size": DIMENSION, "distance": "Cosine"}}
+                       ).raise_for_status()
+            for start in range(0, POINTS, 1000):
+                points = [{"id": i, "vector": [rng.random() for _ in range(DIMENSION)]}
+                          for i in range(start, start + 1000)]
+                client.put("/collections/front/points?wait=true", json={"points": points}).raise_for_status()
+        grpc_port = _free_port()
+        plane, front_port = _start_dataplane(tmp / "data-front", auth_enabled=True, grpc_port=grpc_port,
+                                            pin=os.environ.get("BENCH_FRONT_PIN", "1") == "1")
+        vector = [rng.random() for _ in range(DIMENSION)]
+        rest_bodies = {"count": json.dumps({"exact": True}).encode(),
+                       "query": json.dumps({"query": vector, "limit": 10}).encode()}
+        grpc_calls = {
+            "count": ("/qdrant.Points/Count", pb.CountPoints(collection_name="front", exact=True)),
+            "query": ("/qdrant.Points/Query", pb.QueryPoints(
+                collection_name="front", limit=10,
+                query=pb.Query(nearest=pb.VectorInput(dense=pb.DenseVector(data=vector))))),
+        }
+        ends = {"front": (front_port, f"127.0.0.1:{grpc_port}"),
+                "direct": (address.ports.http, f"127.0.0.1:{address.ports.grpc}")}
+        results = {(proto, call, end): [] for proto in ("REST", "gRPC") for call in FRONT_CALLS for end in ends}
+        _pin(1)
+        for i in range(rounds):
+            for proto in ("REST", "gRPC"):
+                for call in FRONT_CALLS:
+                    order = ("front", "direct") if i % 2 == 0 else ("direct", "front")
+                    for end in order:
+                        http_port, grpc_target = ends[end]
+                        if proto == "REST":
+                            request = loadgen.post_request(f"/collections/front/points/{call}", rest_bodies[call],
+                                                           {"api-key": token})
+                            outcome = loadgen.run("127.0.0.1", http_port, request, connections=32, warmup=0.5,
+                                                  seconds=seconds)
+                        else:
+                            method, message = grpc_calls[call]
+                            outcome = loadgen.run_grpc(grpc_target, method, message.SerializeToString(),
+                                                       [("api-key", token)], connections=32, warmup=0.5,
+                                                       seconds=seconds)
+                        if outcome["errors"]:
+                            raise RuntimeError(f"{outcome['errors']} {proto} {call} requests to the {end} failed")
+                        results[(proto, call, end)].append(outcome)
+    finally:
+        if plane is not None:
+            _stop(plane)
+        runtime.stop_all()
+    return {key: {"rps": statistics.median(o["rps"] for o in runs), "p50": statistics.median(o["p50_ms"] for o in runs),
+                  "p99": statistics.median(o["p99_ms"] for o in runs)} for key, runs in results.items()}
+
+
+def print_front(rounds: int, seconds: float, result: dict | None) -> None:
+    if result is None:
+        print("Front vs a node straight: skipped, QDRANT_BINARY is not set (make qdrant prints a path for it)")
+        return
+    print(f"Front vs a real Qdrant node straight, 32 connections, median of {rounds} x {seconds:g} s, "
+          f"{POINTS} points of dimension {DIMENSION}:")
+    for proto in ("REST", "gRPC"):
+        for call in FRONT_CALLS:
+            front, direct = result[(proto, call, "front")], result[(proto, call, "direct")]
+            name = "count" if call == "count" else "query limit 10"
+            print(f"  {proto:4} {name:15} direct {direct['rps']:7.0f} req/s p50 {direct['p50']:6.2f} "
+                  f"p99 {direct['p99']:6.2f} ms   front {front['rps']:7.0f} req/s p50 {front['p50']:6.2f} "
+                  f"p99 {front['p99']:6.2f} ms   ratio {front['rps'] / direct['rps']:.2f}x  "
+                  f"adds p50 {front['p50'] - direct['p50']:+.2f} ms")
+    print("  goal: query ratio >= 0.75x, adds <= 0.5 ms at p50")
+
+
 def _stop(process: subprocess.Popen) -> None:
     process.terminate()
     process.wait(timeout=15)
@@ -223,9 +330,14 @@ def _stop(process: subprocess.Popen) -> None:
 def main() -> None:
     rounds = int(os.environ.get("BENCH_ROUNDS", "6"))
     seconds = float(os.environ.get("BENCH_SECONDS", "3"))
+    only = os.environ.get("BENCH_ONLY", "")  # "front": part 4 alone
     with tempfile.TemporaryDirectory(prefix="dataplane-bench-") as name:
         tmp = Path(name)
         cluster, token, manage = _setup(tmp)
+        if only == "front":
+            front_rounds = int(os.environ.get("BENCH_FRONT_ROUNDS", "3"))
+            print_front(front_rounds, seconds, front_vs_direct(tmp, cluster, front_rounds, seconds))
+            return
         ratios = auth_ratios(cluster, token)
         print("Auth decision for a valid JWT (read header, verify, revocation, access):")
         print(f"  one HMAC-SHA256 of the token      {ratios['hmac_us']:8.2f} µs")
@@ -253,6 +365,9 @@ def main() -> None:
         print(f"  auth on                           {result['rps_on']:8.0f} req/s   "
               f"runs {', '.join(f'{r:.0f}' for r in result['runs_on'])}")
         print(f"  auth on is {result['slower'] * 100:.1f} % slower  (target <= 10 %)")
+        sys.stdout.flush()
+        front_rounds = int(os.environ.get("BENCH_FRONT_ROUNDS", "3"))
+        print_front(front_rounds, seconds, front_vs_direct(tmp, cluster, front_rounds, seconds))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-"""A small HTTP/1.1 load generator: N keep-alive connections over loopback,
-each sending one request at a time, as fast as answers come back.
+"""Small load generators: N keep-alive connections over loopback, each sending
+one request at a time, as fast as answers come back; requests per second and
+the latency of each answer (p50, p99). HTTP/1.1 (`run`) and gRPC (`run_grpc`,
+one channel per connection, raw request bytes).
 
 asyncio Protocols on uvloop with the request pre-encoded, so on a small
 machine the server, not the generator, is what runs out of CPU.
@@ -19,6 +21,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_made(self, transport) -> None:
         self.transport = transport
+        self.sent = time.perf_counter()
         transport.write(self.request)
 
     def data_received(self, data: bytes) -> None:
@@ -38,17 +41,19 @@ class _Connection(asyncio.Protocol):
             state = self.state
             if state["measuring"]:
                 state["done"] += 1
+                state["latencies"].append(time.perf_counter() - self.sent)
                 if status != 200:
                     state["errors"] += 1
             if state["stop"]:
                 self.transport.close()
                 return
+            self.sent = time.perf_counter()
             self.transport.write(self.request)
 
 
 async def _run(host: str, port: int, request: bytes, connections: int, warmup: float, seconds: float) -> dict:
     loop = asyncio.get_running_loop()
-    state = {"measuring": False, "stop": False, "done": 0, "errors": 0}
+    state = {"measuring": False, "stop": False, "done": 0, "errors": 0, "latencies": []}
     transports = []
     for _ in range(connections):
         transport, _ = await loop.create_connection(lambda: _Connection(request, state), host, port)
@@ -63,7 +68,59 @@ async def _run(host: str, port: int, request: bytes, connections: int, warmup: f
     await asyncio.sleep(0.2)
     for transport in transports:
         transport.close()
-    return {"rps": state["done"] / elapsed, "requests": state["done"], "errors": state["errors"]}
+    return _outcome(state, elapsed)
+
+
+def _outcome(state: dict, elapsed: float) -> dict:
+    latencies = sorted(state["latencies"]) or [0.0]
+
+    def at(fraction):
+        return latencies[min(len(latencies) - 1, int(fraction * len(latencies)))] * 1e3
+
+    return {"rps": state["done"] / elapsed, "requests": state["done"], "errors": state["errors"],
+            "p50_ms": at(0.50), "p99_ms": at(0.99)}
+
+
+async def _run_grpc(target: str, method: str, request: bytes, metadata, connections: int, warmup: float,
+                    seconds: float) -> dict:
+    import grpc.aio
+
+    state = {"measuring": False, "stop": False, "done": 0, "errors": 0, "latencies": []}
+    # A local subchannel pool per channel: each is its own TCP connection.
+    channels = [grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
+                for _ in range(connections)]
+
+    async def loop(channel):
+        call = channel.unary_unary(method)
+        while not state["stop"]:
+            sent = time.perf_counter()
+            try:
+                await call(request, metadata=metadata, timeout=10)
+                ok = True
+            except grpc.aio.AioRpcError:
+                ok = False
+            if state["measuring"]:
+                state["done"] += 1
+                state["latencies"].append(time.perf_counter() - sent)
+                state["errors"] += not ok
+
+    tasks = [asyncio.create_task(loop(channel)) for channel in channels]
+    await asyncio.sleep(warmup)
+    state["measuring"] = True
+    started = time.perf_counter()
+    await asyncio.sleep(seconds)
+    state["measuring"] = False
+    elapsed = time.perf_counter() - started
+    state["stop"] = True
+    await asyncio.gather(*tasks)
+    for channel in channels:
+        await channel.close()
+    return _outcome(state, elapsed)
+
+
+def run_grpc(target: str, method: str, request: bytes, metadata, *, connections: int = 32, warmup: float = 1.0,
+             seconds: float = 5.0) -> dict:
+    return asyncio.run(_run_grpc(target, method, request, tuple(metadata), connections, warmup, seconds))
 
 
 def run(host: str, port: int, request: bytes, *, connections: int = 32, warmup: float = 1.0,

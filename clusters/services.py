@@ -43,6 +43,7 @@ def cluster_create(
     )
     cluster.endpoint_url = default_endpoint(cluster.id)
     cluster.rest_port = settings.DATAPLANE_PORT  # where this project's data plane serves it
+    cluster.grpc_port = settings.DATAPLANE_GRPC_PORT
     cluster.jwt_rbac = not cluster.is_legacy
     cluster.full_clean()
     cluster.save()

@@ -262,6 +262,12 @@ def _dataplane_int(name: str, default: int, low: int, high: int) -> int:
 
 DATAPLANE_HOST = env.str("DATAPLANE_HOST", default="127.0.0.1")
 DATAPLANE_PORT = _dataplane_int("DATAPLANE_PORT", 6333, 1, 65535)
+# Every cluster's gRPC endpoint (dataplane/grpcfront.py), in each data plane process.
+DATAPLANE_GRPC_PORT = _dataplane_int("DATAPLANE_GRPC_PORT", 6334, 1, 65535)
+if DATAPLANE_GRPC_PORT == DATAPLANE_PORT:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("DATAPLANE_GRPC_PORT must differ from DATAPLANE_PORT.")
 # Processes serving the port (uvicorn workers); collections of a cluster are
 # served by one of them at a time and the others forward to it.
 DATAPLANE_PROCESSES = _dataplane_int("DATAPLANE_PROCESSES", 1, 1, 64)

@@ -26,6 +26,7 @@ from dataplane.control import ControlServer
 from dataplane.engine import Engine
 from dataplane.keystore import KeyStore, Queries
 from dataplane.lastused import LastUsed
+from dataplane.proxy import NodeProxy, NoNodeAnswered
 from dataplane.storage import StorageError
 
 logger = logging.getLogger(__name__)
@@ -150,6 +151,10 @@ class DataPlane:
         self.last_used = last_used
         self.max_body_bytes = max_body_bytes
         self.auth_enabled = auth_enabled
+        # Pooled connections to the nodes of `qdrant` clusters (dataplane/proxy.py).
+        self.proxy = NodeProxy()
+        self._nodes_seen = None
+        self.grpc = None  # dataplane.grpcfront.GrpcFront, started with the process when set
 
     async def __call__(self, scope, receive, send) -> None:
         kind = scope["type"]
@@ -170,6 +175,8 @@ class DataPlane:
                     await asyncio.to_thread(self.keystore.start)
                     await self.engine.start()
                     self.last_used.start()
+                    if self.grpc is not None:
+                        await self.grpc.start()
                 except Exception as exc:
                     logger.exception("data plane failed to start")
                     await self.control.stop()
@@ -178,6 +185,9 @@ class DataPlane:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.control.stop()
+                if self.grpc is not None:
+                    await self.grpc.stop()
+                await self.proxy.aclose()
                 self.keystore.stop()
                 await self.engine.stop()
                 await asyncio.to_thread(self.last_used.stop)
@@ -200,10 +210,15 @@ class DataPlane:
                 # A browser asks before it sends the key: no key to check yet.
                 return await _respond(send, 200, b"", _preflight_headers(headers))
         if self.auth_enabled:
-            grant = auth.authenticate(self.keystore.current, auth.key_from_headers(headers), host)
+            token = auth.key_from_headers(headers)
+            grant = auth.authenticate(self.keystore.current, token, host)
             if type(grant) is auth.Denied:
                 return await _respond(send, grant.status, grant.body.encode(), _TEXT)
             cluster, access = grant.cluster, grant.access
+            if cluster.forwarded:
+                client = scope.get("client")
+                self.last_used.note(grant.key, client[0] if client else None)
+                return await self._forward(scope, receive, send, cluster, auth.node_credential(grant, token), started)
             if grant.value_exists is not None:
                 denied = await self._check_value_exists(cluster.id, grant.value_exists)
                 if denied is not None:
@@ -215,6 +230,9 @@ class DataPlane:
             access = FULL
             if cluster is None:
                 return await _error(send, 404, "Not found: name the cluster in the Host header", started)
+            if cluster.forwarded:
+                return await self._forward(scope, receive, send, cluster, ("api-key", cluster.master_key.decode()),
+                                           started)
 
         segments = path_segments(scope)
         route = match_route(method, segments) if segments is not None else None
@@ -252,9 +270,48 @@ class DataPlane:
         except StorageError as exc:
             return await _error(send, exc.status, exc.message, started)
 
+    async def _forward(self, scope, receive, send, cluster, credential: tuple[str, str], started: float) -> None:
+        """A `qdrant` cluster's request, any route, to one of its ready nodes,
+        which applies Qdrant's own table of access to `credential`."""
+        key_set = self.keystore.current
+        if key_set.nodes is not self._nodes_seen:  # the ready lists changed: drop what left them
+            self._nodes_seen = key_set.nodes
+            await self.proxy.keep_only({url for entry in key_set.nodes.values() for url in entry.http})
+        nodes = key_set.nodes_of(cluster.id).http
+        if not nodes:
+            return await _error(send, 503, "Service unavailable: no node of this cluster is ready", started)
+        try:
+            body = await self._read_body(scope, receive)
+        except StorageError as exc:
+            return await _error(send, exc.status, exc.message, started)
+        raw_path = (scope.get("raw_path") or scope["path"].encode("utf-8")).split(b"?", 1)[0]
+        # Origin stays here: the front answers CORS itself (_with_cors), once.
+        headers = [(name, value) for name, value in scope["headers"] if name != b"origin"]
+        try:
+            response = await self.proxy.forward(
+                nodes=nodes, method=scope["method"], path=raw_path.decode("latin-1"),
+                query=scope.get("query_string", b""), headers=headers, body=body, credential=credential,
+                idempotent=idempotent(scope["method"], path_segments(scope)),
+            )
+        except NoNodeAnswered as exc:
+            logger.warning("cluster %s: no node answered %s %s (%s)", cluster.id, scope["method"], scope["path"], exc)
+            return await _error(send, 503, "Service unavailable: no node of this cluster answered", started)
+        # uvicorn adds a Date of its own: one is enough.
+        response.headers = [(name, value) for name, value in response.headers if name.lower() != b"date"]
+        await response.send_to(send)
+
     async def _read_json(self, scope, receive):
         if scope["method"] in ("GET", "DELETE"):
             return None
+        raw = await self._read_body(scope, receive)
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw, parse_constant=auth.reject_json_constant)
+        except (ValueError, RecursionError) as exc:
+            raise StorageError(400, f"Format error in JSON body: {exc}") from None
+
+    async def _read_body(self, scope, receive) -> bytes:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
@@ -275,13 +332,7 @@ class DataPlane:
             chunks.append(chunk)
             if not message.get("more_body"):
                 break
-        raw = b"".join(chunks)
-        if not raw.strip():
-            return None
-        try:
-            return json.loads(raw, parse_constant=auth.reject_json_constant)
-        except (ValueError, RecursionError) as exc:
-            raise StorageError(400, f"Format error in JSON body: {exc}") from None
+        return b"".join(chunks)
 
     async def _check_value_exists(self, cluster_id: str, value_exists: dict):
         """Qdrant's stateful JWT: valid only while a point matching every pair exists."""
@@ -297,6 +348,21 @@ class DataPlane:
         if not result["count"]:
             return auth.Denied(401, "Invalid JWT, stateful validation failed")
         return None
+
+
+def idempotent(method: str, segments: list[str] | None) -> bool:
+    """Whether a request may go to another node after the first may have received it.
+
+    By method, and for POST: Qdrant's point reads (query, search, scroll,
+    count, recommend, facet ...) and point writes, whose effect is the same
+    when applied twice (they name their points). Other POSTs (snapshots,
+    aliases, cluster operations) are retried only when their connection failed.
+    """
+    if method != "POST":
+        return method in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
+    if not segments or len(segments) < 3 or segments[0] != "collections":
+        return False
+    return segments[2] in ("points", "facet")
 
 
 def _check_lookups(access, body: dict) -> None:
@@ -350,8 +416,10 @@ async def _error(send, status: int, message: str, started: float) -> None:
 def build_application() -> DataPlane:
     from django.conf import settings
 
+    from dataplane.grpcfront import GrpcFront
+
     Queries.install()
-    return DataPlane(
+    plane = DataPlane(
         keystore=KeyStore(poll_seconds=settings.DATAPLANE_POLL_SECONDS,
                           reload_seconds=settings.DATAPLANE_RELOAD_SECONDS, redis_url=settings.REDIS_URL),
         engine=Engine(settings.DATAPLANE_DATA_DIR, settings.DATAPLANE_RUN_DIR),
@@ -359,3 +427,7 @@ def build_application() -> DataPlane:
         max_body_bytes=settings.DATAPLANE_MAX_BODY_BYTES,
         auth_enabled=not settings.DATAPLANE_INSECURE_NO_AUTH,
     )
+    plane.grpc = GrpcFront(keystore=plane.keystore, last_used=plane.last_used, host=settings.DATAPLANE_HOST,
+                           port=settings.DATAPLANE_GRPC_PORT, reuse_port=settings.DATAPLANE_PROCESSES > 1,
+                           max_message_bytes=settings.DATAPLANE_MAX_BODY_BYTES)
+    return plane

@@ -70,6 +70,15 @@ class Grant:
         self._live_in, self._live_key = live_in, live_key
 
 
+def node_credential(grant: Grant, token: str) -> tuple[str, str]:
+    """What the front sends a `qdrant` cluster's node for this grant: a JWT as
+    it came (the node applies its access claim itself), the master key in
+    place of an admin key (the only full-access key a node knows)."""
+    if grant.key.kind == "admin":
+        return "api-key", grant.cluster.master_key.decode("utf-8")
+    return "api-key", token
+
+
 def key_from_headers(headers) -> str | None:
     """The `api-key` header, else `Authorization: Bearer <key>` (src/common/auth/mod.rs).
 

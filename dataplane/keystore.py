@@ -50,6 +50,36 @@ class ClusterEntry:
     version: str  # without the leading "v", as Qdrant reports it
     jwt_rbac: bool
     master_key: bytes = field(repr=False)
+    runtime: str = "embedded"  # "qdrant": the front forwards to the cluster's nodes
+
+    @property
+    def forwarded(self) -> bool:
+        return self.runtime == "qdrant"
+
+
+@dataclass(frozen=True, slots=True)
+class Nodes:
+    """Where the front sends a `qdrant` cluster's requests: its ready nodes."""
+
+    http: tuple[str, ...] = ()  # base URLs
+    grpc: tuple[str, ...] = ()  # host:port targets
+    total: int = 0  # nodes with ports, ready or not
+
+
+NO_NODES = Nodes()
+
+
+def nodes_by_cluster(rows) -> dict[str, Nodes]:
+    http: dict[str, list[str]] = {}
+    grpc: dict[str, list[str]] = {}
+    total: dict[str, int] = {}
+    for cluster_id, _index, ready, http_url, grpc_target in rows:
+        total[cluster_id] = total.get(cluster_id, 0) + 1
+        if ready:
+            http.setdefault(cluster_id, []).append(http_url)
+            if grpc_target:
+                grpc.setdefault(cluster_id, []).append(grpc_target)
+    return {c: Nodes(tuple(http.get(c, ())), tuple(grpc.get(c, ())), n) for c, n in total.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +112,17 @@ class KeySet:
     # token -> Grant, filled by dataplane.auth; dies with the snapshot, so a
     # reload (a key deleted, a master key or jwt_rbac changed) empties it.
     tokens: dict = field(default_factory=dict, repr=False)
+    # The ready nodes of each `qdrant` cluster. Replaced whole (one attribute
+    # assignment) when the nodes' rows change, leaving keys and tokens alone.
+    nodes: dict[str, Nodes] = field(default_factory=dict)
+    node_rows: tuple = ()
+
+    @property
+    def has_nodes(self) -> bool:
+        return any(cluster.forwarded for cluster in self.clusters.values())
+
+    def nodes_of(self, cluster_id: str) -> Nodes:
+        return self.nodes.get(cluster_id, NO_NODES)
 
     @classmethod
     def empty(cls) -> KeySet:
@@ -110,7 +151,7 @@ def load_key_set(previous: KeySet | None = None) -> KeySet:
     decrypted = previous.ciphertexts if previous is not None else {}
     ciphertexts: dict[str, bytes] = {}
     clusters: dict[str, ClusterEntry] = {}
-    for cluster_id, version, jwt_rbac, encrypted in contract.cluster_rows():
+    for cluster_id, version, jwt_rbac, encrypted, runtime in contract.cluster_rows():
         master_key = decrypted.get(encrypted)
         if master_key is None:
             try:
@@ -120,7 +161,8 @@ def load_key_set(previous: KeySet | None = None) -> KeySet:
                 continue
         ciphertexts[encrypted] = master_key
         clusters[str(cluster_id)] = ClusterEntry(
-            id=str(cluster_id), version=version.lstrip("v"), jwt_rbac=jwt_rbac, master_key=master_key
+            id=str(cluster_id), version=version.lstrip("v"), jwt_rbac=jwt_rbac, master_key=master_key,
+            runtime=runtime,
         )
     database_keys = {}
     for key_id, cluster_id, expires_at, pepper_id, digest in contract.database_key_rows():
@@ -131,8 +173,11 @@ def load_key_set(previous: KeySet | None = None) -> KeySet:
     for key_id, cluster_id, pepper_id, digest, expires_at in contract.admin_key_rows():
         entry = KeyEntry(str(key_id), str(cluster_id), "admin", expires_at.timestamp() if expires_at else None)
         admin_keys[(int(pepper_id), digest)] = entry
+    rows = contract.node_rows() if any(c.forwarded for c in clusters.values()) else ()
     key_set = KeySet(
         generation=generation,
+        nodes=nodes_by_cluster(rows),
+        node_rows=rows,
         clusters=clusters,
         database_keys=database_keys,
         admin_keys=admin_keys,
@@ -209,6 +254,8 @@ class KeyStore:
     def _refresh(self, force: bool) -> bool:
         try:
             if not force and current_generation() == self.current.generation:
+                if self.current.has_nodes:
+                    self._refresh_nodes()
                 self.database_ok = True
                 return True
             self.current = load_key_set(self.current)
@@ -226,6 +273,12 @@ class KeyStore:
             except Exception:  # noqa: BLE001
                 pass
             return False
+
+    def _refresh_nodes(self) -> None:
+        rows = contract.node_rows()
+        if rows != self.current.node_rows:
+            current = self.current
+            current.nodes, current.node_rows = nodes_by_cluster(rows), rows
 
     def _run(self) -> None:
         last_full = time.monotonic()

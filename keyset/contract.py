@@ -249,10 +249,31 @@ def current_generation() -> tuple:
 
 
 def cluster_rows():
-    """(id, version, jwt_rbac, encrypted master key) of every cluster."""
+    """(id, version, jwt_rbac, encrypted master key, runtime) of every cluster."""
     from clusters.models import Cluster
 
-    return Cluster.objects.values_list("id", "version", "jwt_rbac", "master_key_encrypted")
+    return Cluster.objects.values_list("id", "version", "jwt_rbac", "master_key_encrypted", "runtime")
+
+
+# The `qdrant` runtime runs nodes on this machine's loopback (runtimes/qdrant.py);
+# a runtime with nodes on other hosts would record their host with the ports.
+NODE_HOST = "127.0.0.1"
+
+
+def node_rows() -> tuple:
+    """(cluster id, index, ready, http URL, grpc target) of every node of every
+    `qdrant` cluster that has been given ports; ready = HEALTHY. One query, which
+    the data plane repeats with each poll of the generation, so a node going
+    down or coming back reaches the front without a key set reload."""
+    from clusters.models import ClusterNode, NodeState, Runtime
+
+    rows = (ClusterNode.objects.filter(cluster__runtime=Runtime.QDRANT, http_port__isnull=False)
+            .order_by("cluster_id", "index").values_list("cluster_id", "index", "state", "http_port", "grpc_port"))
+    return tuple(
+        (str(cluster_id), index, state == NodeState.HEALTHY, f"http://{NODE_HOST}:{http}",
+         f"{NODE_HOST}:{grpc}" if grpc else None)
+        for cluster_id, index, state, http, grpc in rows
+    )
 
 
 def decrypt_master_key(encrypted: str) -> bytes:
@@ -289,6 +310,24 @@ def record_last_used(kind: str, key_id: str, when, ip: str | None, *, interval_s
     model = {"database": DatabaseApiKey, "admin": AdminKey}[kind]
     stale = Q(last_used_at__isnull=True) | Q(last_used_at__lte=when - timedelta(seconds=interval_seconds))
     model.objects.filter(Q(id=key_id) & stale).update(last_used_at=when, last_used_ip=ip)
+
+
+def embedded_collections(cluster_id) -> list[str]:
+    """The names of an `embedded` cluster's collections as the data plane stores them, sorted.
+
+    Read from the collections' records on disk (written atomically by the
+    process that owns the cluster), so it needs neither a key nor a request.
+    A cluster the data plane has never served has none. The console's one
+    read of the data plane, here so that neither imports the other.
+    """
+    root = Path(settings.DATAPLANE_DATA_DIR) / "clusters" / str(cluster_id) / "collections"
+    names = []
+    for record in root.glob("*/collection.json"):
+        try:
+            names.append(json.loads(record.read_text())["name"])
+        except (OSError, ValueError, KeyError):
+            continue  # being written or removed right now
+    return sorted(names)
 
 
 def _alive(pid: int) -> bool:

@@ -53,3 +53,15 @@ def test_writes_through_the_process_that_does_not_own_the_cluster_are_forwarded_
     assert others[0]["forwarded"] >= 10
     assert owners[0]["forwarded"] == 0
     assert owners[0]["served_for_others"] == others[0]["forwarded"]
+
+
+def test_every_process_serves_the_grpc_port(two_processes, dataplane, cluster, owner):
+    import grpc
+
+    _, token = mint(cluster, MANAGE, by=owner)
+    stats = two_processes.wait_for_processes(2)
+    assert len({s["pid"] for s in stats}) == 2  # both started, so both bound the port (SO_REUSEPORT)
+    for _ in range(20):  # fresh connections, spread over both processes by the kernel
+        with grpc.insecure_channel(two_processes.grpc_target) as channel:
+            reply = channel.unary_unary("/qdrant.Qdrant/HealthCheck")(b"", metadata=(("api-key", token),), timeout=10)
+        assert b"qdrant - vector search engine" in reply

@@ -128,3 +128,16 @@ def test_the_committed_stylesheet_matches_the_highlighter():
 def test_it_rejects_an_endpoint_that_is_not_scheme_and_host(endpoint_url):
     with pytest.raises(ValueError):
         snippets(endpoint_url=endpoint_url)
+
+
+def test_a_new_cluster_shows_the_data_planes_grpc_port(settings, account, owner):
+    from apikeys.snippets import connection_snippets
+    from tests.conftest import make_cluster
+
+    settings.DATAPLANE_GRPC_PORT = 7334
+    cluster = make_cluster(account, name="grpc-port")
+    assert cluster.grpc_port == 7334
+    rendered = {s.id: s.code for s in connection_snippets(endpoint_url=cluster.endpoint_url,
+                                                          rest_port=cluster.rest_port, grpc_port=cluster.grpc_port,
+                                                          api_key="k")}
+    assert ":7334" in rendered["rust"] and "7334" in rendered["go"]

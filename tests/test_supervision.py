@@ -90,6 +90,7 @@ class Stack:
             "DATABASE_URL": _database_url(),
             "PORT": str(self.port),
             "DATAPLANE_PORT": str(self.dataplane_port),
+            "DATAPLANE_GRPC_PORT": str(free_port()),
             "CELERY_QUEUE": f"stack-{uuid.uuid4().hex[:8]}",
             "CLUSTER_RESTART_NODE_SECONDS": str(NODE),
             "CLUSTER_NODE_START_SECONDS": "0.1",

@@ -1,0 +1,231 @@
+"""Every cluster's gRPC endpoint (DATAPLANE_GRPC_PORT, 6334): the front on gRPC.
+
+One generic handler serves every method, with no per-method code: it
+authenticates from the metadata exactly as REST does from the headers
+(dataplane.auth: `api-key`, else `authorization: Bearer …`), then for a
+`qdrant` cluster forwards the raw request bytes to one of its ready nodes'
+gRPC port and relays the raw answer, or the node's status and details.
+The node applies Qdrant's own table of access: a JWT goes as it came, an
+admin key is replaced by the master key (dataplane.auth.node_credential).
+
+Refusals are Qdrant's (spec/qdrant-auth.md, gRPC): a REST 401 is
+UNAUTHENTICATED, a 403 PERMISSION_DENIED, with the REST text as details.
+`/qdrant.Qdrant/HealthCheck` and `/grpc.health.v1.Health/Check` are open.
+Every Qdrant method is unary (qdrant_client/grpc/*_pb2_grpc.py), so only
+unary calls are carried. Embedded clusters are not served on gRPC yet
+(issue 11): UNIMPLEMENTED, saying so, except HealthCheck, which is trivial.
+
+The server runs on the event loop of each data plane process, beside
+uvicorn, sharing that process's key set (so the console's read-your-writes
+handshake covers gRPC too). With DATAPLANE_PROCESSES > 1 each process binds
+the port with SO_REUSEPORT and the kernel spreads connections across them,
+which is also how uvicorn's workers share the REST port's load; one separate
+gRPC process would need a key set and a handshake socket of its own.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+
+import grpc
+import grpc.aio
+
+from dataplane import auth
+from dataplane.app import TITLE, commit_of
+from dataplane.keystore import KeyStore
+from dataplane.lastused import LastUsed
+
+logger = logging.getLogger(__name__)
+
+HEALTH_CHECK = "/qdrant.Qdrant/HealthCheck"
+GRPC_HEALTH = "/grpc.health.v1.Health/Check"
+SERVING = b"\x08\x01"  # grpc.health.v1.HealthCheckResponse{status: SERVING}
+
+_STATUS = {401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED}
+# Metadata a node must not get from the client: credentials (the front sends
+# the one it chose) and what the transport sets per hop.
+_NOT_FORWARDED = frozenset({"api-key", "authorization", "user-agent", "te", "content-type", "host"})
+# Qdrant methods that may go to another node after the first may have
+# received them: reads, and writes with the same effect applied twice. Not
+# these, which would act twice (a second snapshot, an alias swap replayed).
+_NOT_IDEMPOTENT = frozenset({
+    "/qdrant.Collections/UpdateAliases", "/qdrant.Collections/UpdateCollectionClusterSetup",
+    "/qdrant.Collections/CreateShardKey", "/qdrant.Collections/DeleteShardKey",
+    "/qdrant.Snapshots/Create", "/qdrant.Snapshots/CreateFull",
+})
+_IDEMPOTENT_SERVICES = ("/qdrant.Points/", "/qdrant.Collections/", "/qdrant.Snapshots/", "/qdrant.Qdrant/")
+# A node that just restarted may answer for a replica it has not loaded yet.
+_RETRY_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL})
+_CONNECT_FAILED = ("failed to connect", "connection refused", "connect failed")
+
+
+def idempotent(method: str) -> bool:
+    return method.startswith(_IDEMPOTENT_SERVICES) and method not in _NOT_IDEMPOTENT
+
+
+def _string(field: int, value: str) -> bytes:
+    data = value.encode("utf-8")
+    return _varint(field << 3 | 2) + _varint(len(data)) + data
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def health_check_reply(version: str) -> bytes:
+    """qdrant.HealthCheckReply{title, version, commit}, encoded by hand: three strings."""
+    return _string(1, TITLE) + _string(2, version) + _string(3, commit_of(version))
+
+
+def _metadata_headers(metadata) -> list[tuple[bytes, bytes]]:
+    headers = []
+    for key, value in metadata or ():
+        if isinstance(value, str):
+            headers.append((key.encode("latin-1"), value.encode("utf-8", "surrogateescape")))
+    return headers
+
+
+class GrpcFront:
+    def __init__(self, *, keystore: KeyStore, last_used: LastUsed | None, host: str, port: int,
+                 reuse_port: bool = False, max_message_bytes: int = 32 * 1024 * 1024,
+                 timeout: float = 60.0) -> None:
+        self.keystore = keystore
+        self.last_used = last_used
+        self.host, self.port = host, port
+        self.reuse_port = reuse_port
+        self.max_message_bytes = max_message_bytes
+        self.timeout = timeout
+        self._server: grpc.aio.Server | None = None
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._turn = itertools.count()
+        self.failovers = 0
+
+    async def start(self) -> None:
+        options = [
+            ("grpc.so_reuseport", 1 if self.reuse_port else 0),
+            # Body limits as on REST (DATAPLANE_MAX_BODY_BYTES).
+            ("grpc.max_receive_message_length", self.max_message_bytes),
+            ("grpc.max_send_message_length", -1),
+        ]
+        self._server = grpc.aio.server(handlers=[_Handler(self)], options=options)
+        bound = self._server.add_insecure_port(f"{self.host}:{self.port}")
+        if not bound:
+            raise OSError(f"cannot listen for gRPC on {self.host}:{self.port}")
+        await self._server.start()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.stop(grace=2)
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+
+    def channel(self, target: str) -> grpc.aio.Channel:
+        channel = self._channels.get(target)
+        if channel is None:
+            channel = self._channels[target] = grpc.aio.insecure_channel(target, options=[
+                ("grpc.max_receive_message_length", -1),
+                ("grpc.max_send_message_length", -1),
+                # A restarted node is reached again within a fraction of a second.
+                ("grpc.initial_reconnect_backoff_ms", 100),
+                ("grpc.min_reconnect_backoff_ms", 100),
+                ("grpc.max_reconnect_backoff_ms", 1000),
+                ("grpc.enable_retries", 0),
+            ])
+        return channel
+
+    def _version(self) -> str:
+        """For a key-less HealthCheck, which names no cluster: the newest version any cluster runs."""
+        versions = {c.version for c in self.keystore.current.clusters.values()}
+
+        def order(version: str):
+            return tuple(int(p) if p.isdigit() else 0 for p in version.split("."))
+        return max(versions, key=order) if versions else "0.0.0"
+
+    async def serve(self, method: str, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        if method == GRPC_HEALTH:
+            return SERVING
+        metadata = context.invocation_metadata()
+        headers = _metadata_headers(metadata)
+        token = auth.key_from_headers(headers)
+        key_set = self.keystore.current
+        grant = auth.authenticate(key_set, token)
+        if type(grant) is auth.Denied:
+            if method == HEALTH_CHECK:
+                return health_check_reply(self._version())
+            await context.abort(_STATUS.get(grant.status, grpc.StatusCode.UNAUTHENTICATED), grant.body)
+        cluster = grant.cluster
+        if self.last_used is not None:
+            self.last_used.note(grant.key, _peer_ip(context.peer()))
+        if not cluster.forwarded:
+            if method == HEALTH_CHECK:
+                return health_check_reply(cluster.version)
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                                "gRPC is not served yet for clusters on the embedded runtime: use REST")
+        targets = key_set.nodes_of(cluster.id).grpc
+        if not targets:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "Service unavailable: no node of this cluster is ready")
+        credential = auth.node_credential(grant, token)
+        outgoing = [(k, v) for k, v in metadata or () if k not in _NOT_FORWARDED and not k.startswith(("grpc-", ":"))]
+        outgoing.append(credential)
+        remaining = context.time_remaining()
+        deadline = time.monotonic() + (self.timeout if remaining is None else min(remaining, self.timeout))
+        retry = idempotent(method)
+        start = next(self._turn)
+        last: grpc.aio.AioRpcError | None = None
+        for offset in range(len(targets)):
+            target = targets[(start + offset) % len(targets)]
+            if offset:
+                self.failovers += 1
+            call = self.channel(target).unary_unary(method)
+            try:
+                return await call(request, metadata=outgoing, timeout=max(0.001, deadline - time.monotonic()))
+            except grpc.aio.AioRpcError as error:
+                last = error
+                code = error.code()
+                more = offset + 1 < len(targets)
+                connect_failed = code is grpc.StatusCode.UNAVAILABLE and any(
+                    text in (error.details() or "").lower() for text in _CONNECT_FAILED)
+                if more and (connect_failed or (retry and code in _RETRY_CODES)):
+                    continue
+                break
+        trailing = last.trailing_metadata() if last is not None else None
+        if trailing:
+            context.set_trailing_metadata([(k, v) for k, v in trailing if not k.startswith("grpc-")])
+        await context.abort(last.code(), last.details() or "")
+
+
+def _peer_ip(peer: str | None) -> str | None:
+    """`ipv4:127.0.0.1:5555` / `ipv6:[::1]:5555` -> the address."""
+    if not peer or ":" not in peer:
+        return None
+    address = peer.split(":", 1)[1]
+    if address.startswith("["):
+        return address[1:].split("]", 1)[0]
+    return address.rsplit(":", 1)[0]
+
+
+class _Handler(grpc.GenericRpcHandler):
+    """Every method, whatever its name: raw bytes in, raw bytes out."""
+
+    def __init__(self, front: GrpcFront) -> None:
+        self.front = front
+
+    def service(self, handler_call_details):
+        method = handler_call_details.method
+        front = self.front
+
+        async def behaviour(request: bytes, context) -> bytes:
+            return await front.serve(method, request, context)
+
+        return grpc.unary_unary_rpc_method_handler(behaviour)
