@@ -3,6 +3,7 @@ nodes: any route, the credential the caller chose and no other, hop-by-hop
 headers dropped, and a failed connection retried on another node."""
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import gzip
 import json
@@ -19,7 +20,10 @@ from tests.fixtures.qdrant import free_port_url, master, new_key, url
 
 
 def run(coroutine):
-    return asyncio.run(coroutine)
+    # In a thread of its own: after the browser tests, Playwright's sync API
+    # leaves an event loop running in the main thread, where asyncio.run refuses.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 async def forward(proxy: NodeProxy, nodes, method, path, *, body=None, credential=None, headers=(), **kwargs):
