@@ -14,6 +14,11 @@ class Action(models.TextChoices):
     GRANULAR_ACCESS_ENABLED = "cluster.granular_access_enabled", "Granular access enabled"
     RESTART_STARTED = "cluster.restart_started", "Restart started"
     RESTART_FINISHED = "cluster.restart_finished", "Restart finished"
+    MEMBER_INVITED = "member.invited", "Member invited"
+    INVITATION_REVOKED = "member.invitation_revoked", "Invitation revoked"
+    MEMBER_JOINED = "member.joined", "Member joined"
+    MEMBER_ROLE_CHANGED = "member.role_changed", "Member's role changed"
+    MEMBER_REMOVED = "member.removed", "Member removed"
 
 
 # model_name of an audited object -> what the console calls it.
@@ -22,6 +27,8 @@ TARGET_LABELS = {
     "adminkey": "Admin key",
     "databaseapikey": "Database API key",
     "managementkey": "Management key",
+    "membership": "Member",
+    "invitation": "Invitation",
 }
 
 
@@ -37,6 +44,8 @@ class AuditEntry(models.Model):
     target_type = models.CharField(max_length=32)
     target_id = models.CharField(max_length=64)
     target_name = models.CharField(max_length=255, blank=True)
+    # What changed, in words, where the action alone does not say (e.g. "Viewer → Admin").
+    detail = models.CharField(max_length=255, blank=True, default="")
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

@@ -1,7 +1,9 @@
 from audit.models import Action, AuditEntry
 
 
-def audit_record(*, account, action: Action, target, actor=None, client_ip: str | None = None) -> AuditEntry:
+def audit_record(
+    *, account, action: Action, target, actor=None, client_ip: str | None = None, detail: str = ""
+) -> AuditEntry:
     """Writes one audit entry; `target` is any model with `id` and `name`."""
     return AuditEntry.objects.create(
         account=account,
@@ -9,9 +11,11 @@ def audit_record(*, account, action: Action, target, actor=None, client_ip: str 
         actor_name=actor.get_username() if actor else "",
         action=action,
         target_type=target._meta.model_name,
-        target_id=str(target.id),
+        # Members are named by their public id; integer keys never leave the database.
+        target_id=str(getattr(target, "public_id", None) or target.id),
         target_name=getattr(target, "name", "")[:255],
         client_ip=client_ip,
+        detail=detail[:255],
     )
 
 

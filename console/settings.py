@@ -103,6 +103,11 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
+# Invitations to an account are sent by email: console:// prints them to
+# stdout; smtp://, smtp+tls:// or smtps://user:password@host:port sends them.
+globals().update(env.email_url("EMAIL_URL", default="console://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Vector Console <console@localhost>")
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

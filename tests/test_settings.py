@@ -27,6 +27,9 @@ def start_with(**env) -> subprocess.CompletedProcess:
         ("CLUSTER_ENDPOINT_URL", "http://localhost:6333", "without port or path"),
         ("CLUSTER_ENDPOINT_URL", "localhost", "must be a http/https:// URL"),
         ("LOG_LEVEL", "chatty", "LOG_LEVEL must be one of"),
+        ("EMAIL_URL", "smpt://mail.example.com", "EMAIL_URL must be console://"),
+        ("EMAIL_URL", "smtp://user:pw@mail.example.com:twentyfive", "EMAIL_URL must be smtp://"),
+        ("EMAIL_URL", "console://mail.example.com", "console:// takes nothing"),
     ],
 )
 def test_a_malformed_setting_stops_the_start(name, value, message):
