@@ -32,6 +32,8 @@ class ManagementKeyAuthentication(authentication.BaseAuthentication):
         key = management_key_authenticate(plaintext)
         if key is None:
             raise exceptions.AuthenticationFailed(INVALID)
+        if key.is_expired:
+            raise exceptions.AuthenticationFailed("The management key has expired.")
         if not key.creator_is_member or not key.created_by.is_active:
             raise exceptions.AuthenticationFailed(
                 "The management key is no longer valid: its creator is not an active member of its account."

@@ -4,7 +4,7 @@ from audit.models import Action, AuditEntry
 def audit_record(
     *, account, action: Action, target, actor=None, client_ip: str | None = None, detail: str = ""
 ) -> AuditEntry:
-    """Writes one audit entry; `target` is any model with `id` and `name`."""
+    """Writes one audit entry; `target` is any model with `id` and `name` (or `audit_name`)."""
     return AuditEntry.objects.create(
         account=account,
         actor=actor,
@@ -13,7 +13,7 @@ def audit_record(
         target_type=target._meta.model_name,
         # Members are named by their public id; integer keys never leave the database.
         target_id=str(getattr(target, "public_id", None) or target.id),
-        target_name=getattr(target, "name", "")[:255],
+        target_name=(getattr(target, "audit_name", None) or getattr(target, "name", ""))[:255],
         client_ip=client_ip,
         detail=detail[:255],
     )

@@ -43,7 +43,7 @@ def objects(account, cluster, owner):
         "cluster_id": cluster.id,
         "key_id": key.id,
         "database_api_key_id": key.id,
-        "management_key_id": management_key_create(account=account, by=owner)[0].id,
+        "management_key_id": management_key_create(name="test key", account=account, by=owner)[0].id,
         # `cluster` is a current cluster, which the service refuses admin keys;
         # the walk needs only a row of this cluster for the URL to find.
         "admin_key_id": stored_admin_key(cluster).id,

@@ -168,7 +168,7 @@ def test_with_a_second_owner_the_first_may_step_down(client_of, owner, account):
 
 
 def test_a_removed_member_is_logged_out_and_their_management_keys_stop(client, owner, developer, account):
-    _, plaintext = management_key_create(account=account, by=developer)
+    _, plaintext = management_key_create(name="test key", account=account, by=developer)
     assert api_client(plaintext).get(url("management-keys", account)).status_code == 200
     client.force_login(developer)
     assert client.get(members_url(account)).status_code == 200
