@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from audit.models import Action
+from audit.services import audit_record
 from clusters import crypto
 from clusters.models import Cluster, ClusterNode, Operation, default_endpoint
 from clusters.operations import operation_start
@@ -10,7 +12,16 @@ from dataplane.notify import keys_changed
 
 @transaction.atomic
 def cluster_create(
-    *, account, name: str, cloud_provider: str, region: str, version: str, number_of_nodes: int, created_at=None
+    *,
+    account,
+    name: str,
+    cloud_provider: str,
+    region: str,
+    version: str,
+    number_of_nodes: int,
+    created_at=None,
+    by=None,
+    client_ip: str | None = None,
 ) -> Cluster:
     """Records a new cluster in CREATING, with its provisioning operation dispatched on commit."""
     cluster = Cluster(
@@ -33,6 +44,7 @@ def cluster_create(
     # Provisioning is an operation like a restart: the page follows it, a
     # worker runs it, the sweeper resumes it (clusters/operations.py).
     operation_start(cluster=cluster, kind=Operation.Kind.PROVISION)
+    audit_record(account=account, action=Action.CLUSTER_CREATED, target=cluster, actor=by, client_ip=client_ip)
     return cluster
 
 

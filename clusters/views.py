@@ -26,7 +26,7 @@ def cluster_new(request, account_id):
     account = account_for(request, account_id, "write:clusters")
     form = ClusterCreateForm(request.POST or None, account=account)
     if request.method == "POST" and form.is_valid():
-        cluster = cluster_create(account=account, **form.cleaned_data)
+        cluster = cluster_create(account=account, by=request.user, client_ip=client_ip(request), **form.cleaned_data)
         return redirect("clusters:detail", account_id=account.id, cluster_id=cluster.id)
     return render(request, "clusters/create.html", {"account": account, "form": form})
 

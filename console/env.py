@@ -62,6 +62,14 @@ class Env:
             raise ImproperlyConfigured(f"{name} must not be negative; got {value!r}.")
         return number
 
+    def positive_int(self, name: str, default: int | None) -> int | None:
+        value = self._get(name, None)
+        if value is None:
+            return default
+        if not re.fullmatch(r"[1-9][0-9]{0,8}", value.strip()):
+            raise ImproperlyConfigured(f"{name} must be a whole number of at least 1; got {value!r}.")
+        return int(value)
+
     def list(self, name: str, default: list[str]) -> list[str]:
         value = self._get(name, None)
         if value is None:

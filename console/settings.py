@@ -178,8 +178,11 @@ CLUSTER_RESTART_NODE_SECONDS = env.float("CLUSTER_RESTART_NODE_SECONDS", default
 OPERATION_LEASE_SECONDS = env.float("OPERATION_LEASE_SECONDS", default=max(30.0, 3 * CLUSTER_RESTART_NODE_SECONDS))
 # How often Celery beat runs the sweeper.
 OPERATIONS_SWEEP_SECONDS = env.float("OPERATIONS_SWEEP_SECONDS", default=10.0)
+# Audit entries older than this many days are pruned hourly; unset keeps them forever.
+AUDIT_RETENTION_DAYS = env.positive_int("AUDIT_RETENTION_DAYS", default=None)
 CELERY_BEAT_SCHEDULE = {
     "sweep-operations": {"task": "clusters.tasks.operations_sweep_task", "schedule": OPERATIONS_SWEEP_SECONDS},
+    "prune-audit-log": {"task": "audit.tasks.audit_prune_task", "schedule": 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

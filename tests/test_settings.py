@@ -30,6 +30,8 @@ def start_with(**env) -> subprocess.CompletedProcess:
         ("EMAIL_URL", "smpt://mail.example.com", "EMAIL_URL must be console://"),
         ("EMAIL_URL", "smtp://user:pw@mail.example.com:twentyfive", "EMAIL_URL must be smtp://"),
         ("EMAIL_URL", "console://mail.example.com", "console:// takes nothing"),
+        ("AUDIT_RETENTION_DAYS", "0", "AUDIT_RETENTION_DAYS must be a whole number of at least 1"),
+        ("AUDIT_RETENTION_DAYS", "a year", "AUDIT_RETENTION_DAYS must be a whole number"),
     ],
 )
 def test_a_malformed_setting_stops_the_start(name, value, message):
