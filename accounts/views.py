@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.access import account_for
 from accounts.forms import InvitationSecretForm, InviteForm, RoleForm, SignUpForm
 from accounts.models import Invitation, Membership
-from accounts.roles import PERMISSIONS, ROLE_PERMISSIONS, Role
+from accounts.roles import PERMISSION_DESCRIPTIONS, PERMISSIONS, ROLE_PERMISSIONS, Role
 from accounts.services import (
     INVITATION_VALID_FOR,
     invitation_accept,
@@ -53,7 +53,15 @@ def access_management(request, account_id):
     members = account.memberships.select_related("user").order_by("user__username")
     invitations = [i for i in account.invitations.select_related("invited_by") if i.is_pending()]
     roles = [
-        {"name": role.label, "permissions": sorted(ROLE_PERMISSIONS[role], key=list(PERMISSIONS).index)} for role in Role
+        {
+            "name": role.label,
+            "permissions": [
+                {"value": value, "words": PERMISSION_DESCRIPTIONS[value]}
+                for value in PERMISSIONS
+                if value in ROLE_PERMISSIONS[role]
+            ],
+        }
+        for role in Role
     ]
     owners = sum(1 for m in members if m.role == Role.OWNER)
     return render(

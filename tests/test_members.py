@@ -218,3 +218,11 @@ def test_a_bad_email_url_does_not_print_its_password(monkeypatch):
     with pytest.raises(ImproperlyConfigured) as error:
         Env().email_url("EMAIL_URL", default="console://")
     assert "hunter22" not in str(error.value)
+
+
+def test_every_permission_is_explained_in_words(client_of, viewer, account):
+    from accounts.roles import PERMISSION_DESCRIPTIONS, PERMISSIONS
+
+    assert set(PERMISSION_DESCRIPTIONS) == set(PERMISSIONS)
+    page = client_of(viewer).get(members_url(account)).content.decode()
+    assert "<code>write:users</code> <span class=\"muted\">Invite members, revoke invitations" in page
