@@ -109,6 +109,8 @@ class AuditEntry(models.Model):
     def actor_kind(self) -> str:
         if self.via_key_name:
             return "management key"
+        if self.action == Action.LOGIN_FAILED and self.actor_id is None:
+            return "unknown"  # whoever typed the wrong password: not a known user
         return "user" if self.actor_name else "system"
 
     @property

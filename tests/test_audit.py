@@ -94,7 +94,7 @@ def test_logins_and_failed_logins_are_audited(client, owner, account):
     client.post("/login/", {"username": "alice", "password": PASSWORD}, REMOTE_ADDR=IP)
     failed = AuditEntry.objects.get(action=Action.LOGIN_FAILED)
     assert failed.account == account and failed.target_name == "alice" and failed.actor is None
-    assert failed.client_ip == IP and failed.actor_name == "unknown"
+    assert failed.client_ip == IP and failed.actor_name == "unknown" and failed.actor_kind == "unknown"
     login = AuditEntry.objects.get(action=Action.LOGIN)
     assert login.actor == owner and login.client_ip == IP
     assert "wrong" not in str(vars(failed)) and PASSWORD not in str(vars(login))
