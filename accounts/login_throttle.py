@@ -56,7 +56,9 @@ def _audit(*, action: Action, username: str | None, request) -> None:
     if user is None:
         return
     for membership in user.memberships.select_related("account"):
-        audit_record(account=membership.account, action=action, target=user, target_name=username, client_ip=ip)
+        # Whoever typed the wrong password is not known to be that user.
+        audit_record(account=membership.account, action=action, target=user, target_name=username, client_ip=ip,
+                     actor_name="unknown")
 
 
 def on_login_failed(sender, credentials, request=None, **kwargs) -> None:

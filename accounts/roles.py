@@ -46,6 +46,33 @@ PERMISSIONS: dict[str, str] = {
     "delete:account": "Account",
 }
 
+# What each permission allows, in words, for the pages that list roles.
+PERMISSION_DESCRIPTIONS: dict[str, str] = {
+    "read:clusters": "See clusters, their nodes, endpoints and status.",
+    "write:clusters": "Create clusters, restart them and enable granular access.",
+    "delete:clusters": "Delete clusters.",
+    "read:backups": "See backups and backup schedules.",
+    "write:backups": "Create backups and backup schedules.",
+    "restore:backups": "Restore a cluster from a backup.",
+    "delete:backups": "Delete backups and backup schedules.",
+    "read:api_keys": "See the database API keys and admin keys of clusters (never the keys themselves).",
+    "write:api_keys": "Create database API keys and admin keys.",
+    "delete:api_keys": "Delete database API keys and admin keys.",
+    "read:management_keys": "See the account's management keys (by name and prefix).",
+    "write:management_keys": "Create management keys, which act with the creator's permissions.",
+    "delete:management_keys": "Delete management keys.",
+    "read:users": "See the account's members, their roles and pending invitations.",
+    "write:users": "Invite members, revoke invitations and change members' roles.",
+    "delete:users": "Remove members from the account.",
+    "read:roles": "See roles and the permissions they hold.",
+    "write:roles": "Create and change custom roles.",
+    "delete:roles": "Delete custom roles.",
+    "read:audit_logs": "See and export the audit log.",
+    "read:account": "See the account's details.",
+    "write:account": "Change the account, and make or unmake owners.",
+    "delete:account": "Delete the account.",
+}
+
 _READ = {p for p in PERMISSIONS if p.startswith("read:")}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {

@@ -1,15 +1,43 @@
+"""Access Management → Members: the members of an account, invitations,
+roles and removal; the public page where an invitation is accepted; and the
+login pages' own views (lockout, log-out by GET)."""
+
+import logging
 import math
 
+from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET
+from django.utils.cache import add_never_cache_headers
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import account_for
-from accounts.models import Membership
-from accounts.roles import PERMISSIONS, ROLE_PERMISSIONS, Role
+from accounts.forms import InvitationSecretForm, InviteForm, RoleForm, SignUpForm
+from accounts.models import Invitation, Membership
+from accounts.roles import PERMISSION_DESCRIPTIONS, PERMISSIONS, ROLE_PERMISSIONS, Role
+from accounts.services import (
+    INVITATION_VALID_FOR,
+    invitation_accept,
+    invitation_create,
+    invitation_revoke,
+    invitation_sign_up,
+    member_change_role,
+    member_remove,
+)
+from apikeys.secret_text import SecretText
+from audit.services import client_ip
+
+logger = logging.getLogger(__name__)
 
 
 @login_required
@@ -25,18 +53,194 @@ def dashboard(request):
 @login_required
 @require_GET
 def access_management(request, account_id):
+    """Members, with their role and last login, and the pending invitations."""
     account = account_for(request, account_id, "read:users")
     members = account.memberships.select_related("user").order_by("user__username")
+    invitations = [i for i in account.invitations.select_related("invited_by") if i.is_pending()]
     roles = [
-        {"name": role.label, "permissions": sorted(ROLE_PERMISSIONS[role], key=list(PERMISSIONS).index)} for role in Role
+        {
+            "name": role.label,
+            "permissions": [
+                {"value": value, "words": PERMISSION_DESCRIPTIONS[value]}
+                for value in PERMISSIONS
+                if value in ROLE_PERMISSIONS[role]
+            ],
+        }
+        for role in Role
     ]
-    return render(request, "accounts/access.html", {"account": account, "members": members, "roles": roles})
+    owners = sum(1 for m in members if m.role == Role.OWNER)
+    return render(
+        request,
+        "accounts/access.html",
+        {"account": account, "members": members, "invitations": invitations, "roles": roles, "owners": owners},
+    )
+
+
+def _member(account, member_id) -> Membership:
+    return get_object_or_404(account.memberships.select_related("user", "account"), public_id=member_id)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@sensitive_variables("secret", "link")
+def member_invite(request, account_id):
+    """GET asks for an address and a role; POST invites, emails the link and shows it once."""
+    account = account_for(request, account_id, "write:users")
+    form = InviteForm(request.POST or None, granter=request.membership)
+    if request.method == "POST" and form.is_valid():
+        try:
+            invitation, secret = invitation_create(
+                account=account,
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+                by=request.user,
+                client_ip=client_ip(request),
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            # The secret rides in the fragment: browsers never send it, so no
+            # access log sees it when the invitee opens the link.
+            link = request.build_absolute_uri(reverse("invitation", args=[invitation.id])) + "#" + secret
+            sent = _send_invitation(invitation, link)
+            response = render(
+                request,
+                "accounts/invite_sent.html",
+                {"account": account, "invitation": invitation, "link": SecretText(link), "sent": sent},
+            )
+            add_never_cache_headers(response)
+            return response
+    status = 400 if request.method == "POST" else 200
+    return render(request, "accounts/invite.html", {"account": account, "form": form}, status=status)
+
+
+@sensitive_variables("link")
+def _send_invitation(invitation: Invitation, link: str) -> bool:
+    context = {"invitation": invitation, "link": link, "days": INVITATION_VALID_FOR.days}
+    try:
+        send_mail(
+            subject=f"You are invited to {invitation.account.name} on Vector Console",
+            message=render_to_string("accounts/invitation_email.txt", context),
+            from_email=None,
+            recipient_list=[invitation.email],
+        )
+    except Exception:  # the inviter still has the link to pass on
+        # Names the invitation, never the link: the link is the secret.
+        logger.exception("Could not email invitation %s", invitation.id)
+        return False
+    return True
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def member_edit(request, account_id, member_id):
+    """GET shows the member's role; POST changes it."""
+    account = account_for(request, account_id, "write:users")
+    member = _member(account, member_id)
+    form = RoleForm(request.POST or None, granter=request.membership, initial={"role": member.role})
+    if request.method == "POST" and form.is_valid():
+        try:
+            member_change_role(
+                membership=member, role=form.cleaned_data["role"], by=request.membership, client_ip=client_ip(request)
+            )
+        except ValidationError as error:
+            form.add_error(None, error.messages[0] if not hasattr(error, "error_dict") else error.message_dict["role"])
+        else:
+            messages.success(request, f"{member.name} is now {member.get_role_display()} of {account.name}.")
+            return redirect("accounts:access", account_id=account.id)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "accounts/member_edit.html", {"account": account, "member": member, "form": form}, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def member_remove_view(request, account_id, member_id):
+    """GET asks for confirmation; POST removes the member."""
+    account = account_for(request, account_id, "delete:users")
+    member = _member(account, member_id)
+    error = None
+    if request.method == "POST":
+        try:
+            member_remove(membership=member, by=request.membership, client_ip=client_ip(request))
+        except ValidationError as exc:
+            error = exc.messages[0]
+        else:
+            if member.user_id == request.user.pk:
+                return redirect("login")  # they removed themselves, and their session went too
+            messages.success(request, f"Removed {member.name} from {account.name}. Their sessions have ended.")
+            return redirect("accounts:access", account_id=account.id)
+    return render(
+        request,
+        "accounts/member_remove.html",
+        {"account": account, "member": member, "error": error},
+        status=400 if error else 200,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def invitation_revoke_view(request, account_id, invitation_id):
+    account = account_for(request, account_id, "write:users")
+    invitation = get_object_or_404(account.invitations, id=invitation_id)
+    if request.method == "POST":
+        invitation_revoke(invitation=invitation, by=request.user, client_ip=client_ip(request))
+        messages.success(request, f"Revoked the invitation to {invitation.email}. Its link no longer works.")
+        return redirect("accounts:access", account_id=account.id)
+    return render(request, "accounts/invitation_revoke.html", {"account": account, "invitation": invitation})
+
+
+@require_http_methods(["GET", "POST"])
+@sensitive_post_parameters("secret", "password1", "password2")
+def invitation(request, invitation_id):
+    """Where an invitation link leads: join as the logged-in user, or sign up.
+
+    Anyone may open it: until a valid secret is posted the page says nothing
+    about the invitation, so it tells nobody which ids exist.
+    """
+    signed_in = request.user.is_authenticated
+    form = InvitationSecretForm(request.POST or None) if signed_in else SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            with transaction.atomic():
+                if signed_in:
+                    user = request.user
+                    membership = invitation_accept(
+                        invitation_id=invitation_id,
+                        secret=form.cleaned_data["secret"],
+                        user=user,
+                        client_ip=client_ip(request),
+                    )
+                else:
+                    user = invitation_sign_up(
+                        invitation_id=invitation_id,
+                        secret=form.cleaned_data["secret"],
+                        username=form.cleaned_data["username"],
+                        password=form.cleaned_data["password1"],
+                        client_ip=client_ip(request),
+                    )
+                    membership = user.memberships.get()
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            if not signed_in:
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(
+                request, f"You joined {membership.account.name} as {membership.get_role_display()}."
+            )
+            return redirect("clusters:list", account_id=membership.account_id)
+    response = render(
+        request,
+        "accounts/invitation.html",
+        {"form": form, "signed_in": signed_in, "invitation_id": invitation_id},
+        status=400 if request.method == "POST" else 200,
+    )
+    add_never_cache_headers(response)
+    return response
 
 
 def login_locked_out(request, original_response=None, credentials=None):
     """settings.AXES_LOCKOUT_CALLABLE: the login page again, 429, saying when to retry."""
     from accounts.login_throttle import lockout_ends_at
-    from audit.services import client_ip
 
     username = (credentials or {}).get("username") or request.POST.get("username")
     ends_at = lockout_ends_at(username=username, client_ip=client_ip(request)) or timezone.now()

@@ -49,6 +49,8 @@ class ManagementKeyAuthentication(authentication.BaseAuthentication):
         if key is None:
             management_key_failure_note(ip)
             raise exceptions.AuthenticationFailed(INVALID)
+        if key.is_expired:
+            raise exceptions.AuthenticationFailed("The management key has expired.")
         if not key.creator_is_member or not key.created_by.is_active:
             raise exceptions.AuthenticationFailed(
                 "The management key is no longer valid: its creator is not an active member of its account."

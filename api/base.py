@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from accounts.access import membership_for
 from accounts.models import Membership
 from api.authentication import ManagementKeyAuthentication, SessionAuthentication
+from audit.context import acting_key, no_acting_key
 from api.errors import InvalidArgument
 from api.fields import snake_case
 
@@ -96,6 +97,10 @@ class AccountView(APIView):
     account = None
     membership: Membership | None = None
 
+    def dispatch(self, request, *args, **kwargs):
+        with no_acting_key():  # whatever a key does in this request, the audit log names it
+            return super().dispatch(request, *args, **kwargs)
+
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         account_id = parse_uuid(kwargs["account_id"], "accountId")
@@ -111,6 +116,8 @@ class AccountView(APIView):
         # restart must not run on `{{{`). A method it does not serve stays 405.
         if hasattr(self, request.method.lower()):
             request.data  # noqa: B018 - parses, or raises ParseError
+        if key is not None:
+            acting_key.set(key)
 
     def _check_permission(self, method: str) -> None:
         held = self.membership.permissions

@@ -1,5 +1,7 @@
 """AuthService v1 management keys (management_key.v1.swagger.json): list, create, delete."""
 
+from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
@@ -8,7 +10,7 @@ from rest_framework.response import Response
 
 from api.base import AccountView, parse_uuid
 from api.errors import InvalidArgument, NotFound, validation_message
-from api.fields import ProtoSerializer, TimestampField
+from api.fields import ProtoSerializer, StringField, TimestampField
 from api.schema import EMPTY
 from audit.services import client_ip
 from managementkeys.selectors import account_management_keys
@@ -30,7 +32,16 @@ class ManagementKeyOut(ProtoSerializer):
 
 @extend_schema_serializer(component_name="AuthServiceCreateManagementKeyBodyManagementKey")
 class ManagementKeyIn(ProtoSerializer):
-    """Nothing to set: the key acts as its creator in the account of the path."""
+    """Qdrant Cloud's body sets nothing (the key acts as its creator in the
+    account of the path); this console also takes a name and an expiry."""
+
+    name = StringField(required=False, allow_blank=True)
+    expiresAt = TimestampField(required=False)
+
+    def validate_expiresAt(self, value):
+        if value <= timezone.now():
+            raise serializers.ValidationError("Must be in the future.")
+        return value
 
 
 @extend_schema_serializer(component_name="AuthServiceCreateManagementKeyBody")
@@ -75,10 +86,34 @@ class ManagementKeyList(AccountView):
         body = CreateManagementKeyBody(data=request.data)
         if not body.is_valid():
             raise InvalidArgument(validation_message(body.errors))
-        key, plaintext = management_key_create(account=self.account, by=request.user, client_ip=client_ip(request))
+        data = body.validated_data.get("managementKey") or {}
+        try:
+            key, plaintext = management_key_create(
+                account=self.account,
+                by=request.user,
+                # Qdrant Cloud's clients send no name: the key is named for when it was made.
+                name=data.get("name") or f"created {timezone.now():%Y-%m-%d %H-%M}",
+                expires_at=data.get("expiresAt"),
+                client_ip=client_ip(request),
+            )
+        except ValidationError as error:
+            raise InvalidArgument(_model_message(error)) from None
         response = Response({"managementKey": ManagementKeyOut(key).data | {"key": plaintext}})
         add_never_cache_headers(response)  # the key stays in no cache
         return response
+
+
+_API_FIELD = {"name": "name", "expires_at": "expiresAt"}
+
+
+def _model_message(error: ValidationError) -> str:
+    """The model's complaint in the API's field names, e.g. "managementKey.name: ..."."""
+    if not hasattr(error, "error_dict"):
+        return " ".join(error.messages)
+    return "; ".join(
+        f"managementKey.{_API_FIELD.get(field, field)}: {' '.join(messages)}"
+        for field, messages in error.message_dict.items()
+    )
 
 
 class ManagementKeyDetail(AccountView):

@@ -290,3 +290,34 @@ class DatabaseApiKeyForm(KeyForm):
         if not any(not row["known"] for row in rows):
             rows.append({"name": "", "access": CollectionAccess.READ_ONLY.value, "known": False})
         return rows
+
+
+class AccountKeyFilterForm(forms.Form):
+    """The API Keys page's filters, from the query string; each optional."""
+
+    cluster = forms.ModelChoiceField(queryset=None, required=False, empty_label="All clusters", to_field_name="id")
+    kind = forms.ChoiceField(
+        required=False, choices=[("", "All kinds"), ("database", "Database API keys"), ("admin", "Admin keys")]
+    )
+    state = forms.ChoiceField(required=False, choices=[("", "Any state"), ("active", "Active"), ("expired", "Expired")])
+
+    def __init__(self, *args, account, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["cluster"].queryset = account.clusters.order_by("name")
+
+    def filters(self) -> dict:
+        if not self.is_valid():
+            return {}
+        return {name: value for name, value in self.cleaned_data.items() if value}
+
+
+class ClusterPickerForm(forms.Form):
+    """Which cluster a key from the API Keys page is for."""
+
+    cluster = forms.ModelChoiceField(
+        queryset=None, empty_label=None, to_field_name="id", error_messages={"invalid_choice": "Choose a cluster of this account."}
+    )
+
+    def __init__(self, *args, account, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["cluster"].queryset = account.clusters.order_by("name")

@@ -24,6 +24,31 @@ def account_keys(account) -> QuerySet[DatabaseApiKey]:
     return DatabaseApiKey.objects.live().filter(cluster__account=account).select_related("cluster", "created_by")
 
 
+def account_key_lists(account, *, cluster=None, kind: str = "", state: str = "") -> dict[str, QuerySet]:
+    """The API Keys page's lists, narrowed by its filters: {"database": ..., "admin": ...}.
+
+    `kind` "database" or "admin" leaves the other list out; `state` is
+    "active" (not expired) or "expired". Deleted keys are in no list.
+    """
+    from django.db.models import Q
+    from django.utils import timezone
+
+    lists = {}
+    now = timezone.now()
+    for name, model in (("database", DatabaseApiKey), ("admin", AdminKey)):
+        if kind and kind != name:
+            continue
+        keys = model.objects.live().filter(cluster__account=account).select_related("cluster", "created_by")
+        if cluster is not None:
+            keys = keys.filter(cluster=cluster)
+        if state == "active":
+            keys = keys.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        elif state == "expired":
+            keys = keys.filter(expires_at__lte=now)
+        lists[name] = keys
+    return lists
+
+
 def keys_page(keys: QuerySet[DatabaseApiKey], number) -> Page:
     """One page of keys in two queries (count and rows), however many there are."""
     return Paginator(keys, settings.API_KEYS_PER_PAGE).get_page(number)

@@ -9,6 +9,7 @@ app_name = "apikeys"
 # keys of a legacy cluster under #admin-keys.
 urlpatterns = [
     path("api-keys/", views.account_keys_list, name="account-list"),
+    path("api-keys/create/", views.account_key_create, name="account-create"),
     path("clusters/<uuid:cluster_id>/api-keys/create/", views.key_create, name="create"),
     path("clusters/<uuid:cluster_id>/api-keys/<uuid:key_id>/", views.key_detail, name="detail"),
     path("clusters/<uuid:cluster_id>/api-keys/<uuid:key_id>/delete/", views.key_delete, name="delete"),

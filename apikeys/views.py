@@ -29,10 +29,18 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import account_for
-from apikeys.forms import NONCE_PATTERN, AdminKeyForm, DatabaseApiKeyForm, KeyForm, new_nonce
+from apikeys.forms import (
+    NONCE_PATTERN,
+    AccountKeyFilterForm,
+    AdminKeyForm,
+    ClusterPickerForm,
+    DatabaseApiKeyForm,
+    KeyForm,
+    new_nonce,
+)
 from apikeys.models import AdminKey, DatabaseApiKey, IssuedKey
 from apikeys.secret_text import SecretList, SecretText
-from apikeys.selectors import account_keys, admin_key_refusal, cluster_admin_key, cluster_key, keys_page
+from apikeys.selectors import account_key_lists, admin_key_refusal, cluster_admin_key, cluster_key, keys_page
 from apikeys.services import admin_key_create, admin_key_delete, database_key_create, database_key_delete
 from apikeys.snippets import snippets_for
 from audit.services import client_ip
@@ -222,10 +230,36 @@ def key_delete(request, account_id, cluster_id, key_id):
 @login_required
 @require_GET
 def account_keys_list(request, account_id):
-    """The API Keys page of the navigation: the keys of every cluster of the account."""
+    """The API Keys page of the navigation: the keys of every cluster of the
+    account, database API keys and admin keys, filtered by cluster, kind and state."""
     account = account_for(request, account_id, "read:api_keys")
-    page = keys_page(account_keys(account), request.GET.get("page"))
-    return render(request, "apikeys/account_list.html", {"account": account, "page": page})
+    form = AccountKeyFilterForm(request.GET or None, account=account)
+    lists = account_key_lists(account, **form.filters())
+    pages = {
+        name: keys_page(keys, request.GET.get("page" if name == "database" else "admin_page"))
+        for name, keys in lists.items()
+    }
+    return render(
+        request,
+        "apikeys/account_list.html",
+        {"account": account, "form": form, "page": pages.get("database"), "admin_page": pages.get("admin")},
+    )
+
+
+@login_required
+@require_GET
+def account_key_create(request, account_id):
+    """Create from the API Keys page: pick the cluster, then that cluster's
+    create form (a database API key, or an admin key on a legacy cluster)."""
+    account = account_for(request, account_id, "write:api_keys")
+    form = ClusterPickerForm(request.GET or None, account=account)
+    if form.is_bound and form.is_valid():
+        cluster = form.cleaned_data["cluster"]
+        name = "create" if cluster.jwt_rbac or admin_key_refusal(cluster) else "admin-create"
+        return redirect(f"apikeys:{name}", account_id=account.id, cluster_id=cluster.id)
+    return render(
+        request, "apikeys/account_create.html", {"account": account, "form": form}, status=400 if form.is_bound else 200
+    )
 
 
 # Admin keys of legacy clusters

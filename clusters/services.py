@@ -52,8 +52,7 @@ def cluster_create(
     # Provisioning is an operation like a restart: the page follows it, a
     # worker runs it, the sweeper resumes it (clusters/operations.py).
     operation_start(cluster=cluster, kind=Operation.Kind.PROVISION, by=by, client_ip=client_ip)
-    if by is not None:
-        audit_record(account=account, action=Action.CLUSTER_CREATED, target=cluster, actor=by, client_ip=client_ip)
+    audit_record(account=account, action=Action.CLUSTER_CREATED, target=cluster, actor=by, client_ip=client_ip)
     return cluster
 
 

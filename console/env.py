@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 from cryptography.fernet import Fernet
@@ -90,6 +90,14 @@ class Env:
             raise ImproperlyConfigured(f"{name} must be from 0 to {maximum:g} seconds; got {value:g}.")
         return value
 
+    def positive_int(self, name: str, default: int | None) -> int | None:
+        value = self._get(name, None)
+        if value is None:
+            return default
+        if not re.fullmatch(r"[1-9][0-9]{0,8}", value.strip()):
+            raise ImproperlyConfigured(f"{name} must be a whole number of at least 1; got {value!r}.")
+        return int(value)
+
     def list(self, name: str, default: list[str]) -> list[str]:
         value = self._get(name, None)
         if value is None:
@@ -118,6 +126,39 @@ class Env:
         if value not in choices:
             raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}; got {value!r}.")
         return value
+
+    def email_url(self, name: str, default: str) -> dict:
+        """Django's EMAIL_* settings from one URL: console:// (print to stdout),
+        locmem:// (kept in memory, for tests), dummy:// (dropped), or
+        smtp://user:password@host:port, smtp+tls:// (STARTTLS), smtps:// (TLS)."""
+        value = self._get(name, default)
+        parts = urlsplit(value)
+        simple = {"console": "console", "locmem": "locmem", "dummy": "dummy"}
+        if parts.scheme in simple:
+            if parts.netloc or parts.path not in ("", "/") or parts.query:
+                raise ImproperlyConfigured(f"{name}: {parts.scheme}:// takes nothing after it; got {value!r}.")
+            return {"EMAIL_BACKEND": f"django.core.mail.backends.{simple[parts.scheme]}.EmailBackend"}
+        if parts.scheme not in ("smtp", "smtp+tls", "smtps"):
+            raise ImproperlyConfigured(
+                f"{name} must be console://, locmem://, dummy:// or smtp[+tls|s]://user:password@host:port; "
+                f"got a URL with the scheme {parts.scheme!r}."
+            )
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if not parts.hostname or port == -1 or parts.path not in ("", "/") or parts.query:
+            # The value may hold a password: the message names the variable, not the value.
+            raise ImproperlyConfigured(f"{name} must be {parts.scheme}://[user:password@]host[:port], nothing more.")
+        return {
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "EMAIL_HOST": parts.hostname,
+            "EMAIL_PORT": port or {"smtps": 465, "smtp+tls": 587}.get(parts.scheme, 25),
+            "EMAIL_HOST_USER": unquote(parts.username or ""),
+            "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
+            "EMAIL_USE_TLS": parts.scheme == "smtp+tls",
+            "EMAIL_USE_SSL": parts.scheme == "smtps",
+        }
 
     def database_url(self, name: str, default: str) -> dict:
         value = self._get(name, default)

@@ -139,6 +139,11 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
+# Invitations to an account are sent by email: console:// prints them to
+# stdout; smtp://, smtp+tls:// or smtps://user:password@host:port sends them.
+globals().update(env.email_url("EMAIL_URL", default="console://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Vector Console <console@localhost>")
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -219,8 +224,11 @@ CLUSTER_NODE_TIMEOUT_SECONDS = env.seconds("CLUSTER_NODE_TIMEOUT_SECONDS", defau
 OPERATION_LEASE_SECONDS = env.float("OPERATION_LEASE_SECONDS", default=max(30.0, 3 * CLUSTER_RESTART_NODE_SECONDS))
 # How often Celery beat runs the sweeper.
 OPERATIONS_SWEEP_SECONDS = env.float("OPERATIONS_SWEEP_SECONDS", default=10.0)
+# Audit entries older than this many days are pruned hourly; unset keeps them forever.
+AUDIT_RETENTION_DAYS = env.positive_int("AUDIT_RETENTION_DAYS", default=None)
 CELERY_BEAT_SCHEDULE = {
     "sweep-operations": {"task": "clusters.tasks.operations_sweep_task", "schedule": OPERATIONS_SWEEP_SECONDS},
+    "prune-audit-log": {"task": "audit.tasks.audit_prune_task", "schedule": 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -4,6 +4,12 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from accounts.models import Account, Membership
+from apikeys.forms import KeyForm
+
+
+class ManagementKeyForm(KeyForm):
+    """The console's create form: a name and an expiry (90 days unless changed),
+    as database API keys have, with the one-time nonce."""
 
 
 class BootstrapForm(forms.Form):

@@ -9,11 +9,15 @@ so it loses them when the creator loses the membership or the role.
 
 import re
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinLengthValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
+
+from apikeys.models import KEY_NAME_MESSAGE, KEY_NAME_PATTERN, MAX_EXPIRY_DAYS
 
 PREFIX_LENGTH = 12  # hex characters: 48 random bits, enough for a unique lookup id
 PREFIX_PATTERN = re.compile(rf"\A[0-9a-f]{{{PREFIX_LENGTH}}}\Z")
@@ -26,6 +30,11 @@ class ManagementKey(models.Model):
     # The key acts as this user; without the user it could do nothing, so it goes too.
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="management_keys")
     created_at = models.DateTimeField(default=timezone.now)
+    # Named and expiring as database API keys are (same rules, same limits).
+    name = models.CharField(
+        max_length=128, validators=[MinLengthValidator(4), RegexValidator(KEY_NAME_PATTERN, KEY_NAME_MESSAGE)]
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
     prefix = models.CharField(max_length=PREFIX_LENGTH, unique=True, editable=False)
     # HMAC-SHA256 (hex) of the whole key under settings.API_KEY_PEPPERS[pepper_id].
     digest = models.CharField(max_length=64, editable=False)
@@ -40,15 +49,26 @@ class ManagementKey(models.Model):
         ordering = ["-created_at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.prefix}… of {self.account}"
+        return f"{self.name} ({self.prefix}…) of {self.account}"
 
     @property
-    def name(self) -> str:
-        """What the audit log calls the key: it has no name, only its prefix."""
-        return f"{self.prefix}…"
+    def audit_name(self) -> str:
+        """What the audit log calls the key: its name and prefix, e.g. "ci deploy (3f9a0c1b2d4e…)"."""
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
 
     def clean(self) -> None:
         from accounts.models import Membership
+
+        if self.expires_at is not None and self._state.adding:
+            created = self.created_at or timezone.now()
+            if self.expires_at <= created:
+                raise ValidationError({"expires_at": "Must be in the future."})
+            if self.expires_at > created + timedelta(days=MAX_EXPIRY_DAYS):
+                raise ValidationError({"expires_at": f"At most {MAX_EXPIRY_DAYS} days (10 years) from now."})
 
         if (
             self.account_id

@@ -24,18 +24,27 @@ MAX_KEY_LENGTH = 200
 @transaction.atomic
 @sensitive_variables("secret", "plaintext")
 def management_key_create(
-    *, account, by, nonce: str | None = None, client_ip: str | None = None
+    *,
+    account,
+    by,
+    name: str,
+    expires_at: datetime | None = None,
+    nonce: str | None = None,
+    client_ip: str | None = None,
 ) -> tuple[ManagementKey, str]:
     """Records a management key that acts as `by` in `account`; returns it with the key.
 
     The key exists only in the return value: the caller shows it once and
-    forgets it. Only its prefix and a peppered digest are stored. `nonce` is
+    forgets it. Only its prefix and a peppered digest are stored. Without
+    `expires_at` it never expires (the console's form proposes 90 days). `nonce` is
     the console's create form's one-time value (unique): a second call with
     the same nonce fails with IntegrityError instead of minting again.
     """
     key = ManagementKey(
         account=account,
         created_by=by,
+        name=name,
+        expires_at=expires_at,
         created_at=timezone.now(),
         prefix=secrets.token_hex(PREFIX_LENGTH // 2),
         pepper_id=current_pepper_id(),

@@ -19,9 +19,10 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import account_for
-from apikeys.forms import NonceForm, new_nonce
+from apikeys.forms import new_nonce
 from apikeys.secret_text import SecretText
 from audit.services import client_ip
+from managementkeys.forms import ManagementKeyForm
 from managementkeys.selectors import account_management_key, account_management_keys, management_key_of_nonce
 from managementkeys.services import management_key_create, management_key_delete
 
@@ -44,14 +45,19 @@ def key_create(request, account_id):
     account = account_for(request, account_id, "write:management_keys")
     context = {"account": account, "membership": request.membership}
     if request.method == "GET":
-        return _no_store(render(request, "managementkeys/create.html", context | {"form": NonceForm()}))
+        return _no_store(render(request, "managementkeys/create.html", context | {"form": ManagementKeyForm()}))
 
-    form = NonceForm(request.POST)
+    form = ManagementKeyForm(request.POST)
     used = management_key_of_nonce(request.POST.get("nonce"))
     if used is None and form.is_valid():
         try:
             key, plaintext = management_key_create(
-                account=account, by=request.user, nonce=form.cleaned_data["nonce"], client_ip=client_ip(request)
+                account=account,
+                by=request.user,
+                name=form.cleaned_data["name"],
+                expires_at=form.cleaned_data["expires_at"],
+                nonce=form.cleaned_data["nonce"],
+                client_ip=client_ip(request),
             )
         except IntegrityError:
             # The same form posted twice at once: the other request minted the key.
@@ -71,7 +77,7 @@ def key_create(request, account_id):
     if used is not None and used.account_id == account.id:
         messages.info(
             request,
-            f"The management key {used.prefix}… was already created with this form and can no longer be shown. "
+            f"The management key {used.name} ({used.prefix}…) was already created with this form and can no longer be shown. "
             "If it was not stored, delete it and create a new one.",
         )
         response = redirect("managementkeys:list", account_id=account.id)
@@ -101,7 +107,7 @@ def key_delete(request, account_id, management_key_id):
     if request.method == "POST":
         management_key_delete(key=key, by=request.user, client_ip=client_ip(request))
         messages.success(
-            request, f"Deleted the management key {key.prefix}…. Requests with it are refused from now on."
+            request, f"Deleted the management key {key.name} ({key.prefix}…). Requests with it are refused from now on."
         )
         return redirect("managementkeys:list", account_id=account.id)
     return render(request, "managementkeys/delete.html", {"account": account, "key": key})

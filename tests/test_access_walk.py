@@ -12,7 +12,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 # Pages that belong to no account: anyone may open them.
-PUBLIC = {"login", "logout", "dashboard", "api:schema", "api:docs"}
+PUBLIC = {"login", "logout", "dashboard", "api:schema", "api:docs", "invitation"}
 
 
 def _patterns(resolver=None, namespace="", params=frozenset()):
@@ -33,6 +33,7 @@ def _kwargs(names: set, objects: dict) -> dict:
 
 @pytest.fixture
 def objects(account, cluster, owner):
+    from accounts.services import invitation_create
     from managementkeys.services import management_key_create
     from tests.fixtures.apikeys import make_key, stored_admin_key
 
@@ -42,10 +43,12 @@ def objects(account, cluster, owner):
         "cluster_id": cluster.id,
         "key_id": key.id,
         "database_api_key_id": key.id,
-        "management_key_id": management_key_create(account=account, by=owner)[0].id,
+        "management_key_id": management_key_create(name="test key", account=account, by=owner)[0].id,
         # `cluster` is a current cluster, which the service refuses admin keys;
         # the walk needs only a row of this cluster for the URL to find.
         "admin_key_id": stored_admin_key(cluster).id,
+        "member_id": owner.memberships.get(account=account).public_id,
+        "invitation_id": invitation_create(account=account, email="new@example.com", role="viewer", by=owner)[0].id,
     }
 
 

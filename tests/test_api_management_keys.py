@@ -47,7 +47,7 @@ def test_create_takes_an_empty_body_and_snake_case(owner, account):
 
 
 def test_a_deleted_key_is_refused(owner, account):
-    doomed, plaintext = management_key_create(account=account, by=owner)
+    doomed, plaintext = management_key_create(name="test key", account=account, by=owner)
     response = api_as(owner, account).delete(url("management-key", account, management_key_id=doomed.id))
     assert response.status_code == 200 and response.json() == {}
     assert_matches_spec(response.json(), SPEC, "v1DeleteManagementKeyResponse")
@@ -56,7 +56,7 @@ def test_a_deleted_key_is_refused(owner, account):
 
 
 def test_another_accounts_management_key_is_not_found(owner, account, outsider, other_account):
-    theirs, _ = management_key_create(account=other_account, by=outsider)
+    theirs, _ = management_key_create(name="test key", account=other_account, by=outsider)
     assert_error(api_as(owner, account).delete(url("management-key", account, management_key_id=theirs.id)), 404, 5)
     assert ManagementKey.objects.filter(id=theirs.id).exists()
 
@@ -130,7 +130,7 @@ def test_bad_credentials_are_unauthenticated(account, header):
 
 
 def test_a_wrong_secret_and_an_unknown_prefix_get_the_same_answer(owner, account):
-    key, plaintext = management_key_create(account=account, by=owner)
+    key, plaintext = management_key_create(name="test key", account=account, by=owner)
     wrong_secret = api_client(f"{key.prefix}.{'A' * 43}").get(url("clusters", account))
     unknown_prefix = api_client(f"{'0' * 12}.{plaintext.split('.')[1]}").get(url("clusters", account))
     assert wrong_secret.json() == unknown_prefix.json()
@@ -145,7 +145,7 @@ def test_the_keyword_is_case_insensitive(owner, account):
 
 
 def test_last_used_is_written_at_most_once_a_minute(owner, account, django_assert_num_queries):
-    key, plaintext = management_key_create(account=account, by=owner)
+    key, plaintext = management_key_create(name="test key", account=account, by=owner)
     client = api_client(plaintext)
 
     client.get(url("clusters", account))

@@ -25,7 +25,7 @@ def _db_key(ctx):
 
 
 def _management_key(ctx):
-    return management_key_create(account=ctx["account"], by=ctx["owner"])[0]
+    return management_key_create(name="test key", account=ctx["account"], by=ctx["owner"])[0]
 
 
 # name -> (permission the spec requires, HTTP method, URL name, URL kwargs from ctx, body, what changes on success)

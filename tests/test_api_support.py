@@ -97,7 +97,7 @@ def api_client(plaintext: str | None = None, **kwargs) -> Client:
 
 
 def mint(account, user) -> str:
-    return management_key_create(account=account, by=user)[1]
+    return management_key_create(name="test key", account=account, by=user)[1]
 
 
 def api_as(user, account) -> Client:

@@ -68,6 +68,11 @@ def environment(monkeypatch, tmp_path):
         ("LOGIN_FAILURE_LIMIT", "ten", "LOGIN_FAILURE_LIMIT must be a whole number"),
         ("LOGIN_LOCKOUT_MINUTES", "0", "LOGIN_LOCKOUT_MINUTES must be a whole number from 1"),
         ("MANAGEMENT_KEY_FAILURE_LIMIT", "2.5", "MANAGEMENT_KEY_FAILURE_LIMIT must be a whole number"),
+        ("EMAIL_URL", "smpt://mail.example.com", "EMAIL_URL must be console://"),
+        ("EMAIL_URL", "smtp://user:pw@mail.example.com:twentyfive", "EMAIL_URL must be smtp://"),
+        ("EMAIL_URL", "console://mail.example.com", "console:// takes nothing"),
+        ("AUDIT_RETENTION_DAYS", "0", "AUDIT_RETENTION_DAYS must be a whole number of at least 1"),
+        ("AUDIT_RETENTION_DAYS", "a year", "AUDIT_RETENTION_DAYS must be a whole number"),
     ],
 )
 def test_a_malformed_setting_stops_the_start(environment, name, value, message):

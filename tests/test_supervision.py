@@ -149,7 +149,7 @@ def restarted(cluster, after) -> bool:
 
 @pytest.fixture
 def key(account, owner):
-    return management_key_create(account=account, by=owner)[1]
+    return management_key_create(name="test key", account=account, by=owner)[1]
 
 
 @pytest.fixture

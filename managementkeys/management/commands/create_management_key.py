@@ -1,4 +1,8 @@
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from managementkeys.forms import BootstrapForm
 from managementkeys.services import management_key_create
@@ -13,15 +17,24 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--account", required=True, help="account name or id")
         parser.add_argument("--user", required=True, help="username or email of a member of the account")
+        parser.add_argument("--name", default="bootstrap", help="what lists call the key (default: bootstrap)")
+        parser.add_argument(
+            "--expires-in-days", type=int, default=None, help="days until the key expires (default: never)"
+        )
 
     def handle(self, *args, **options):
         form = BootstrapForm({"account": options["account"], "user": options["user"]})
         if not form.is_valid():
             raise CommandError(" ".join(message for messages in form.errors.values() for message in messages))
         account, user, membership = (form.cleaned_data[name] for name in ("account", "user", "membership"))
-        key, plaintext = management_key_create(account=account, by=user)
+        days = options["expires_in_days"]
+        expires_at = timezone.now() + timedelta(days=days) if days is not None else None
+        try:
+            key, plaintext = management_key_create(account=account, by=user, name=options["name"], expires_at=expires_at)
+        except ValidationError as error:
+            raise CommandError(" ".join(error.messages)) from None
         self.stdout.write(
-            f"Created management key {key.prefix} (id {key.id}) in {account.name} (account id {account.id}); "
+            f"Created management key {key.name} ({key.prefix}…, id {key.id}) in {account.name} (account id {account.id}); "
             f"it acts as {user.get_username()} ({membership.role}). Store it now: it is not shown again."
         )
         self.stdout.write(plaintext)
