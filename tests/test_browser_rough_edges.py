@@ -171,7 +171,7 @@ def test_the_empty_login_form_says_so(at, db):
 
 
 def test_the_docs_authorize_with_the_bare_management_key(at, owner, account):
-    _, plaintext = management_key_create(account=account, by=owner)
+    _, plaintext = management_key_create(account=account, by=owner, name="docs trial")
     page = at(LAPTOP)
     page.goto(reverse("api:docs"))
     page.get_by_role("button", name="Authorize").first.click()
