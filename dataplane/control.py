@@ -22,9 +22,9 @@ from pathlib import Path
 
 from django.db import close_old_connections
 
-from dataplane.engine import Engine, _alive
+from dataplane.engine import Engine
 from dataplane.keystore import KeyStore, Queries
-from keyset.contract import MAX_REPLY_BYTES, SOCKET_SUFFIX, socket_path
+from keyset.contract import MAX_REPLY_BYTES, SOCKET_SUFFIX, process_alive, socket_path
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class ControlServer:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for stale in self.path.parent.glob(f"*{SOCKET_SUFFIX}"):  # left by processes that died
             pid = stale.name[: -len(SOCKET_SUFFIX)]
-            if pid.isdigit() and not _alive(int(pid)):
+            if pid.isdigit() and not process_alive(int(pid)):
                 stale.unlink(missing_ok=True)
         self.path.unlink(missing_ok=True)
         self._server = await asyncio.start_unix_server(self._serve, path=str(self.path), limit=MAX_REPLY_BYTES)

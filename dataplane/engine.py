@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 from dataplane.storage import ClusterStorage, StorageError
+from keyset.contract import process_alive
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class Engine:
     async def start(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         for stale in self.run_dir.glob("*.sock"):  # left by processes that died
-            if stale.stem.isdigit() and not _alive(int(stale.stem)):
+            if stale.stem.isdigit() and not process_alive(int(stale.stem)):
                 stale.unlink(missing_ok=True)
         self.socket_path.unlink(missing_ok=True)
         self._server = await asyncio.start_unix_server(self._serve, path=str(self.socket_path), limit=2**31 - 1)
@@ -161,12 +162,3 @@ class Engine:
             for storage in list(self.local.values()):
                 storage.flush()
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -205,7 +205,7 @@ def ask_all(*, run_dir: Path, request: bytes, timeout: float) -> dict[str, dict 
             sock.close()
             # Gone (its socket left by a kill -9): it serves nothing. Alive but
             # refusing (or its backlog full): it may be serving an old key set.
-            replies[pid] = None if _alive(int(pid)) else GONE
+            replies[pid] = None if process_alive(int(pid)) else GONE
             continue
         replies[pid] = None
         selector.register(sock, selectors.EVENT_READ, [pid, b""])
@@ -330,7 +330,8 @@ def embedded_collections(cluster_id) -> list[str]:
     return sorted(names)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of that pid exists (a socket left by a dead one is stale)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
