@@ -58,6 +58,16 @@ async def _run(host: str, port: int, request: bytes, connections: int, warmup: f
     for _ in range(connections):
         transport, _ = await loop.create_connection(lambda: _Connection(request, state), host, port)
         transports.append(transport)
+    elapsed = await _measure(state, warmup, seconds)
+    await asyncio.sleep(0.2)
+    for transport in transports:
+        transport.close()
+    return _outcome(state, elapsed)
+
+
+async def _measure(state: dict, warmup: float, seconds: float) -> float:
+    """Lets the load warm up, counts only what completes in the next `seconds`,
+    then tells the senders to stop; returns the measured window's length."""
     await asyncio.sleep(warmup)
     state["measuring"] = True
     started = time.perf_counter()
@@ -65,10 +75,7 @@ async def _run(host: str, port: int, request: bytes, connections: int, warmup: f
     state["measuring"] = False
     elapsed = time.perf_counter() - started
     state["stop"] = True
-    await asyncio.sleep(0.2)
-    for transport in transports:
-        transport.close()
-    return _outcome(state, elapsed)
+    return elapsed
 
 
 def _outcome(state: dict, elapsed: float) -> dict:
@@ -105,13 +112,7 @@ async def _run_grpc(target: str, method: str, request: bytes, metadata, connecti
                 state["errors"] += not ok
 
     tasks = [asyncio.create_task(loop(channel)) for channel in channels]
-    await asyncio.sleep(warmup)
-    state["measuring"] = True
-    started = time.perf_counter()
-    await asyncio.sleep(seconds)
-    state["measuring"] = False
-    elapsed = time.perf_counter() - started
-    state["stop"] = True
+    elapsed = await _measure(state, warmup, seconds)
     await asyncio.gather(*tasks)
     for channel in channels:
         await channel.close()
