@@ -16,6 +16,7 @@ from apikeys.models import (
     CollectionAccess,
 )
 from apikeys.selectors import cluster_collections
+from clusters.nodes import CollectionsUnreadable
 
 DEFAULT_EXPIRY_DAYS = 90
 NONCE_PATTERN = r"\A[A-Za-z0-9_-]{22,64}\Z"
@@ -214,7 +215,13 @@ class DatabaseApiKeyForm(KeyForm):
     def __init__(self, *args, cluster, **kwargs):
         super().__init__(*args, **kwargs)
         self.cluster = cluster
-        self.known_collections = cluster_collections(cluster)
+        # When a real cluster's nodes cannot list them, the form says so and
+        # still takes collection names typed in.
+        self.collections_unreadable = ""
+        try:
+            self.known_collections = cluster_collections(cluster)
+        except CollectionsUnreadable as exc:
+            self.known_collections, self.collections_unreadable = [], str(exc)
 
     def clean(self):
         cleaned = super().clean()

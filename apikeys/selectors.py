@@ -4,6 +4,8 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
 from apikeys.models import AdminKey, DatabaseApiKey
+from clusters.models import Runtime
+from clusters.nodes import cluster_collection_names
 from keyset.contract import embedded_collections
 
 
@@ -11,8 +13,11 @@ def cluster_collections(cluster) -> list[str]:
     """The collections the create form offers for this cluster, sorted.
 
     The one place the console learns a cluster's collections: the live
-    cluster, as its data plane stores them.
+    cluster, as its data plane stores them (embedded) or as a ready node lists
+    them (qdrant; raises clusters.nodes.CollectionsUnreadable when none can).
     """
+    if cluster.runtime == Runtime.QDRANT:
+        return cluster_collection_names(cluster)
     return embedded_collections(cluster.id)
 
 

@@ -53,27 +53,28 @@ def desired_clusters() -> list[ClusterSpec]:
             "cluster_id", flat=True
         )
     )
-    specs = []
     clusters = Cluster.objects.filter(runtime=Runtime.QDRANT).exclude(phase=Phase.DELETING).prefetch_related("nodes")
-    for cluster in clusters:
-        nodes = list(cluster.nodes.all())
-        recorded = [n for n in nodes if n.http_port and n.grpc_port]
-        ports = None
-        if len(recorded) == len(nodes) == cluster.number_of_nodes:
-            ports = tuple(NodePorts(http=n.http_port, grpc=n.grpc_port, p2p=n.p2p_port) for n in nodes)
-        specs.append(
-            ClusterSpec(
-                id=str(cluster.id),
-                size=cluster.number_of_nodes,
-                master_key=cluster.master_key,
-                # While granular access is being enabled, every node started
-                # (restarted by the step, or after a crash) gets jwt_rbac on.
-                jwt_rbac=cluster.jwt_rbac or cluster.id in enabling,
-                node_generations={n.index: n.generation for n in nodes},
-                ports=ports,
-            )
-        )
-    return specs
+    # While granular access is being enabled, every node started (restarted
+    # by the step, or after a crash) gets jwt_rbac on.
+    return [cluster_spec(cluster, jwt_rbac=cluster.jwt_rbac or cluster.id in enabling) for cluster in clusters]
+
+
+def cluster_spec(cluster: Cluster, *, jwt_rbac: bool | None = None) -> ClusterSpec:
+    """What the runtime knows of a cluster: its size, master key, nodes'
+    generations and recorded ports (uses prefetched nodes when there are)."""
+    nodes = list(cluster.nodes.all())
+    recorded = [n for n in nodes if n.http_port and n.grpc_port]
+    ports = None
+    if len(recorded) == len(nodes) == cluster.number_of_nodes:
+        ports = tuple(NodePorts(http=n.http_port, grpc=n.grpc_port, p2p=n.p2p_port) for n in nodes)
+    return ClusterSpec(
+        id=str(cluster.id),
+        size=cluster.number_of_nodes,
+        master_key=cluster.master_key,
+        jwt_rbac=cluster.jwt_rbac if jwt_rbac is None else jwt_rbac,
+        node_generations={n.index: n.generation for n in nodes},
+        ports=ports,
+    )
 
 
 def _state(health: NodeHealth) -> str:
@@ -111,6 +112,49 @@ def node_seen(node: Node, health: NodeHealth, address: NodeAddress | None) -> No
     if state == NodeState.HEALTHY:
         rows.exclude(state=NodeState.HEALTHY).update(started_at=timezone.now())
     rows.update(**changes)
+
+
+# -- what the console reads of the nodes --------------------------------------
+
+# The key form waits this long, in all, for a node to list the collections.
+COLLECTIONS_TIMEOUT_SECONDS = 2.0
+
+
+class CollectionsUnreadable(Exception):
+    """No ready node of the cluster listed its collections; the message says why, without a key."""
+
+
+def cluster_collection_names(cluster: Cluster) -> list[str]:
+    """The names of a `qdrant` cluster's collections, sorted, as one of its
+    ready nodes lists them (`GET /collections` with the master key, at the
+    address the runtime gives). Raises CollectionsUnreadable."""
+    ready = [row for row in cluster.nodes.all() if row.state == NodeState.HEALTHY]
+    if not ready:
+        raise CollectionsUnreadable("no node of the cluster is ready")
+    runtime = node_runtime()
+    spec = cluster_spec(cluster)
+    deadline = time.monotonic() + COLLECTIONS_TIMEOUT_SECONDS
+    problems = []
+    for row in ready:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        address = runtime.address(Node(spec, row.index))
+        try:
+            # Connection: close, as the supervisor's checks: an idle keep-alive
+            # connection would hold up the node's next graceful stop.
+            response = httpx.get(address.http_url + "/collections", timeout=remaining, trust_env=False,
+                                 headers={"api-key": spec.master_key, "Connection": "close"})
+            if response.status_code == 200:
+                return sorted(str(c["name"]) for c in response.json()["result"]["collections"])
+            problems.append(f"{row.name} answered {response.status_code}")
+        except httpx.TimeoutException:
+            problems.append(f"{row.name} did not answer in time")
+        except httpx.HTTPError:
+            problems.append(f"{row.name} could not be reached")
+        except (ValueError, KeyError, TypeError):
+            problems.append(f"{row.name} answered something that is not a collection list")
+    raise CollectionsUnreadable("; ".join(problems) or "no node answered in time")
 
 
 # -- the steps of the job machine for `qdrant` clusters ---------------------------
