@@ -147,13 +147,14 @@ class DataPlane:
         self.keystore = keystore
         self.engine = engine
         self.control = ControlServer(keystore=keystore, engine=engine, run_dir=run_dir or engine.run_dir,
-                                     last_used=last_used)
+                                     last_used=last_used, front=self)
         self.last_used = last_used
         self.max_body_bytes = max_body_bytes
         self.auth_enabled = auth_enabled
         # Pooled connections to the nodes of `qdrant` clusters (dataplane/proxy.py).
         self.proxy = NodeProxy()
         self._nodes_seen = None
+        self._watch_nodes: asyncio.Task | None = None
         self.grpc = None  # dataplane.grpcfront.GrpcFront, started with the process when set
 
     async def __call__(self, scope, receive, send) -> None:
@@ -177,6 +178,7 @@ class DataPlane:
                     self.last_used.start()
                     if self.grpc is not None:
                         await self.grpc.start()
+                    self._watch_nodes = asyncio.create_task(self._close_left_nodes())
                 except Exception as exc:
                     logger.exception("data plane failed to start")
                     await self.control.stop()
@@ -185,6 +187,8 @@ class DataPlane:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.control.stop()
+                if self._watch_nodes is not None:
+                    self._watch_nodes.cancel()
                 if self.grpc is not None:
                     await self.grpc.stop()
                 await self.proxy.aclose()
@@ -273,11 +277,7 @@ class DataPlane:
     async def _forward(self, scope, receive, send, cluster, credential: tuple[str, str], started: float) -> None:
         """A `qdrant` cluster's request, any route, to one of its ready nodes,
         which applies Qdrant's own table of access to `credential`."""
-        key_set = self.keystore.current
-        if key_set.nodes is not self._nodes_seen:  # the ready lists changed: drop what left them
-            self._nodes_seen = key_set.nodes
-            await self.proxy.keep_only({url for entry in key_set.nodes.values() for url in entry.http})
-        nodes = key_set.nodes_of(cluster.id).http
+        nodes = self.keystore.current.nodes_of(cluster.id).http
         if not nodes:
             return await _error(send, 503, "Service unavailable: no node of this cluster is ready", started)
         try:
@@ -299,6 +299,27 @@ class DataPlane:
         # uvicorn adds a Date of its own: one is enough.
         response.headers = [(name, value) for name, value in response.headers if name.lower() != b"date"]
         await response.send_to(send)
+
+    async def _close_left_nodes(self) -> None:
+        """Whenever the ready lists change (the key store replaces them whole),
+        closes the pooled connections and gRPC channels to every node that
+        left them, or whose cluster is gone."""
+        while True:
+            nodes = self.keystore.current.nodes
+            if nodes is not self._nodes_seen:
+                self._nodes_seen = nodes
+                try:
+                    await self.proxy.keep_only({url for entry in nodes.values() for url in entry.http})
+                    if self.grpc is not None:
+                        self.grpc.keep_only({target for entry in nodes.values() for target in entry.grpc})
+                except Exception:  # the next change tries again; serving goes on
+                    logger.exception("closing the connections to nodes that left failed")
+            await asyncio.sleep(self.keystore.poll_seconds)
+
+    def node_connections(self) -> dict:
+        """What the front holds open to nodes, for the control socket's stats."""
+        return {"http_idle": self.proxy.idle_connections(),
+                "grpc_channels": self.grpc.channel_targets if self.grpc is not None else []}
 
     async def _read_json(self, scope, receive):
         if scope["method"] in ("GET", "DELETE"):

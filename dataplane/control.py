@@ -9,7 +9,8 @@ One JSON line in, one out:
   console counts the change as confirmed by this process only on `ok`.
 - `{"op": "stats"}`: counters for tests and operators: key set loads, database
   queries of the whole process, operations forwarded to and served for other
-  processes, rounds of the last-used writer.
+  processes, rounds of the last-used writer, and what the front holds open
+  to nodes (idle pooled connections by node, gRPC channels).
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ READ_TIMEOUT_SECONDS = 5
 
 
 class ControlServer:
-    def __init__(self, *, keystore: KeyStore, engine: Engine, run_dir: Path, last_used=None):
+    def __init__(self, *, keystore: KeyStore, engine: Engine, run_dir: Path, last_used=None, front=None):
         self.keystore = keystore
+        self.front = front  # the DataPlane: its connections to nodes
         self.engine = engine
         self.last_used = last_used
         self.path = socket_path(run_dir, os.getpid())
@@ -72,6 +74,7 @@ class ControlServer:
             "served_for_others": self.engine.served_for_others,
             "owns": sorted(self.engine.local),
             "last_used_flushes": self.last_used.flushes if self.last_used is not None else None,
+            "nodes": self.front.node_connections() if self.front is not None else None,
         }
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -25,6 +25,7 @@ gRPC process would need a key set and a handshake socket of its own.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import time
@@ -107,6 +108,7 @@ class GrpcFront:
         self.timeout = timeout
         self._server: grpc.aio.Server | None = None
         self._channels: dict[str, grpc.aio.Channel] = {}
+        self._closing: set[asyncio.Future] = set()  # channels closing in the background
         self._turn = itertools.count()
         self.failovers = 0
 
@@ -129,6 +131,19 @@ class GrpcFront:
         for channel in self._channels.values():
             await channel.close()
         self._channels.clear()
+
+    def keep_only(self, targets) -> None:
+        """Closes the channels to every node not in `targets` (it left its
+        cluster's ready list, or the cluster is gone). Calls still on a channel
+        get the front's timeout to finish before it is torn down."""
+        for target in [target for target in self._channels if target not in targets]:
+            closing = asyncio.ensure_future(self._channels.pop(target).close(grace=self.timeout))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+
+    @property
+    def channel_targets(self) -> list[str]:
+        return sorted(self._channels)
 
     def channel(self, target: str) -> grpc.aio.Channel:
         channel = self._channels.get(target)

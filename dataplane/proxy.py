@@ -203,6 +203,7 @@ class _Pool:
         self.connect_timeout = connect_timeout
         self.max_idle = max_idle
         self.idle: deque[_Connection] = deque()
+        self.closed = False  # forgotten: a connection still in use is closed when it comes back
 
     async def take(self) -> _Connection:
         while self.idle:
@@ -219,12 +220,14 @@ class _Pool:
         return connection
 
     def give_back(self, connection: _Connection) -> None:
-        if connection.done and connection.keep_alive and not connection.closed and len(self.idle) < self.max_idle:
+        if (connection.done and connection.keep_alive and not connection.closed and not self.closed
+                and len(self.idle) < self.max_idle):
             self.idle.append(connection)
         elif connection.transport is not None:
             connection.transport.close()
 
     def close(self) -> None:
+        self.closed = True
         while self.idle:
             self.idle.pop().transport.close()
 
@@ -306,10 +309,15 @@ class NodeProxy:
 
     async def keep_only(self, nodes) -> None:
         """Closes the pooled connections to every node not in `nodes` (those
-        that left the ready list: a node about to restart is not kept waiting
-        for them)."""
+        that left the ready list, or whose cluster is gone: a node about to
+        restart is not kept waiting for them, and a deleted cluster's nodes
+        hold no socket of the front's)."""
         for node in [node for node in self._pools if node not in nodes]:
             await self.forget(node)
+
+    def idle_connections(self) -> dict[str, int]:
+        """Node -> idle pooled connections to it (for the control socket's stats)."""
+        return {node: len(pool.idle) for node, pool in self._pools.items()}
 
     async def forward(self, *, nodes: Sequence[str], method: str, path: str, query: bytes = b"",
                       headers: Headers = (), body: bytes = b"", credential: tuple[str, str] | None = None,
