@@ -7,6 +7,9 @@ Extensions to Cloud's fields, documented in the schema: `configuration.runtime`
 enable-jwt and restart start the same rolling-restart operation as the
 console's buttons (clusters/restarts.py); the response comes back at once and
 the cluster's phase shows the restart (CLUSTER_PHASE_UPDATING, then HEALTHY).
+A node of a `qdrant` cluster down outside any operation makes it
+CLUSTER_PHASE_NOT_READY, its reason naming the node, until every node is
+ready again (clusters/nodes.py).
 """
 
 import base64

@@ -112,6 +112,31 @@ def node_seen(node: Node, health: NodeHealth, address: NodeAddress | None) -> No
     if state == NodeState.HEALTHY:
         rows.exclude(state=NodeState.HEALTHY).update(started_at=timezone.now())
     rows.update(**changes)
+    cluster_phase_sync(node.cluster.id)
+
+
+def cluster_phase_sync(cluster_id) -> None:
+    """A `qdrant` cluster at rest is NOT_READY while any node is not healthy,
+    and HEALTHY again once every node is (Qdrant Cloud's CLUSTER_PHASE_NOT_READY:
+    "operational but not all components are ready or healthy"); the reason
+    names the nodes. An operation owns the phase while it runs (CREATING,
+    UPDATING, DELETING), and a failed one leaves its FAILED_TO_* with its
+    reason: only HEALTHY and NOT_READY are changed here, and only with no
+    operation live. The phase condition is in the UPDATE itself, so an
+    operation that starts meanwhile (it sets UPDATING on the same row) wins."""
+    down = [
+        f"{ClusterNode(index=index).name} {NodeState(state).label.lower()}" + (f" ({detail})" if detail else "")
+        for index, state, detail in ClusterNode.objects.filter(cluster_id=cluster_id)
+        .exclude(state=NodeState.HEALTHY).values_list("index", "state", "detail")
+    ]
+    at_rest = Cluster.objects.filter(id=cluster_id, runtime=Runtime.QDRANT).exclude(
+        operations__state__in=Operation.ACTIVE)
+    if down:
+        reason = ("Not every node is ready: " + ", ".join(down))[:255]
+        at_rest.filter(phase__in=(Phase.HEALTHY, Phase.NOT_READY)).exclude(reason=reason).update(
+            phase=Phase.NOT_READY, reason=reason)
+    else:
+        at_rest.filter(phase=Phase.NOT_READY).update(phase=Phase.HEALTHY, reason="")
 
 
 # -- what the console reads of the nodes --------------------------------------

@@ -196,6 +196,7 @@ def _finish(claim: Claim, operation: Operation) -> None:
     with fenced(claim, state=Operation.State.DONE, finished_at=now, current_node=None, lease_until=None, lease_token=""):
         if operation.kind == Operation.Kind.PROVISION:
             Cluster.objects.filter(id=cluster.id).update(phase=Phase.HEALTHY, reason="")
+            nodes.cluster_phase_sync(cluster.id)  # a node may have gone down since its step
             return
         if operation.kind == Operation.Kind.DELETE:
             audit_record(
@@ -212,6 +213,7 @@ def _finish(claim: Claim, operation: Operation) -> None:
         if operation.kind == Operation.Kind.ENABLE_JWT:
             changes["jwt_rbac"] = True
         Cluster.objects.filter(id=cluster.id).update(**changes)
+        nodes.cluster_phase_sync(cluster.id)  # a node may have gone down since its step
         if operation.kind == Operation.Kind.ENABLE_JWT:
             keys_changed()  # the data plane starts accepting JWTs within a second
         audit_record(

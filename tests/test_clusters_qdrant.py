@@ -9,10 +9,11 @@ import os
 import signal
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from django.db import connection
+from django.utils import timezone
 
 from apikeys.models import DatabaseApiKey
 from apikeys.services import database_key_create
@@ -238,3 +239,52 @@ def test_a_cluster_deleted_through_the_api_is_gone_with_its_nodes(node_superviso
     wait_for(lambda: not Cluster.objects.filter(id=cluster.id).exists(), timeout=60)
     wait_for(lambda: not os.path.exists(f"/proc/{pid}/cmdline") or node_supervisor.pid(cluster, 0) is None, timeout=20)
     assert not (node_supervisor.root / str(cluster.id)).exists()
+
+
+def test_a_node_down_outside_an_operation_makes_the_cluster_not_ready_until_it_is_back(
+    node_supervisor, client_of, owner, account
+):
+    cluster = new_cluster(account, "wobbly", 1)
+    status = f"/accounts/{account.id}/clusters/{cluster.id}/status/"
+    client, api = client_of(owner), api_as(owner, account)
+    killed = node_supervisor.pid(cluster, 0)
+    seen_on_page, seen_in_api = set(), set()
+
+    os.kill(killed, signal.SIGKILL)
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        page = client.get(status).json()
+        state = api.get(url("cluster", account, cluster_id=cluster.id)).json()["cluster"]["state"]
+        seen_on_page.add((page["phase"], page["phase_label"], page["reason"]))
+        seen_in_api.add((state["phase"], state["reason"]))
+        back = node_supervisor.pid(cluster, 0) not in (None, killed) and page["nodes_up"] == 1
+        if back and page["phase"] == Phase.HEALTHY and state["phase"] == "CLUSTER_PHASE_HEALTHY":
+            break
+    else:
+        raise AssertionError(f"not HEALTHY again within 60 s: {seen_on_page}")
+    down = {reason for phase, label, reason in seen_on_page if (phase, label) == (Phase.NOT_READY, "Not ready")}
+    assert down and all(reason.startswith("Not every node is ready: node-0 ") for reason in down), seen_on_page
+    assert any(phase == "CLUSTER_PHASE_NOT_READY" and "node-0" in reason for phase, reason in seen_in_api)
+    assert Cluster.objects.get(id=cluster.id).reason == ""
+
+
+def test_a_node_down_during_an_operation_leaves_the_phase_to_it(node_supervisor, owner, account):
+    cluster = new_cluster(account, "busy", 1)
+    # A restart that a live worker holds (its row is what owns the phase), killed node and all.
+    Operation.objects.create(cluster=cluster, kind=Operation.Kind.RESTART, state=Operation.State.RUNNING,
+                             lease_token="held", lease_until=timezone.now() + timedelta(minutes=10))
+    Cluster.objects.filter(id=cluster.id).update(phase=Phase.UPDATING, reason="Rolling restart")
+    killed = node_supervisor.pid(cluster, 0)
+    node_states, phases = [], []
+
+    os.kill(killed, signal.SIGKILL)
+
+    def back() -> bool:
+        node_states.append(ClusterNode.objects.values_list("state", flat=True).get(cluster=cluster))
+        phases.append(Cluster.objects.values_list("phase", flat=True).get(id=cluster.id))
+        return node_supervisor.pid(cluster, 0) not in (None, killed) and node_states[-1] == NodeState.HEALTHY
+    wait_for(back, timeout=60, interval=0.01)
+
+    assert NodeState.UNHEALTHY in node_states or NodeState.STARTING in node_states  # it was seen down
+    assert set(phases) == {Phase.UPDATING}

@@ -5,7 +5,8 @@
 // so the page updates without a manual reload.
 function followClusterStatus(head) {
   const url = head.dataset.clusterStatus;
-  const settled = new Set(["HEALTHY", "FAILED_TO_CREATE", "FAILED_TO_UPDATE", "SUSPENDED"]);
+  // No operation runs in these (NOT_READY: a node is down outside one).
+  const settled = new Set(["HEALTHY", "NOT_READY", "FAILED_TO_CREATE", "FAILED_TO_UPDATE", "SUSPENDED"]);
   const render = (s) => {
     const badge = head.querySelector("[data-phase-badge]");
     badge.textContent = s.phase_label;
