@@ -47,7 +47,12 @@ SERVING = b"\x08\x01"  # grpc.health.v1.HealthCheckResponse{status: SERVING}
 _STATUS = {401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED}
 # Metadata a node must not get from the client: credentials (the front sends
 # the one it chose) and what the transport sets per hop.
-_NOT_FORWARDED = frozenset({"api-key", "authorization", "user-agent", "te", "content-type", "host"})
+_CREDENTIALS = frozenset({"api-key", "authorization"})
+_NOT_FORWARDED = _CREDENTIALS | {"user-agent", "te", "content-type", "host"}
+_PER_HOP_PREFIXES = ("grpc-", ":")
+# Callables kept per (node, method): Qdrant has ~60 methods; more names are
+# a client making them up, served without a cached callable.
+_CACHED_METHODS = 1024
 # Qdrant methods that may go to another node after the first may have
 # received them: reads, and writes with the same effect applied twice. Not
 # these, which would act twice (a second snapshot, an alias swap replayed).
@@ -88,12 +93,10 @@ def health_check_reply(version: str) -> bytes:
     return _string(1, TITLE) + _string(2, version) + _string(3, commit_of(version))
 
 
-def _metadata_headers(metadata) -> list[tuple[bytes, bytes]]:
-    headers = []
-    for key, value in metadata or ():
-        if isinstance(value, str):
-            headers.append((key.encode("latin-1"), value.encode("utf-8", "surrogateescape")))
-    return headers
+def _credential_headers(metadata) -> list[tuple[bytes, bytes]]:
+    """The metadata auth.key_from_headers reads (the credentials), as REST headers."""
+    return [(key.encode("latin-1"), value.encode("utf-8", "surrogateescape"))
+            for key, value in metadata if key in _CREDENTIALS and isinstance(value, str)]
 
 
 class GrpcFront:
@@ -108,6 +111,9 @@ class GrpcFront:
         self.timeout = timeout
         self._server: grpc.aio.Server | None = None
         self._channels: dict[str, grpc.aio.Channel] = {}
+        # (target, method) -> the channel's callable for it, made once: making
+        # one per call was a measurable part of the front's cost per request.
+        self._calls: dict[tuple[str, str], grpc.aio.UnaryUnaryMultiCallable] = {}
         self._closing: set[asyncio.Future] = set()  # channels closing in the background
         self._turn = itertools.count()
         self.failovers = 0
@@ -131,12 +137,14 @@ class GrpcFront:
         for channel in self._channels.values():
             await channel.close()
         self._channels.clear()
+        self._calls.clear()
 
     def keep_only(self, targets) -> None:
         """Closes the channels to every node not in `targets` (it left its
         cluster's ready list, or the cluster is gone). Calls still on a channel
         get the front's timeout to finish before it is torn down."""
         for target in [target for target in self._channels if target not in targets]:
+            self._calls = {key: call for key, call in self._calls.items() if key[0] != target}
             closing = asyncio.ensure_future(self._channels.pop(target).close(grace=self.timeout))
             self._closing.add(closing)
             closing.add_done_callback(self._closing.discard)
@@ -159,6 +167,15 @@ class GrpcFront:
             ])
         return channel
 
+    def _call(self, target: str, method: str) -> grpc.aio.UnaryUnaryMultiCallable:
+        call = self._calls.get((target, method))
+        if call is None:
+            call = self.channel(target).unary_unary(method)
+            # Method names come from clients: only so many are remembered.
+            if len(self._calls) < _CACHED_METHODS:
+                self._calls[(target, method)] = call
+        return call
+
     def _version(self) -> str:
         """For a key-less HealthCheck, which names no cluster: the newest version any cluster runs."""
         versions = {c.version for c in self.keystore.current.clusters.values()}
@@ -170,9 +187,8 @@ class GrpcFront:
     async def serve(self, method: str, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         if method == GRPC_HEALTH:
             return SERVING
-        metadata = context.invocation_metadata()
-        headers = _metadata_headers(metadata)
-        token = auth.key_from_headers(headers)
+        metadata = context.invocation_metadata() or ()
+        token = auth.key_from_headers(_credential_headers(metadata))
         key_set = self.keystore.current
         grant = auth.authenticate(key_set, token)
         if type(grant) is auth.Denied:
@@ -191,7 +207,7 @@ class GrpcFront:
         if not targets:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "Service unavailable: no node of this cluster is ready")
         credential = auth.node_credential(grant, token)
-        outgoing = [(k, v) for k, v in metadata or () if k not in _NOT_FORWARDED and not k.startswith(("grpc-", ":"))]
+        outgoing = [(k, v) for k, v in metadata if k not in _NOT_FORWARDED and not k.startswith(_PER_HOP_PREFIXES)]
         outgoing.append(credential)
         remaining = context.time_remaining()
         deadline = time.monotonic() + (self.timeout if remaining is None else min(remaining, self.timeout))
@@ -202,7 +218,7 @@ class GrpcFront:
             target = targets[(start + offset) % len(targets)]
             if offset:
                 self.failovers += 1
-            call = self.channel(target).unary_unary(method)
+            call = self._call(target, method)
             try:
                 return await call(request, metadata=outgoing, timeout=max(0.001, deadline - time.monotonic()))
             except grpc.aio.AioRpcError as error:
@@ -235,12 +251,18 @@ class _Handler(grpc.GenericRpcHandler):
 
     def __init__(self, front: GrpcFront) -> None:
         self.front = front
+        self._handlers: dict[str, grpc.RpcMethodHandler] = {}  # made once per method, as _calls
 
     def service(self, handler_call_details):
         method = handler_call_details.method
-        front = self.front
+        handler = self._handlers.get(method)
+        if handler is None:
+            front = self.front
 
-        async def behaviour(request: bytes, context) -> bytes:
-            return await front.serve(method, request, context)
+            async def behaviour(request: bytes, context) -> bytes:
+                return await front.serve(method, request, context)
 
-        return grpc.unary_unary_rpc_method_handler(behaviour)
+            handler = grpc.unary_unary_rpc_method_handler(behaviour)
+            if len(self._handlers) < _CACHED_METHODS:
+                self._handlers[method] = handler
+        return handler
