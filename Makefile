@@ -37,6 +37,7 @@ test: secrets $(NODE_DEPS)
 # The data plane's performance ratios (issue 5); figures, not pass/fail.
 bench: secrets
 	$(PY) -m bench.dataplane
+	$(PY) -m bench.grpc_front_calls
 
 # ruff (pinned in requirements.txt) with the rules of ruff.toml.
 lint: install
