@@ -16,7 +16,7 @@ def membership_for(request: HttpRequest, account_id) -> Membership:
     key = str(account_id)
     if key not in cache:
         try:
-            cache[key] = Membership.objects.select_related("account").get(
+            cache[key] = Membership.objects.select_related("account", "custom_role").get(
                 account_id=account_id, user_id=request.user.pk
             )
         except (Membership.DoesNotExist, ValueError):
