@@ -11,6 +11,7 @@ urlpatterns = [
     path("members/<uuid:member_id>/", views.member_edit, name="member-edit"),
     path("members/<uuid:member_id>/remove/", views.member_remove_view, name="member-remove"),
     path("roles/", views.role_list, name="roles"),
+    path("roles/mine/", views.my_role, name="my-role"),
     path("roles/new/", views.role_create, name="role-create"),
     path("roles/<uuid:role_id>/", views.role_edit, name="role-edit"),
     path("roles/<uuid:role_id>/delete/", views.role_delete, name="role-delete"),

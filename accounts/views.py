@@ -193,18 +193,32 @@ def role_list(request, account_id):
     """The system roles and the account's custom roles, each with what its permissions allow."""
     account = account_for(request, account_id, "read:roles")
     counts = role_member_counts(account)
-    roles = [
-        {
-            "role": role,
-            "custom": not isinstance(role, Role),
-            "name": role.label if isinstance(role, Role) else role.name,
-            "description": role.description,
-            "members": counts.get(role, 0),
-            "groups": [g for g in permission_groups(role_permissions(role)) if any(p["held"] for p in g["permissions"])],
-        }
-        for role in account_roles(account)
-    ]
+    mine = held_role(request.membership)
+    roles = [_role_card(role, counts.get(role, 0), mine) for role in account_roles(account)]
     return render(request, "accounts/roles.html", {"account": account, "roles": roles})
+
+
+@login_required
+@require_GET
+def my_role(request, account_id):
+    """The caller's own role and what it allows, for every member (as IAM's
+    ListEffectivePermissions needs no permission): a custom role may lack read:roles."""
+    account = account_for(request, account_id, None)
+    mine = held_role(request.membership)
+    return render(request, "accounts/my_role.html", {"account": account, "r": _role_card(mine, None, mine)})
+
+
+def _role_card(role, members: int | None, mine) -> dict:
+    """What templates/accounts/_role_card.html shows of a role."""
+    return {
+        "role": role,
+        "custom": not isinstance(role, Role),
+        "name": role.label if isinstance(role, Role) else role.name,
+        "description": role.description,
+        "members": members,
+        "yours": role == mine,
+        "groups": [g for g in permission_groups(role_permissions(role)) if any(p["held"] for p in g["permissions"])],
+    }
 
 
 def _custom_role(account, role_id):

@@ -165,6 +165,8 @@ def walk(page, login, owner, viewer, cluster, legacy_cluster, account, problems,
     made = account.custom_roles.get(name="Phone testers")
     page.goto(url("accounts:role-edit", **a, role_id=made.id))
     look("role-edit")
+    page.goto(url("accounts:my-role", **a))
+    look("my-role")
     in_use = account.custom_roles.get(name__startswith="Release engineering")
     page.goto(url("accounts:role-delete", **a, role_id=in_use.id))
     look("role-delete")

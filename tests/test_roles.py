@@ -159,3 +159,18 @@ def test_a_member_with_a_custom_role_lacking_write_api_keys_cannot_create_a_key_
     )
     assert client_of(dan).get(create_url).status_code == 200
     assert post_json(api_as(dan, account), url("database-api-keys", account), key_body(cluster)).status_code == 200
+
+
+def test_a_member_without_read_roles_still_sees_what_their_own_role_allows(client_of, account):
+    shippers = CustomRole.objects.create(account=account, name="Shippers", permissions=["read:clusters"])
+    sam = make_user("sam")
+    Membership.objects.create(account=account, user=sam, custom_role=shippers)
+    client = client_of(sam)
+    assert client.get(roles_url(account)).status_code == 403
+    assert client.get(reverse("accounts:access", args=[account.id])).status_code == 403
+    page = client.get(roles_url(account, "my-role")).content.decode()
+    assert "Your role in Acme" in page and PERMISSION_DESCRIPTIONS["read:clusters"] in page
+    assert PERMISSION_DESCRIPTIONS["write:clusters"] not in page
+    # The sidebar's Access Management leads there, not to a page they may not open.
+    nav = re.search(r'<nav class="nav".*?</nav>', client.get(reverse("clusters:list", args=[account.id])).content.decode(), re.S)
+    assert roles_url(account, "my-role") in nav.group(0)
