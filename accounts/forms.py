@@ -1,9 +1,9 @@
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
-from accounts.models import CustomRole, Membership
+from accounts.models import AnyRole, CustomRole, Membership
 from accounts.roles import PERMISSIONS, Role
-from accounts.services import MAX_ROLE_NAME, MAX_SECRET_LENGTH, AnyRole, may_grant
+from accounts.services import MAX_ROLE_NAME, MAX_SECRET_LENGTH, may_grant
 
 
 def role_value(role: AnyRole) -> str:

@@ -65,17 +65,35 @@ class HoldsRole(models.Model):
     class Meta:
         abstract = True
 
+    @property
+    def held_role(self) -> "AnyRole | None":
+        """The role held (None: an invitation whose custom role was deleted since)."""
+        if self.custom_role_id is not None:
+            return self.custom_role
+        return Role(self.role) if self.role else None
+
     def role_label(self) -> str:
         """The role's name as the console shows it."""
-        if self.custom_role_id is not None:
-            return self.custom_role.name
-        return Role(self.role).label if self.role else "a deleted role"
+        return role_name(self.held_role)
 
     @property
     def permissions(self) -> frozenset[str]:
-        if self.custom_role_id is not None:
-            return self.custom_role.permission_set
-        return ROLE_PERMISSIONS[Role(self.role)] if self.role else frozenset()
+        role = self.held_role
+        return role_permissions(role) if role is not None else frozenset()
+
+
+# What a member or an invitation is given: a system role or one of the account's custom roles.
+AnyRole = Role | CustomRole
+
+
+def role_permissions(role: AnyRole) -> frozenset[str]:
+    return role.permission_set if isinstance(role, CustomRole) else ROLE_PERMISSIONS[role]
+
+
+def role_name(role: AnyRole | None) -> str:
+    if role is None:
+        return "a deleted role"
+    return role.name if isinstance(role, CustomRole) else role.label
 
 
 class Membership(HoldsRole):

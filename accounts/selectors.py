@@ -2,9 +2,8 @@
 
 import uuid
 
-from accounts.models import CustomRole, Membership
+from accounts.models import AnyRole, CustomRole, Membership
 from accounts.roles import Role
-from accounts.services import AnyRole
 
 SYSTEM_ROLES_BY_ID = {role.id: role for role in Role}
 

@@ -22,8 +22,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from accounts.models import CustomRole, Invitation, Membership
-from accounts.roles import PERMISSIONS, ROLE_PERMISSIONS, Role
+from accounts.models import AnyRole, CustomRole, Invitation, Membership, role_name, role_permissions
+from accounts.roles import PERMISSIONS, Role
 from apikeys.tokens import current_pepper_id, token_digest, token_matches
 from audit.models import Action
 from audit.services import audit_record
@@ -39,10 +39,6 @@ LAST_OWNER = "An account needs an owner: make another member an owner first."
 ROLE_IN_USE = "{name} is in use: give its {holders} another role first."
 MAX_ROLE_NAME = CustomRole._meta.get_field("name").max_length
 
-# What a member or an invitation is given: a system role or one of the account's custom roles.
-AnyRole = Role | CustomRole
-
-
 def as_role(role) -> AnyRole:
     """A system role from its value ("viewer"); a custom role as it is."""
     if isinstance(role, CustomRole):
@@ -53,22 +49,11 @@ def as_role(role) -> AnyRole:
         raise ValidationError({"role": f"{role!r} is not a role."}) from None
 
 
-def role_permissions(role: AnyRole) -> frozenset[str]:
-    return role.permission_set if isinstance(role, CustomRole) else ROLE_PERMISSIONS[role]
-
-
 def role_fields(role: AnyRole) -> dict:
     """The model fields (of HoldsRole) that say `role`."""
     if isinstance(role, CustomRole):
         return {"role": "", "custom_role": role}
     return {"role": role.value, "custom_role": None}
-
-
-def held_role(holder) -> AnyRole | None:
-    """The role a member or an invitation holds (None: its custom role was deleted)."""
-    if holder.custom_role_id is not None:
-        return holder.custom_role
-    return Role(holder.role) if holder.role else None
 
 
 def may_grant(granter: Membership, role) -> bool:
@@ -85,12 +70,6 @@ def grant_refusal(granter: Membership, role: AnyRole) -> str:
         return "Only an owner can make or unmake owners."
     lacking = sorted(role_permissions(role) - granter.permissions)
     return f"{role_name(role)} allows what your role does not ({', '.join(lacking)}): only someone who holds all of it can give or take it."
-
-
-def role_name(role: AnyRole | None) -> str:
-    if role is None:
-        return "a deleted role"
-    return role.name if isinstance(role, CustomRole) else role.label
 
 
 def _lock_custom_role(role: AnyRole) -> AnyRole:
@@ -181,7 +160,7 @@ def invitation_accept(*, invitation_id, secret: str, user, client_ip: str | None
     )
     if not claimed:
         raise ValidationError(INVALID_INVITATION)
-    role = held_role(invitation)
+    role = invitation.held_role
     if role is None:  # its custom role was deleted (it cannot be while the invitation is pending, but be sure)
         raise ValidationError(INVALID_INVITATION)
     membership = Membership.objects.create(account=invitation.account, user=user, **role_fields(_lock_custom_role(role)))
@@ -230,7 +209,7 @@ def member_change_role(*, membership: Membership, role, by: Membership, client_i
     owners = _lock_owners(membership.account)
     role = _lock_custom_role(role)
     membership.refresh_from_db()
-    old = held_role(membership)
+    old = membership.held_role
     if old == role:
         return
     for refused in (role, old):
@@ -256,7 +235,7 @@ def member_change_role(*, membership: Membership, role, by: Membership, client_i
 def member_remove(*, membership: Membership, by: Membership, client_ip: str | None = None) -> None:
     """Ends the membership, and with it at once the member's sessions and their
     management keys of this account (the keys act as a member; see api/authentication.py)."""
-    role = held_role(membership)
+    role = membership.held_role
     if not may_grant(by, role):
         raise GrantRefused("Only an owner can remove an owner." if role == Role.OWNER else grant_refusal(by, role))
     owners = _lock_owners(membership.account)

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import account_for
 from accounts.forms import CustomRoleForm, InvitationSecretForm, InviteForm, RoleForm, SignUpForm, role_value
-from accounts.models import Invitation, Membership
+from accounts.models import Invitation, Membership, role_permissions
 from accounts.roles import Role, permission_groups
 from accounts.selectors import account_roles, role_member_counts
 from accounts.services import (
@@ -34,14 +34,12 @@ from accounts.services import (
     custom_role_delete,
     custom_role_holders,
     custom_role_update,
-    held_role,
     invitation_accept,
     invitation_create,
     invitation_revoke,
     invitation_sign_up,
     member_change_role,
     member_remove,
-    role_permissions,
 )
 from apikeys.secret_text import SecretText
 from audit.services import client_ip
@@ -135,7 +133,7 @@ def member_edit(request, account_id, member_id):
     """GET shows the member's role; POST changes it."""
     account = account_for(request, account_id, "write:users")
     member = _member(account, member_id)
-    form = RoleForm(request.POST or None, granter=request.membership, initial={"role": role_value(held_role(member))})
+    form = RoleForm(request.POST or None, granter=request.membership, initial={"role": role_value(member.held_role)})
     if request.method == "POST" and form.is_valid():
         try:
             member_change_role(
@@ -193,7 +191,7 @@ def role_list(request, account_id):
     """The system roles and the account's custom roles, each with what its permissions allow."""
     account = account_for(request, account_id, "read:roles")
     counts = role_member_counts(account)
-    mine = held_role(request.membership)
+    mine = request.membership.held_role
     roles = [_role_card(role, counts.get(role, 0), mine) for role in account_roles(account)]
     return render(request, "accounts/roles.html", {"account": account, "roles": roles})
 
@@ -204,7 +202,7 @@ def my_role(request, account_id):
     """The caller's own role and what it allows, for every member (as IAM's
     ListEffectivePermissions needs no permission): a custom role may lack read:roles."""
     account = account_for(request, account_id, None)
-    mine = held_role(request.membership)
+    mine = request.membership.held_role
     return render(request, "accounts/my_role.html", {"account": account, "r": _role_card(mine, None, mine)})
 
 

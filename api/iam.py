@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
-from accounts.models import CustomRole
+from accounts.models import CustomRole, role_name, role_permissions
 from accounts.roles import PERMISSIONS, Role
 from accounts.selectors import account_role, account_roles, role_members
 from accounts.services import (
@@ -22,10 +22,7 @@ from accounts.services import (
     custom_role_create,
     custom_role_delete,
     custom_role_update,
-    held_role,
     member_change_role,
-    role_name,
-    role_permissions,
 )
 from api.base import AccountView, parse_uuid
 from api.errors import FailedPrecondition, InvalidArgument, NotFound, validation_message
@@ -404,7 +401,7 @@ class UserRoleList(IamView):
     )
     def get(self, request, account_id, user_id):
         member = self.member(user_id)
-        return Response(ListUserRolesResponse({"roles": [role_item(self.account, held_role(member))]}).data)
+        return Response(ListUserRolesResponse({"roles": [role_item(self.account, member.held_role)]}).data)
 
     @extend_schema(
         operation_id="IAMService_AssignUserRoles",
@@ -421,7 +418,7 @@ class UserRoleList(IamView):
         body = _role_body(AssignUserRolesBody, request.data)
         adding = [self.role(value, f"roleIdsToAdd[{i}]") for i, value in enumerate(body.get("roleIdsToAdd", []))]
         deleting = [self.role(value, f"roleIdsToDelete[{i}]") for i, value in enumerate(body.get("roleIdsToDelete", []))]
-        current = held_role(member)
+        current = member.held_role
         result = _unique([current, *adding])
         result = [role for role in result if role not in deleting]
         if len(result) != 1:
