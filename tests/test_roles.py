@@ -174,3 +174,25 @@ def test_a_member_without_read_roles_still_sees_what_their_own_role_allows(clien
     # The sidebar's Access Management leads there, not to a page they may not open.
     nav = re.search(r'<nav class="nav".*?</nav>', client.get(reverse("clusters:list", args=[account.id])).content.decode(), re.S)
     assert roles_url(account, "my-role") in nav.group(0)
+
+
+def test_an_invitation_with_a_custom_role_joins_with_it_and_an_expired_one_does_not_hold_it(owner, account, deployers):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.services import custom_role_delete, invitation_accept, invitation_create
+
+    invitation, secret = invitation_create(account=account, email="dan@example.com", role=deployers, by=owner)
+    dan = make_user("dan")
+    membership = invitation_accept(invitation_id=invitation.id, secret=secret, user=dan)
+    assert membership.custom_role == deployers and membership.permissions == {"read:clusters", "write:api_keys"}
+    assert membership.get_role_display() == "Deployers"
+
+    # Once no member holds it, an expired invitation does not keep it in use.
+    membership.delete()
+    stale, _ = invitation_create(account=account, email="eve@example.com", role=deployers, by=owner)
+    Invitation.objects.filter(pk=stale.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    custom_role_delete(role=deployers, by=owner.memberships.get())
+    stale.refresh_from_db()
+    assert stale.custom_role is None and stale.get_role_display() == "a deleted role"
