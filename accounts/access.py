@@ -16,7 +16,7 @@ def membership_for(request: HttpRequest, account_id) -> Membership:
     key = str(account_id)
     if key not in cache:
         try:
-            cache[key] = Membership.objects.select_related("account").get(
+            cache[key] = Membership.objects.select_related("account", "custom_role").get(
                 account_id=account_id, user_id=request.user.pk
             )
         except (Membership.DoesNotExist, ValueError):
@@ -24,9 +24,10 @@ def membership_for(request: HttpRequest, account_id) -> Membership:
     return cache[key]
 
 
-def account_for(request: HttpRequest, account_id, perm: str) -> Account:
+def account_for(request: HttpRequest, account_id, perm: str | None) -> Account:
+    """The account, if the caller is a member whose role holds `perm` (None: any member)."""
     membership = membership_for(request, account_id)
-    if perm not in membership.permissions:
+    if perm is not None and perm not in membership.permissions:
         # The 403 page shows this message: which permission, and which role lacks it.
         request.membership = membership  # the page keeps the account's navigation
         raise PermissionDenied(

@@ -16,7 +16,7 @@ def accounts(request) -> dict:
         return {}
     membership = getattr(request, "membership", None)
     match = request.resolver_match
-    memberships = Membership.objects.filter(user=request.user).select_related("account").order_by("account__name")
+    memberships = Membership.objects.filter(user=request.user).select_related("account", "custom_role").order_by("account__name")
     account = membership.account if membership else None
     if account is None and match and "account_id" in match.kwargs:
         # A 404 inside an account the user belongs to (e.g. a deleted key)

@@ -1,31 +1,69 @@
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
-from accounts.models import Membership
-from accounts.roles import Role
-from accounts.services import MAX_SECRET_LENGTH, may_grant
+from accounts.models import AnyRole, CustomRole, Membership
+from accounts.roles import PERMISSIONS, Role
+from accounts.services import MAX_ROLE_NAME, MAX_SECRET_LENGTH, may_grant
 
 
-def role_choices(granter: Membership) -> list[tuple[str, str]]:
-    return [(role.value, role.label) for role in Role if may_grant(granter, role)]
+def role_value(role: AnyRole) -> str:
+    """A role as a form's choice: a system role by its name, a custom role by its id."""
+    return str(role.id) if isinstance(role, CustomRole) else role.value
+
+
+class RoleChoiceField(forms.ChoiceField):
+    """The roles `granter` may hand out in their account, system roles first,
+    in two groups; cleans to the Role or CustomRole chosen."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("error_messages", {"invalid_choice": "Pick one of the roles listed."})
+        super().__init__(*args, **kwargs)
+
+    def offer(self, granter: Membership) -> None:
+        self.custom_roles = {str(r.id): r for r in granter.account.custom_roles.all() if may_grant(granter, r)}
+        system = [(role.value, role.label) for role in Role if may_grant(granter, role)]
+        custom = [(value, role.name) for value, role in self.custom_roles.items()]
+        self.choices = [("System roles", system)] + ([("Custom roles", custom)] if custom else [])
+
+    def clean(self, value):
+        value = super().clean(value)
+        return self.custom_roles[value] if value in self.custom_roles else Role(value)
 
 
 class InviteForm(forms.Form):
     email = forms.EmailField(max_length=254, error_messages={"required": "Give the address to send the invitation to."})
-    role = forms.ChoiceField()
+    role = RoleChoiceField()
 
     def __init__(self, *args, granter: Membership, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["role"].choices = role_choices(granter)
+        self.fields["role"].offer(granter)
         self.fields["role"].initial = Role.VIEWER.value
 
 
 class RoleForm(forms.Form):
-    role = forms.ChoiceField()
+    role = RoleChoiceField()
 
     def __init__(self, *args, granter: Membership, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["role"].choices = role_choices(granter)
+        self.fields["role"].offer(granter)
+
+
+class CustomRoleForm(forms.Form):
+    """A custom role's name, description and permissions; the template draws
+    the permissions grouped by category (accounts.roles.permission_groups)."""
+
+    name = forms.CharField(
+        max_length=MAX_ROLE_NAME, error_messages={"required": "Give the role a name."}, strip=False
+    )
+    description = forms.CharField(max_length=255, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    permissions = forms.MultipleChoiceField(
+        choices=[(value, value) for value in PERMISSIONS],
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={
+            "required": "Pick at least one permission.",
+            "invalid_choice": "%(value)s is not a permission.",
+        },
+    )
 
 
 class InvitationSecretForm(forms.Form):

@@ -5,6 +5,7 @@ The strings are the ones Qdrant Cloud's IAM service uses (iam.v1 and the
 check a permission, never a role name, so roles can change in one place.
 """
 
+import uuid
 from enum import StrEnum
 
 
@@ -17,6 +18,24 @@ class Role(StrEnum):
     @property
     def label(self) -> str:
         return self.value.capitalize()
+
+    @property
+    def id(self) -> uuid.UUID:
+        """Stable ids for the system roles: the same in every account and every install."""
+        return uuid.uuid5(SYSTEM_ROLE_NAMESPACE, self.value)
+
+    @property
+    def description(self) -> str:
+        return SYSTEM_ROLE_DESCRIPTIONS[self]
+
+
+SYSTEM_ROLE_NAMESPACE = uuid.UUID("6f1d4c52-2a0e-4c8b-9a57-3f0e8d7b1c21")
+SYSTEM_ROLE_DESCRIPTIONS = {
+    Role.OWNER: "Everything, including giving the account away and deleting it.",
+    Role.ADMIN: "Everything but giving the account away or deleting it.",
+    Role.DEVELOPER: "Works with clusters, backups and their keys; reads users and roles.",
+    Role.VIEWER: "Reads everything but the audit log.",
+}
 
 
 # permission -> category, in the order the IAM service lists them.
@@ -99,3 +118,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     ),
     Role.VIEWER: frozenset(_READ - {"read:audit_logs"}),
 }
+
+
+def permission_groups(held=None) -> list[dict]:
+    """The permissions by category, each with what it allows in words, for the
+    pages that list or pick them; `held` marks the ones a role has."""
+    groups: dict[str, list[dict]] = {}
+    for value, category in PERMISSIONS.items():
+        groups.setdefault(category, []).append(
+            {"value": value, "words": PERMISSION_DESCRIPTIONS[value], "held": held is not None and value in held}
+        )
+    return [{"category": category, "permissions": items} for category, items in groups.items()]

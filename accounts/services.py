@@ -1,8 +1,15 @@
-"""Members of an account: invitations, joining, roles, removal.
+"""Members of an account: invitations, joining, roles, removal; custom roles.
 
 An account always keeps an owner: the last one can be neither removed nor
 demoted, checked with the owners' rows locked so two concurrent requests
 cannot each remove "the other" owner.
+
+A role is given or taken only by someone who holds every permission in it,
+so no one can make a role (or hand one out) that is more than they are:
+for the system roles that is "only an owner makes or unmakes owners".
+A custom role in use, by a member or a pending invitation, cannot be
+deleted; its row is locked while it is given out or deleted, so the two
+cannot cross.
 """
 
 import secrets
@@ -11,12 +18,12 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from accounts.models import Invitation, Membership
-from accounts.roles import Role
+from accounts.models import AnyRole, CustomRole, Invitation, Membership, role_name, role_permissions
+from accounts.roles import PERMISSIONS, Role
 from apikeys.tokens import current_pepper_id, token_digest, token_matches
 from audit.models import Action
 from audit.services import audit_record
@@ -29,15 +36,56 @@ INVALID_INVITATION = "This invitation link is not valid: it may have expired, be
 LAST_OWNER = "An account needs an owner: make another member an owner first."
 
 
-def may_grant(granter: Membership, role: str) -> bool:
-    """Only an owner (write:account) may make or unmake owners; everyone
-    with write:users may hand out the other roles."""
-    return role != Role.OWNER or "write:account" in granter.permissions
+ROLE_IN_USE = "{name} is in use: give its {holders} another role first."
+MAX_ROLE_NAME = CustomRole._meta.get_field("name").max_length
+
+def as_role(role) -> AnyRole:
+    """A system role from its value ("viewer"); a custom role as it is."""
+    if isinstance(role, CustomRole):
+        return role
+    try:
+        return Role(role)
+    except ValueError:
+        raise ValidationError({"role": f"{role!r} is not a role."}) from None
+
+
+def role_fields(role: AnyRole) -> dict:
+    """The model fields (of HoldsRole) that say `role`."""
+    if isinstance(role, CustomRole):
+        return {"role": "", "custom_role": role}
+    return {"role": role.value, "custom_role": None}
+
+
+def may_grant(granter: Membership, role) -> bool:
+    """Whether `granter` may give or take `role`: they hold all it allows."""
+    return role_permissions(as_role(role)) <= granter.permissions
+
+
+class GrantRefused(ValidationError):
+    """The caller may not give or take this role (see may_grant)."""
+
+
+def grant_refusal(granter: Membership, role: AnyRole) -> str:
+    if role == Role.OWNER:
+        return "Only an owner can make or unmake owners."
+    lacking = sorted(role_permissions(role) - granter.permissions)
+    return f"{role_name(role)} allows what your role does not ({', '.join(lacking)}): only someone who holds all of it can give or take it."
+
+
+def _lock_custom_role(role: AnyRole) -> AnyRole:
+    """The custom role's row locked till the transaction ends (see the module's note);
+    ValidationError if it was deleted meanwhile."""
+    if not isinstance(role, CustomRole):
+        return role
+    locked = CustomRole.objects.select_for_update().filter(pk=role.pk, account_id=role.account_id).first()
+    if locked is None:
+        raise ValidationError({"role": "This role no longer exists."})
+    return locked
 
 
 @transaction.atomic
 @sensitive_variables("secret")
-def invitation_create(*, account, email: str, role: str, by, client_ip: str | None = None) -> tuple[Invitation, str]:
+def invitation_create(*, account, email: str, role, by, client_ip: str | None = None) -> tuple[Invitation, str]:
     """Invites `email` to `account` with `role`; returns the invitation and the link's secret.
 
     The secret exists only in the return value: the caller emails it and
@@ -45,6 +93,9 @@ def invitation_create(*, account, email: str, role: str, by, client_ip: str | No
     pending invitation, so only the newest link works.
     """
     email = email.strip()
+    role = _lock_custom_role(as_role(role))
+    if isinstance(role, CustomRole) and role.account_id != account.id:
+        raise ValidationError({"role": "No such role in this account."})
     if Membership.objects.filter(account=account, user__email__iexact=email).exists():
         raise ValidationError({"email": f"{email} is already a member of {account.name}."})
     now = timezone.now()
@@ -54,7 +105,7 @@ def invitation_create(*, account, email: str, role: str, by, client_ip: str | No
     invitation = Invitation(
         account=account,
         email=email,
-        role=role,
+        **role_fields(role),
         invited_by=by,
         expires_at=now + INVITATION_VALID_FOR,
         pepper_id=current_pepper_id(),
@@ -109,7 +160,10 @@ def invitation_accept(*, invitation_id, secret: str, user, client_ip: str | None
     )
     if not claimed:
         raise ValidationError(INVALID_INVITATION)
-    membership = Membership.objects.create(account=invitation.account, user=user, role=invitation.role)
+    role = invitation.held_role
+    if role is None:  # its custom role was deleted (it cannot be while the invitation is pending, but be sure)
+        raise ValidationError(INVALID_INVITATION)
+    membership = Membership.objects.create(account=invitation.account, user=user, **role_fields(_lock_custom_role(role)))
     audit_record(
         account=invitation.account, action=Action.MEMBER_JOINED, target=membership, actor=user, client_ip=client_ip
     )
@@ -147,27 +201,33 @@ def _lock_owners(account) -> list[int]:
 
 
 @transaction.atomic
-def member_change_role(*, membership: Membership, role: str, by: Membership, client_ip: str | None = None) -> None:
-    if role not in {r.value for r in Role}:
-        raise ValidationError({"role": f"{role!r} is not a role."})
-    if not (may_grant(by, role) and may_grant(by, membership.role)):
-        raise ValidationError({"role": "Only an owner can make or unmake owners."})
+def member_change_role(*, membership: Membership, role, by: Membership, client_ip: str | None = None) -> None:
+    """Gives the member `role` (a system role's value or a custom role of the account)."""
+    role = as_role(role)
+    if isinstance(role, CustomRole) and role.account_id != membership.account_id:
+        raise ValidationError({"role": "No such role in this account."})
     owners = _lock_owners(membership.account)
+    role = _lock_custom_role(role)
     membership.refresh_from_db()
-    if membership.role == role:
+    old = membership.held_role
+    if old == role:
         return
+    for refused in (role, old):
+        if not may_grant(by, refused):
+            raise GrantRefused({"role": grant_refusal(by, refused)})
     if membership.role == Role.OWNER and owners == [membership.id]:
         raise ValidationError({"role": LAST_OWNER})
-    old = membership.role
-    Membership.objects.filter(pk=membership.pk).update(role=role)
-    membership.role = role
+    fields = role_fields(role)
+    Membership.objects.filter(pk=membership.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(membership, name, value)
     audit_record(
         account=membership.account,
         action=Action.MEMBER_ROLE_CHANGED,
         target=membership,
         actor=by.user,
         client_ip=client_ip,
-        detail=f"{Role(old).label} → {Role(role).label}",
+        detail=f"{role_name(old)} → {role_name(role)}",
     )
 
 
@@ -175,8 +235,9 @@ def member_change_role(*, membership: Membership, role: str, by: Membership, cli
 def member_remove(*, membership: Membership, by: Membership, client_ip: str | None = None) -> None:
     """Ends the membership, and with it at once the member's sessions and their
     management keys of this account (the keys act as a member; see api/authentication.py)."""
-    if not may_grant(by, membership.role):
-        raise ValidationError("Only an owner can remove an owner.")
+    role = membership.held_role
+    if not may_grant(by, role):
+        raise GrantRefused("Only an owner can remove an owner." if role == Role.OWNER else grant_refusal(by, role))
     owners = _lock_owners(membership.account)
     if membership.role == Role.OWNER and owners == [membership.id]:
         raise ValidationError(LAST_OWNER)
@@ -191,6 +252,136 @@ def member_remove(*, membership: Membership, by: Membership, client_ip: str | No
         actor=by.user,
         client_ip=client_ip,
     )
+
+
+def _check_custom_role(role: CustomRole, by: Membership) -> None:
+    """Validates a new or changed custom role; ValidationError by field, nothing saved."""
+    errors = {}
+    name = role.name if isinstance(role.name, str) else ""
+    if not name.strip():
+        errors["name"] = "Give the role a name."
+    elif len(name) > MAX_ROLE_NAME or not name.isprintable():
+        errors["name"] = f"A role's name is 1–{MAX_ROLE_NAME} printable characters."
+    elif name.strip().lower() in {r.label.lower() for r in Role}:
+        errors["name"] = f"{name.strip()} is the name of a system role."
+    elif role.account.custom_roles.filter(name__iexact=name.strip()).exclude(pk=role.pk).exists():
+        errors["name"] = f"{role.account.name} already has a role named {name.strip()}."
+    unknown = [p for p in role.permissions if p not in PERMISSIONS]
+    if unknown:
+        errors["permissions"] = (
+            f"Not a permission: {', '.join(map(repr, unknown))}. The permissions are those IAM's ListPermissions lists."
+        )
+    elif not role.permissions:
+        errors["permissions"] = "Pick at least one permission."
+    elif not set(role.permissions) <= by.permissions:
+        lacking = sorted(set(role.permissions) - by.permissions)
+        errors["permissions"] = f"Your role does not have {', '.join(lacking)}: you can only give a role what you hold."
+    if "\x00" in role.description:
+        errors["description"] = "A description cannot hold NUL characters."
+    if errors:
+        raise ValidationError(errors)
+    role.name = name.strip()
+    # Stored in the IAM service's order, once each.
+    role.permissions = [p for p in PERMISSIONS if p in role.permissions]
+    role.full_clean()
+
+
+@transaction.atomic
+def custom_role_create(
+    *, account, name: str, description: str, permissions, by: Membership, client_ip: str | None = None
+) -> CustomRole:
+    role = CustomRole(account=account, name=name, description=description or "", permissions=list(permissions))
+    _check_custom_role(role, by)
+    _save_custom_role(role, force_insert=True)
+    audit_record(
+        account=account,
+        action=Action.ROLE_CREATED,
+        target=role,
+        actor=by.user,
+        client_ip=client_ip,
+        detail=", ".join(role.permissions),
+    )
+    return role
+
+
+@transaction.atomic
+def custom_role_update(
+    *, role: CustomRole, name: str, description: str, permissions, by: Membership, client_ip: str | None = None
+) -> CustomRole:
+    """Changes the role; its members have the new permissions from their next request."""
+    role = _lock_custom_role(role)
+    before = (role.name, role.description, set(role.permissions))
+    role.name, role.description, role.permissions = name, description or "", list(permissions)
+    _check_custom_role(role, by)
+    changes = []
+    if role.name != before[0]:
+        changes.append(f"renamed {before[0]} → {role.name}")
+    if role.description != before[1]:
+        changes.append("description changed")
+    added, removed = set(role.permissions) - before[2], before[2] - set(role.permissions)
+    changes += [f"+{p}" for p in PERMISSIONS if p in added] + [f"−{p}" for p in PERMISSIONS if p in removed]
+    if not changes:
+        return role
+    _save_custom_role(role)
+    audit_record(
+        account=role.account,
+        action=Action.ROLE_CHANGED,
+        target=role,
+        actor=by.user,
+        client_ip=client_ip,
+        detail="; ".join(changes),
+    )
+    return role
+
+
+def _save_custom_role(role: CustomRole, **kwargs) -> None:
+    # The name check above reads before it writes: of two requests giving one
+    # name, the unique constraint stops the second.
+    try:
+        with transaction.atomic():
+            role.save(**kwargs)
+    except IntegrityError:
+        raise ValidationError({"name": f"{role.account.name} already has a role named {role.name}."}) from None
+
+
+def custom_role_holders(role: CustomRole) -> tuple[int, int]:
+    """(members, pending invitations) that hold the role."""
+    now = timezone.now()
+    pending = role.invitations.filter(accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now)
+    return role.memberships.count(), pending.count()
+
+
+def role_in_use_message(role: CustomRole, members: int, invitations: int) -> str:
+    holders = " and ".join(
+        part
+        for part in (
+            f"{members} member{'s' if members != 1 else ''}" if members else "",
+            f"{invitations} pending invitation{'s' if invitations != 1 else ''}" if invitations else "",
+        )
+        if part
+    )
+    return ROLE_IN_USE.format(name=role.name, holders=holders)
+
+
+class RoleInUse(ValidationError):
+    """A custom role that members or pending invitations hold cannot be deleted."""
+
+
+@transaction.atomic
+def custom_role_delete(*, role: CustomRole, by: Membership, client_ip: str | None = None) -> None:
+    role = _lock_custom_role(role)
+    members, invitations = custom_role_holders(role)
+    if members or invitations:
+        raise RoleInUse(role_in_use_message(role, members, invitations))
+    audit_record(
+        account=role.account,
+        action=Action.ROLE_DELETED,
+        target=role,
+        actor=by.user,
+        client_ip=client_ip,
+        detail=", ".join(role.permissions),
+    )
+    role.delete()
 
 
 def end_sessions(user) -> int:

@@ -10,5 +10,10 @@ urlpatterns = [
     path("members/invite/", views.member_invite, name="invite"),
     path("members/<uuid:member_id>/", views.member_edit, name="member-edit"),
     path("members/<uuid:member_id>/remove/", views.member_remove_view, name="member-remove"),
+    path("roles/", views.role_list, name="roles"),
+    path("roles/mine/", views.my_role, name="my-role"),
+    path("roles/new/", views.role_create, name="role-create"),
+    path("roles/<uuid:role_id>/", views.role_edit, name="role-edit"),
+    path("roles/<uuid:role_id>/delete/", views.role_delete, name="role-delete"),
     path("invitations/<uuid:invitation_id>/revoke/", views.invitation_revoke_view, name="invitation-revoke"),
 ]

@@ -1,6 +1,7 @@
-"""Access Management → Members: the members of an account, invitations,
-roles and removal; the public page where an invitation is accepted; and the
-login pages' own views (lockout, log-out by GET)."""
+"""Access Management → Members and Roles: the members of an account,
+invitations, their roles and removal; the account's custom roles; the public
+page where an invitation is accepted; and the login pages' own views
+(lockout, log-out by GET)."""
 
 import logging
 import math
@@ -22,11 +23,17 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import account_for
-from accounts.forms import InvitationSecretForm, InviteForm, RoleForm, SignUpForm
-from accounts.models import Invitation, Membership
-from accounts.roles import PERMISSION_DESCRIPTIONS, PERMISSIONS, ROLE_PERMISSIONS, Role
+from accounts.forms import CustomRoleForm, InvitationSecretForm, InviteForm, RoleForm, SignUpForm, role_value
+from accounts.models import Invitation, Membership, role_permissions
+from accounts.roles import Role, permission_groups
+from accounts.selectors import account_roles, role_member_counts
 from accounts.services import (
     INVITATION_VALID_FOR,
+    RoleInUse,
+    custom_role_create,
+    custom_role_delete,
+    custom_role_holders,
+    custom_role_update,
     invitation_accept,
     invitation_create,
     invitation_revoke,
@@ -55,29 +62,18 @@ def dashboard(request):
 def access_management(request, account_id):
     """Members, with their role and last login, and the pending invitations."""
     account = account_for(request, account_id, "read:users")
-    members = account.memberships.select_related("user").order_by("user__username")
-    invitations = [i for i in account.invitations.select_related("invited_by") if i.is_pending()]
-    roles = [
-        {
-            "name": role.label,
-            "permissions": [
-                {"value": value, "words": PERMISSION_DESCRIPTIONS[value]}
-                for value in PERMISSIONS
-                if value in ROLE_PERMISSIONS[role]
-            ],
-        }
-        for role in Role
-    ]
+    members = account.memberships.select_related("user", "custom_role").order_by("user__username")
+    invitations = [i for i in account.invitations.select_related("invited_by", "custom_role") if i.is_pending()]
     owners = sum(1 for m in members if m.role == Role.OWNER)
     return render(
         request,
         "accounts/access.html",
-        {"account": account, "members": members, "invitations": invitations, "roles": roles, "owners": owners},
+        {"account": account, "members": members, "invitations": invitations, "owners": owners},
     )
 
 
 def _member(account, member_id) -> Membership:
-    return get_object_or_404(account.memberships.select_related("user", "account"), public_id=member_id)
+    return get_object_or_404(account.memberships.select_related("user", "account", "custom_role"), public_id=member_id)
 
 
 @login_required
@@ -137,7 +133,7 @@ def member_edit(request, account_id, member_id):
     """GET shows the member's role; POST changes it."""
     account = account_for(request, account_id, "write:users")
     member = _member(account, member_id)
-    form = RoleForm(request.POST or None, granter=request.membership, initial={"role": member.role})
+    form = RoleForm(request.POST or None, granter=request.membership, initial={"role": role_value(member.held_role)})
     if request.method == "POST" and form.is_valid():
         try:
             member_change_role(
@@ -187,6 +183,108 @@ def invitation_revoke_view(request, account_id, invitation_id):
         messages.success(request, f"Revoked the invitation to {invitation.email}. Its link no longer works.")
         return redirect("accounts:access", account_id=account.id)
     return render(request, "accounts/invitation_revoke.html", {"account": account, "invitation": invitation})
+
+
+@login_required
+@require_GET
+def role_list(request, account_id):
+    """The system roles and the account's custom roles, each with what its permissions allow."""
+    account = account_for(request, account_id, "read:roles")
+    counts = role_member_counts(account)
+    mine = request.membership.held_role
+    roles = [_role_card(role, counts.get(role, 0), mine) for role in account_roles(account)]
+    return render(request, "accounts/roles.html", {"account": account, "roles": roles})
+
+
+@login_required
+@require_GET
+def my_role(request, account_id):
+    """The caller's own role and what it allows, for every member (as IAM's
+    ListEffectivePermissions needs no permission): a custom role may lack read:roles."""
+    account = account_for(request, account_id, None)
+    mine = request.membership.held_role
+    return render(request, "accounts/my_role.html", {"account": account, "r": _role_card(mine, None, mine)})
+
+
+def _role_card(role, members: int | None, mine) -> dict:
+    """What templates/accounts/_role_card.html shows of a role."""
+    return {
+        "role": role,
+        "custom": not isinstance(role, Role),
+        "name": role.label if isinstance(role, Role) else role.name,
+        "description": role.description,
+        "members": members,
+        "yours": role == mine,
+        "groups": [g for g in permission_groups(role_permissions(role)) if any(p["held"] for p in g["permissions"])],
+    }
+
+
+def _custom_role(account, role_id):
+    return get_object_or_404(account.custom_roles, id=role_id)
+
+
+def _role_form_page(request, account, form, role=None, status=200):
+    held = form["permissions"].value() or []
+    context = {"account": account, "form": form, "role": role, "groups": permission_groups(set(held))}
+    return render(request, "accounts/role_form.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def role_create(request, account_id):
+    account = account_for(request, account_id, "write:roles")
+    form = CustomRoleForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            role = custom_role_create(account=account, **form.cleaned_data, by=request.membership, client_ip=client_ip(request))
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"Created the role {role.name}. Give it to members under Members → Change role.")
+            return redirect("accounts:roles", account_id=account.id)
+    return _role_form_page(request, account, form, status=400 if request.method == "POST" else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def role_edit(request, account_id, role_id):
+    account = account_for(request, account_id, "write:roles")
+    role = _custom_role(account, role_id)
+    initial = {"name": role.name, "description": role.description, "permissions": role.permissions}
+    form = CustomRoleForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            role = custom_role_update(role=role, **form.cleaned_data, by=request.membership, client_ip=client_ip(request))
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"Saved the role {role.name}. Its members have the new permissions from their next request.")
+            return redirect("accounts:roles", account_id=account.id)
+    return _role_form_page(request, account, form, role, status=400 if request.method == "POST" else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def role_delete(request, account_id, role_id):
+    """GET asks for confirmation (and says if the role is in use); POST deletes it."""
+    account = account_for(request, account_id, "delete:roles")
+    role = _custom_role(account, role_id)
+    error = None
+    if request.method == "POST":
+        try:
+            custom_role_delete(role=role, by=request.membership, client_ip=client_ip(request))
+        except RoleInUse as exc:
+            error = exc.messages[0]
+        else:
+            messages.success(request, f"Deleted the role {role.name}.")
+            return redirect("accounts:roles", account_id=account.id)
+    members, invitations = custom_role_holders(role)
+    return render(
+        request,
+        "accounts/role_delete.html",
+        {"account": account, "role": role, "error": error, "members": members, "invitations": invitations},
+        status=400 if error else 200,
+    )
 
 
 @require_http_methods(["GET", "POST"])

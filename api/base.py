@@ -126,9 +126,9 @@ class AccountView(APIView):
             needed = self.permissions[method]
             if needed is not None and needed not in held:
                 raise exceptions.PermissionDenied(
-                    f"Permission denied: {needed} is required, and the {self.membership.role} role lacks it."
+                    f"Permission denied: {needed} is required, and the {self.membership.get_role_display()} role lacks it."
                 )
         elif not any(needed is None or needed in held for needed in self.permissions.values()):
             raise exceptions.PermissionDenied(
-                f"Permission denied: the {self.membership.role} role has no permission on this path."
+                f"Permission denied: the {self.membership.get_role_display()} role has no permission on this path."
             )

@@ -56,6 +56,10 @@ urlpatterns = [
     # IAMService (v1)
     path(f"iam/v1/{ACCOUNT}/permissions", iam.PermissionList.as_view(), name="iam-permissions"),
     path(f"iam/v1/{ACCOUNT}/roles", iam.RoleList.as_view(), name="iam-roles"),
+    path(f"iam/v1/{ACCOUNT}/roles/<str:role_id>", iam.RoleDetail.as_view(), name="iam-role"),
+    path(f"iam/v1/{ACCOUNT}/roles/<str:role_id>/users", iam.RoleUserList.as_view(), name="iam-role-users"),
+    path(f"iam/v1/{ACCOUNT}/users", iam.UserList.as_view(), name="iam-users"),
+    path(f"iam/v1/{ACCOUNT}/users/<str:user_id>/roles", iam.UserRoleList.as_view(), name="iam-user-roles"),
     path(
         f"iam/v1/{ACCOUNT}/effective-permissions",
         iam.EffectivePermissionList.as_view(),

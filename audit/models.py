@@ -23,6 +23,9 @@ class Action(models.TextChoices):
     MEMBER_JOINED = "member.joined", "Member joined"
     MEMBER_ROLE_CHANGED = "member.role_changed", "Member's role changed"
     MEMBER_REMOVED = "member.removed", "Member removed"
+    ROLE_CREATED = "role.created", "Role created"
+    ROLE_CHANGED = "role.changed", "Role changed"
+    ROLE_DELETED = "role.deleted", "Role deleted"
     LOGIN = "user.login", "Logged in"
 
 
@@ -34,6 +37,7 @@ TARGET_LABELS = {
     "managementkey": "Management key",
     "membership": "Member",
     "invitation": "Invitation",
+    "customrole": "Role",
     "user": "User",
 }
 

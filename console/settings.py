@@ -336,6 +336,7 @@ SPECTACULAR_SETTINGS = {
         "v2CollectionAccessRuleAccessType": "api.database_api_keys.COLLECTION_ACCESS_NAMES",
         "v1RoleType": "api.iam.ROLE_TYPE_NAMES",
         "v1SystemRoleSubType": "api.iam.SUB_TYPE_NAMES",
+        "v1UserStatus": "api.iam.USER_STATUS_NAMES",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -37,7 +37,10 @@ def objects(account, cluster, owner):
     from managementkeys.services import management_key_create
     from tests.fixtures.apikeys import make_key, stored_admin_key
 
+    from accounts.models import CustomRole
+
     key = make_key(cluster)[0]
+    role = CustomRole.objects.create(account=account, name="Deployers", permissions=["read:clusters"])
     return {
         "account_id": account.id,
         "cluster_id": cluster.id,
@@ -48,6 +51,8 @@ def objects(account, cluster, owner):
         # the walk needs only a row of this cluster for the URL to find.
         "admin_key_id": stored_admin_key(cluster).id,
         "member_id": owner.memberships.get(account=account).public_id,
+        "role_id": role.id,
+        "user_id": owner.memberships.get(account=account).public_id,
         "invitation_id": invitation_create(account=account, email="new@example.com", role="viewer", by=owner)[0].id,
     }
 
@@ -83,6 +88,8 @@ def test_a_viewer_reads_but_every_change_is_403(client_of, viewer, objects):
         assert post in (403, 405), f"POST {name} answered {post}"
     assert "clusters:list" in readable and "clusters:detail" in readable
     assert "clusters:create" in refused
+    assert {"accounts:roles", "api:iam-role", "api:iam-users", "api:iam-user-roles", "api:iam-role-users"} <= set(readable)
+    assert {"accounts:role-create", "accounts:role-edit", "accounts:role-delete"} <= set(refused)
 
 
 def test_anonymous_visitors_are_sent_to_login_and_the_api_answers_401(client, objects):

@@ -68,5 +68,8 @@ def test_a_viewer_gets_403_in_the_consoles_look(client_of, viewer, account):
 
 
 def test_access_management_lists_members_and_roles(client_of, owner, viewer, account):
-    html = client_of(owner).get(reverse("accounts:access", kwargs={"account_id": account.id})).content.decode()
-    assert "victor" in html and "Viewer" in html and "write:api_keys" in html
+    client = client_of(owner)
+    html = client.get(reverse("accounts:access", kwargs={"account_id": account.id})).content.decode()
+    assert "victor" in html and "Viewer" in html
+    roles = client.get(reverse("accounts:roles", kwargs={"account_id": account.id})).content.decode()
+    assert "Viewer" in roles and "write:api_keys" in roles

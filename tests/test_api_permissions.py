@@ -9,13 +9,15 @@ it, and an anonymous caller UNAUTHENTICATED (401).
 
 import pytest
 
+from accounts.models import CustomRole, Membership
 from accounts.roles import ROLE_PERMISSIONS, Role
 from apikeys.models import DatabaseApiKey
 from apikeys.services import database_key_create
 from clusters.models import Operation
 from managementkeys.models import ManagementKey
 from managementkeys.services import management_key_create
-from tests.test_api_support import api_as, api_client, assert_error, key_body, mint, post_json, url
+from tests.conftest import make_user
+from tests.test_api_support import api_as, api_client, assert_error, key_body, mint, post_json, put_json, url
 
 MANAGE = [{"collection": None, "access": "m"}]
 
@@ -26,6 +28,17 @@ def _db_key(ctx):
 
 def _management_key(ctx):
     return management_key_create(name="test key", account=ctx["account"], by=ctx["owner"])[0]
+
+
+def _custom_role(ctx):
+    return CustomRole.objects.create(account=ctx["account"], name="Deployers", permissions=["read:clusters"])
+
+
+def _new_viewer(ctx):
+    return Membership.objects.get(user=make_user("vera", ctx["account"], Role.VIEWER))
+
+
+NEW_ROLE = {"role": {"name": "Auditors", "permissions": [{"value": "read:audit_logs"}]}}
 
 
 # name -> (permission the spec requires, HTTP method, URL name, URL kwargs from ctx, body, what changes on success)
@@ -85,6 +98,49 @@ METHODS = {
     "ListPermissions": ("read:roles", "get", "iam-permissions", {}, None, None),
     "ListRoles": ("read:roles", "get", "iam-roles", {}, None, None),
     "ListEffectivePermissions": (None, "get", "iam-effective-permissions", {}, None, None),
+    "GetRole": ("read:roles", "get", "iam-role", {"role_id": lambda ctx: Role.VIEWER.id}, None, None),
+    "CreateRole": (
+        "write:roles",
+        "post",
+        "iam-roles",
+        {},
+        NEW_ROLE,
+        lambda ctx: CustomRole.objects.filter(name="Auditors").exists(),
+    ),
+    "UpdateRole": (
+        "write:roles",
+        "put",
+        "iam-role",
+        {"role_id": lambda ctx: _custom_role(ctx).id},
+        NEW_ROLE,
+        lambda ctx: CustomRole.objects.filter(name="Auditors").exists(),
+    ),
+    "DeleteRole": (
+        "delete:roles",
+        "delete",
+        "iam-role",
+        {"role_id": lambda ctx: _custom_role(ctx).id},
+        None,
+        lambda ctx: not CustomRole.objects.exists(),
+    ),
+    "ListRoleUsers": ("read:roles", "get", "iam-role-users", {"role_id": lambda ctx: Role.OWNER.id}, None, None),
+    "ListUsers": ("read:users", "get", "iam-users", {}, None, None),
+    "ListUserRoles": (
+        "read:roles",
+        "get",
+        "iam-user-roles",
+        {"user_id": lambda ctx: ctx["owner"].memberships.get().public_id},
+        None,
+        None,
+    ),
+    "AssignUserRoles": (
+        "write:roles",
+        "post",
+        "iam-user-roles",
+        {"user_id": lambda ctx: _new_viewer(ctx).public_id},
+        {"roleIdsToAdd": [str(Role.DEVELOPER.id)], "roleIdsToDelete": [str(Role.VIEWER.id)]},
+        lambda ctx: Membership.objects.get(user__username="vera").role == Role.DEVELOPER,
+    ),
 }
 PEOPLE = ["owner", "admin", "developer", "viewer", "outsider"]
 
@@ -99,6 +155,8 @@ def call(client, ctx, method_name):
     path = url(name, ctx["account"], **{key: make(ctx) for key, make in kwargs.items()})
     if verb == "post":
         return post_json(client, path, key_body(ctx["cluster"]) if body == "key_body" else (body or {}))
+    if verb == "put":
+        return put_json(client, path, body)
     return getattr(client, verb)(path)
 
 

@@ -42,6 +42,14 @@ SERVED = {
     "IAMService_ListPermissions",
     "IAMService_ListRoles",
     "IAMService_ListEffectivePermissions",
+    "IAMService_GetRole",
+    "IAMService_CreateRole",
+    "IAMService_UpdateRole",
+    "IAMService_DeleteRole",
+    "IAMService_ListRoleUsers",
+    "IAMService_ListUsers",
+    "IAMService_ListUserRoles",
+    "IAMService_AssignUserRoles",
 }
 
 

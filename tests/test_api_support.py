@@ -113,6 +113,10 @@ def post_json(client: Client, path: str, body) -> object:
     return client.post(path, json.dumps(body), content_type="application/json")
 
 
+def put_json(client: Client, path: str, body) -> object:
+    return client.put(path, json.dumps(body), content_type="application/json")
+
+
 def key_body(cluster, **fields) -> dict:
     """A valid CreateDatabaseApiKey request body, with fields replaced or added."""
     return {"databaseApiKey": {"clusterId": str(cluster.id), "name": "ci deploy key"} | fields}

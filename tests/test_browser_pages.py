@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
+from accounts.models import CustomRole, Membership
 from accounts.roles import Role
 from apikeys.models import DatabaseApiKey
 from audit.models import Action
@@ -57,7 +58,13 @@ def estate(owner, account, cluster, legacy_cluster):
     make_key(cluster, by=owner, name="search service")
     make_admin_key(legacy_cluster, by=owner, name="legacy app")
     audit_record(account=account, action=Action.RESTART_STARTED, target=cluster, actor=owner, client_ip="127.0.0.1")
-    return {"viewer": make_user("victor", account, Role.VIEWER)}
+    # A custom role with a long name, in use, so its deletion is refused.
+    role = CustomRole.objects.create(
+        account=account, name="Release engineering for the books search team",
+        description="Ships the books clusters and rotates their keys", permissions=["read:clusters", "write:api_keys"],
+    )
+    Membership.objects.create(account=account, user=make_user("rita"), custom_role=role)
+    return {"viewer": make_user("victor", account, Role.VIEWER), "role": role}
 
 
 def check(page, name: str, viewport: str, screenshots: Path, problems: list[str]) -> None:
@@ -146,6 +153,26 @@ def walk(page, login, owner, viewer, cluster, legacy_cluster, account, problems,
     look("member-edit")
     page.goto(url("accounts:member-remove", **a, member_id=member.public_id))
     look("member-remove")
+    page.goto(url("accounts:roles", **a))
+    look("roles")
+    page.goto(url("accounts:role-create", **a))
+    look("role-create")
+    page.fill("#id_name", "Phone testers")
+    page.get_by_label("read:clusters").check()
+    page.get_by_role("button", name="Create role").click()
+    page.get_by_role("heading", name="Access Management").wait_for()
+    look("roles-after-create")
+    made = account.custom_roles.get(name="Phone testers")
+    page.goto(url("accounts:role-edit", **a, role_id=made.id))
+    look("role-edit")
+    page.goto(url("accounts:my-role", **a))
+    look("my-role")
+    in_use = account.custom_roles.get(name__startswith="Release engineering")
+    page.goto(url("accounts:role-delete", **a, role_id=in_use.id))
+    look("role-delete")
+    page.get_by_role("button", name="Delete role").click()
+    page.locator("#delete-error").wait_for()
+    look("role-delete-in-use")
     page.goto(url("clusters:restart", **c))
     look("cluster-restart-confirm")
     page.goto(url("clusters:delete", **c))

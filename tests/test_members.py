@@ -224,5 +224,8 @@ def test_every_permission_is_explained_in_words(client_of, viewer, account):
     from accounts.roles import PERMISSION_DESCRIPTIONS, PERMISSIONS
 
     assert set(PERMISSION_DESCRIPTIONS) == set(PERMISSIONS)
-    page = client_of(viewer).get(members_url(account)).content.decode()
+    # The members page leads to the roles page, where the roles' permissions are in words.
+    roles_url = reverse("accounts:roles", kwargs={"account_id": account.id})
+    assert roles_url in client_of(viewer).get(members_url(account)).content.decode()
+    page = client_of(viewer).get(roles_url).content.decode()
     assert "<code>write:users</code> <span class=\"muted\">Invite members, revoke invitations" in page

@@ -35,6 +35,6 @@ class Command(BaseCommand):
             raise CommandError(" ".join(error.messages)) from None
         self.stdout.write(
             f"Created management key {key.name} ({key.prefix}…, id {key.id}) in {account.name} (account id {account.id}); "
-            f"it acts as {user.get_username()} ({membership.role}). Store it now: it is not shown again."
+            f"it acts as {user.get_username()} ({membership.get_role_display()}). Store it now: it is not shown again."
         )
         self.stdout.write(plaintext)
