@@ -327,6 +327,10 @@ async def serve(plane, method: str, request: bytes, grant, context) -> bytes:
     except StorageError as exc:
         await context.abort(_CODES.get(exc.status, grpc.StatusCode.INTERNAL), exc.message)
     except (ValueError, TypeError, KeyError) as exc:
-        # qdrant-client's converters refuse a message they cannot read this way.
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"Bad request: {exc}")
+        # qdrant-client's converters refuse a message they cannot read this
+        # way, naming its type and printing it: nothing when it is empty.
+        text = str(exc)
+        if text.endswith(": "):
+            text += "none of its fields is set"
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"Bad request: {text}")
     return response.SerializeToString()

@@ -15,6 +15,7 @@ import grpc
 import httpx
 import pytest
 from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -283,10 +284,25 @@ SCALARS = {
 }
 
 
+# Messages drawn mostly well-formed, so that the engine itself gets them too.
+NEAR_VALID = {
+    "qdrant.PointId": st.one_of(st.builds(pb.PointId, num=st.integers(0, 3) | st.integers(0, 2**64 - 1)),
+                                st.builds(pb.PointId, uuid=st.uuids().map(str) | st.text(max_size=4)),
+                                st.just(pb.PointId())),
+    "qdrant.DenseVector": st.builds(pb.DenseVector, data=st.lists(st.floats(width=32), min_size=0, max_size=3)),
+    "qdrant.Vectors": st.builds(lambda data: pb.Vectors(vector=pb.Vector(dense=pb.DenseVector(data=data))),
+                                st.lists(st.floats(width=32), min_size=1, max_size=3)),
+}
+
+
 def message_of(descriptor, depth: int = 0):
     """A strategy for messages of `descriptor`: some of its fields set, nested up to 3 deep."""
-    from google.protobuf.message_factory import GetMessageClass
+    if descriptor.full_name in NEAR_VALID and depth:
+        return NEAR_VALID[descriptor.full_name] | st.deferred(lambda: _any_message(descriptor, depth))
+    return _any_message(descriptor, depth)
 
+
+def _any_message(descriptor, depth: int):
     cls = GetMessageClass(descriptor)
 
     def field_values(field):
@@ -307,7 +323,7 @@ def message_of(descriptor, depth: int = 0):
             value = SCALARS.get(field.type)
             if value is None:
                 return None
-        if field.label == FieldDescriptor.LABEL_REPEATED and not (
+        if field.is_repeated and not (
                 field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.GetOptions().map_entry):
             return st.lists(value, max_size=3)
         return value
@@ -317,7 +333,9 @@ def message_of(descriptor, depth: int = 0):
     @st.composite
     def build(draw):
         message = cls()
-        chosen = draw(st.sets(st.sampled_from(sorted(strategies)), max_size=len(strategies))) if strategies else ()
+        chosen = draw(st.sets(st.sampled_from(sorted(strategies)), max_size=len(strategies))) if strategies else set()
+        if "collection_name" in strategies:
+            chosen = set(chosen) | {"collection_name"}
         for name in sorted(chosen):
             value = draw(strategies[name])
             field = descriptor.fields_by_name[name]
@@ -329,7 +347,7 @@ def message_of(descriptor, depth: int = 0):
                             target[key].CopyFrom(item)
                         else:
                             target[key] = item
-                elif field.label == FieldDescriptor.LABEL_REPEATED:
+                elif field.is_repeated:
                     getattr(message, name).extend(value)
                 elif field.type == FieldDescriptor.TYPE_MESSAGE:
                     getattr(message, name).CopyFrom(value)
