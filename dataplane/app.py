@@ -245,7 +245,7 @@ class DataPlane:
                 body = json.dumps({"title": TITLE, "version": cluster.version, "commit": commit_of(cluster.version)},
                                   separators=(",", ":"))
                 return await _respond(send, 200, body.encode(), _JSON)
-            access.check(needs, name)
+            access.check(needs, name)  # before the body is read: a refused request's body is not parsed
             body = await self._read_json(scope, receive)
             params = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
             if op == "get_point":

@@ -189,6 +189,32 @@ def test_a_query_batch_over_grpc_answers_each_query_as_rest_does(dataplane, seed
         ("PERMISSION_DENIED", "Forbidden: Access to collection a is required")
 
 
+def test_payload_indexes_over_rest_are_made_typed_and_dropped(dataplane, seeded):
+    _, token = seeded
+    with httpx.Client(base_url=dataplane.url, headers={"api-key": token}) as rest:
+        for field, schema in [("g", "keyword"), ("n", {"type": "integer", "lookup": True, "range": False}),
+                              ("t", {"type": "text", "tokenizer": "word", "lowercase": True})]:
+            response = rest.put("/collections/a/index?wait=true", json={"field_name": field, "field_schema": schema})
+            assert response.status_code == 200, response.text
+            assert response.json()["result"]["status"] == "completed"
+        schema = rest.get("/collections/a").json()["result"]["payload_schema"]
+        assert {field: info["data_type"] for field, info in schema.items()} == {
+            "g": "keyword", "n": "integer", "t": "text"}
+        assert schema["g"]["points"] == 1
+        assert rest.delete("/collections/a/index/n?wait=true").status_code == 200
+        assert set(rest.get("/collections/a").json()["result"]["payload_schema"]) == {"g", "t"}
+        for body, message in [({"field_name": "g", "field_schema": "vector"}, "unknown variant `vector`"),
+                              ({"field_name": "g"}, "missing field `field_schema`"),
+                              ({"field_schema": "keyword"}, "field_name"),
+                              ({"field_name": "g", "field_schema": {"type": "keyword", "is_tenant": "yes"}},
+                               "is_tenant")]:
+            response = rest.put("/collections/a/index", json=body)
+            assert response.status_code == 400 and message in response.json()["status"]["error"], body
+        response = rest.put("/collections/no-such/index", json={"field_name": "g", "field_schema": "keyword"})
+        assert response.status_code == 404
+        assert set(rest.get("/collections/a").json()["result"]["payload_schema"]) == {"g", "t"}
+
+
 def raw(dataplane, method, request, token):
     with grpc.insecure_channel(dataplane.grpc_target) as channel:
         call = channel.unary_unary(method, request_serializer=lambda m: m.SerializeToString(),
