@@ -215,6 +215,31 @@ def test_payload_indexes_over_rest_are_made_typed_and_dropped(dataplane, seeded)
         assert set(rest.get("/collections/a").json()["result"]["payload_schema"]) == {"g", "t"}
 
 
+def test_a_value_exists_key_is_checked_over_grpc_as_over_rest(dataplane, seeded, cluster, owner):
+    """Qdrant's stateful JWT (made with the master key and recorded as if minted, as in test_dataplane_access)."""
+    import jwt as pyjwt
+
+    from apikeys.models import DatabaseApiKey
+    from apikeys.tokens import token_digest
+    from keyset.contract import keys_changed
+    from tests.fixtures.worker import wait_for
+
+    _, manage = seeded
+    key, _ = mint(cluster, READ_ONLY, by=owner)
+    claims = {"access": "r", "jti": str(key.id),
+              "value_exists": {"collection": "a", "matches": [{"key": "g", "value": "y"}]}}
+    token = pyjwt.encode(claims, cluster.master_key.encode(), algorithm="HS256", headers={"typ": "JWT"})
+    DatabaseApiKey.objects.filter(id=key.id).update(digest=token_digest(token, key.pepper_id))
+    keys_changed()
+    rest, over_grpc = clients(dataplane, token)
+    refused = ("UNAUTHENTICATED", "Invalid JWT, stateful validation failed")
+    wait_for(lambda: outcome(lambda c: c.count("a").count, over_grpc) == refused, timeout=2)
+    assert outcome(lambda c: c.count("a").count, rest)[0] == "UNAUTHENTICATED"
+    clients(dataplane, manage)[1].upsert("a", [models.PointStruct(id=4, vector=[0.1, 0.2], payload={"g": "y"})])
+    assert outcome(lambda c: c.count("a").count, over_grpc) == outcome(lambda c: c.count("a").count, rest) == \
+        ("OK", 2)
+
+
 def raw(dataplane, method, request, token):
     with grpc.insecure_channel(dataplane.grpc_target) as channel:
         call = channel.unary_unary(method, request_serializer=lambda m: m.SerializeToString(),
