@@ -16,6 +16,7 @@ A method with no servicer here is UNIMPLEMENTED, naming it.
 
 from __future__ import annotations
 
+import logging
 import time
 
 import grpc
@@ -30,6 +31,8 @@ from qdrant_client.http import models
 from dataplane.access import Forbidden
 from dataplane.app import ROUTES
 from dataplane.storage import StorageError
+
+logger = logging.getLogger(__name__)
 
 # gRPC method -> the REST route (a key of dataplane.app.ROUTES) it is served as.
 ROUTE_OF: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -114,17 +117,28 @@ def _selector(request, field: str = "points_selector", missing: str = "points_se
     return {key: selector[key] for key in ("points", "filter") if key in selector}
 
 
+class ReplyFailed(Exception):
+    """A storage op's result that would not convert back: this module's fault, never the client's."""
+
+
+def _reply(convert, model, value):
+    try:
+        return convert(model.model_validate(value))
+    except Exception as exc:
+        raise ReplyFailed(f"{model.__name__}: {exc}") from exc
+
+
 def _update_response(result: dict, call: Call) -> pb.PointsOperationResponse:
-    return pb.PointsOperationResponse(
-        result=RestToGrpc.convert_update_result(models.UpdateResult.model_validate(result)), time=call.time())
+    return pb.PointsOperationResponse(result=_reply(RestToGrpc.convert_update_result, models.UpdateResult, result),
+                                      time=call.time())
 
 
 def _scored(points: list) -> list:
-    return [RestToGrpc.convert_scored_point(models.ScoredPoint.model_validate(p)) for p in points]
+    return [_reply(RestToGrpc.convert_scored_point, models.ScoredPoint, p) for p in points]
 
 
 def _records(records: list) -> list:
-    return [RestToGrpc.convert_record(models.Record.model_validate(r)) for r in records]
+    return [_reply(RestToGrpc.convert_record, models.Record, r) for r in records]
 
 
 def _read_options(request, vectors_field: str = "with_vectors") -> dict:
@@ -166,7 +180,7 @@ class Collections(collections_service_pb2_grpc.CollectionsServicer):
 
     async def Get(self, request, call: Call):
         result = await call.run(request.collection_name)
-        info = RestToGrpc.convert_collection_info(models.CollectionInfo.model_validate(result))
+        info = _reply(RestToGrpc.convert_collection_info, models.CollectionInfo, result)
         return pb.GetCollectionInfoResponse(result=info, time=call.time())
 
     async def Create(self, request, call: Call):
@@ -322,6 +336,9 @@ async def serve(plane, method: str, request: bytes, grant, context) -> bytes:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"Failed to decode {method}: {exc}")
     try:
         response = await handler(message, Call(plane, grant, method))
+    except ReplyFailed as exc:
+        logger.error("%s: the result did not convert back to protobuf: %s", method, exc)
+        await context.abort(grpc.StatusCode.INTERNAL, "Service internal error: the reply could not be encoded")
     except Forbidden as exc:
         await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"Forbidden: {exc.message}")
     except StorageError as exc:
