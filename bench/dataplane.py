@@ -17,6 +17,9 @@
    connections, the same token both ways, loaded in turn in one run (goal:
    the front keeps >= 75 % of direct throughput for query, adds <= 0.5 ms at
    p50). Needs QDRANT_BINARY; skipped with a message otherwise.
+5. The embedded engine over gRPC against REST (issue 11): requests per
+   second and p50/p99 of count and of query (limit 10, the same collection
+   of 10,000 points of dimension 128), side by side, loaded in turn.
 
 Everything runs against a throw-away SQLite database and data directory in a
 temporary folder; the console's own database and broker are not touched.
@@ -305,6 +308,71 @@ def front_vs_direct(tmp: Path, cluster, rounds: int, seconds: float) -> dict | N
                   "p99": statistics.median(o["p99_ms"] for o in runs)} for key, runs in results.items()}
 
 
+def embedded_protocols(tmp: Path, token: str, manage: str, rounds: int, seconds: float) -> dict:
+    """The embedded engine over REST and over gRPC (issue 11): the same count and
+    query (limit 10) on the same collection of one data plane, loaded in turn,
+    alternating which protocol goes first."""
+    import random
+
+    import httpx
+    from qdrant_client import grpc as pb
+
+    from bench import loadgen
+
+    grpc_port = _free_port()
+    plane, port = _start_dataplane(tmp / "data-protocols", auth_enabled=True, grpc_port=grpc_port)
+    rng = random.Random(1)
+    vector = [rng.random() for _ in range(DIMENSION)]
+    rest_bodies = {"count": json.dumps({"exact": True}).encode(),
+                   "query": json.dumps({"query": vector, "limit": 10}).encode()}
+    grpc_calls = {
+        "count": ("/qdrant.Points/Count", pb.CountPoints(collection_name="bench", exact=True)),
+        "query": ("/qdrant.Points/Query", pb.QueryPoints(
+            collection_name="bench", limit=10, query=pb.Query(nearest=pb.VectorInput(dense=pb.DenseVector(data=vector))))),
+    }
+    results = {(proto, call): [] for proto in ("REST", "gRPC") for call in FRONT_CALLS}
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"api-key": manage}, timeout=60) as client:
+            client.put("/collections/bench", json={"vectors": {"size": DIMENSION, "distance": "Cosine"}}
+                       ).raise_for_status()
+            for start in range(0, POINTS, 1000):
+                points = [{"id": i, "vector": [rng.random() for _ in range(DIMENSION)]}
+                          for i in range(start, start + 1000)]
+                client.put("/collections/bench/points?wait=true", json={"points": points}).raise_for_status()
+        _pin(1)
+        for i in range(rounds):
+            for call in FRONT_CALLS:
+                for proto in ("REST", "gRPC") if i % 2 == 0 else ("gRPC", "REST"):
+                    if proto == "REST":
+                        request = loadgen.post_request(f"/collections/bench/points/{call}", rest_bodies[call],
+                                                       {"api-key": token})
+                        outcome = loadgen.run("127.0.0.1", port, request, connections=32, warmup=0.5,
+                                              seconds=seconds)
+                    else:
+                        method, message = grpc_calls[call]
+                        outcome = loadgen.run_grpc(f"127.0.0.1:{grpc_port}", method, message.SerializeToString(),
+                                                   [("api-key", token)], connections=32, warmup=0.5, seconds=seconds)
+                    if outcome["errors"]:
+                        raise RuntimeError(f"{outcome['errors']} {proto} {call} requests failed")
+                    results[(proto, call)].append(outcome)
+    finally:
+        _stop(plane)
+    return {key: {"rps": statistics.median(o["rps"] for o in runs), "p50": statistics.median(o["p50_ms"] for o in runs),
+                  "p99": statistics.median(o["p99_ms"] for o in runs)} for key, runs in results.items()}
+
+
+def print_embedded_protocols(rounds: int, seconds: float, result: dict) -> None:
+    print(f"Embedded engine, REST against gRPC, 32 connections, median of {rounds} x {seconds:g} s, "
+          f"{POINTS} points of dimension {DIMENSION}:")
+    for call in FRONT_CALLS:
+        rest, grpc_ = result[("REST", call)], result[("gRPC", call)]
+        name = "count" if call == "count" else "query limit 10"
+        print(f"  {name:15} REST {rest['rps']:7.0f} req/s p50 {rest['p50']:6.2f} p99 {rest['p99']:6.2f} ms   "
+              f"gRPC {grpc_['rps']:7.0f} req/s p50 {grpc_['p50']:6.2f} p99 {grpc_['p99']:6.2f} ms   "
+              f"gRPC/REST {grpc_['rps'] / rest['rps']:.2f}x")
+    sys.stdout.flush()
+
+
 def print_front(rounds: int, seconds: float, result: dict | None) -> None:
     if result is None:
         print("Front vs a node straight: skipped, QDRANT_BINARY is not set (make qdrant prints a path for it)")
@@ -330,10 +398,15 @@ def _stop(process: subprocess.Popen) -> None:
 def main() -> None:
     rounds = int(os.environ.get("BENCH_ROUNDS", "6"))
     seconds = float(os.environ.get("BENCH_SECONDS", "3"))
-    only = os.environ.get("BENCH_ONLY", "")  # "front": part 4 alone
+    only = os.environ.get("BENCH_ONLY", "")  # "front": part 4 alone, "protocols": part 5 alone
     with tempfile.TemporaryDirectory(prefix="dataplane-bench-") as name:
         tmp = Path(name)
         cluster, token, manage = _setup(tmp)
+        protocol_rounds = int(os.environ.get("BENCH_PROTOCOL_ROUNDS", "3"))
+        if only == "protocols":
+            print_embedded_protocols(protocol_rounds, seconds,
+                                     embedded_protocols(tmp, token, manage, protocol_rounds, seconds))
+            return
         if only == "front":
             front_rounds = int(os.environ.get("BENCH_FRONT_ROUNDS", "3"))
             print_front(front_rounds, seconds, front_vs_direct(tmp, cluster, front_rounds, seconds))
@@ -366,6 +439,9 @@ def main() -> None:
               f"runs {', '.join(f'{r:.0f}' for r in result['runs_on'])}")
         print(f"  auth on is {result['slower'] * 100:.1f} % slower  (target <= 10 %)")
         sys.stdout.flush()
+        # Before part 4, which turns the cluster into a `qdrant` one.
+        print_embedded_protocols(protocol_rounds, seconds,
+                                 embedded_protocols(tmp, token, manage, protocol_rounds, seconds))
         front_rounds = int(os.environ.get("BENCH_FRONT_ROUNDS", "3"))
         print_front(front_rounds, seconds, front_vs_direct(tmp, cluster, front_rounds, seconds))
 

@@ -31,6 +31,17 @@ class Access:
     def __repr__(self) -> str:
         return f"Access({self.mode or self.collections!r})"
 
+    def check(self, needs: str, name: str | None) -> None:
+        """The access a route or gRPC method needs (the second half of a
+        dataplane.app.ROUTES entry): "read"/"write" on the collection `name`,
+        "manage" cluster-wide, "any" for every key."""
+        if needs == "read":
+            self.check_collection(name)
+        elif needs == "write":
+            self.check_collection(name, write=True)
+        elif needs == "manage":
+            self.check_global_manage()
+
     def check_global_manage(self) -> None:
         """Cluster-wide operations (creating or deleting collections) need global manage."""
         if self.mode is None:

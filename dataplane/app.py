@@ -63,8 +63,12 @@ ROUTES: dict[tuple[str, tuple[str, ...]], tuple[str, str]] = {
     ("POST", ("collections", "*", "points", "count")): ("count", "read"),
     ("POST", ("collections", "*", "points", "payload")): ("set_payload", "write"),
     ("PUT", ("collections", "*", "points", "payload")): ("overwrite_payload", "write"),
+    ("POST", ("collections", "*", "points", "payload", "delete")): ("delete_payload", "write"),
+    ("PUT", ("collections", "*", "index")): ("create_index", "write"),
+    ("DELETE", ("collections", "*", "index", "*")): ("delete_index", "write"),
 }
-_FIXED = {"collections", "aliases", "exists", "points", "delete", "query", "search", "scroll", "count", "payload"}
+_FIXED = {"collections", "aliases", "exists", "points", "delete", "query", "search", "scroll", "count", "payload",
+          "index"}
 
 
 def commit_of(version: str) -> str:
@@ -219,16 +223,12 @@ class DataPlane:
             if type(grant) is auth.Denied:
                 return await _respond(send, grant.status, grant.body.encode(), _TEXT)
             cluster, access = grant.cluster, grant.access
-            if cluster.forwarded:
-                client = scope.get("client")
-                self.last_used.note(grant.key, client[0] if client else None)
-                return await self._forward(scope, receive, send, cluster, auth.node_credential(grant, token), started)
-            if grant.value_exists is not None:
-                denied = await self._check_value_exists(cluster.id, grant.value_exists)
-                if denied is not None:
-                    return await _respond(send, denied.status, denied.body.encode(), _TEXT)
             client = scope.get("client")
-            self.last_used.note(grant.key, client[0] if client else None)
+            denied = await self.admit(grant, client[0] if client else None)
+            if denied is not None:
+                return await _respond(send, denied.status, denied.body.encode(), _TEXT)
+            if cluster.forwarded:
+                return await self._forward(scope, receive, send, cluster, auth.node_credential(grant, token), started)
         else:
             cluster = self.keystore.current.clusters.get(host) if host else None
             access = FULL
@@ -245,34 +245,47 @@ class DataPlane:
         op, needs, values = route
         name = values[0] if values else None
         try:
-            if needs == "read":
-                access.check_collection(name)
-            elif needs == "write":
-                access.check_collection(name, write=True)
-            elif needs == "manage":
-                access.check_global_manage()
             if op == "version":
                 body = json.dumps({"title": TITLE, "version": cluster.version, "commit": commit_of(cluster.version)},
                                   separators=(",", ":"))
                 return await _respond(send, 200, body.encode(), _JSON)
-            if op in ("aliases", "collection_aliases"):
-                return await _result(send, {"aliases": []}, started)
-
+            access.check(needs, name)  # before the body is read: a refused request's body is not parsed
             body = await self._read_json(scope, receive)
-            if op == "query" and isinstance(body, dict):
-                _check_lookups(access, body)
             params = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
             if op == "get_point":
                 params["id"] = values[1]
-            result = await self.engine.execute(cluster.id, op, name, params, body)
-            if op == "list":
-                names = access.visible([c["name"] for c in result["collections"]])
-                result = {"collections": [{"name": n} for n in names]}
+            elif op == "delete_index":
+                params["field"] = values[1]
+            result = await self.operate(cluster, access, op, needs, name, params, body)
             return await _result(send, result, started)
         except Forbidden as exc:
             return await _error(send, 403, f"Forbidden: {exc.message}", started)
         except StorageError as exc:
             return await _error(send, exc.status, exc.message, started)
+
+    async def admit(self, grant: auth.Grant, client: str | None) -> auth.Denied | None:
+        """After authentication, REST and gRPC alike: a `value_exists` token's
+        stateful check, then the key's last use (from `client`, the caller's address)."""
+        if grant.value_exists is not None and not grant.cluster.forwarded:
+            denied = await self._check_value_exists(grant.cluster.id, grant.value_exists)
+            if denied is not None:
+                return denied
+        self.last_used.note(grant.key, client)
+        return None
+
+    async def operate(self, cluster, access, op: str, needs: str, name: str | None, params: dict, body):
+        """One operation of the table of access on an embedded cluster, for REST
+        and gRPC alike: the check of `needs` (raises Forbidden), then the storage op."""
+        access.check(needs, name)
+        if op in ("aliases", "collection_aliases"):
+            return {"aliases": []}
+        if op == "query" and isinstance(body, dict):
+            _check_lookups(access, body)
+        result = await self.engine.execute(cluster.id, op, name, params, body)
+        if op == "list":
+            names = access.visible([c["name"] for c in result["collections"]])
+            result = {"collections": [{"name": n} for n in names]}
+        return result
 
     async def _forward(self, scope, receive, send, cluster, credential: tuple[str, str], started: float) -> None:
         """A `qdrant` cluster's request, any route, to one of its ready nodes,
@@ -448,7 +461,7 @@ def build_application() -> DataPlane:
         max_body_bytes=settings.DATAPLANE_MAX_BODY_BYTES,
         auth_enabled=not settings.DATAPLANE_INSECURE_NO_AUTH,
     )
-    plane.grpc = GrpcFront(keystore=plane.keystore, last_used=plane.last_used, host=settings.DATAPLANE_HOST,
+    plane.grpc = GrpcFront(keystore=plane.keystore, plane=plane, host=settings.DATAPLANE_HOST,
                            port=settings.DATAPLANE_GRPC_PORT, reuse_port=settings.DATAPLANE_PROCESSES > 1,
                            max_message_bytes=settings.DATAPLANE_MAX_BODY_BYTES)
     return plane

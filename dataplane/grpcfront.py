@@ -12,8 +12,8 @@ Refusals are Qdrant's (spec/qdrant-auth.md, gRPC): a REST 401 is
 UNAUTHENTICATED, a 403 PERMISSION_DENIED, with the REST text as details.
 `/qdrant.Qdrant/HealthCheck` and `/grpc.health.v1.Health/Check` are open.
 Every Qdrant method is unary (qdrant_client/grpc/*_pb2_grpc.py), so only
-unary calls are carried. Embedded clusters are not served on gRPC yet
-(issue 11): UNIMPLEMENTED, saying so, except HealthCheck, which is trivial.
+unary calls are carried. An embedded cluster's calls are served by
+dataplane.grpcembedded on the same table of access and shards as REST.
 
 The server runs on the event loop of each data plane process, beside
 uvicorn, sharing that process's key set (so the console's read-your-writes
@@ -33,16 +33,17 @@ import time
 import grpc
 import grpc.aio
 
-from dataplane import auth
-from dataplane.app import TITLE, commit_of
+from grpc_health.v1 import health_pb2
+
+from dataplane import auth, grpcembedded
+from dataplane.app import TITLE, DataPlane, commit_of
 from dataplane.keystore import KeyStore
-from dataplane.lastused import LastUsed
 
 logger = logging.getLogger(__name__)
 
 HEALTH_CHECK = "/qdrant.Qdrant/HealthCheck"
 GRPC_HEALTH = "/grpc.health.v1.Health/Check"
-SERVING = b"\x08\x01"  # grpc.health.v1.HealthCheckResponse{status: SERVING}
+SERVING = health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING).SerializeToString()
 
 _STATUS = {401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED}
 # Metadata a node must not get from the client: credentials (the front sends
@@ -100,11 +101,11 @@ def _credential_headers(metadata) -> list[tuple[bytes, bytes]]:
 
 
 class GrpcFront:
-    def __init__(self, *, keystore: KeyStore, last_used: LastUsed | None, host: str, port: int,
+    def __init__(self, *, keystore: KeyStore, plane: DataPlane, host: str, port: int,
                  reuse_port: bool = False, max_message_bytes: int = 32 * 1024 * 1024,
                  timeout: float = 60.0) -> None:
         self.keystore = keystore
-        self.last_used = last_used
+        self.plane = plane  # what REST runs on: admission after authentication, embedded clusters' ops
         self.host, self.port = host, port
         self.reuse_port = reuse_port
         self.max_message_bytes = max_message_bytes
@@ -196,13 +197,13 @@ class GrpcFront:
                 return health_check_reply(self._version())
             await context.abort(_STATUS.get(grant.status, grpc.StatusCode.UNAUTHENTICATED), grant.body)
         cluster = grant.cluster
-        if self.last_used is not None:
-            self.last_used.note(grant.key, _peer_ip(context.peer()))
+        denied = await self.plane.admit(grant, _peer_ip(context.peer()))
+        if denied is not None:
+            await context.abort(_STATUS.get(denied.status, grpc.StatusCode.UNAUTHENTICATED), denied.body)
         if not cluster.forwarded:
             if method == HEALTH_CHECK:
                 return health_check_reply(cluster.version)
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED,
-                                "gRPC is not served yet for clusters on the embedded runtime: use REST")
+            return await grpcembedded.serve(self.plane, method, request, grant, context)
         targets = key_set.nodes_of(cluster.id).grpc
         if not targets:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "Service unavailable: no node of this cluster is ready")

@@ -413,3 +413,53 @@ def record_out(record) -> dict:
     if record.order_value is not None:
         out["order_value"] = record.order_value
     return out
+
+
+# Payload index schemas: `"keyword"` or `{"type": "keyword", ...params}` (PUT /collections/{c}/index).
+
+SCHEMA_NAMES = {name: kind for kind, name in SCHEMA_TYPES.items()}
+_TOKENIZERS = {"prefix": qe.TokenizerType.Prefix, "whitespace": qe.TokenizerType.Whitespace,
+               "word": qe.TokenizerType.Word, "multilingual": qe.TokenizerType.Multilingual}
+_COMMON_PARAMS = {"on_disk": "bool", "enable_hnsw": "bool"}
+# type -> (qdrant-edge's params class, the parameters it takes and their kind)
+_INDEX_PARAMS = {
+    "keyword": (qe.KeywordIndexParams, {"is_tenant": "bool"}),
+    "integer": (qe.IntegerIndexParams, {"lookup": "bool", "range": "bool", "is_principal": "bool"}),
+    "float": (qe.FloatIndexParams, {"is_principal": "bool"}),
+    "geo": (qe.GeoIndexParams, {}),
+    "bool": (qe.BoolIndexParams, {}),
+    "datetime": (qe.DatetimeIndexParams, {"is_principal": "bool"}),
+    "uuid": (qe.UuidIndexParams, {"is_tenant": "bool"}),
+    "text": (qe.TextIndexParams, {"tokenizer": "tokenizer", "min_token_len": "int", "max_token_len": "int",
+                                  "lowercase": "bool", "ascii_folding": "bool", "phrase_matching": "bool"}),
+}
+
+
+def field_schema(value):
+    """A payload index's schema: a qdrant-edge PayloadSchemaType, or index params for the object form."""
+    if isinstance(value, str):
+        if value not in SCHEMA_NAMES:
+            raise BadInput(f"unknown variant `{value}`, expected one of {', '.join(f'`{n}`' for n in SCHEMA_NAMES)}")
+        return SCHEMA_NAMES[value]
+    value = _obj(value, "field_schema")
+    kind = value.get("type")
+    if kind not in _INDEX_PARAMS:
+        raise BadInput(f"unknown field_schema type {kind!r}, expected one of {', '.join(_INDEX_PARAMS)}")
+    cls, allowed = _INDEX_PARAMS[kind]
+    allowed = allowed | _COMMON_PARAMS
+    kwargs = {}
+    for key, given in value.items():
+        if key == "type" or given is None:
+            continue
+        what = allowed.get(key)
+        if what is None:
+            raise Unsupported(f"the {kind} index parameter `{key}` is not supported by this data plane")
+        if what == "bool":
+            kwargs[key] = _bool(given, key)
+        elif what == "int":
+            kwargs[key] = _int(given, key, 0, 2**32 - 1)
+        else:
+            if given not in _TOKENIZERS:
+                raise BadInput(f"unknown tokenizer {given!r}, expected one of {', '.join(_TOKENIZERS)}")
+            kwargs[key] = _TOKENIZERS[given]
+    return cls(**kwargs)

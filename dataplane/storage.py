@@ -278,6 +278,35 @@ class ClusterStorage:
         return self._payload_operation(name, params, body, qe.UpdateOperation.overwrite_payload,
                                        qe.UpdateOperation.overwrite_payload_by_filter)
 
+    def op_delete_payload(self, name, params, body):
+        body = _body(body)
+        self._get(name)
+        keys = body.get("keys")
+        if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+            raise BadInput("missing field `keys`: expected a list of payload keys")
+        if body.get("points") is not None:
+            operation = qe.UpdateOperation.delete_payload(rest.point_ids(body["points"]), keys)
+        elif body.get("filter") is not None:
+            operation = qe.UpdateOperation.delete_payload_by_filter(rest.filter_(body["filter"]), keys)
+        else:
+            raise BadInput("either points or filter is required")
+        return self._update(name, params, operation)
+
+    # Payload indexes.
+
+    def op_create_index(self, name, params, body):
+        body = _body(body)
+        self._get(name)
+        field = rest._str(body.get("field_name"), "field_name")
+        if body.get("field_schema") is None:
+            raise BadInput("missing field `field_schema`")
+        return self._update(name, params, qe.UpdateOperation.create_field_index(
+            field, rest.field_schema(body["field_schema"])))
+
+    def op_delete_index(self, name, params, body):
+        self._get(name)
+        return self._update(name, params, qe.UpdateOperation.delete_field_index(params["field"]))
+
     # Points: reads.
 
     def op_retrieve(self, name, params, body):

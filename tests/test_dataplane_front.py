@@ -251,13 +251,6 @@ def test_a_deleted_key_is_refused_at_the_front_though_the_node_takes_it(single, 
     assert raw_grpc(node_port, "/qdrant.Collections/List", metadata)[0] == "ok"
 
 
-def test_an_embedded_cluster_says_its_grpc_is_not_served_yet(cluster, owner, dataplane):
-    _, token = mint(cluster, MANAGE, by=owner)
-    code, details = raw_grpc(dataplane.grpc_port, "/qdrant.Collections/List", (("api-key", token),))
-    assert code == grpc.StatusCode.UNIMPLEMENTED and "embedded runtime" in details
-    assert raw_grpc(dataplane.grpc_port, "/qdrant.Qdrant/HealthCheck", (("api-key", token),))[0] == "ok"
-
-
 def test_no_ready_node_is_a_503(single, owner, dataplane):
     _, token = mint(single, MANAGE, by=owner)
     ClusterNode.objects.filter(cluster=single).update(state=NodeState.UNHEALTHY)

@@ -65,3 +65,29 @@ def test_every_process_serves_the_grpc_port(two_processes, dataplane, cluster, o
         with grpc.insecure_channel(two_processes.grpc_target) as channel:
             reply = channel.unary_unary("/qdrant.Qdrant/HealthCheck")(b"", metadata=(("api-key", token),), timeout=10)
         assert b"qdrant - vector search engine" in reply
+
+
+def test_grpc_writes_on_an_embedded_cluster_reach_the_one_storage_from_either_process(
+        two_processes, dataplane, cluster, owner):
+    _, token = mint(cluster, MANAGE, by=owner)
+
+    def connect() -> QdrantClient:
+        return QdrantClient(host="127.0.0.1", grpc_port=two_processes.grpc_port, prefer_grpc=True, https=False,
+                            api_key=token, check_compatibility=False)
+
+    client = connect()
+    client.create_collection("over-grpc", vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    client.close()
+    before = sum(s["forwarded"] for s in two_processes.stats())
+    for i in range(300):
+        client = connect()
+        client.upsert("over-grpc", [models.PointStruct(id=i, vector=[1.0, float(i)])])
+        client.create_payload_index("over-grpc", "g", models.PayloadSchemaType.KEYWORD)
+        assert client.count("over-grpc").count == i + 1
+        client.close()
+        if i % 5 == 4 and sum(s["forwarded"] for s in two_processes.stats()) - before >= 10:
+            break
+    assert sum(s["forwarded"] for s in two_processes.stats()) - before >= 10
+    rest = QdrantClient(url="http://127.0.0.1", port=two_processes.port, api_key=token, check_compatibility=False)
+    assert rest.count("over-grpc").count == i + 1
+    assert "g" in rest.get_collection("over-grpc").payload_schema

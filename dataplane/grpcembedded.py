@@ -1,0 +1,353 @@
+"""Qdrant's gRPC API for clusters on the embedded runtime (issue 11).
+
+The servicers subclass the ones generated in the qdrant-client wheel
+(qdrant_client/grpc/*_pb2_grpc.py). Each method is served as the REST route
+it corresponds to: `ROUTE_OF` names that route, and dataplane.app.ROUTES
+gives its storage op and the access it needs, so both protocols share one
+table of access, checked by the same code (DataPlane.operate), on the same
+shards. A request is converted to the REST body with qdrant-client's own
+converters (GrpcToRest), the op's REST result back with RestToGrpc.
+
+Qdrant's codes for what goes wrong (checked against a real Qdrant 1.16.3):
+the REST status decides the code (`_CODES`) and the REST message is the
+details; a message the converters cannot read is INVALID_ARGUMENT.
+A method with no servicer here is UNIMPLEMENTED, naming it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import grpc
+from google.protobuf.message import DecodeError
+from google.protobuf.message_factory import GetMessageClass
+from qdrant_client import grpc as pb
+from qdrant_client.conversions.conversion import GrpcToRest, RestToGrpc
+from qdrant_client.grpc import collections_service_pb2, collections_service_pb2_grpc
+from qdrant_client.grpc import points_service_pb2, points_service_pb2_grpc
+from qdrant_client.http import models
+
+from dataplane.access import Forbidden
+from dataplane.app import ROUTES
+from dataplane.storage import StorageError
+
+logger = logging.getLogger(__name__)
+
+# gRPC method -> the REST route (a key of dataplane.app.ROUTES) it is served as.
+ROUTE_OF: dict[str, tuple[str, tuple[str, ...]]] = {
+    "/qdrant.Collections/List": ("GET", ("collections",)),
+    "/qdrant.Collections/Get": ("GET", ("collections", "*")),
+    "/qdrant.Collections/Create": ("PUT", ("collections", "*")),
+    "/qdrant.Collections/Delete": ("DELETE", ("collections", "*")),
+    "/qdrant.Collections/CollectionExists": ("GET", ("collections", "*", "exists")),
+    "/qdrant.Collections/ListAliases": ("GET", ("aliases",)),
+    "/qdrant.Collections/ListCollectionAliases": ("GET", ("collections", "*", "aliases")),
+    "/qdrant.Points/Upsert": ("PUT", ("collections", "*", "points")),
+    "/qdrant.Points/Delete": ("POST", ("collections", "*", "points", "delete")),
+    "/qdrant.Points/Get": ("POST", ("collections", "*", "points")),
+    "/qdrant.Points/Query": ("POST", ("collections", "*", "points", "query")),
+    # A batch is its requests one by one, each as the single route.
+    "/qdrant.Points/QueryBatch": ("POST", ("collections", "*", "points", "query")),
+    "/qdrant.Points/Search": ("POST", ("collections", "*", "points", "search")),
+    "/qdrant.Points/SearchBatch": ("POST", ("collections", "*", "points", "search")),
+    "/qdrant.Points/Scroll": ("POST", ("collections", "*", "points", "scroll")),
+    "/qdrant.Points/Count": ("POST", ("collections", "*", "points", "count")),
+    "/qdrant.Points/SetPayload": ("POST", ("collections", "*", "points", "payload")),
+    "/qdrant.Points/OverwritePayload": ("PUT", ("collections", "*", "points", "payload")),
+    "/qdrant.Points/DeletePayload": ("POST", ("collections", "*", "points", "payload", "delete")),
+    "/qdrant.Points/CreateFieldIndex": ("PUT", ("collections", "*", "index")),
+    "/qdrant.Points/DeleteFieldIndex": ("DELETE", ("collections", "*", "index", "*")),
+}
+
+# REST status -> gRPC code, as Qdrant maps its StorageError (src/tonic/api).
+_CODES = {
+    400: grpc.StatusCode.INVALID_ARGUMENT, 422: grpc.StatusCode.INVALID_ARGUMENT,
+    403: grpc.StatusCode.PERMISSION_DENIED, 404: grpc.StatusCode.NOT_FOUND, 409: grpc.StatusCode.ALREADY_EXISTS,
+    413: grpc.StatusCode.RESOURCE_EXHAUSTED, 503: grpc.StatusCode.UNAVAILABLE,
+}
+_FIELD_TYPES = {
+    pb.FieldType.FieldTypeKeyword: "keyword", pb.FieldType.FieldTypeInteger: "integer",
+    pb.FieldType.FieldTypeFloat: "float", pb.FieldType.FieldTypeGeo: "geo", pb.FieldType.FieldTypeText: "text",
+    pb.FieldType.FieldTypeBool: "bool", pb.FieldType.FieldTypeDatetime: "datetime",
+    pb.FieldType.FieldTypeUuid: "uuid",
+}
+
+
+class Call:
+    """What a servicer method gets in place of grpc's context: who asks, and
+    how to run the REST route its method is served as."""
+
+    __slots__ = ("access", "cluster", "method", "plane", "started")
+
+    def __init__(self, plane, grant, method: str):
+        self.plane, self.cluster, self.access, self.method = plane, grant.cluster, grant.access, method
+        self.started = time.perf_counter()
+
+    async def run(self, name: str | None, body=None, params: dict | None = None):
+        op, needs = ROUTES[ROUTE_OF[self.method]]
+        return await self.plane.operate(self.cluster, self.access, op, needs, name, params or {}, body)
+
+    def time(self) -> float:
+        return time.perf_counter() - self.started
+
+
+def _rest(model) -> dict | list:
+    """A qdrant-client REST model as the JSON its REST client sends."""
+    return model.model_dump(mode="json", exclude_none=True, by_alias=True)
+
+
+def _wait(request) -> dict:
+    # gRPC's `wait` is absent unless set: Qdrant acknowledges without waiting then.
+    return {"wait": "true" if request.wait else "false"}
+
+
+def _optional(request, field: str, convert=None):
+    if not request.HasField(field):
+        return None
+    value = getattr(request, field)
+    return convert(value) if convert is not None else value
+
+
+def _selector(request, field: str = "points_selector", missing: str = "points_selector is expected") -> dict:
+    """A PointsSelector as the REST body's `points` or `filter`."""
+    if not request.HasField(field):
+        raise StorageError(400, missing)
+    selector = _rest(GrpcToRest.convert_points_selector(getattr(request, field)))
+    return {key: selector[key] for key in ("points", "filter") if key in selector}
+
+
+class ReplyFailed(Exception):
+    """A storage op's result that would not convert back: this module's fault, never the client's."""
+
+
+def _reply(convert, model, value):
+    try:
+        return convert(model.model_validate(value))
+    except Exception as exc:
+        raise ReplyFailed(f"{model.__name__}: {exc}") from exc
+
+
+def _update_response(result: dict, call: Call) -> pb.PointsOperationResponse:
+    return pb.PointsOperationResponse(result=_reply(RestToGrpc.convert_update_result, models.UpdateResult, result),
+                                      time=call.time())
+
+
+def _scored(points: list) -> list:
+    return [_reply(RestToGrpc.convert_scored_point, models.ScoredPoint, p) for p in points]
+
+
+def _records(records: list) -> list:
+    return [_reply(RestToGrpc.convert_record, models.Record, r) for r in records]
+
+
+def _read_options(request, vectors_field: str = "with_vectors") -> dict:
+    body = {}
+    if request.HasField("with_payload"):
+        body["with_payload"] = _rest_value(GrpcToRest.convert_with_payload_interface(request.with_payload))
+    if request.HasField(vectors_field):
+        body["with_vector"] = _rest_value(GrpcToRest.convert_with_vectors_selector(getattr(request, vectors_field)))
+    if "filter" in request.DESCRIPTOR.fields_by_name and request.HasField("filter"):
+        body["filter"] = _rest(GrpcToRest.convert_filter(request.filter))
+    return body
+
+
+def _rest_value(value):
+    """A converter's result that may be a model or a plain value (bool, list)."""
+    return _rest(value) if isinstance(value, models.BaseModel) else value
+
+
+def _search_body(request: pb.SearchPoints) -> dict:
+    vector: object = list(request.vector)
+    if request.HasField("sparse_indices"):
+        vector = {"indices": list(request.sparse_indices.data), "values": vector}
+    if request.HasField("vector_name"):
+        vector = {"name": request.vector_name, "vector": vector}
+    body = {"vector": vector, "limit": request.limit, **_read_options(request)}
+    for field in ("offset", "score_threshold"):
+        if request.HasField(field):
+            body[field] = getattr(request, field)
+    if request.HasField("params"):
+        body["params"] = _rest(GrpcToRest.convert_search_params(request.params))
+    return body
+
+
+class Collections(collections_service_pb2_grpc.CollectionsServicer):
+    async def List(self, request, call: Call):
+        result = await call.run(None)
+        return pb.ListCollectionsResponse(
+            collections=[pb.CollectionDescription(name=c["name"]) for c in result["collections"]], time=call.time())
+
+    async def Get(self, request, call: Call):
+        result = await call.run(request.collection_name)
+        info = _reply(RestToGrpc.convert_collection_info, models.CollectionInfo, result)
+        return pb.GetCollectionInfoResponse(result=info, time=call.time())
+
+    async def Create(self, request, call: Call):
+        body = {}
+        if request.HasField("vectors_config"):
+            body["vectors"] = _rest_value(GrpcToRest.convert_vectors_config(request.vectors_config))
+        if request.HasField("sparse_vectors_config"):
+            body["sparse_vectors"] = {name: _rest(GrpcToRest.convert_sparse_vector_params(params))
+                                      for name, params in request.sparse_vectors_config.map.items()}
+        if request.HasField("on_disk_payload"):
+            body["on_disk_payload"] = request.on_disk_payload
+        if request.HasField("hnsw_config"):
+            body["hnsw_config"] = _rest(GrpcToRest.convert_hnsw_config_diff(request.hnsw_config))
+        if request.HasField("optimizers_config"):
+            body["optimizers_config"] = _rest(GrpcToRest.convert_optimizers_config_diff(request.optimizers_config))
+        if request.metadata:
+            body["metadata"] = GrpcToRest.convert_payload(request.metadata)
+        result = await call.run(request.collection_name, body)
+        return pb.CollectionOperationResponse(result=result, time=call.time())
+
+    async def Delete(self, request, call: Call):
+        result = await call.run(request.collection_name)
+        return pb.CollectionOperationResponse(result=result, time=call.time())
+
+    async def CollectionExists(self, request, call: Call):
+        result = await call.run(request.collection_name)
+        return pb.CollectionExistsResponse(result=pb.CollectionExists(exists=result["exists"]), time=call.time())
+
+    async def ListAliases(self, request, call: Call):
+        await call.run(None)
+        return pb.ListAliasesResponse(aliases=[], time=call.time())
+
+    async def ListCollectionAliases(self, request, call: Call):
+        await call.run(request.collection_name)
+        return pb.ListAliasesResponse(aliases=[], time=call.time())
+
+
+class Points(points_service_pb2_grpc.PointsServicer):
+    async def Upsert(self, request, call: Call):
+        if not request.points:
+            raise StorageError(400, "Bad request: Empty update request")
+        body = {"points": [_rest(GrpcToRest.convert_point_struct(point)) for point in request.points]}
+        return _update_response(await call.run(request.collection_name, body, _wait(request)), call)
+
+    async def Delete(self, request, call: Call):
+        body = _selector(request, "points", "PointSelector is missing")
+        return _update_response(await call.run(request.collection_name, body, _wait(request)), call)
+
+    async def Get(self, request, call: Call):
+        body = {"ids": [GrpcToRest.convert_point_id(pid) for pid in request.ids], **_read_options(request)}
+        result = await call.run(request.collection_name, body)
+        return pb.GetResponse(result=_records(result), time=call.time())
+
+    async def Query(self, request, call: Call):
+        result = await call.run(request.collection_name, _rest(GrpcToRest.convert_query_points(request)))
+        return pb.QueryResponse(result=_scored(result["points"]), time=call.time())
+
+    async def QueryBatch(self, request, call: Call):
+        # Like Qdrant, every request of the batch reads the batch's collection.
+        results = [await call.run(request.collection_name, _rest(GrpcToRest.convert_query_points(query)))
+                   for query in request.query_points]
+        return pb.QueryBatchResponse(result=[pb.BatchResult(result=_scored(r["points"])) for r in results],
+                                     time=call.time())
+
+    async def Search(self, request, call: Call):
+        result = await call.run(request.collection_name, _search_body(request))
+        return pb.SearchResponse(result=_scored(result), time=call.time())
+
+    async def SearchBatch(self, request, call: Call):
+        results = [await call.run(request.collection_name, _search_body(search)) for search in request.search_points]
+        return pb.SearchBatchResponse(result=[pb.BatchResult(result=_scored(r)) for r in results], time=call.time())
+
+    async def Scroll(self, request, call: Call):
+        body = _read_options(request)
+        if request.HasField("offset"):
+            body["offset"] = GrpcToRest.convert_point_id(request.offset)
+        if request.HasField("limit"):
+            body["limit"] = request.limit
+        if request.HasField("order_by"):
+            body["order_by"] = _rest(GrpcToRest.convert_order_by(request.order_by))
+        result = await call.run(request.collection_name, body)
+        next_offset = result["next_page_offset"]
+        return pb.ScrollResponse(
+            result=_records(result["points"]), time=call.time(),
+            next_page_offset=RestToGrpc.convert_extended_point_id(next_offset) if next_offset is not None else None)
+
+    async def Count(self, request, call: Call):
+        body = {}
+        if request.HasField("filter"):
+            body["filter"] = _rest(GrpcToRest.convert_filter(request.filter))
+        if request.HasField("exact"):
+            body["exact"] = request.exact
+        result = await call.run(request.collection_name, body)
+        return pb.CountResponse(result=pb.CountResult(count=result["count"]), time=call.time())
+
+    async def _payload(self, request, call: Call):
+        body = {"payload": GrpcToRest.convert_payload(request.payload), **_selector(request)}
+        if request.HasField("key"):
+            body["key"] = request.key
+        return _update_response(await call.run(request.collection_name, body, _wait(request)), call)
+
+    async def SetPayload(self, request, call: Call):
+        return await self._payload(request, call)
+
+    async def OverwritePayload(self, request, call: Call):
+        return await self._payload(request, call)
+
+    async def DeletePayload(self, request, call: Call):
+        body = {"keys": list(request.keys), **_selector(request)}
+        return _update_response(await call.run(request.collection_name, body, _wait(request)), call)
+
+    async def CreateFieldIndex(self, request, call: Call):
+        if request.HasField("field_index_params"):
+            schema = _rest(GrpcToRest.convert_payload_schema_params(request.field_index_params))
+        elif request.HasField("field_type") and request.field_type in _FIELD_TYPES:
+            schema = _FIELD_TYPES[request.field_type]
+        else:
+            raise StorageError(400, "cannot convert field_type")
+        body = {"field_name": request.field_name, "field_schema": schema}
+        return _update_response(await call.run(request.collection_name, body, _wait(request)), call)
+
+    async def DeleteFieldIndex(self, request, call: Call):
+        params = _wait(request) | {"field": request.field_name}
+        return _update_response(await call.run(request.collection_name, None, params), call)
+
+
+def _served(servicer, module, service: str) -> dict:
+    """`/package.Service/Method` -> (request class, handler) for each method `servicer` overrides."""
+    base = type(servicer).__mro__[1]
+    descriptor = module.DESCRIPTOR.services_by_name[service]
+    table = {}
+    for method in descriptor.methods:
+        if getattr(type(servicer), method.name) is not getattr(base, method.name):
+            table[f"/{descriptor.full_name}/{method.name}"] = (GetMessageClass(method.input_type),
+                                                                getattr(servicer, method.name))
+    return table
+
+
+METHODS = {**_served(Collections(), collections_service_pb2, "Collections"),
+           **_served(Points(), points_service_pb2, "Points")}
+
+
+async def serve(plane, method: str, request: bytes, grant, context) -> bytes:
+    """One call for an embedded cluster, authenticated: the REST route's op, or Qdrant's error."""
+    served = METHODS.get(method)
+    if served is None:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                            f"{method} is not served for clusters on the embedded runtime")
+    message_class, handler = served
+    try:
+        message = message_class.FromString(request)
+    except DecodeError as exc:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"Failed to decode {method}: {exc}")
+    try:
+        response = await handler(message, Call(plane, grant, method))
+    except ReplyFailed as exc:
+        logger.error("%s: the result did not convert back to protobuf: %s", method, exc)
+        await context.abort(grpc.StatusCode.INTERNAL, "Service internal error: the reply could not be encoded")
+    except Forbidden as exc:
+        await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"Forbidden: {exc.message}")
+    except StorageError as exc:
+        await context.abort(_CODES.get(exc.status, grpc.StatusCode.INTERNAL), exc.message)
+    except (ValueError, TypeError, KeyError) as exc:
+        # qdrant-client's converters refuse a message they cannot read this
+        # way, naming its type and printing it: nothing when it is empty.
+        text = str(exc)
+        if text.endswith(": "):
+            text += "none of its fields is set"
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"Bad request: {text}")
+    return response.SerializeToString()
