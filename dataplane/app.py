@@ -50,6 +50,7 @@ ROUTES: dict[tuple[str, tuple[str, ...]], tuple[str, str]] = {
     ("GET", ("aliases",)): ("aliases", "any"),
     ("GET", ("collections", "*")): ("info", "read"),
     ("PUT", ("collections", "*")): ("create", "manage"),
+    ("PATCH", ("collections", "*")): ("update_collection", "manage"),
     ("DELETE", ("collections", "*")): ("delete_collection", "manage"),
     ("GET", ("collections", "*", "exists")): ("exists", "read"),
     ("GET", ("collections", "*", "aliases")): ("collection_aliases", "any"),
@@ -59,12 +60,16 @@ ROUTES: dict[tuple[str, tuple[str, ...]], tuple[str, str]] = {
     ("POST", ("collections", "*", "points", "delete")): ("delete_points", "write"),
     ("POST", ("collections", "*", "points", "query")): ("query", "read"),
     ("POST", ("collections", "*", "points", "search")): ("search", "read"),
+    ("POST", ("collections", "*", "points", "query", "batch")): ("query_batch", "read"),
+    ("POST", ("collections", "*", "points", "search", "batch")): ("search_batch", "read"),
+    ("POST", ("collections", "*", "points", "recommend")): ("recommend", "read"),
     ("POST", ("collections", "*", "points", "scroll")): ("scroll", "read"),
     ("POST", ("collections", "*", "points", "count")): ("count", "read"),
     ("POST", ("collections", "*", "points", "payload")): ("set_payload", "write"),
     ("PUT", ("collections", "*", "points", "payload")): ("overwrite_payload", "write"),
 }
-_FIXED = {"collections", "aliases", "exists", "points", "delete", "query", "search", "scroll", "count", "payload"}
+_FIXED = {"collections", "aliases", "exists", "points", "delete", "query", "search", "scroll", "count", "payload",
+          "batch", "recommend"}
 
 
 def commit_of(version: str) -> str:
@@ -255,8 +260,11 @@ class DataPlane:
                 return await _result(send, {"aliases": []}, started)
 
             body = await self._read_json(scope, receive)
-            if op == "query" and isinstance(body, dict):
+            if op in ("query", "recommend") and isinstance(body, dict):
                 _check_lookups(access, body)
+            elif op == "query_batch" and isinstance(body, dict) and isinstance(body.get("searches"), list):
+                for query in body["searches"]:
+                    _check_lookups(access, query)
             params = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
             if op == "get_point":
                 params["id"] = values[1]

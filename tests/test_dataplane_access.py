@@ -25,9 +25,10 @@ def client_for(dataplane, token) -> QdrantClient:
     return QdrantClient(url="http://127.0.0.1", port=dataplane.port, api_key=token, timeout=10)
 
 
-def rest_search(dataplane, token, name):
-    response = httpx.post(f"{dataplane.url}/collections/{name}/points/search", headers={"api-key": token},
-                          json={"vector": VECTOR, "limit": 3})
+def rest_search(dataplane, token, name, route="search", body=None):
+    """A REST call qdrant-client no longer has a method for."""
+    response = httpx.post(f"{dataplane.url}/collections/{name}/points/{route}", headers={"api-key": token},
+                          json=body or {"vector": VECTOR, "limit": 3})
     if response.status_code != 200:
         raise UnexpectedResponse(response.status_code, response.reason_phrase, response.content, response.headers)
     return response.json()["result"]
@@ -41,6 +42,10 @@ OPERATIONS = {
     "get_point": ("read", lambda c, d, t, n: c.http.points_api.get_point(n, 1)),
     "query_points": ("read", lambda c, d, t, n: c.query_points(n, query=VECTOR, limit=3)),
     "search": ("read", lambda c, d, t, n: rest_search(d, t, n)),
+    "search_batch": ("read", lambda c, d, t, n: rest_search(
+        d, t, n, "search/batch", {"searches": [{"vector": VECTOR, "limit": 3}]})),
+    "query_batch": ("read", lambda c, d, t, n: c.query_batch_points(n, [models.QueryRequest(query=VECTOR, limit=3)])),
+    "recommend": ("read", lambda c, d, t, n: rest_search(d, t, n, "recommend", {"positive": [1], "limit": 3})),
     "scroll": ("read", lambda c, d, t, n: c.scroll(n, limit=5)),
     "count": ("read", lambda c, d, t, n: c.count(n)),
     "upsert": ("write", lambda c, d, t, n: c.upsert(n, [models.PointStruct(id=100, vector=VECTOR, payload={"w": 1})])),
@@ -49,6 +54,8 @@ OPERATIONS = {
     "overwrite_payload": ("write", lambda c, d, t, n: c.overwrite_payload(n, payload={"title": "B"}, points=[2])),
     "create_collection": ("manage", lambda c, d, t, n: c.create_collection(
         f"{n}-new", vectors_config=models.VectorParams(size=4, distance=models.Distance.COSINE))),
+    "update_collection": ("manage", lambda c, d, t, n: c.update_collection(
+        n, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=1000))),
     "delete_collection": ("manage", lambda c, d, t, n: c.delete_collection("scratch")),
 }
 
