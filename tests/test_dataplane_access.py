@@ -230,3 +230,25 @@ def test_a_value_exists_key_works_only_while_its_point_exists(dataplane, books, 
     assert (response.status_code, response.text) == (401, "Invalid JWT, stateful validation failed")
     client_for(dataplane, manage).upsert("books", [models.PointStruct(id=3, vector=VECTOR, payload={"title": "C"})])
     assert httpx.get(f"{dataplane.url}/collections/books", headers={"api-key": token}).status_code == 200
+
+
+LOOKUPS = [
+    ("recommend", {"positive": [1], "limit": 2, "lookup_from": {"collection": "films"}}),
+    ("query/batch", {"searches": [{"query": [0.1, 0.2, 0.3, 0.4], "limit": 2},
+                                  {"query": 1, "limit": 2, "lookup_from": {"collection": "films"}}]}),
+    ("query", {"query": 1, "limit": 2, "lookup_from": {"collection": "films"}}),
+]
+
+
+@pytest.mark.parametrize("route, body", LOOKUPS)
+def test_reading_another_collection_through_lookup_from_needs_access_to_it(dataplane, books, owner, route, body):
+    _, books_only = mint(books, collection_rule("books", "r"), by=owner, name="books key")
+    _, both = mint(books, collection_rule("books", "r") + collection_rule("films", "r"), by=owner, name="both key")
+    dataplane.wait_until_accepted(both)
+    with pytest.raises(UnexpectedResponse) as denied:
+        rest_search(dataplane, books_only, "books", route, body)
+    assert denied.value.status_code == 403
+    assert denied.value.structured()["status"]["error"] == "Forbidden: Access to collection films is required"
+    result = rest_search(dataplane, both, "books", route, body)
+    last = result[-1]["points"] if route == "query/batch" else result["points"] if route == "query" else result
+    assert [point["id"] for point in last] == [1, 2]  # films' point 1 as example: both books points, nearest first
