@@ -66,7 +66,7 @@ def connection_snippets(
     sources = [
         ("curl", "curl (api-key header)", "bash", _curl(rest_url, f"api-key: {key}")),
         ("curl-bearer", "curl (Bearer)", "bash", _curl(rest_url, f"Authorization: Bearer {key}")),
-        ("python", "Python", "python", _python(base_url, rest_port, key)),
+        ("python", "Python", "python", _python(base_url, rest_port, grpc_port, key)),
         ("typescript", "TypeScript", "typescript", _typescript(base_url, rest_port, key)),
         ("rust", "Rust", "rust", _rust(grpc_url, key)),
         ("java", "Java", "java", _java(host, grpc_port, tls, key)),
@@ -154,14 +154,17 @@ def _curl(url: str, header: str) -> str:
     return f"curl -X GET {_sh(url)} --header {_sh(header)}"
 
 
-def _python(base_url: str, port: int, key: str) -> str:
-    # qdrant-client takes the scheme (and so TLS) from `url`, the port from `port`.
+def _python(base_url: str, port: int, grpc_port: int, key: str) -> str:
+    # qdrant-client takes the scheme (and so TLS) from `url`, the port from
+    # `port`, and with prefer_grpc the gRPC port from `grpc_port`.
     return f"""from qdrant_client import QdrantClient
 
 client = QdrantClient(
     url={_py(base_url)},
     port={port},
     api_key={_py(key)},
+    # gRPC instead of REST: uncomment the next line.
+    # grpc_port={grpc_port}, prefer_grpc=True,
 )
 
 print(client.get_collections())
@@ -170,7 +173,10 @@ print(client.get_collections())
 
 def _typescript(base_url: str, port: int, key: str) -> str:
     # js-client-rest takes the scheme (and so TLS) from `url`, the port from `port`.
-    return f"""import {{ QdrantClient }} from "@qdrant/js-client-rest";
+    # Node runs no TypeScript by itself (before Node 22.6): the comment names a runner.
+    return f"""// Save as main.ts, then run it with Node 20 or later:
+//   npm install @qdrant/js-client-rest tsx && npx tsx main.ts
+import {{ QdrantClient }} from "@qdrant/js-client-rest";
 
 const client = new QdrantClient({{
   url: {_js(base_url)},

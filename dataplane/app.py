@@ -50,6 +50,7 @@ ROUTES: dict[tuple[str, tuple[str, ...]], tuple[str, str]] = {
     ("GET", ("aliases",)): ("aliases", "any"),
     ("GET", ("collections", "*")): ("info", "read"),
     ("PUT", ("collections", "*")): ("create", "manage"),
+    ("PATCH", ("collections", "*")): ("update_collection", "manage"),
     ("DELETE", ("collections", "*")): ("delete_collection", "manage"),
     ("GET", ("collections", "*", "exists")): ("exists", "read"),
     ("GET", ("collections", "*", "aliases")): ("collection_aliases", "any"),
@@ -59,6 +60,9 @@ ROUTES: dict[tuple[str, tuple[str, ...]], tuple[str, str]] = {
     ("POST", ("collections", "*", "points", "delete")): ("delete_points", "write"),
     ("POST", ("collections", "*", "points", "query")): ("query", "read"),
     ("POST", ("collections", "*", "points", "search")): ("search", "read"),
+    ("POST", ("collections", "*", "points", "query", "batch")): ("query_batch", "read"),
+    ("POST", ("collections", "*", "points", "search", "batch")): ("search_batch", "read"),
+    ("POST", ("collections", "*", "points", "recommend")): ("recommend", "read"),
     ("POST", ("collections", "*", "points", "scroll")): ("scroll", "read"),
     ("POST", ("collections", "*", "points", "count")): ("count", "read"),
     ("POST", ("collections", "*", "points", "payload")): ("set_payload", "write"),
@@ -68,7 +72,7 @@ ROUTES: dict[tuple[str, tuple[str, ...]], tuple[str, str]] = {
     ("DELETE", ("collections", "*", "index", "*")): ("delete_index", "write"),
 }
 _FIXED = {"collections", "aliases", "exists", "points", "delete", "query", "search", "scroll", "count", "payload",
-          "index"}
+          "index", "batch", "recommend"}
 
 
 def commit_of(version: str) -> str:
@@ -279,8 +283,11 @@ class DataPlane:
         access.check(needs, name)
         if op in ("aliases", "collection_aliases"):
             return {"aliases": []}
-        if op == "query" and isinstance(body, dict):
+        if op in ("query", "recommend") and isinstance(body, dict):
             _check_lookups(access, body)
+        elif op == "query_batch" and isinstance(body, dict) and isinstance(body.get("searches"), list):
+            for query in body["searches"]:
+                _check_lookups(access, query)
         result = await self.engine.execute(cluster.id, op, name, params, body)
         if op == "list":
             names = access.visible([c["name"] for c in result["collections"]])

@@ -207,15 +207,50 @@ class ClusterStorage:
         try:
             shard = qe.EdgeShard.create(str(path / "shard"), edge_config)
             meta = {"name": name, "created_at": datetime.now(UTC).isoformat(), "config": stored}
-            tmp = path / "collection.json.tmp"
-            tmp.write_text(json.dumps(meta))
-            os.replace(tmp, path / "collection.json")
+            _write_meta(path, meta)
         except Exception:
             shutil.rmtree(path, ignore_errors=True)
             raise
         collection = Collection(name, path, meta)
         collection._shard = shard
         self.collections[name] = collection
+        return True
+
+    def op_update_collection(self, name, params, body):
+        """PATCH /collections/{c}: what qdrant-edge can change on an existing shard
+        (HNSW and optimizer settings, on_disk_payload) is applied by reopening the
+        shard with it; metadata merges as in Qdrant; anything else is refused by
+        name (a 400), never ignored. All of it is checked before anything changes."""
+        collection = self._get(name)
+        body = _body(body, allow_empty=True)
+        for section in _PATCH_REFUSED:
+            if body.get(section) is not None:
+                raise Unsupported(f"`{section}` cannot be changed on this cluster: its engine (qdrant-edge) "
+                                  "fixes it when the collection is created")
+        patch_params = rest._obj(body.get("params") or {}, "params")
+        for key, value in patch_params.items():
+            if key != "on_disk_payload" and value is not None:
+                raise Unsupported(f"`params.{key}` cannot be changed on this cluster: its collections have one "
+                                  "shard and one replica")
+        config = dict(collection.meta["config"])
+        for section, fields in (("hnsw_config", _HNSW_FIELDS), ("optimizers_config", _OPTIMIZER_FIELDS)):
+            diff = _settings_diff(body.get(section), section, fields)
+            if diff:
+                config[section] = (config.get(section) or {}) | diff
+        if patch_params.get("on_disk_payload") is not None:
+            config["on_disk_payload"] = rest._bool(patch_params["on_disk_payload"], "on_disk_payload")
+        if body.get("metadata") is not None:
+            config["metadata"] = (config.get("metadata") or {}) | rest._obj(body["metadata"], "metadata")
+        if config == collection.meta["config"]:
+            return True
+        hnsw = HNSW_DEFAULT | {k: v for k, v in (config.get("hnsw_config") or {}).items() if k in _HNSW_FIELDS}
+        optimizers = {k: v for k, v in (config.get("optimizers_config") or {}).items() if k in _OPTIMIZER_FIELDS}
+        edge_config, _ = _collection_config(config, hnsw_config=qe.HnswIndexConfig(**hnsw),
+                                            optimizers=qe.EdgeOptimizersConfig(**optimizers))
+        collection.close()
+        collection._shard = qe.EdgeShard.load(str(collection.path / "shard"), edge_config)
+        collection.meta = collection.meta | {"config": config}
+        _write_meta(collection.path, collection.meta)
         return True
 
     def op_delete_collection(self, name, params, body):
@@ -351,31 +386,29 @@ class ClusterStorage:
                 "next_page_offset": rest.id_out(next_offset) if next_offset is not None else None}
 
     def op_search(self, name, params, body):
-        body = _body(body)
         collection = self._get(name)
-        vector = body.get("vector")
-        using = None
-        if isinstance(vector, dict) and "name" in vector:
-            using, vector = rest._str(vector["name"], "vector name"), vector.get("vector")
-        if vector is None:
-            raise BadInput("missing field `vector`")
-        request = qe.SearchRequest(
-            query=rest.nearest_query(vector, using),
-            limit=rest.limit(body.get("limit"), 10),
-            offset=rest.offset(body.get("offset")),
-            filter=rest.filter_(body.get("filter")),
-            params=rest.search_params(body.get("params")),
-            with_vector=rest.with_vector(body.get("with_vector"), False),
-            with_payload=rest.with_payload(body.get("with_payload"), False),
-            score_threshold=rest.score_threshold(body.get("score_threshold")),
-        )
-        return [rest.scored_out(p) for p in collection.shard.search(request)]
+        return [rest.scored_out(p) for p in collection.shard.search(_search_request(_body(body)))]
+
+    def op_search_batch(self, name, params, body):
+        collection = self._get(name)
+        # Every search is read before any runs: one bad entry fails the batch, as in Qdrant.
+        requests = [_search_request(_body(search)) for search in _batch(body)]
+        return [[rest.scored_out(p) for p in collection.shard.search(request)] for request in requests]
 
     def op_query(self, name, params, body):
-        body = _body(body, allow_empty=True)
         collection = self._get(name)
+        return {"points": [rest.scored_out(p) for p in collection.shard.query(
+            self._query_request(collection, _body(body, allow_empty=True)))]}
+
+    def op_query_batch(self, name, params, body):
+        collection = self._get(name)
+        batch = qe.QueryBatchRequest([self._query_request(collection, _body(query, allow_empty=True))
+                                      for query in _batch(body)])
+        return [{"points": [rest.scored_out(p) for p in points]} for points in collection.shard.query_batch(batch)]
+
+    def _query_request(self, collection: Collection, body: dict) -> qe.QueryRequest:
         excluded: list = []
-        request = qe.QueryRequest(
+        return qe.QueryRequest(
             limit=rest.limit(body.get("limit"), 10),
             offset=rest.offset(body.get("offset")),
             query=self._scoring_query(collection, body, excluded),
@@ -387,7 +420,50 @@ class ClusterStorage:
             score_threshold=rest.score_threshold(body.get("score_threshold")),
             params=rest.search_params(body.get("params")),
         )
-        return {"points": [rest.scored_out(p) for p in collection.shard.query(request)]}
+
+    def op_recommend(self, name, params, body):
+        """POST /points/recommend: examples are point ids (their vectors, the points
+        left out of the answer) or vectors; strategies as in Qdrant's recommendations.rs."""
+        body = _body(body)
+        collection = self._get(name)
+        using = body.get("using")
+        if using is not None:
+            rest._str(using, "using")
+        excluded: list = []
+
+        def examples(key: str) -> list:
+            items = body.get(key) or []
+            if not isinstance(items, list):
+                raise BadInput(f"invalid type: expected {key} as a list of point ids or vectors")
+            return [self._example_vector(collection, example, using, body.get("lookup_from"), excluded)
+                    if rest.is_point_reference(example) else rest._vector(example, key)
+                    for example in items]
+
+        positives, negatives = examples("positive"), examples("negative")
+        strategy = body.get("strategy") or "average_vector"
+        if strategy == "average_vector":
+            if not positives:
+                raise StorageError(400, "Bad request: At least one positive vector ID required with this strategy")
+            query = qe.Query.Nearest(_average_vector(positives, negatives), using=using)
+        elif strategy in ("best_score", "sum_scores"):
+            if not positives and not negatives:
+                raise StorageError(400, "Bad request: At least one positive or negative vector ID required with this strategy")
+            recommend = (qe.Query.RecommendBestScore if strategy == "best_score" else qe.Query.RecommendSumScores)
+            query = recommend(qe.RecommendQuery(positives, negatives), using=using)
+        else:
+            raise BadInput(f"unknown variant `{strategy}`, expected one of `average_vector`, `best_score`, "
+                           "`sum_scores`")
+        request = qe.QueryRequest(
+            limit=rest.limit(body.get("limit"), 10),
+            offset=rest.offset(body.get("offset")),
+            query=query,
+            with_vector=rest.with_vector(body.get("with_vector"), False),
+            with_payload=rest.with_payload(body.get("with_payload"), False),
+            filter=_exclude(rest.filter_(body.get("filter")), excluded),
+            score_threshold=rest.score_threshold(body.get("score_threshold")),
+            params=rest.search_params(body.get("params")),
+        )
+        return [rest.scored_out(p) for p in collection.shard.query(request)]
 
     def _prefetch(self, collection, value, lookup_from, excluded):
         value = rest._obj(value, "prefetch")
@@ -439,6 +515,12 @@ class ClusterStorage:
 
     def _nearest_to_point(self, collection, reference, using, lookup_from, excluded):
         """A point id as query: search with that point's vector, as Qdrant does, leaving the point out."""
+        return qe.Query.Nearest(self._example_vector(collection, reference, using, lookup_from, excluded),
+                                using=using)
+
+    def _example_vector(self, collection, reference, using, lookup_from, excluded):
+        """The vector of the point `reference` names (in `lookup_from` if given);
+        a point of this collection goes to `excluded`, out of the answer."""
         pid = rest.point_id(reference)
         source, vector_name = collection, using or ""
         if lookup_from is not None:
@@ -455,7 +537,48 @@ class ClusterStorage:
             raise StorageError(400, f"Wrong input: Not existing vector name error: {vector_name}")
         if source is collection:
             excluded.append(pid)
-        return qe.Query.Nearest(vector, using=using)
+        return vector
+
+
+def _search_request(body: dict) -> qe.SearchRequest:
+    vector = body.get("vector")
+    using = None
+    if isinstance(vector, dict) and "name" in vector:
+        using, vector = rest._str(vector["name"], "vector name"), vector.get("vector")
+    if vector is None:
+        raise BadInput("missing field `vector`")
+    return qe.SearchRequest(
+        query=rest.nearest_query(vector, using),
+        limit=rest.limit(body.get("limit"), 10),
+        offset=rest.offset(body.get("offset")),
+        filter=rest.filter_(body.get("filter")),
+        params=rest.search_params(body.get("params")),
+        with_vector=rest.with_vector(body.get("with_vector"), False),
+        with_payload=rest.with_payload(body.get("with_payload"), False),
+        score_threshold=rest.score_threshold(body.get("score_threshold")),
+    )
+
+
+def _batch(body) -> list:
+    """The `searches` of a batch request."""
+    searches = _body(body).get("searches")
+    if not isinstance(searches, list):
+        raise BadInput("missing field `searches`")
+    return searches
+
+
+def _average_vector(positives: list, negatives: list) -> list[float]:
+    """Qdrant's average_vector strategy: avg(positive) + avg(positive) - avg(negative)."""
+    for vector in positives + negatives:
+        if not (isinstance(vector, list) and vector and all(isinstance(x, float) for x in vector)):
+            raise Unsupported("the average_vector strategy takes dense vectors only: use best_score")
+    if len({len(v) for v in positives + negatives}) != 1:
+        raise StorageError(400, "Wrong input: Vector dimension error: the examples differ in size")
+    positive = [sum(xs) / len(positives) for xs in zip(*positives, strict=True)]
+    if not negatives:
+        return positive
+    negative = [sum(xs) / len(negatives) for xs in zip(*negatives, strict=True)]
+    return [p + p - n for p, n in zip(positive, negative, strict=True)]
 
 
 def _exclude(filter_, excluded: list):
@@ -505,7 +628,44 @@ def _vector_params(value: dict, name: str) -> tuple[qe.EdgeVectorParams, dict]:
     return qe.EdgeVectorParams(size=size, distance=rest.DISTANCES[distance], **kwargs), stored
 
 
-def _collection_config(body: dict) -> tuple[qe.EdgeConfig, dict]:
+def _write_meta(path: Path, meta: dict) -> None:
+    tmp = path / "collection.json.tmp"
+    tmp.write_text(json.dumps(meta))
+    os.replace(tmp, path / "collection.json")
+
+
+# PATCH /collections/{c}: the settings qdrant-edge applies to an existing shard
+# (HnswIndexConfig, EdgeOptimizersConfig), with their JSON types; the sections
+# it cannot change. Qdrant's memmap_threshold, flush_interval_sec and
+# max_optimization_threads have no equivalent in qdrant-edge.
+_HNSW_FIELDS = {"m": int, "ef_construct": int, "full_scan_threshold": int, "max_indexing_threads": int,
+                "on_disk": bool, "payload_m": int}
+_OPTIMIZER_FIELDS = {"deleted_threshold": float, "vacuum_min_vector_number": int, "default_segment_number": int,
+                     "max_segment_size": int, "indexing_threshold": int}
+_PATCH_REFUSED = ("vectors", "sparse_vectors", "quantization_config", "strict_mode_config")
+
+
+def _settings_diff(value, section: str, fields: dict) -> dict:
+    if value is None:
+        return {}
+    diff = {}
+    for key, setting in rest._obj(value, section).items():
+        if setting is None:
+            continue
+        kind = fields.get(key)
+        if kind is None:
+            raise Unsupported(f"`{section}.{key}` cannot be changed on this cluster: its engine (qdrant-edge) "
+                              "has no such setting")
+        if kind is int:
+            diff[key] = rest._int(setting, f"{section}.{key}")
+        elif kind is bool:
+            diff[key] = rest._bool(setting, f"{section}.{key}")
+        else:
+            diff[key] = rest._number(setting, f"{section}.{key}")
+    return diff
+
+
+def _collection_config(body: dict, **tuning) -> tuple[qe.EdgeConfig, dict]:
     vectors = body.get("vectors")
     stored: dict = {}
     edge_vectors = None
@@ -538,5 +698,6 @@ def _collection_config(body: dict) -> tuple[qe.EdgeConfig, dict]:
             stored[section] = {k: v for k, v in rest._obj(body[section], section).items() if v is not None}
     if body.get("metadata") is not None:
         stored["metadata"] = rest._obj(body["metadata"], "metadata")
-    config = qe.EdgeConfig(vectors=edge_vectors, sparse_vectors=edge_sparse, on_disk_payload=on_disk_payload)
+    config = qe.EdgeConfig(vectors=edge_vectors, sparse_vectors=edge_sparse, on_disk_payload=on_disk_payload,
+                           **tuning)
     return config, stored

@@ -25,9 +25,10 @@ def client_for(dataplane, token) -> QdrantClient:
     return QdrantClient(url="http://127.0.0.1", port=dataplane.port, api_key=token, timeout=10)
 
 
-def rest_search(dataplane, token, name):
-    response = httpx.post(f"{dataplane.url}/collections/{name}/points/search", headers={"api-key": token},
-                          json={"vector": VECTOR, "limit": 3})
+def rest_search(dataplane, token, name, route="search", body=None):
+    """A REST call qdrant-client no longer has a method for."""
+    response = httpx.post(f"{dataplane.url}/collections/{name}/points/{route}", headers={"api-key": token},
+                          json=body or {"vector": VECTOR, "limit": 3})
     if response.status_code != 200:
         raise UnexpectedResponse(response.status_code, response.reason_phrase, response.content, response.headers)
     return response.json()["result"]
@@ -41,6 +42,10 @@ OPERATIONS = {
     "get_point": ("read", lambda c, d, t, n: c.http.points_api.get_point(n, 1)),
     "query_points": ("read", lambda c, d, t, n: c.query_points(n, query=VECTOR, limit=3)),
     "search": ("read", lambda c, d, t, n: rest_search(d, t, n)),
+    "search_batch": ("read", lambda c, d, t, n: rest_search(
+        d, t, n, "search/batch", {"searches": [{"vector": VECTOR, "limit": 3}]})),
+    "query_batch": ("read", lambda c, d, t, n: c.query_batch_points(n, [models.QueryRequest(query=VECTOR, limit=3)])),
+    "recommend": ("read", lambda c, d, t, n: rest_search(d, t, n, "recommend", {"positive": [1], "limit": 3})),
     "scroll": ("read", lambda c, d, t, n: c.scroll(n, limit=5)),
     "count": ("read", lambda c, d, t, n: c.count(n)),
     "upsert": ("write", lambda c, d, t, n: c.upsert(n, [models.PointStruct(id=100, vector=VECTOR, payload={"w": 1})])),
@@ -49,6 +54,8 @@ OPERATIONS = {
     "overwrite_payload": ("write", lambda c, d, t, n: c.overwrite_payload(n, payload={"title": "B"}, points=[2])),
     "create_collection": ("manage", lambda c, d, t, n: c.create_collection(
         f"{n}-new", vectors_config=models.VectorParams(size=4, distance=models.Distance.COSINE))),
+    "update_collection": ("manage", lambda c, d, t, n: c.update_collection(
+        n, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=1000))),
     "delete_collection": ("manage", lambda c, d, t, n: c.delete_collection("scratch")),
 }
 
@@ -223,3 +230,25 @@ def test_a_value_exists_key_works_only_while_its_point_exists(dataplane, books, 
     assert (response.status_code, response.text) == (401, "Invalid JWT, stateful validation failed")
     client_for(dataplane, manage).upsert("books", [models.PointStruct(id=3, vector=VECTOR, payload={"title": "C"})])
     assert httpx.get(f"{dataplane.url}/collections/books", headers={"api-key": token}).status_code == 200
+
+
+LOOKUPS = [
+    ("recommend", {"positive": [1], "limit": 2, "lookup_from": {"collection": "films"}}),
+    ("query/batch", {"searches": [{"query": [0.1, 0.2, 0.3, 0.4], "limit": 2},
+                                  {"query": 1, "limit": 2, "lookup_from": {"collection": "films"}}]}),
+    ("query", {"query": 1, "limit": 2, "lookup_from": {"collection": "films"}}),
+]
+
+
+@pytest.mark.parametrize("route, body", LOOKUPS)
+def test_reading_another_collection_through_lookup_from_needs_access_to_it(dataplane, books, owner, route, body):
+    _, books_only = mint(books, collection_rule("books", "r"), by=owner, name="books key")
+    _, both = mint(books, collection_rule("books", "r") + collection_rule("films", "r"), by=owner, name="both key")
+    dataplane.wait_until_accepted(both)
+    with pytest.raises(UnexpectedResponse) as denied:
+        rest_search(dataplane, books_only, "books", route, body)
+    assert denied.value.status_code == 403
+    assert denied.value.structured()["status"]["error"] == "Forbidden: Access to collection films is required"
+    result = rest_search(dataplane, both, "books", route, body)
+    last = result[-1]["points"] if route == "query/batch" else result["points"] if route == "query" else result
+    assert [point["id"] for point in last] == [1, 2]  # films' point 1 as example: both books points, nearest first

@@ -112,7 +112,9 @@ def test_an_existing_collection_cannot_be_created_twice(dataplane, token):
 PATHS = ["/", "/collections", "/collections/books", "/collections/books/exists", "/collections/books/points",
          "/collections/books/points/1", "/collections/books/points/count", "/collections/books/points/query",
          "/collections/books/points/scroll", "/collections/books/points/search", "/collections/books/points/delete",
-         "/collections/books/points/payload", "/collections/%2e%2e", "/collections/a%2Fb/points"]
+         "/collections/books/points/payload", "/collections/books/points/search/batch",
+         "/collections/books/points/query/batch", "/collections/books/points/recommend", "/collections/%2e%2e",
+         "/collections/a%2Fb/points"]
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=False, allow_infinity=False)
@@ -120,7 +122,9 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
         st.sampled_from(["points", "ids", "vector", "vectors", "filter", "must", "key", "match", "value", "limit",
                          "query", "payload", "batch", "id", "exact", "offset", "with_payload", "prefetch",
-                         "size", "distance", "range", "has_id", "using", "order_by"]) | st.text(max_size=5),
+                         "size", "distance", "range", "has_id", "using", "order_by", "searches", "positive",
+                         "negative", "strategy", "hnsw_config", "optimizers_config", "params", "m",
+                         "indexing_threshold", "metadata"]) | st.text(max_size=5),
         inner, max_size=5),
     max_leaves=20,
 )

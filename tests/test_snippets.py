@@ -36,7 +36,10 @@ def test_it_uses_the_real_host_ports_and_key():
         assert HOST in snippet.code, snippet.id
         assert KEY in snippet.code, snippet.id
     for id_ in REST_SNIPPETS:
-        assert str(REST_PORT) in found[id_].code and str(GRPC_PORT) not in found[id_].code, id_
+        code = "\n".join(line for line in found[id_].code.splitlines() if not line.lstrip().startswith("#"))
+        assert str(REST_PORT) in code and str(GRPC_PORT) not in code, id_
+    # Python shows, commented out, how to switch to gRPC: on the gRPC port.
+    assert f"    # grpc_port={GRPC_PORT}, prefer_grpc=True,\n" in found["python"].code
     for id_ in GRPC_SNIPPETS:
         assert str(GRPC_PORT) in found[id_].code and str(REST_PORT) not in found[id_].code, id_
 
