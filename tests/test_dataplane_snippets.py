@@ -31,14 +31,8 @@ from tests.fixtures.qdrant import ROOT
 pytestmark = pytest.mark.filterwarnings("ignore:Api key is used with an insecure connection")
 
 COLLECTION = "snippet-books"
-EMBEDDED_GRPC = "embedded gRPC lands with branch grpc"
 NODE_MODULES = ROOT / "node_modules"
-
-
-def runtimes(*, grpc: bool) -> list:
-    """Each runtime as a parameter; embedded gRPC is not served on this branch yet."""
-    embedded = pytest.param("embedded", marks=pytest.mark.skip(reason=EMBEDDED_GRPC)) if grpc else "embedded"
-    return [embedded, "qdrant"]
+RUNTIMES = ["embedded", "qdrant"]
 
 
 @pytest.fixture
@@ -70,7 +64,7 @@ def run(command: list[str], **kwargs) -> str:
     return result.stdout
 
 
-@pytest.mark.parametrize("snippets", runtimes(grpc=False), indirect=True)
+@pytest.mark.parametrize("snippets", RUNTIMES, indirect=True)
 @pytest.mark.parametrize("snippet_id", ["curl", "curl-bearer"])
 def test_the_curl_snippets_get_the_clusters_version(snippets, snippet_id):
     version = json.loads(run(["bash", "-c", snippets[snippet_id]]))
@@ -78,13 +72,13 @@ def test_the_curl_snippets_get_the_clusters_version(snippets, snippet_id):
     assert re.fullmatch(r"\d+\.\d+\.\d+", version["version"])
 
 
-@pytest.mark.parametrize("snippets", runtimes(grpc=False), indirect=True)
+@pytest.mark.parametrize("snippets", RUNTIMES, indirect=True)
 def test_the_python_snippet_lists_the_collections(snippets):
     printed = run([sys.executable, "-W", "ignore", "-c", snippets["python"]])
     assert printed.strip() == f"collections=[CollectionDescription(name='{COLLECTION}')]"
 
 
-@pytest.mark.parametrize("snippets", runtimes(grpc=True), indirect=True)
+@pytest.mark.parametrize("snippets", RUNTIMES, indirect=True)
 def test_the_python_snippet_with_its_grpc_line_uncommented_lists_the_collections(snippets):
     commented = "    # grpc_port="
     assert snippets["python"].count(commented) == 1
@@ -102,7 +96,7 @@ def node_project(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("snippets", runtimes(grpc=False), indirect=True)
+@pytest.mark.parametrize("snippets", RUNTIMES, indirect=True)
 def test_the_typescript_snippet_run_as_its_comment_says_lists_the_collections(snippets, tmp_path):
     project = node_project(tmp_path)
     code = snippets["typescript"]
@@ -148,7 +142,7 @@ def grpc_endpoint(snippet_id: str, code: str) -> GrpcEndpoint:
     return GrpcEndpoint(host=fields["host"].strip('"'), port=int(fields["port"]), tls=tls, api_key=api_key)
 
 
-@pytest.mark.parametrize("snippets", runtimes(grpc=True), indirect=True)
+@pytest.mark.parametrize("snippets", RUNTIMES, indirect=True)
 @pytest.mark.parametrize("snippet_id", ["rust", "java", "csharp", "go"])
 def test_the_grpc_snippets_point_where_the_grpc_api_answers(snippets, snippet_id, dataplane):
     endpoint = grpc_endpoint(snippet_id, snippets[snippet_id])
@@ -173,7 +167,7 @@ console.log(JSON.stringify(collections.map((c) => c.name)));
 """
 
 
-@pytest.mark.parametrize("snippets", runtimes(grpc=True), indirect=True)
+@pytest.mark.parametrize("snippets", RUNTIMES, indirect=True)
 def test_the_javascript_grpc_client_answers_at_the_snippets_grpc_endpoint(snippets, tmp_path):
     project = node_project(tmp_path)
     [endpoint] = {grpc_endpoint(snippet_id, snippets[snippet_id]) for snippet_id in ENDPOINT_PATTERNS}
