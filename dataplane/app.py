@@ -214,17 +214,20 @@ class DataPlane:
             grant = auth.authenticate(self.keystore.current, token, host)
             if type(grant) is auth.Denied:
                 return await _respond(send, grant.status, grant.body.encode(), _TEXT)
+            client = scope.get("client")
+            client_ip = auth.client_address(client[0] if client else None, headers)
+            # Noted before the key's own rules apply: a refused address shows in "last used".
+            self.last_used.note(grant.key, client_ip, "rest")
+            refused = auth.refusal(grant.key, client_ip)
+            if refused is not None:
+                return await _respond(send, refused.status, refused.body.encode(), _TEXT)
             cluster, access = grant.cluster, grant.access
             if cluster.forwarded:
-                client = scope.get("client")
-                self.last_used.note(grant.key, client[0] if client else None)
                 return await self._forward(scope, receive, send, cluster, auth.node_credential(grant, token), started)
             if grant.value_exists is not None:
                 denied = await self._check_value_exists(cluster.id, grant.value_exists)
                 if denied is not None:
                     return await _respond(send, denied.status, denied.body.encode(), _TEXT)
-            client = scope.get("client")
-            self.last_used.note(grant.key, client[0] if client else None)
         else:
             cluster = self.keystore.current.clusters.get(host) if host else None
             access = FULL

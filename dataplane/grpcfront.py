@@ -164,9 +164,15 @@ class GrpcFront:
             if method == HEALTH_CHECK:
                 return health_check_reply(self._version())
             await context.abort(_STATUS.get(grant.status, grpc.StatusCode.UNAUTHENTICATED), grant.body)
-        cluster = grant.cluster
+        client_ip = auth.client_address(_peer_ip(context.peer()), headers)
         if self.last_used is not None:
-            self.last_used.note(grant.key, _peer_ip(context.peer()))
+            self.last_used.note(grant.key, client_ip, "grpc")
+        refused = auth.refusal(grant.key, client_ip)
+        if refused is not None:
+            if method == HEALTH_CHECK:
+                return health_check_reply(self._version())
+            await context.abort(_STATUS.get(refused.status, grpc.StatusCode.UNAUTHENTICATED), refused.body)
+        cluster = grant.cluster
         if not cluster.forwarded:
             if method == HEALTH_CHECK:
                 return health_check_reply(cluster.version)
