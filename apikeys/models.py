@@ -238,6 +238,11 @@ class IssuedKey(models.Model):
         return self.expires_at is not None and self.expires_at <= timezone.now()
 
     @property
+    def has_retired(self) -> bool:
+        """The old secret of a roll, past its deadline: dead at the front."""
+        return self.retires_at is not None and self.retires_at <= timezone.now()
+
+    @property
     def state(self) -> KeyState:
         if self.retires_at is not None:
             return KeyState.ROLLED
