@@ -19,14 +19,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import account_for
 from apikeys.forms import (
@@ -211,7 +211,9 @@ def _roll(request, cluster, key: IssuedKey, find_used: Callable[[str | None], Is
 
 
 def _set_disabled(request, cluster, key: IssuedKey, disabled: bool) -> HttpResponse:
-    """POST only: disable or enable the key, then back to its page."""
+    """POST only (checked after access, so an outsider learns nothing): disable or enable the key."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
     with propagation() as reached:
         changed = (key_disable if disabled else key_enable)(key=key, by=request.user, client_ip=client_ip(request))
     verb = "Disabled" if disabled else "Enabled"
@@ -293,14 +295,12 @@ def key_roll_view(request, account_id, cluster_id, key_id):
 
 
 @login_required
-@require_POST
 def key_disable_view(request, account_id, cluster_id, key_id):
     cluster = cluster_for(request, account_id, cluster_id, "write:api_keys")
     return _set_disabled(request, cluster, _live_key(DatabaseApiKey, cluster, key_id), True)
 
 
 @login_required
-@require_POST
 def key_enable_view(request, account_id, cluster_id, key_id):
     cluster = cluster_for(request, account_id, cluster_id, "write:api_keys")
     return _set_disabled(request, cluster, _live_key(DatabaseApiKey, cluster, key_id), False)
@@ -411,14 +411,12 @@ def admin_roll(request, account_id, cluster_id, admin_key_id):
 
 
 @login_required
-@require_POST
 def admin_disable(request, account_id, cluster_id, admin_key_id):
     cluster = cluster_for(request, account_id, cluster_id, "write:api_keys")
     return _set_disabled(request, cluster, _live_key(AdminKey, cluster, admin_key_id), True)
 
 
 @login_required
-@require_POST
 def admin_enable(request, account_id, cluster_id, admin_key_id):
     cluster = cluster_for(request, account_id, cluster_id, "write:api_keys")
     return _set_disabled(request, cluster, _live_key(AdminKey, cluster, admin_key_id), False)
