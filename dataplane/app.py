@@ -143,7 +143,7 @@ def _preflight_headers(headers) -> list[tuple[bytes, bytes]]:
 
 class DataPlane:
     def __init__(self, *, keystore: KeyStore, engine: Engine, last_used: LastUsed, max_body_bytes: int,
-                 auth_enabled: bool = True, run_dir=None):
+                 auth_enabled: bool = True, run_dir=None, trusted_proxies: tuple = ()):
         self.keystore = keystore
         self.engine = engine
         self.control = ControlServer(keystore=keystore, engine=engine, run_dir=run_dir or engine.run_dir,
@@ -155,6 +155,8 @@ class DataPlane:
         self.proxy = NodeProxy()
         self._nodes_seen = None
         self.grpc = None  # dataplane.grpcfront.GrpcFront, started with the process when set
+        # settings.TRUSTED_PROXIES, read once (see auth.client_address).
+        self.trusted_proxies = trusted_proxies
 
     async def __call__(self, scope, receive, send) -> None:
         kind = scope["type"]
@@ -215,7 +217,7 @@ class DataPlane:
             if type(grant) is auth.Denied:
                 return await _respond(send, grant.status, grant.body.encode(), _TEXT)
             client = scope.get("client")
-            client_ip = auth.client_address(client[0] if client else None, headers)
+            client_ip = auth.client_address(client[0] if client else None, headers, self.trusted_proxies)
             # Noted before the key's own rules apply: a refused address shows in "last used".
             self.last_used.note(grant.key, client_ip, "rest")
             refused = auth.refusal(grant.key, client_ip)
@@ -429,8 +431,10 @@ def build_application() -> DataPlane:
         last_used=LastUsed(flush_seconds=settings.DATAPLANE_LAST_USED_FLUSH_SECONDS),
         max_body_bytes=settings.DATAPLANE_MAX_BODY_BYTES,
         auth_enabled=not settings.DATAPLANE_INSECURE_NO_AUTH,
+        trusted_proxies=settings.TRUSTED_PROXIES,
     )
     plane.grpc = GrpcFront(keystore=plane.keystore, last_used=plane.last_used, host=settings.DATAPLANE_HOST,
+                           trusted_proxies=settings.TRUSTED_PROXIES,
                            port=settings.DATAPLANE_GRPC_PORT, reuse_port=settings.DATAPLANE_PROCESSES > 1,
                            max_message_bytes=settings.DATAPLANE_MAX_BODY_BYTES)
     return plane

@@ -98,7 +98,7 @@ def _metadata_headers(metadata) -> list[tuple[bytes, bytes]]:
 class GrpcFront:
     def __init__(self, *, keystore: KeyStore, last_used: LastUsed | None, host: str, port: int,
                  reuse_port: bool = False, max_message_bytes: int = 32 * 1024 * 1024,
-                 timeout: float = 60.0) -> None:
+                 timeout: float = 60.0, trusted_proxies: tuple = ()) -> None:
         self.keystore = keystore
         self.last_used = last_used
         self.host, self.port = host, port
@@ -109,6 +109,7 @@ class GrpcFront:
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._turn = itertools.count()
         self.failovers = 0
+        self.trusted_proxies = trusted_proxies  # settings.TRUSTED_PROXIES (see auth.client_address)
 
     async def start(self) -> None:
         options = [
@@ -164,7 +165,7 @@ class GrpcFront:
             if method == HEALTH_CHECK:
                 return health_check_reply(self._version())
             await context.abort(_STATUS.get(grant.status, grpc.StatusCode.UNAUTHENTICATED), grant.body)
-        client_ip = auth.client_address(_peer_ip(context.peer()), headers)
+        client_ip = auth.client_address(_peer_ip(context.peer()), headers, self.trusted_proxies)
         if self.last_used is not None:
             self.last_used.note(grant.key, client_ip, "grpc")
         refused = auth.refusal(grant.key, client_ip)

@@ -98,7 +98,9 @@ class KeyEntry:
     digest: str | None = field(default=None, repr=False)
     # Checked per request by dataplane.auth.refusal: a disabled key is refused,
     # a rolled key's old secret dies at `retires_at` (seconds since the epoch,
-    # against dataplane.clock), and `networks` (empty: any) bound the client address.
+    # against dataplane.clock), and `networks` (empty: any) bound the client
+    # address, each as (IP version, network address as int, netmask as int)
+    # so the check is integer arithmetic.
     disabled: bool = False
     retires_at: float | None = None
     networks: tuple = ()
@@ -109,8 +111,13 @@ def _lifecycle(disabled: bool, retires_at, allowed_networks) -> dict:
     return {
         "disabled": bool(disabled),
         "retires_at": retires_at.timestamp() if retires_at else None,
-        "networks": tuple(ipaddress.ip_network(network) for network in allowed_networks or ()),
+        "networks": networks_of(allowed_networks or ()),
     }
+
+
+def networks_of(cidrs) -> tuple:
+    """CIDR strings as KeyEntry.networks holds them: (version, network as int, netmask as int)."""
+    return tuple((n.version, int(n.network_address), int(n.netmask)) for n in map(ipaddress.ip_network, cidrs))
 
 
 @dataclass(slots=True)
