@@ -213,3 +213,19 @@ def test_over_grpc_roll_disable_and_allowlists_hold_and_last_used_says_grpc(grpc
         grpc.StatusCode.PERMISSION_DENIED, "Forbidden: the address 127.0.0.1 is not allowed to use this key")
     assert wait_for(lambda: last_use(fenced)[0], timeout=5) == "127.0.0.1"
     assert last_use(fenced) == ("127.0.0.1", "grpc")
+
+
+def test_an_admin_key_is_disabled_rolled_and_fenced_like_a_database_key(front, legacy_cluster, owner):
+    from apikeys.services import admin_key_create
+
+    key, secret = admin_key_create(cluster=legacy_cluster, name="legacy app", expires_at=None, by=owner,
+                                   allowed_networks=["127.0.0.1/32", "::1/128"])
+    assert works(rest(front, secret))
+    assert from_address(front, secret, PROXY).status_code == 403  # 127.0.0.2: outside the allowlist
+    key_disable(key=key, by=owner)
+    assert refused(rest(front, secret).get_collections) == (401, INVALID)
+    key_enable(key=key, by=owner)
+    _, new_secret = key_roll(key=key, grace=ROLL_GRACE["7d"], by=owner)
+    move_clock(front, timedelta(days=7).total_seconds() + 1)
+    assert refused(rest(front, secret).get_collections) == (401, INVALID)
+    assert works(rest(front, new_secret))
