@@ -1,7 +1,7 @@
 """How the console tells the data plane that the key set changed, and waits for it.
 
 The console's services call `keys_changed()` whenever a database API key or an
-admin key is created or deleted, a cluster is created or deleted, turns
+admin key is created, deleted, rolled, disabled or enabled, a cluster is created or deleted, turns
 jwt_rbac on, or changes its master key. It bumps `KeySetGeneration` inside the
 caller's transaction (so the bump commits, or rolls back, with the change).
 After commit it
