@@ -1,5 +1,11 @@
 """DatabaseApiKeyService v2 (database_api_key.v2.swagger.json): list, create, delete.
 
+And this console's extensions, which Qdrant Cloud's API lacks, marked
+`x-console-extension` in the schema (api/schema.py): roll, disable and enable
+as grpc-gateway custom methods on a key (`…/database-api-keys/{id}:roll`),
+the list's filters and order, and the key's lifecycle fields (EXTENSION_FIELDS).
+A Cloud client sends and reads exactly what it did before.
+
 The API reads Qdrant Cloud's shape (`accessRules` of `globalAccess` /
 `collectionAccess`) into the rules apikeys stores, and leaves every rule about
 them (name, number and mix of rules, collection names) to the model's
@@ -14,6 +20,7 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_variables
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -21,10 +28,17 @@ from rest_framework.response import Response
 from api.base import AccountView, parse_uuid, query_param
 from api.errors import FailedPrecondition, InvalidArgument, NotFound, validation_message
 from api.fields import EnumField, ProtoSerializer, StringField, TimestampField
-from api.schema import EMPTY
-from apikeys.models import ClusterAccess, CollectionAccess
+from api.schema import EMPTY, EXTENSION
+from apikeys.models import ClusterAccess, CollectionAccess, KeyState, Protocol, parse_networks
 from apikeys.selectors import account_keys
-from apikeys.services import database_key_create, database_key_delete
+from apikeys.services import (
+    ROLL_GRACE,
+    database_key_create,
+    database_key_delete,
+    key_disable,
+    key_enable,
+    key_roll,
+)
 from audit.services import client_ip
 from clusters.models import Cluster
 from keyset.contract import Propagation, propagation
@@ -56,7 +70,27 @@ COLLECTION_ACCESS_NAME = {value: name for name, value in COLLECTION_ACCESS.items
 DEFAULT_RULES = [{"collection": None, "access": ClusterAccess.MANAGE.value}]
 
 # The model's field names as the API spells them, for messages that name the field.
-API_FIELD = {"name": "name", "rules": "accessRules", "expires_at": "expiresAt", "cluster": "clusterId"}
+API_FIELD = {"name": "name", "rules": "accessRules", "expires_at": "expiresAt", "cluster": "clusterId",
+             "allowed_networks": "allowedNetworks"}
+
+STATE_NAMES = ["KEY_STATE_UNSPECIFIED", *(f"KEY_STATE_{state.name}" for state in KeyState)]
+STATES = {f"KEY_STATE_{state.name}": state.value for state in KeyState}
+PROTOCOL_NAMES = ["PROTOCOL_UNSPECIFIED", *(f"PROTOCOL_{protocol.name}" for protocol in Protocol)]
+PROTOCOLS = {f"PROTOCOL_{protocol.name}": protocol.value for protocol in Protocol}
+GRACE_NAMES = ["ROLL_GRACE_UNSPECIFIED", "ROLL_GRACE_NOW", "ROLL_GRACE_1_HOUR", "ROLL_GRACE_24_HOURS",
+               "ROLL_GRACE_7_DAYS"]
+GRACES = dict(zip(GRACE_NAMES[1:], ROLL_GRACE, strict=True))
+# The list's `orderBy` (AIP-132 style) -> apikeys.selectors.KEY_ORDERS.
+ORDER_BY = {"createdAt desc": "", "createdAt": "created", "lastUsedAt desc": "last_used",
+            "lastUsedAt": "-last_used", "name": "name"}
+
+# Fields this console adds to Qdrant Cloud's messages: the schema marks each
+# `x-console-extension` (api/schema.py), by component.
+EXTENSION_FIELDS = {
+    "v2DatabaseApiKey": ["state", "allowedNetworks", "disabledAt", "retiresAt", "rolledIntoId", "lastUsedAt",
+                         "lastUsedIp", "lastUsedProtocol"],
+    "DatabaseApiKeyServiceCreateDatabaseApiKeyBodyDatabaseApiKey": ["allowedNetworks"],
+}
 
 
 @extend_schema_serializer(component_name="v2GlobalAccessRule")
@@ -106,6 +140,30 @@ class DatabaseApiKeyOut(ProtoSerializer):
     key = serializers.CharField(
         required=False, help_text="The key itself: only in the response of CreateDatabaseApiKey, and only once."
     )
+    # Extensions (EXTENSION_FIELDS).
+    state = EnumField(STATE_NAMES, STATES, help_text=f"{EXTENSION} Active, disabled, rolled (the old secret of a "
+                      "roll, working until retiresAt) or expired.")
+    allowedNetworks = serializers.ListField(
+        source="allowed_networks", child=serializers.CharField(),
+        help_text=f"{EXTENSION} The CIDRs the key may be used from; empty: anywhere.")
+    disabledAt = TimestampField(source="disabled_at", required=False,
+                                help_text=f"{EXTENSION} Set while the key is disabled: refused at the endpoint.")
+    retiresAt = TimestampField(source="retires_at", required=False,
+                               help_text=f"{EXTENSION} The old secret of a rolled key stops working at this time.")
+    rolledIntoId = serializers.UUIDField(source="rolled_into_id", required=False,
+                                         help_text=f"{EXTENSION} The key that replaced this one when it was rolled.")
+    lastUsedAt = TimestampField(source="last_used_at", required=False, help_text=f"{EXTENSION} Last use at the "
+                                "endpoint, refused or not (recorded at most once a minute per address and protocol).")
+    lastUsedIp = serializers.CharField(source="last_used_ip", required=False,
+                                       help_text=f"{EXTENSION} The client address of the last use.")
+    lastUsedProtocol = EnumField(PROTOCOL_NAMES, PROTOCOLS, source="last_used_protocol", required=False,
+                                 help_text=f"{EXTENSION} REST or gRPC.")
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not instance.last_used_protocol:
+            data.pop("lastUsedProtocol", None)
+        return data
 
 
 @extend_schema_serializer(component_name="DatabaseApiKeyServiceCreateDatabaseApiKeyBodyDatabaseApiKey")
@@ -114,6 +172,19 @@ class DatabaseApiKeyIn(ProtoSerializer):
     name = StringField(required=False, allow_blank=True)
     expiresAt = TimestampField(required=False)
     accessRules = AccessRule(many=True, required=False)
+    allowedNetworks = serializers.ListField(
+        child=StringField(), required=False,
+        help_text=f"{EXTENSION} CIDRs (IPv4 or IPv6) or addresses the key may be used from; none: anywhere. "
+        "Fixed for the life of the key, like its access rules.",
+    )
+
+    def validate_allowedNetworks(self, value: list[str]) -> list[str]:
+        from django.core.exceptions import ValidationError as ModelError
+
+        try:
+            return parse_networks(",".join(value))
+        except ModelError as error:
+            raise serializers.ValidationError(error.messages) from None
 
     def validate_clusterId(self, value: str) -> uuid.UUID:
         try:
@@ -147,6 +218,49 @@ CLUSTER_ID = OpenApiParameter(
     str,
     description="The identifier of the cluster (in GUID format). Optional: only that cluster's keys.",
 )
+_MARK = {"x-console-extension": True}
+LIST_FILTERS = [
+    OpenApiParameter("state", str, enum=list(STATES), extensions=_MARK,
+                     description=f"{EXTENSION} Only keys in this state."),
+    OpenApiParameter("neverUsed", bool, extensions=_MARK,
+                     description=f"{EXTENSION} true: only keys never used; false: only keys used."),
+    OpenApiParameter("lastUsedAfter", OpenApiTypes.DATE, extensions=_MARK,
+                     description=f"{EXTENSION} Only keys last used on or after this day (UTC), e.g. 2026-01-31."),
+    OpenApiParameter("lastUsedBefore", OpenApiTypes.DATE, extensions=_MARK,
+                     description=f"{EXTENSION} Only keys last used before this day (UTC)."),
+    OpenApiParameter("orderBy", str, enum=list(ORDER_BY), extensions=_MARK,
+                     description=f"{EXTENSION} The order of the list; by default the newest key first."),
+]
+
+
+def _list_filters(request) -> dict:
+    """The list's extension filters, as apikeys.selectors.filtered_keys takes them."""
+    from datetime import date
+
+    filters = {}
+    state = query_param(request, "state")
+    if state is not None:
+        if state not in STATES:
+            raise InvalidArgument(f"state: use one of {', '.join(STATES)}.")
+        filters["state"] = STATES[state]
+    never = query_param(request, "neverUsed")
+    if never is not None:
+        if never not in ("true", "false"):
+            raise InvalidArgument("neverUsed: use true or false.")
+        filters["last_used"] = "never" if never == "true" else "ever"
+    for param, name in (("lastUsedAfter", "last_used_after"), ("lastUsedBefore", "last_used_before")):
+        value = query_param(request, param)
+        if value is not None:
+            try:
+                filters[name] = date.fromisoformat(value)
+            except ValueError:
+                raise InvalidArgument(f"{param}: use a date as YYYY-MM-DD, e.g. 2026-01-31.") from None
+    order = query_param(request, "orderBy")
+    if order is not None:
+        if order not in ORDER_BY:
+            raise InvalidArgument(f"orderBy: use one of {', '.join(ORDER_BY)}.")
+        filters["order"] = ORDER_BY[order]
+    return filters
 
 
 def _cluster_of(account, cluster_id, field: str = "clusterId") -> Cluster:
@@ -165,11 +279,11 @@ class DatabaseApiKeyList(AccountView):
         summary="Lists all database api keys in the account identified by the given ID.",
         description="Required permissions:\n- read:api_keys",
         tags=[TAG],
-        parameters=[CLUSTER_ID],
+        parameters=[CLUSTER_ID, *LIST_FILTERS],
         responses=ListDatabaseApiKeysResponse,
     )
     def get(self, request, account_id):
-        keys = account_keys(self.account)
+        keys = account_keys(self.account, **_list_filters(request))
         cluster_id = query_param(request, "clusterId")
         if cluster_id is not None:
             keys = keys.filter(cluster=_cluster_of(self.account, parse_uuid(cluster_id, "clusterId")))
@@ -205,6 +319,7 @@ class DatabaseApiKeyList(AccountView):
                     expires_at=data.get("expiresAt"),
                     by=request.user,
                     client_ip=client_ip(request),
+                    allowed_networks=data.get("allowedNetworks"),
                 )
         except ValidationError as error:
             raise InvalidArgument(_model_error_message(error)) from None
@@ -251,3 +366,101 @@ class DatabaseApiKeyDetail(AccountView):
         with propagation() as reached:
             database_key_delete(key=key, by=request.user, client_ip=client_ip(request))
         return _with_warning(Response({}), reached)
+
+
+# Extensions: custom methods on one key (grpc-gateway's `{name}:verb` style).
+
+
+def _account_key(view: AccountView, request, database_api_key_id):
+    key_id = parse_uuid(database_api_key_id, "databaseApiKeyId")
+    key = account_keys(view.account).filter(id=key_id).first()
+    if key is None:
+        raise NotFound("databaseApiKeyId: no database api key with this id in the account.")
+    return key
+
+
+@extend_schema_serializer(component_name="DatabaseApiKeyServiceRollDatabaseApiKeyBody")
+class RollDatabaseApiKeyBody(ProtoSerializer):
+    oldKeyStopsIn = EnumField(
+        GRACE_NAMES, GRACES,
+        help_text="When the old secret stops working: now, or in 1 hour, 24 hours or 7 days. Until then both work.",
+    )
+
+
+@extend_schema_serializer(component_name="v2RollDatabaseApiKeyResponse")
+class RollDatabaseApiKeyResponse(ProtoSerializer):
+    databaseApiKey = DatabaseApiKeyOut(help_text="The new key, with its secret (`key`): shown once.")
+    rolledDatabaseApiKey = DatabaseApiKeyOut(help_text="The old key: its secret works until its retiresAt.")
+
+
+@extend_schema_serializer(component_name="v2DatabaseApiKeyResponse")
+class DatabaseApiKeyResponse(ProtoSerializer):
+    databaseApiKey = DatabaseApiKeyOut()
+
+
+class DatabaseApiKeyRoll(AccountView):
+    permissions = {"POST": "write:api_keys"}
+
+    @extend_schema(
+        operation_id="DatabaseApiKeyService_RollDatabaseApiKey",
+        summary="Rolls a database api key: a new secret, the old one working until a chosen time.",
+        description=f"{EXTENSION}\n\nRequired permissions:\n- write:api_keys\n\nThe new key has the old one's "
+        "name, access rules, expiry and allowed networks; the response carries its secret, once. The old secret keeps "
+        "working until `oldKeyStopsIn` from now (ROLL_GRACE_NOW: deleted at once); both are listed until then. "
+        "A disabled, expired or already rolled key cannot be rolled (FAILED_PRECONDITION).",
+        tags=[TAG],
+        request=RollDatabaseApiKeyBody,
+        responses=RollDatabaseApiKeyResponse,
+        extensions=_MARK,
+    )
+    @method_decorator(sensitive_variables("token"))
+    def post(self, request, account_id, database_api_key_id):
+        key = _account_key(self, request, database_api_key_id)
+        body = RollDatabaseApiKeyBody(data=request.data)
+        if not body.is_valid():
+            raise InvalidArgument(validation_message(body.errors))
+        try:
+            with propagation() as reached:
+                new_key, token = key_roll(key=key, grace=ROLL_GRACE[body.validated_data["oldKeyStopsIn"]],
+                                          by=request.user, client_ip=client_ip(request))
+        except ValidationError as error:
+            raise FailedPrecondition(f"databaseApiKeyId: {' '.join(error.messages)}") from None
+        key.refresh_from_db()
+        response = Response({"databaseApiKey": DatabaseApiKeyOut(new_key).data | {"key": token},
+                             "rolledDatabaseApiKey": DatabaseApiKeyOut(key).data})
+        add_never_cache_headers(response)
+        return _with_warning(response, reached)
+
+
+def _set_disabled_view(verb: str, service, summary: str, detail: str):
+    class View(AccountView):
+        permissions = {"POST": "write:api_keys"}
+
+        @extend_schema(
+            operation_id=f"DatabaseApiKeyService_{verb}DatabaseApiKey",
+            summary=summary,
+            description=f"{EXTENSION}\n\nRequired permissions:\n- write:api_keys\n\n{detail}",
+            tags=[TAG],
+            request=None,
+            responses=DatabaseApiKeyResponse,
+            extensions=_MARK,
+        )
+        def post(self, request, account_id, database_api_key_id):
+            key = _account_key(self, request, database_api_key_id)
+            with propagation() as reached:
+                service(key=key, by=request.user, client_ip=client_ip(request))
+            return _with_warning(Response({"databaseApiKey": DatabaseApiKeyOut(key).data}), reached)
+
+    View.__name__ = View.__qualname__ = f"DatabaseApiKey{verb}"
+    return View
+
+
+DatabaseApiKeyDisable = _set_disabled_view(
+    "Disable", key_disable, "Disables a database api key: refused at the endpoint until enabled.",
+    "From the response on, the key is refused (401, `Invalid API key or JWT`). Disabling a disabled key changes "
+    "nothing.",
+)
+DatabaseApiKeyEnable = _set_disabled_view(
+    "Enable", key_enable, "Enables a disabled database api key again.",
+    "From the response on, the key opens its cluster again. Enabling an enabled key changes nothing.",
+)

@@ -11,6 +11,10 @@ import re
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
 
+# How the schema names what Qdrant Cloud's API lacks: in the description of
+# each extension field, parameter and method, which also carry `x-console-extension`.
+EXTENSION = "Extension (not in Qdrant Cloud's API)."
+
 # The empty message of a method that returns nothing (e.g. v2DeleteDatabaseApiKeyResponse): `{}`.
 EMPTY = OpenApiResponse(OpenApiTypes.OBJECT, description="Empty: the method succeeded.")
 
@@ -56,6 +60,16 @@ def _document_key_rules(schemas: dict) -> None:
         rule["collectionName"]["pattern"] = _ecma(COLLECTION_NAME_PATTERN.pattern)
 
 
+def _mark_extension_fields(schemas: dict) -> None:
+    from api.database_api_keys import EXTENSION_FIELDS
+
+    for component, fields in EXTENSION_FIELDS.items():
+        properties = schemas.get(component, {}).get("properties", {})
+        for name in fields:
+            if name in properties:
+                properties[name]["x-console-extension"] = True
+
+
 def grpc_gateway_conventions(result, generator, request, public):
     paths = {}
     for route, operations in result.get("paths", {}).items():
@@ -75,6 +89,7 @@ def grpc_gateway_conventions(result, generator, request, public):
     result["paths"] = paths
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     _document_key_rules(schemas)
+    _mark_extension_fields(schemas)
     # The docs' Authorize dialog lists schemes in this order: the management
     # key, what scripts use, first; the console's session cookie after it.
     schemes = result["components"].get("securitySchemes", {})

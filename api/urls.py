@@ -28,6 +28,22 @@ urlpatterns = [
         database_api_keys.DatabaseApiKeyList.as_view(),
         name="database-api-keys",
     ),
+    # Extensions: grpc-gateway custom methods on a key, before the key's own path.
+    path(
+        f"cluster/auth/v2/{ACCOUNT}/database-api-keys/<str:database_api_key_id>:roll",
+        database_api_keys.DatabaseApiKeyRoll.as_view(),
+        name="database-api-key-roll",
+    ),
+    path(
+        f"cluster/auth/v2/{ACCOUNT}/database-api-keys/<str:database_api_key_id>:disable",
+        database_api_keys.DatabaseApiKeyDisable.as_view(),
+        name="database-api-key-disable",
+    ),
+    path(
+        f"cluster/auth/v2/{ACCOUNT}/database-api-keys/<str:database_api_key_id>:enable",
+        database_api_keys.DatabaseApiKeyEnable.as_view(),
+        name="database-api-key-enable",
+    ),
     path(
         f"cluster/auth/v2/{ACCOUNT}/database-api-keys/<str:database_api_key_id>",
         database_api_keys.DatabaseApiKeyDetail.as_view(),

@@ -12,10 +12,14 @@ from apikeys.models import (
     KEY_NAME_PATTERN,
     MAX_EXPIRY_DAYS,
     MAX_RULES,
+    MAX_NETWORKS,
     ClusterAccess,
     CollectionAccess,
+    KeyState,
+    parse_networks,
 )
-from apikeys.selectors import cluster_collections
+from apikeys.selectors import KEY_ORDERS, cluster_collections
+from apikeys.services import ROLL_GRACE_LABELS
 from clusters.nodes import CollectionsUnreadable
 
 DEFAULT_EXPIRY_DAYS = 90
@@ -132,6 +136,24 @@ class KeyForm(NonceForm):
         },
     )
 
+    allowed_networks = forms.CharField(
+        label="Allowed addresses",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off",
+                                     "aria-describedby": "id_allowed_networks-help"}),
+        help_text=(
+            "Optional: IPv4 or IPv6 networks in CIDR notation (203.0.113.0/24, 2001:db8::/32) or single addresses, "
+            f"one a line, at most {MAX_NETWORKS}. Requests from anywhere else are refused. Empty: from anywhere. "
+            "Fixed for the life of the key, like its access rules."
+        ),
+    )
+
+    def clean_allowed_networks(self) -> list[str]:
+        try:
+            return parse_networks(self.cleaned_data["allowed_networks"])
+        except forms.ValidationError as error:
+            raise forms.ValidationError(error.messages) from None
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         name, days = self.fields["name"], self.fields["expires_in_days"]
@@ -163,8 +185,9 @@ class KeyForm(NonceForm):
         # says it is invalid, with its error read out (not Name, always).
         if not self.is_bound or not self.errors:
             return
-        first = next((f for f in ("name", "expires_in_days") if f in self.errors), None)
-        for field in ("name", "expires_in_days"):
+        fields = [f for f in ("name", "expires_in_days", "allowed_networks") if f in self.fields]
+        first = next((f for f in fields if f in self.errors), None)
+        for field in fields:
             attrs = self.fields[field].widget.attrs
             attrs.pop("autofocus", None)
             if field in self.errors:
@@ -299,23 +322,52 @@ class DatabaseApiKeyForm(KeyForm):
         return rows
 
 
-class AccountKeyFilterForm(forms.Form):
-    """The API Keys page's filters, from the query string; each optional."""
+class RollForm(NonceForm):
+    """Rolling a key: when its old secret stops working. The nonce is the new key's."""
+
+    grace = forms.ChoiceField(
+        label="The old secret stops working",
+        choices=list(ROLL_GRACE_LABELS.items()),
+        initial="24h",
+        widget=forms.RadioSelect,
+        error_messages={"invalid_choice": "Choose when the old secret stops working."},
+    )
+
+
+class KeyFilterForm(forms.Form):
+    """A key list's filters and order, from the query string, each optional
+    (GitLab's token filters: state, last used before/after a date, never used).
+    Field names carry a prefix on the cluster page, which has two lists."""
+
+    state = forms.ChoiceField(required=False, choices=[("", "Any state"), *KeyState.choices])
+    last_used = forms.ChoiceField(
+        required=False, label="Last used", choices=[("", "Any time"), ("never", "Never used"), ("ever", "Used")]
+    )
+    last_used_after = forms.DateField(required=False, label="Used on or after",
+                                      widget=forms.DateInput(attrs={"type": "date"}))
+    last_used_before = forms.DateField(required=False, label="Used before",
+                                       widget=forms.DateInput(attrs={"type": "date"}))
+    order = forms.ChoiceField(required=False, label="Sort by", choices=[("", "Newest first"), *KEY_ORDERS.items()])
+
+    def filters(self) -> dict:
+        """What the selectors take (apikeys.selectors.filtered_keys); nothing when a value is invalid."""
+        if not self.is_bound or not self.is_valid():
+            return {}
+        return {name: value for name, value in self.cleaned_data.items() if value}
+
+
+class AccountKeyFilterForm(KeyFilterForm):
+    """The API Keys page's filters: a key list's, and which cluster and kind."""
 
     cluster = forms.ModelChoiceField(queryset=None, required=False, empty_label="All clusters", to_field_name="id")
     kind = forms.ChoiceField(
         required=False, choices=[("", "All kinds"), ("database", "Database API keys"), ("admin", "Admin keys")]
     )
-    state = forms.ChoiceField(required=False, choices=[("", "Any state"), ("active", "Active"), ("expired", "Expired")])
+    field_order = ["cluster", "kind"]
 
     def __init__(self, *args, account, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["cluster"].queryset = account.clusters.order_by("name")
-
-    def filters(self) -> dict:
-        if not self.is_valid():
-            return {}
-        return {name: value for name, value in self.cleaned_data.items() if value}
 
 
 class ClusterPickerForm(forms.Form):

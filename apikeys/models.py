@@ -9,6 +9,7 @@ id, name, expiry, creator, a postfix of the key and an HMAC digest of it under
 a pepper with an id (see apikeys/tokens.py), for both kinds alike.
 """
 
+import ipaddress
 import re
 import uuid
 from datetime import timedelta
@@ -75,10 +76,85 @@ def validate_rules(rules) -> None:
         raise ValidationError("Each collection appears in at most one rule.")
 
 
+MAX_NETWORKS = 100
+
+
+def parse_networks(text: str) -> list[str]:
+    """An allowlist as typed (CIDRs or addresses, one a line or comma-separated)
+    in its stored form: each network normalised ("10.0.0.7" -> "10.0.0.7/32"),
+    each once. Raises ValidationError naming the first entry that is not one."""
+    entries = [item.strip() for item in re.split(r"[,\s]+", text or "") if item.strip()]
+    networks: list[str] = []
+    for entry in entries:
+        try:
+            network = str(ipaddress.ip_network(entry, strict=True))
+        except ValueError:
+            try:
+                hint = f" Did you mean {ipaddress.ip_network(entry, strict=False)}?"
+            except ValueError:
+                hint = ""
+            raise ValidationError(
+                f"{entry[:60]} is not an IPv4 or IPv6 address or network in CIDR notation (such as 203.0.113.0/24 "
+                f"or 2001:db8::/32).{hint}"
+            ) from None
+        if network not in networks:
+            networks.append(network)
+    validate_networks(networks)
+    return networks
+
+
+def validate_networks(networks) -> None:
+    """What is stored: a list of normalised CIDR strings; empty means from anywhere."""
+    if not isinstance(networks, list) or any(not isinstance(n, str) for n in networks):
+        raise ValidationError("An allowlist is a list of CIDRs.")
+    if len(networks) > MAX_NETWORKS:
+        raise ValidationError(f"An allowlist has at most {MAX_NETWORKS} networks.")
+    for network in networks:
+        try:
+            if str(ipaddress.ip_network(network, strict=True)) != network:
+                raise ValueError
+        except ValueError:
+            raise ValidationError(f"{network[:60]} is not a network in CIDR notation.") from None
+
+
+class Protocol(models.TextChoices):
+    """How a key was last used at the front."""
+
+    REST = "rest", "REST"
+    GRPC = "grpc", "gRPC"
+
+
+class KeyState(models.TextChoices):
+    """What lists show and filter by (GitLab's token states, with this console's two more)."""
+
+    ACTIVE = "active", "Active"
+    DISABLED = "disabled", "Disabled"
+    ROLLED = "rolled", "Rolled"
+    EXPIRED = "expired", "Expired"
+
+
 class KeyQuerySet(models.QuerySet):
     def live(self) -> "KeyQuerySet":
-        """Keys not deleted: the ones lists show and the data plane accepts."""
+        """Keys not deleted: the ones the data plane loads (it refuses the
+        disabled ones, and a rolled one past its deadline, per request)."""
         return self.filter(revoked_at__isnull=True)
+
+    def listed(self) -> "KeyQuerySet":
+        """Keys lists show: live, and not the old secret of a roll whose deadline passed."""
+        return self.live().exclude(retires_at__lte=timezone.now())
+
+    def in_state(self, state: str) -> "KeyQuerySet":
+        now = timezone.now()
+        not_expired = models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        if state == KeyState.ROLLED:
+            return self.filter(retires_at__isnull=False)
+        if state == KeyState.DISABLED:
+            return self.filter(disabled_at__isnull=False)
+        if state == KeyState.EXPIRED:
+            return self.filter(expires_at__lte=now)
+        if state == KeyState.ACTIVE:
+            return self.filter(not_expired, disabled_at__isnull=True, retires_at__isnull=True)
+        return self
 
 
 EXPIRY_MESSAGE = (
@@ -97,9 +173,10 @@ def validate_expiry(expires_at, *, created_at) -> None:
 class IssuedKey(models.Model):
     """What both kinds of key record: everything but the key itself.
 
-    The data plane reads these columns by name (dataplane/keystore.py,
-    dataplane/lastused.py): `digest`, `pepper_id`, `expires_at`, `revoked_at`,
-    `last_used_at`, `last_used_ip`.
+    The data plane reads these columns by name (keyset/contract.py, for
+    dataplane/keystore.py and dataplane/lastused.py): `digest`, `pepper_id`,
+    `expires_at`, `revoked_at`, `disabled_at`, `retires_at`, `allowed_networks`,
+    `last_used_at`, `last_used_ip`, `last_used_protocol`.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -120,6 +197,16 @@ class IssuedKey(models.Model):
     nonce = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    last_used_protocol = models.CharField(max_length=4, choices=Protocol.choices, blank=True, default="")
+    # Where the key may be used from (CIDRs); empty: anywhere. Checked at the
+    # front against the client's address (TRUSTED_PROXIES, README).
+    allowed_networks = models.JSONField(default=list, blank=True, validators=[validate_networks])
+    # A disabled key is refused at the front until it is enabled again.
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    # Rolling a key makes a new one (`rolled_into`) with the same name, rules
+    # and expiry; this, the old secret, keeps working until `retires_at`.
+    retires_at = models.DateTimeField(null=True, blank=True)
+    rolled_into = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     # Deleting a key keeps its row as the record that its id is revoked.
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_by = models.ForeignKey(
@@ -151,6 +238,21 @@ class IssuedKey(models.Model):
     def is_expired(self) -> bool:
         return self.expires_at is not None and self.expires_at <= timezone.now()
 
+    @property
+    def has_retired(self) -> bool:
+        """The old secret of a roll, past its deadline: dead at the front."""
+        return self.retires_at is not None and self.retires_at <= timezone.now()
+
+    @property
+    def state(self) -> KeyState:
+        if self.retires_at is not None:
+            return KeyState.ROLLED
+        if self.disabled_at is not None:
+            return KeyState.DISABLED
+        if self.is_expired:
+            return KeyState.EXPIRED
+        return KeyState.ACTIVE
+
     def _url(self, name: str) -> str:
         kwargs = {"account_id": self.cluster.account_id, "cluster_id": self.cluster_id, self.url_kwarg: self.id}
         return reverse(f"apikeys:{self.url_prefix}{name}", kwargs=kwargs)
@@ -160,6 +262,15 @@ class IssuedKey(models.Model):
 
     def get_delete_url(self) -> str:
         return self._url("delete")
+
+    def get_roll_url(self) -> str:
+        return self._url("roll")
+
+    def get_disable_url(self) -> str:
+        return self._url("disable")
+
+    def get_enable_url(self) -> str:
+        return self._url("enable")
 
 
 class DatabaseApiKey(IssuedKey):

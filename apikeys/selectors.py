@@ -1,9 +1,11 @@
+from datetime import UTC, datetime, time
+
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import QuerySet
+from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 
-from apikeys.models import AdminKey, DatabaseApiKey
+from apikeys.models import AdminKey, DatabaseApiKey, IssuedKey
 from clusters.models import Runtime
 from clusters.nodes import cluster_collection_names
 from keyset.contract import embedded_collections
@@ -21,40 +23,78 @@ def cluster_collections(cluster) -> list[str]:
     return embedded_collections(cluster.id)
 
 
-def cluster_keys(cluster) -> QuerySet[DatabaseApiKey]:
-    return DatabaseApiKey.objects.live().filter(cluster=cluster).select_related("cluster", "created_by")
+# How a key list can be sorted (the `order` filter; the API's orderBy names the same fields).
+KEY_ORDERS = {
+    "last_used": "Most recently used",
+    "-last_used": "Least recently used",
+    "created": "Oldest first",
+    "name": "Name",
+}
+_ORDERINGS = {
+    "last_used": [F("last_used_at").desc(nulls_last=True), "-created_at"],
+    "-last_used": [F("last_used_at").asc(nulls_first=True), "-created_at"],
+    "created": ["created_at", "id"],
+    "name": ["name", "-created_at"],
+}
 
 
-def account_keys(account) -> QuerySet[DatabaseApiKey]:
-    return DatabaseApiKey.objects.live().filter(cluster__account=account).select_related("cluster", "created_by")
-
-
-def account_key_lists(account, *, cluster=None, kind: str = "", state: str = "") -> dict[str, QuerySet]:
-    """The API Keys page's lists, narrowed by its filters: {"database": ..., "admin": ...}.
-
-    `kind` "database" or "admin" leaves the other list out; `state` is
-    "active" (not expired) or "expired". Deleted keys are in no list.
-    """
-    from django.db.models import Q
+def listed_keys(model: type[IssuedKey]) -> QuerySet:
+    """A kind's keys as lists show them: not deleted, not the old secret of a
+    roll past its deadline, each with `replaces_until` (the deadline of the
+    old secret it replaces, if that still works)."""
     from django.utils import timezone
 
+    old = model.objects.live().filter(rolled_into=OuterRef("pk"), retires_at__gt=timezone.now())
+    return (model.objects.listed().select_related("cluster", "created_by", "rolled_into")
+            .annotate(replaces_until=Subquery(old.values("retires_at")[:1])))
+
+
+def filtered_keys(keys: QuerySet, *, state: str = "", last_used: str = "", last_used_after=None,
+                  last_used_before=None, order: str = "") -> QuerySet:
+    """A key list narrowed and sorted as its filters say (apikeys.forms.KeyFilterForm,
+    the management API's list): `last_used` "never" or "ever", dates are whole UTC days."""
+
+
+    keys = keys.in_state(state) if state else keys
+    if last_used == "never":
+        keys = keys.filter(last_used_at__isnull=True)
+    elif last_used == "ever":
+        keys = keys.filter(last_used_at__isnull=False)
+    if last_used_after is not None:
+        keys = keys.filter(last_used_at__gte=datetime.combine(last_used_after, time(), UTC))
+    if last_used_before is not None:
+        keys = keys.filter(last_used_at__lt=datetime.combine(last_used_before, time(), UTC))
+    if order in _ORDERINGS:
+        keys = keys.order_by(*_ORDERINGS[order])
+    return keys
+
+
+def cluster_keys(cluster, **filters) -> QuerySet[DatabaseApiKey]:
+    return filtered_keys(listed_keys(DatabaseApiKey).filter(cluster=cluster), **filters)
+
+
+def account_keys(account, **filters) -> QuerySet[DatabaseApiKey]:
+    return filtered_keys(listed_keys(DatabaseApiKey).filter(cluster__account=account), **filters)
+
+
+def account_key_lists(account, *, cluster=None, kind: str = "", **filters) -> dict[str, QuerySet]:
+    """The API Keys page's lists, narrowed by its filters: {"database": ..., "admin": ...}.
+
+    `kind` "database" or "admin" leaves the other list out; the other filters
+    are filtered_keys'. Deleted keys are in no list.
+    """
     lists = {}
-    now = timezone.now()
     for name, model in (("database", DatabaseApiKey), ("admin", AdminKey)):
         if kind and kind != name:
             continue
-        keys = model.objects.live().filter(cluster__account=account).select_related("cluster", "created_by")
+        keys = listed_keys(model).filter(cluster__account=account)
         if cluster is not None:
             keys = keys.filter(cluster=cluster)
-        if state == "active":
-            keys = keys.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        elif state == "expired":
-            keys = keys.filter(expires_at__lte=now)
-        lists[name] = keys
+        lists[name] = filtered_keys(keys, **filters)
     return lists
 
 
-def keys_page(keys: QuerySet[DatabaseApiKey], number) -> Page:
+def keys_page(keys: QuerySet[IssuedKey], number) -> Page:
     """One page of keys in two queries (count and rows), however many there are."""
     return Paginator(keys, settings.API_KEYS_PER_PAGE).get_page(number)
 
@@ -96,8 +136,8 @@ def admin_key_refusal(cluster) -> str | None:
     return None
 
 
-def cluster_admin_keys(cluster) -> QuerySet[AdminKey]:
-    return AdminKey.objects.live().filter(cluster=cluster).select_related("cluster", "created_by")
+def cluster_admin_keys(cluster, **filters) -> QuerySet[AdminKey]:
+    return filtered_keys(listed_keys(AdminKey).filter(cluster=cluster), **filters)
 
 
 def cluster_admin_key(cluster, admin_key_id) -> AdminKey:

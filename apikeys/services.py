@@ -1,4 +1,4 @@
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -41,6 +41,7 @@ def database_key_create(
     by,
     nonce: str | None = None,
     client_ip: str | None = None,
+    allowed_networks: list[str] | None = None,
 ) -> tuple[DatabaseApiKey, str]:
     """Records a database API key for the cluster and returns it with its token.
 
@@ -59,6 +60,7 @@ def database_key_create(
         created_by=by,
         created_at=timezone.now(),
         nonce=nonce,
+        allowed_networks=allowed_networks or [],
     )
     # The nonce is left to the unique constraint: of two concurrent requests
     # with one nonce, the second fails with IntegrityError, which the view
@@ -94,6 +96,7 @@ def admin_key_create(
     by,
     client_ip: str | None = None,
     nonce: str | None = None,
+    allowed_networks: list[str] | None = None,
 ) -> tuple[AdminKey, str]:
     """Records an admin key for a legacy cluster and returns it with the secret.
 
@@ -116,6 +119,7 @@ def admin_key_create(
         created_by=by,
         created_at=timezone.now(),
         nonce=nonce,
+        allowed_networks=allowed_networks or [],
     )
     key.full_clean(exclude=["postfix", "digest", "pepper_id", "nonce"])
     secret = new_admin_key()
@@ -134,3 +138,112 @@ def admin_key_delete(*, key: AdminKey, by, client_ip: str | None = None) -> None
             account=key.cluster.account, action=Action.ADMIN_KEY_DELETED, target=key, actor=by, client_ip=client_ip
         )
         keys_changed()  # the data plane stops accepting it at its next poll
+
+
+# The rest of a key's life, for both kinds alike: roll, disable, enable.
+
+# How long the old secret of a rolled key keeps working: the choices a user has.
+ROLL_GRACE = {
+    "now": timedelta(0),
+    "1h": timedelta(hours=1),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+}
+ROLL_GRACE_LABELS = {"now": "Stop the old secret now", "1h": "In 1 hour", "24h": "In 24 hours", "7d": "In 7 days"}
+
+_ACTIONS = {
+    "database": {"rolled": Action.DATABASE_KEY_ROLLED, "disabled": Action.DATABASE_KEY_DISABLED,
+                 "enabled": Action.DATABASE_KEY_ENABLED},
+    "admin": {"rolled": Action.ADMIN_KEY_ROLLED, "disabled": Action.ADMIN_KEY_DISABLED,
+              "enabled": Action.ADMIN_KEY_ENABLED},
+}
+
+
+def roll_refusal(key: IssuedKey) -> str | None:
+    """Why this key cannot be rolled, or None when it can."""
+    if key.revoked_at is not None:
+        return "This key is deleted."
+    if key.retires_at is not None:
+        return "This key was rolled already: roll its new secret instead."
+    if key.disabled_at is not None:
+        return "This key is disabled: enable it before rolling it."
+    if key.is_expired:
+        return "This key has expired: create a new one instead."
+    if isinstance(key, AdminKey):
+        return admin_key_refusal(key.cluster)
+    return None
+
+
+def _locked(key: IssuedKey) -> IssuedKey:
+    """The key's row, locked: two rolls (or a roll and a delete) of one key go one after the other."""
+    return type(key).objects.select_for_update().select_related("cluster__account").get(pk=key.pk)
+
+
+@transaction.atomic
+@sensitive_variables("token")
+def key_roll(
+    *, key: IssuedKey, grace: timedelta, by, nonce: str | None = None, client_ip: str | None = None
+) -> tuple[IssuedKey, str]:
+    """A new secret for the key: a new key with its name, rules, expiry and
+    allowlist, returned with the secret (shown once, as by create). The old
+    secret keeps working until `grace` from now (at the front, to the second),
+    and both are listed until then; a grace of 0 deletes the old one at once.
+    `nonce` works as for database_key_create.
+    """
+    key = _locked(key)
+    refusal = roll_refusal(key)
+    if refusal:
+        raise ValidationError(refusal)
+    now = timezone.now()
+    successor = type(key)(
+        cluster=key.cluster,
+        name=key.name,
+        expires_at=key.expires_at,
+        allowed_networks=key.allowed_networks,
+        created_by=by,
+        created_at=now,
+        nonce=nonce,
+    )
+    if isinstance(key, DatabaseApiKey):
+        successor.rules = key.rules
+    successor.full_clean(exclude=["postfix", "digest", "pepper_id", "nonce"])
+    token = mint_jwt(key.cluster, successor) if isinstance(key, DatabaseApiKey) else new_admin_key()
+    _seal(successor, token)
+    successor.save(force_insert=True)
+    key.rolled_into = successor
+    key.retires_at = now + grace
+    fields = ["rolled_into", "retires_at"]
+    if not grace:
+        key.revoked_at, key.revoked_by = now, by
+        fields += ["revoked_at", "revoked_by"]
+    key.save(update_fields=fields)
+    until = "at once" if not grace else f"until {key.retires_at:%Y-%m-%d %H:%M} UTC"
+    audit_record(
+        account=key.cluster.account, action=_ACTIONS[key.kind]["rolled"], target=key, actor=by, client_ip=client_ip,
+        detail=f"New secret …{successor.postfix}; the old one …{key.postfix} stops working {until}",
+    )
+    keys_changed()  # the new secret works, and the old one's deadline holds, on the next request
+    return successor, token
+
+
+@transaction.atomic
+def key_disable(*, key: IssuedKey, by, client_ip: str | None = None) -> bool:
+    """Refuses the key at the front from the next request on, until enabled; False when it already was."""
+    return _set_disabled(key, True, by, client_ip)
+
+
+@transaction.atomic
+def key_enable(*, key: IssuedKey, by, client_ip: str | None = None) -> bool:
+    """Lets a disabled key in again; False when it was not disabled."""
+    return _set_disabled(key, False, by, client_ip)
+
+
+def _set_disabled(key: IssuedKey, disabled: bool, by, client_ip: str | None) -> bool:
+    live = type(key).objects.live().filter(pk=key.pk, disabled_at__isnull=disabled)
+    changed = live.update(disabled_at=timezone.now() if disabled else None)
+    key.refresh_from_db(fields=["disabled_at"])
+    if changed:
+        action = _ACTIONS[key.kind]["disabled" if disabled else "enabled"]
+        audit_record(account=key.cluster.account, action=action, target=key, actor=by, client_ip=client_ip)
+        keys_changed()  # read-your-writes: the first request after the response sees it
+    return bool(changed)

@@ -13,9 +13,17 @@ urlpatterns = [
     path("clusters/<uuid:cluster_id>/api-keys/create/", views.key_create, name="create"),
     path("clusters/<uuid:cluster_id>/api-keys/<uuid:key_id>/", views.key_detail, name="detail"),
     path("clusters/<uuid:cluster_id>/api-keys/<uuid:key_id>/delete/", views.key_delete, name="delete"),
+    path("clusters/<uuid:cluster_id>/api-keys/<uuid:key_id>/roll/", views.key_roll_view, name="roll"),
+    path("clusters/<uuid:cluster_id>/api-keys/<uuid:key_id>/disable/", views.key_disable_view, name="disable"),
+    path("clusters/<uuid:cluster_id>/api-keys/<uuid:key_id>/enable/", views.key_enable_view, name="enable"),
     path("clusters/<uuid:cluster_id>/admin-keys/create/", views.admin_create, name="admin-create"),
     path("clusters/<uuid:cluster_id>/admin-keys/<uuid:admin_key_id>/", views.admin_detail, name="admin-detail"),
     path(
         "clusters/<uuid:cluster_id>/admin-keys/<uuid:admin_key_id>/delete/", views.admin_delete, name="admin-delete"
     ),
+    path("clusters/<uuid:cluster_id>/admin-keys/<uuid:admin_key_id>/roll/", views.admin_roll, name="admin-roll"),
+    path(
+        "clusters/<uuid:cluster_id>/admin-keys/<uuid:admin_key_id>/disable/", views.admin_disable, name="admin-disable"
+    ),
+    path("clusters/<uuid:cluster_id>/admin-keys/<uuid:admin_key_id>/enable/", views.admin_enable, name="admin-enable"),
 ]

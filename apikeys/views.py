@@ -19,7 +19,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
@@ -36,12 +36,23 @@ from apikeys.forms import (
     ClusterPickerForm,
     DatabaseApiKeyForm,
     KeyForm,
+    RollForm,
     new_nonce,
 )
 from apikeys.models import AdminKey, DatabaseApiKey, IssuedKey
 from apikeys.secret_text import SecretList, SecretText
 from apikeys.selectors import account_key_lists, admin_key_refusal, cluster_admin_key, cluster_key, keys_page
-from apikeys.services import admin_key_create, admin_key_delete, database_key_create, database_key_delete
+from apikeys.services import (
+    ROLL_GRACE,
+    admin_key_create,
+    admin_key_delete,
+    database_key_create,
+    database_key_delete,
+    key_disable,
+    key_enable,
+    key_roll,
+    roll_refusal,
+)
 from apikeys.snippets import snippets_for
 from audit.services import client_ip
 from clusters.selectors import cluster_for
@@ -97,9 +108,10 @@ def _create_and_reveal(
     template: str,
     find_used: Callable[[str | None], IssuedKey | None],
     create: Callable[[dict], tuple[IssuedKey, str]],
+    context: dict | None = None,
 ) -> HttpResponse:
-    """The POST of a create form, for either kind of key: mint once, reveal once."""
-    context = {"account": cluster.account, "cluster": cluster}
+    """The POST of a create (or roll) form, for either kind of key: mint once, reveal once."""
+    context = context or {"account": cluster.account, "cluster": cluster}
     used = find_used(request.POST.get("nonce"))
     if used is not None and used.cluster_id == cluster.id:
         return _see_other(used.get_absolute_url() + "?repeated=1")
@@ -171,6 +183,53 @@ def _delete(request, cluster, key: IssuedKey, delete: Callable[..., None]) -> Ht
     )
 
 
+def _roll(request, cluster, key: IssuedKey, find_used: Callable[[str | None], IssuedKey | None]) -> HttpResponse:
+    """GET asks when the old secret should stop; POST makes the new one and
+    reveals it once, through the create forms' flow (the nonce is the new key's)."""
+    context = {"account": cluster.account, "cluster": cluster, "key": key}
+    if request.method == "GET":
+        form = RollForm()
+        refusal = roll_refusal(key)
+        if refusal:
+            form.add_error(None, refusal)
+        return _no_store(render(request, "apikeys/roll.html", context | {"form": form}))
+
+    def roll(data: dict) -> tuple[IssuedKey, str]:
+        new_key, token = key_roll(key=key, grace=ROLL_GRACE[data["grace"]], by=request.user, nonce=data["nonce"],
+                                  client_ip=client_ip(request))
+        key.refresh_from_db(fields=["retires_at", "revoked_at"])
+        if key.revoked_at:
+            messages.info(request, f"The old secret …{key.postfix} no longer works.")
+        else:
+            messages.info(request, f"The old secret …{key.postfix} keeps working until "
+                                   f"{key.retires_at:%Y-%m-%d %H:%M} UTC.")
+        return new_key, token
+
+    form = RollForm(request.POST)
+    return _create_and_reveal(request, cluster, form, template="apikeys/roll.html", find_used=find_used, create=roll,
+                              context=context)
+
+
+def _set_disabled(request, cluster, key: IssuedKey, disabled: bool) -> HttpResponse:
+    """POST only (checked after access, so an outsider learns nothing): disable or enable the key."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    with propagation() as reached:
+        changed = (key_disable if disabled else key_enable)(key=key, by=request.user, client_ip=client_ip(request))
+    verb = "Disabled" if disabled else "Enabled"
+    if not changed:
+        messages.info(request, f"The {key.kind_label} {key.name} was {verb.lower()} already.")
+    elif reached.message:
+        messages.warning(request, f"{verb} the {key.kind_label} {key.name} (…{key.postfix}). {reached.message}")
+    elif disabled:
+        messages.success(request, f"Disabled the {key.kind_label} {key.name} (…{key.postfix}): it is refused at "
+                                  f"{cluster.name}'s endpoint until you enable it.")
+    else:
+        messages.success(request, f"Enabled the {key.kind_label} {key.name} (…{key.postfix}): it opens "
+                                  f"{cluster.name} again.")
+    return _see_other(key.get_absolute_url())
+
+
 def _detail(request, cluster, key: IssuedKey) -> HttpResponse:
     """A key's page: everything about it but the key, which can no longer be shown."""
     return render(
@@ -203,6 +262,7 @@ def key_create(request, account_id, cluster_id):
             by=request.user,
             nonce=data["nonce"],
             client_ip=client_ip(request),
+            allowed_networks=data["allowed_networks"],
         )
 
     form = DatabaseApiKeyForm(request.POST, cluster=cluster)
@@ -225,6 +285,29 @@ def key_delete(request, account_id, cluster_id, key_id):
     cluster = cluster_for(request, account_id, cluster_id, "delete:api_keys")
     key = get_object_or_404(DatabaseApiKey.objects.live().filter(cluster=cluster), id=key_id)
     return _delete(request, cluster, key, database_key_delete)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def key_roll_view(request, account_id, cluster_id, key_id):
+    cluster = cluster_for(request, account_id, cluster_id, "write:api_keys")
+    return _roll(request, cluster, _live_key(DatabaseApiKey, cluster, key_id), _key_of_nonce)
+
+
+@login_required
+def key_disable_view(request, account_id, cluster_id, key_id):
+    cluster = cluster_for(request, account_id, cluster_id, "write:api_keys")
+    return _set_disabled(request, cluster, _live_key(DatabaseApiKey, cluster, key_id), True)
+
+
+@login_required
+def key_enable_view(request, account_id, cluster_id, key_id):
+    cluster = cluster_for(request, account_id, cluster_id, "write:api_keys")
+    return _set_disabled(request, cluster, _live_key(DatabaseApiKey, cluster, key_id), False)
+
+
+def _live_key(model: type[IssuedKey], cluster, key_id) -> IssuedKey:
+    return get_object_or_404(model.objects.live().filter(cluster=cluster).select_related("cluster"), id=key_id)
 
 
 @login_required
@@ -291,6 +374,7 @@ def admin_create(request, account_id, cluster_id):
             by=request.user,
             client_ip=client_ip(request),
             nonce=data["nonce"],
+            allowed_networks=data["allowed_networks"],
         )
 
     return _create_and_reveal(
@@ -317,3 +401,22 @@ def admin_delete(request, account_id, cluster_id, admin_key_id):
     cluster = cluster_for(request, account_id, cluster_id, "delete:api_keys")
     key = get_object_or_404(AdminKey.objects.live().filter(cluster=cluster).select_related("cluster"), id=admin_key_id)
     return _delete(request, cluster, key, admin_key_delete)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def admin_roll(request, account_id, cluster_id, admin_key_id):
+    cluster = cluster_for(request, account_id, cluster_id, "write:api_keys")
+    return _roll(request, cluster, _live_key(AdminKey, cluster, admin_key_id), _admin_key_of_nonce)
+
+
+@login_required
+def admin_disable(request, account_id, cluster_id, admin_key_id):
+    cluster = cluster_for(request, account_id, cluster_id, "write:api_keys")
+    return _set_disabled(request, cluster, _live_key(AdminKey, cluster, admin_key_id), True)
+
+
+@login_required
+def admin_enable(request, account_id, cluster_id, admin_key_id):
+    cluster = cluster_for(request, account_id, cluster_id, "write:api_keys")
+    return _set_disabled(request, cluster, _live_key(AdminKey, cluster, admin_key_id), False)

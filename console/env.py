@@ -6,6 +6,7 @@ the variable, so a typo never turns into a 500 on some later request.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -103,6 +104,19 @@ class Env:
         if value is None:
             return default
         return [item.strip() for item in value.split(",") if item.strip()]
+
+    def networks(self, name: str) -> tuple:
+        """Comma-separated IPv4/IPv6 networks in CIDR notation (a bare address is
+        one host); a value that is not one, or has host bits set, stops the start."""
+        networks = []
+        for item in self.list(name, default=[]):
+            try:
+                networks.append(ipaddress.ip_network(item, strict=True))
+            except ValueError as exc:
+                raise ImproperlyConfigured(
+                    f"{name} must hold comma-separated CIDRs such as 10.0.0.0/8 or 2001:db8::/32; {item!r}: {exc}."
+                ) from None
+        return tuple(networks)
 
     def url(self, name: str, schemes: tuple[str, ...], default=_MISSING) -> str | None:
         value = self._get(name, default)

@@ -296,6 +296,12 @@ DATAPLANE_RELOAD_SECONDS = env.float("DATAPLANE_RELOAD_SECONDS", default=30.0)
 DATAPLANE_LAST_USED_FLUSH_SECONDS = env.float("DATAPLANE_LAST_USED_FLUSH_SECONDS", default=5.0)
 # Qdrant's own default limit (service.max_request_size_mb = 32).
 DATAPLANE_MAX_BODY_BYTES = _dataplane_int("DATAPLANE_MAX_BODY_BYTES", 32 * 1024 * 1024, 1024, 2**31 - 1)
+# Proxies whose X-Forwarded-For the front believes (REST header, gRPC
+# metadata): the client's address is the socket peer unless the peer is one
+# of these. Read for a key's IP allowlist and its last-used address.
+TRUSTED_PROXIES = env.networks("TRUSTED_PROXIES")
+# For tests only: the handshake socket may move the data plane's clock (dataplane/clock.py).
+DATAPLANE_TEST_CLOCK = env.bool("DATAPLANE_TEST_CLOCK", default=False)
 # For the benchmark only: serve without authentication (loopback only).
 DATAPLANE_INSECURE_NO_AUTH = env.bool("DATAPLANE_INSECURE_NO_AUTH", default=False)
 

@@ -151,7 +151,7 @@ def _preflight_headers(headers) -> list[tuple[bytes, bytes]]:
 
 class DataPlane:
     def __init__(self, *, keystore: KeyStore, engine: Engine, last_used: LastUsed, max_body_bytes: int,
-                 auth_enabled: bool = True, run_dir=None):
+                 auth_enabled: bool = True, run_dir=None, trusted_proxies: tuple = ()):
         self.keystore = keystore
         self.engine = engine
         self.control = ControlServer(keystore=keystore, engine=engine, run_dir=run_dir or engine.run_dir,
@@ -164,6 +164,8 @@ class DataPlane:
         self._nodes_seen = None
         self._watch_nodes: asyncio.Task | None = None
         self.grpc = None  # dataplane.grpcfront.GrpcFront, started with the process when set
+        # settings.TRUSTED_PROXIES, read once (see auth.client_address).
+        self.trusted_proxies = trusted_proxies
 
     async def __call__(self, scope, receive, send) -> None:
         kind = scope["type"]
@@ -226,11 +228,12 @@ class DataPlane:
             grant = auth.authenticate(self.keystore.current, token, host)
             if type(grant) is auth.Denied:
                 return await _respond(send, grant.status, grant.body.encode(), _TEXT)
-            cluster, access = grant.cluster, grant.access
             client = scope.get("client")
-            denied = await self.admit(grant, client[0] if client else None)
+            client_ip = auth.client_address(client[0] if client else None, headers, self.trusted_proxies)
+            denied = await self.admit(grant, client_ip, "rest")
             if denied is not None:
                 return await _respond(send, denied.status, denied.body.encode(), _TEXT)
+            cluster, access = grant.cluster, grant.access
             if cluster.forwarded:
                 return await self._forward(scope, receive, send, cluster, auth.node_credential(grant, token), started)
         else:
@@ -267,14 +270,17 @@ class DataPlane:
         except StorageError as exc:
             return await _error(send, exc.status, exc.message, started)
 
-    async def admit(self, grant: auth.Grant, client: str | None) -> auth.Denied | None:
-        """After authentication, REST and gRPC alike: a `value_exists` token's
-        stateful check, then the key's last use (from `client`, the caller's address)."""
+    async def admit(self, grant: auth.Grant, client_ip: str | None, protocol: str) -> auth.Denied | None:
+        """After authentication, REST and gRPC alike: the key's last use (noted
+        before its own rules apply, so a refused address shows in "last used"),
+        the key's own refusals (disabled, a rolled secret past its grace, an
+        address not allowed), then a `value_exists` token's stateful check."""
+        self.last_used.note(grant.key, client_ip, protocol)
+        refused = auth.refusal(grant.key, client_ip)
+        if refused is not None:
+            return refused
         if grant.value_exists is not None and not grant.cluster.forwarded:
-            denied = await self._check_value_exists(grant.cluster.id, grant.value_exists)
-            if denied is not None:
-                return denied
-        self.last_used.note(grant.key, client)
+            return await self._check_value_exists(grant.cluster.id, grant.value_exists)
         return None
 
     async def operate(self, cluster, access, op: str, needs: str, name: str | None, params: dict, body):
@@ -467,8 +473,10 @@ def build_application() -> DataPlane:
         last_used=LastUsed(flush_seconds=settings.DATAPLANE_LAST_USED_FLUSH_SECONDS),
         max_body_bytes=settings.DATAPLANE_MAX_BODY_BYTES,
         auth_enabled=not settings.DATAPLANE_INSECURE_NO_AUTH,
+        trusted_proxies=settings.TRUSTED_PROXIES,
     )
     plane.grpc = GrpcFront(keystore=plane.keystore, plane=plane, host=settings.DATAPLANE_HOST,
+                           trusted_proxies=settings.TRUSTED_PROXIES,
                            port=settings.DATAPLANE_GRPC_PORT, reuse_port=settings.DATAPLANE_PROCESSES > 1,
                            max_message_bytes=settings.DATAPLANE_MAX_BODY_BYTES)
     return plane

@@ -18,6 +18,13 @@ other claim error, which is 401).
 A verified token is cached in the key set snapshot it was verified against,
 by its exact string; every hit still checks expiry and that the key is live.
 A change of the key set replaces the snapshot and with it the cache.
+
+Then `refusal` applies what the console adds to a key's life, per request:
+a disabled key is refused like an unknown one (401), and so is the old secret
+of a rolled key from its deadline on (compared to dataplane.clock); a key
+with an IP allowlist is refused (403) from any other address, the client's
+address being the socket peer, or what `X-Forwarded-For` says when the peer
+is one of TRUSTED_PROXIES (`client_address`).
 """
 
 from __future__ import annotations
@@ -25,9 +32,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import ipaddress
 import json
-import time
 
+from dataplane import clock
 from dataplane.access import FULL, MANAGE, READ, Access
 from dataplane.keystore import TOKEN_CACHE_SIZE, KeyEntry, KeySet
 from keyset.contract import token_matches
@@ -122,11 +130,81 @@ def authenticate(key_set: KeySet, token: str | None, host_cluster: str | None = 
         return NO_KEY
     grant = key_set.tokens.get(token)
     if grant is not None and (host_cluster is None or host_cluster == grant.cluster.id):
-        if grant.exp is not None and grant.exp <= time.time():
+        if grant.exp is not None and grant.exp <= clock.now():
             return grant.expired
         if grant._live_in.get(grant._live_key) is grant.key:
             return grant
-    return _authenticate(key_set, token, host_cluster, time.time())
+    return _authenticate(key_set, token, host_cluster, clock.now())
+
+
+def refusal(key: KeyEntry, client_ip: str | None) -> Denied | None:
+    """Why a key that authenticated is refused all the same from `client_ip`, or None."""
+    if key.disabled:
+        return INVALID
+    if key.retires_at is not None and key.retires_at <= clock.now():
+        return INVALID  # the old secret of a rolled key, past its grace window
+    if key.networks and not _allowed(key.networks, client_ip):
+        return Denied(403, f"Forbidden: the address {client_ip or 'unknown'} is not allowed to use this key")
+    return None
+
+
+def _allowed(networks: tuple, client_ip: str | None) -> bool:
+    """`networks` as KeyEntry holds them: (version, network as int, netmask as int)."""
+    address = _PARSED.get(client_ip, _UNPARSED)
+    if address is _UNPARSED:
+        parsed = _address(client_ip)
+        address = None if parsed is None else (parsed.version, int(parsed))
+        if len(_PARSED) >= _PARSED_SIZE:
+            _PARSED.clear()
+        _PARSED[client_ip] = address
+    if address is None:
+        return False
+    version, value = address
+    return any(version == v and value & mask == network for v, network, mask in networks)
+
+
+# Client addresses already parsed (ipaddress costs microseconds a call): the
+# socket peers, or addresses a trusted proxy named; bounded, then started over.
+_PARSED: dict = {}
+_PARSED_SIZE = 10_000
+_UNPARSED = object()
+
+
+def _address(text: str | None):
+    """An address, an IPv4-mapped IPv6 one (a dual-stack socket's peer) as the IPv4 it maps."""
+    try:
+        address = ipaddress.ip_address(text.strip()) if text else None
+    except ValueError:
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped or address
+
+
+def client_address(peer: str | None, headers, trusted: tuple) -> str | None:
+    """The client's address: the socket peer, unless the peer is a trusted proxy.
+
+    `headers` are (name, value) bytes, lower-case names (REST's, or gRPC's
+    metadata); `trusted` is settings.TRUSTED_PROXIES, which each front reads
+    once (a settings lookup costs more than the rest of this). Then `X-Forwarded-For` (every such header, in order) is read from the
+    right, past each hop that is itself a trusted proxy: the first one that is
+    not is the client. A hop that is not an address ends the walk at the last
+    trusted one, so a forged or broken header never gains anything.
+    """
+    if not trusted:
+        return peer
+    current = _address(peer)
+    if current is None or not any(current in network for network in trusted):
+        return peer
+    hops = [hop for name, value in headers if name == b"x-forwarded-for"
+            for hop in value.decode("latin-1").split(",")]
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            break
+        current = address
+        if not any(address in network for network in trusted):
+            break
+    return str(current)
 
 
 def _authenticate(key_set: KeySet, token: str, host_cluster: str | None, now_exact: float) -> Grant | Denied:

@@ -11,6 +11,9 @@ One JSON line in, one out:
   queries of the whole process, operations forwarded to and served for other
   processes, rounds of the last-used writer, and what the front holds open
   to nodes (idle pooled connections by node, gRPC channels).
+- `{"op": "clock", "offset": seconds}`: moves this process's clock
+  (dataplane/clock.py) by that much from the system's, for tests of deadlines;
+  refused unless DATAPLANE_TEST_CLOCK is on.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ import logging
 import os
 from pathlib import Path
 
+from django.conf import settings
 from django.db import close_old_connections
 
+from dataplane import clock
 from dataplane.engine import Engine
 from dataplane.keystore import KeyStore, Queries
 from keyset.contract import MAX_REPLY_BYTES, SOCKET_SUFFIX, process_alive, socket_path
@@ -86,6 +91,9 @@ class ControlServer:
                 reply = {"ok": ok, "generation": self.keystore.current.generation[0], "loads": self.keystore.loads}
             elif op == "stats":
                 reply = {"ok": True} | self.stats()
+            elif op == "clock" and settings.DATAPLANE_TEST_CLOCK:
+                clock.set_offset(json.loads(line)["offset"])
+                reply = {"ok": True, "now": clock.now()}
             else:
                 reply = {"ok": False, "error": "unknown op"}
             writer.write(json.dumps(reply).encode() + b"\n")

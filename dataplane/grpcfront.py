@@ -50,6 +50,7 @@ _STATUS = {401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION
 # the one it chose) and what the transport sets per hop.
 _CREDENTIALS = frozenset({"api-key", "authorization"})
 _NOT_FORWARDED = _CREDENTIALS | {"user-agent", "te", "content-type", "host"}
+_READ_BY_AUTH = _CREDENTIALS | {"x-forwarded-for"}
 _PER_HOP_PREFIXES = ("grpc-", ":")
 # Callables kept per (node, method): Qdrant has ~60 methods; more names are
 # a client making them up, served without a cached callable.
@@ -94,16 +95,17 @@ def health_check_reply(version: str) -> bytes:
     return _string(1, TITLE) + _string(2, version) + _string(3, commit_of(version))
 
 
-def _credential_headers(metadata) -> list[tuple[bytes, bytes]]:
-    """The metadata auth.key_from_headers reads (the credentials), as REST headers."""
+def _auth_headers(metadata) -> list[tuple[bytes, bytes]]:
+    """The metadata dataplane.auth reads (the credentials, and X-Forwarded-For
+    for auth.client_address), as REST headers; nothing else is re-encoded."""
     return [(key.encode("latin-1"), value.encode("utf-8", "surrogateescape"))
-            for key, value in metadata if key in _CREDENTIALS and isinstance(value, str)]
+            for key, value in metadata if key in _READ_BY_AUTH and isinstance(value, str)]
 
 
 class GrpcFront:
     def __init__(self, *, keystore: KeyStore, plane: DataPlane, host: str, port: int,
                  reuse_port: bool = False, max_message_bytes: int = 32 * 1024 * 1024,
-                 timeout: float = 60.0) -> None:
+                 timeout: float = 60.0, trusted_proxies: tuple = ()) -> None:
         self.keystore = keystore
         self.plane = plane  # what REST runs on: admission after authentication, embedded clusters' ops
         self.host, self.port = host, port
@@ -118,6 +120,7 @@ class GrpcFront:
         self._closing: set[asyncio.Future] = set()  # channels closing in the background
         self._turn = itertools.count()
         self.failovers = 0
+        self.trusted_proxies = trusted_proxies  # settings.TRUSTED_PROXIES (see auth.client_address)
 
     async def start(self) -> None:
         options = [
@@ -189,17 +192,21 @@ class GrpcFront:
         if method == GRPC_HEALTH:
             return SERVING
         metadata = context.invocation_metadata() or ()
-        token = auth.key_from_headers(_credential_headers(metadata))
+        headers = _auth_headers(metadata)
+        token = auth.key_from_headers(headers)
         key_set = self.keystore.current
         grant = auth.authenticate(key_set, token)
         if type(grant) is auth.Denied:
             if method == HEALTH_CHECK:
                 return health_check_reply(self._version())
             await context.abort(_STATUS.get(grant.status, grpc.StatusCode.UNAUTHENTICATED), grant.body)
-        cluster = grant.cluster
-        denied = await self.plane.admit(grant, _peer_ip(context.peer()))
+        client_ip = auth.client_address(_peer_ip(context.peer()), headers, self.trusted_proxies)
+        denied = await self.plane.admit(grant, client_ip, "grpc")
         if denied is not None:
+            if method == HEALTH_CHECK:
+                return health_check_reply(self._version())
             await context.abort(_STATUS.get(denied.status, grpc.StatusCode.UNAUTHENTICATED), denied.body)
+        cluster = grant.cluster
         if not cluster.forwarded:
             if method == HEALTH_CHECK:
                 return health_check_reply(cluster.version)

@@ -24,6 +24,7 @@ database (`Queries` counts every query the process makes, to prove it).
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 import threading
 import time
@@ -95,6 +96,28 @@ class KeyEntry:
     # (checked by keyset.contract.token_matches, as the console checks keys).
     pepper_id: int | None = None
     digest: str | None = field(default=None, repr=False)
+    # Checked per request by dataplane.auth.refusal: a disabled key is refused,
+    # a rolled key's old secret dies at `retires_at` (seconds since the epoch,
+    # against dataplane.clock), and `networks` (empty: any) bound the client
+    # address, each as (IP version, network address as int, netmask as int)
+    # so the check is integer arithmetic.
+    disabled: bool = False
+    retires_at: float | None = None
+    networks: tuple = ()
+
+
+def _lifecycle(disabled: bool, retires_at, allowed_networks) -> dict:
+    """KeyEntry's lifecycle fields from the end of a key's row (keyset.contract.LIFECYCLE_FIELDS)."""
+    return {
+        "disabled": bool(disabled),
+        "retires_at": retires_at.timestamp() if retires_at else None,
+        "networks": networks_of(allowed_networks or ()),
+    }
+
+
+def networks_of(cidrs) -> tuple:
+    """CIDR strings as KeyEntry.networks holds them: (version, network as int, netmask as int)."""
+    return tuple((n.version, int(n.network_address), int(n.netmask)) for n in map(ipaddress.ip_network, cidrs))
 
 
 @dataclass(slots=True)
@@ -165,13 +188,14 @@ def load_key_set(previous: KeySet | None = None) -> KeySet:
             runtime=runtime,
         )
     database_keys = {}
-    for key_id, cluster_id, expires_at, pepper_id, digest in contract.database_key_rows():
+    for key_id, cluster_id, expires_at, pepper_id, digest, *lifecycle in contract.database_key_rows():
         entry = KeyEntry(str(key_id), str(cluster_id), "database", expires_at.timestamp() if expires_at else None,
-                         pepper_id, digest)
+                         pepper_id, digest, **_lifecycle(*lifecycle))
         database_keys[entry.id] = entry
     admin_keys = {}
-    for key_id, cluster_id, pepper_id, digest, expires_at in contract.admin_key_rows():
-        entry = KeyEntry(str(key_id), str(cluster_id), "admin", expires_at.timestamp() if expires_at else None)
+    for key_id, cluster_id, pepper_id, digest, expires_at, *lifecycle in contract.admin_key_rows():
+        entry = KeyEntry(str(key_id), str(cluster_id), "admin", expires_at.timestamp() if expires_at else None,
+                         **_lifecycle(*lifecycle))
         admin_keys[(int(pepper_id), digest)] = entry
     rows = contract.node_rows() if any(c.forwarded for c in clusters.values()) else ()
     key_set = KeySet(

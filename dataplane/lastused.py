@@ -1,9 +1,11 @@
 """When and from where each key was last used: noted on the request path in
 memory, written to the database by a background thread.
 
-A key is noted at most once a minute per process, and the UPDATE only
-touches a row whose last_used_at is older than a minute, so with several
-processes a key is still written at most once a minute (NetBox's rule).
+A key is noted at most once a minute per process for each address and
+protocol (REST or gRPC) it is used from, and the UPDATE skips a row that
+already records that address and protocol within the minute, so with several
+processes a key is still written at most once a minute per place it is used
+from (NetBox's rule), and a use from a new address, refused or not, shows.
 """
 
 from __future__ import annotations
@@ -20,27 +22,33 @@ from keyset.contract import record_last_used
 logger = logging.getLogger(__name__)
 
 INTERVAL_SECONDS = 60
+MAX_NOTED = 100_000
 
 
 class LastUsed:
     def __init__(self, *, flush_seconds: float):
         self.flush_seconds = flush_seconds
-        self._noted: dict[str, float] = {}  # key id -> monotonic time it was last noted
-        self._pending: dict[tuple[str, str], tuple[datetime, str | None]] = {}  # (kind, id) -> (when, ip)
+        # (key id, ip, protocol) -> monotonic time it was last noted
+        self._noted: dict[tuple[str, str | None, str], float] = {}
+        # (kind, id) -> (when, ip, protocol): the latest use of each key
+        self._pending: dict[tuple[str, str], tuple[datetime, str | None, str]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.flushes = 0  # rounds of the writer so far (the handshake's `stats`)
 
-    def note(self, key, client_ip: str | None) -> None:
-        """Called for every authenticated request: a dict lookup unless a minute has passed."""
+    def note(self, key, client_ip: str | None, protocol: str) -> None:
+        """Called for every request that presented a known key: a dict lookup unless a minute has passed."""
         now = time.monotonic()
-        noted = self._noted.get(key.id)
+        place = (key.id, client_ip, protocol)
+        noted = self._noted.get(place)
         if noted is not None and now - noted < INTERVAL_SECONDS:
             return
-        self._noted[key.id] = now
+        if len(self._noted) >= MAX_NOTED:
+            self._noted.clear()  # bounded: forgetting only costs one more write
+        self._noted[place] = now
         with self._lock:
-            self._pending[(key.kind, key.id)] = (datetime.now(UTC), client_ip)
+            self._pending[(key.kind, key.id)] = (datetime.now(UTC), client_ip, protocol)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="dataplane-last-used", daemon=True)
@@ -66,8 +74,8 @@ class LastUsed:
         try:
             close_old_connections()
             with transaction.atomic():
-                for (kind, key_id), (when, ip) in pending.items():
-                    record_last_used(kind, key_id, when, ip, interval_seconds=INTERVAL_SECONDS)
+                for (kind, key_id), (when, ip, protocol) in pending.items():
+                    record_last_used(kind, key_id, when, ip, protocol, interval_seconds=INTERVAL_SECONDS)
         except Exception as exc:  # noqa: BLE001 - database down: try these again next time
             logger.warning("cannot record when keys were last used (%s); will retry", exc)
             with self._lock:

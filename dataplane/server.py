@@ -31,7 +31,8 @@ def main() -> None:
         lifespan="on",
         access_log=False,
         server_header=False,
-        # The client's address is the peer's: no X-Forwarded-For trust by default.
+        # The client's address is the peer's; X-Forwarded-For counts only from
+        # TRUSTED_PROXIES, read by dataplane.auth.client_address.
         proxy_headers=False,
         log_level=os.environ.get("DATAPLANE_LOG_LEVEL", "warning").lower(),
         timeout_graceful_shutdown=5,

@@ -1,7 +1,7 @@
 """How the console tells the data plane that the key set changed, and waits for it.
 
 The console's services call `keys_changed()` whenever a database API key or an
-admin key is created or deleted, a cluster is created or deleted, turns
+admin key is created, deleted, rolled, disabled or enabled, a cluster is created or deleted, turns
 jwt_rbac on, or changes its master key. It bumps `KeySetGeneration` inside the
 caller's transaction (so the bump commits, or rolls back, with the change).
 After commit it
@@ -282,18 +282,31 @@ def decrypt_master_key(encrypted: str) -> bytes:
     return crypto.decrypt(encrypted).encode("utf-8")
 
 
+# What the front checks per request besides the secret, at the end of each
+# key's row: disabled (bool), retires_at (the deadline of a rolled key's old
+# secret, or None), allowed networks (CIDR strings; empty: anywhere).
+LIFECYCLE_FIELDS = ("disabled", "retires_at", "allowed_networks")
+
+
+def _with_lifecycle(keys, *fields: str):
+    from django.db.models import BooleanField, ExpressionWrapper
+
+    disabled = ExpressionWrapper(Q(disabled_at__isnull=False), output_field=BooleanField())
+    return keys.annotate(disabled=disabled).values_list(*fields, *LIFECYCLE_FIELDS)
+
+
 def database_key_rows():
-    """(id, cluster id, expires_at, pepper id, digest) of every live database API key."""
+    """(id, cluster id, expires_at, pepper id, digest, *LIFECYCLE_FIELDS) of every live database API key."""
     from apikeys.models import DatabaseApiKey
 
-    return DatabaseApiKey.objects.live().values_list("id", "cluster_id", "expires_at", "pepper_id", "digest")
+    return _with_lifecycle(DatabaseApiKey.objects.live(), "id", "cluster_id", "expires_at", "pepper_id", "digest")
 
 
 def admin_key_rows():
-    """(id, cluster id, pepper id, digest, expires_at) of every live admin key."""
+    """(id, cluster id, pepper id, digest, expires_at, *LIFECYCLE_FIELDS) of every live admin key."""
     from apikeys.models import AdminKey
 
-    return AdminKey.objects.live().values_list("id", "cluster_id", "pepper_id", "digest", "expires_at")
+    return _with_lifecycle(AdminKey.objects.live(), "id", "cluster_id", "pepper_id", "digest", "expires_at")
 
 
 def token_matches(key, token: str) -> bool:
@@ -303,13 +316,18 @@ def token_matches(key, token: str) -> bool:
     return matches(key, token)
 
 
-def record_last_used(kind: str, key_id: str, when, ip: str | None, *, interval_seconds: int) -> None:
-    """Writes a key's last use unless one within `interval_seconds` is recorded already."""
+def record_last_used(kind: str, key_id: str, when, ip: str | None, protocol: str, *, interval_seconds: int) -> None:
+    """Writes a key's last use ("rest" or "grpc", from `ip`) unless one within
+    `interval_seconds` from the same address over the same protocol is recorded
+    already: a use from somewhere new (say, a refused address) always shows."""
     from apikeys.models import AdminKey, DatabaseApiKey
 
     model = {"database": DatabaseApiKey, "admin": AdminKey}[kind]
-    stale = Q(last_used_at__isnull=True) | Q(last_used_at__lte=when - timedelta(seconds=interval_seconds))
-    model.objects.filter(Q(id=key_id) & stale).update(last_used_at=when, last_used_ip=ip)
+    same_ip = Q(last_used_ip__isnull=True) if ip is None else Q(last_used_ip=ip)
+    recent = Q(last_used_at__gt=when - timedelta(seconds=interval_seconds)) & same_ip & Q(last_used_protocol=protocol)
+    model.objects.filter(id=key_id).exclude(recent).update(
+        last_used_at=when, last_used_ip=ip, last_used_protocol=protocol
+    )
 
 
 def embedded_collections(cluster_id) -> list[str]:

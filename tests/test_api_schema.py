@@ -76,17 +76,49 @@ def openapi(client):
     return response.json()
 
 
+# This console's extensions: grpc-gateway custom methods on a database API key.
+EXTENSION_METHODS = {
+    f"DatabaseApiKeyService_{verb}DatabaseApiKey": (
+        "post", f"/api/cluster/auth/v2/accounts/{{}}/database-api-keys/{{}}:{verb.lower()}")
+    for verb in ("Roll", "Disable", "Enable")
+}
+
+
 def test_the_schema_serves_the_spec_paths_and_operation_ids_exactly(openapi):
     assert openapi["openapi"].startswith("3.")
     served = {
         operation["operationId"]: (method, _shape(path))
         for path, methods in openapi["paths"].items()
         for method, operation in methods.items()
+        if not operation.get("x-console-extension")
     }
     spec = _spec_operations()
     assert set(served) == SERVED
     for operation_id, where in served.items():
         assert where == spec[operation_id], operation_id
+
+
+def test_every_extension_is_marked_and_says_so(openapi):
+    extensions = {
+        operation["operationId"]: (method, _shape(path))
+        for path, methods in openapi["paths"].items()
+        for method, operation in methods.items()
+        if operation.get("x-console-extension")
+    }
+    assert extensions == EXTENSION_METHODS
+    for methods in openapi["paths"].values():
+        for operation in methods.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("x-console-extension"):
+                    assert parameter["description"].startswith("Extension (not in Qdrant Cloud's API).")
+    # A field of Cloud's message that Cloud's swagger lacks is marked an extension, and only those are.
+    spec = json.loads((SPEC_DIR / "database_api_key.v2.swagger.json").read_text())["definitions"]
+    create_body = spec["DatabaseApiKeyServiceCreateDatabaseApiKeyBody"]["properties"]["databaseApiKey"]
+    for component, cloud in (("v2DatabaseApiKey", spec["v2DatabaseApiKey"]),
+                             ("DatabaseApiKeyServiceCreateDatabaseApiKeyBodyDatabaseApiKey", create_body)):
+        properties = openapi["components"]["schemas"][component]["properties"]
+        for name, field in properties.items():
+            assert bool(field.get("x-console-extension")) == (name not in cloud["properties"]), (component, name)
 
 
 def test_the_schema_documents_the_required_permission_and_errors(openapi):

@@ -15,7 +15,8 @@ from managementkeys.services import management_key_create
 
 SPEC_DIR = Path(__file__).resolve().parents[1] / "spec" / "cloud-api"
 RFC3339_UTC = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z\Z")
-TIMESTAMP_FIELDS = {"createdAt", "expiresAt", "restartedAt", "startedAt", "lastModifiedAt"}
+TIMESTAMP_FIELDS = {"createdAt", "expiresAt", "restartedAt", "startedAt", "lastModifiedAt", "disabledAt", "retiresAt",
+                    "lastUsedAt"}
 
 
 def _strict(schema):
@@ -33,7 +34,21 @@ def _strict(schema):
 
 # This console's documented extensions to Cloud's messages (README
 # "Management API"): allowed on top of the spec, and only these.
+_TIMESTAMP = {"type": "string", "format": "date-time"}
 EXTENSIONS = {
+    "database_api_key.v2.swagger.json": {
+        "v2DatabaseApiKey": {
+            "state": {"type": "string", "enum": ["KEY_STATE_ACTIVE", "KEY_STATE_DISABLED", "KEY_STATE_ROLLED",
+                                                 "KEY_STATE_EXPIRED"]},
+            "allowedNetworks": {"type": "array", "items": {"type": "string"}},
+            "disabledAt": _TIMESTAMP,
+            "retiresAt": _TIMESTAMP,
+            "rolledIntoId": {"type": "string"},
+            "lastUsedAt": _TIMESTAMP,
+            "lastUsedIp": {"type": "string"},
+            "lastUsedProtocol": {"type": "string", "enum": ["PROTOCOL_REST", "PROTOCOL_GRPC"]},
+        },
+    },
     "cluster.v1.swagger.json": {
         "v1ClusterConfiguration": {"runtime": {"type": "string", "enum": ["embedded", "qdrant"]}},
     },

@@ -20,6 +20,7 @@ from django.urls import reverse
 from accounts.models import CustomRole, Membership
 from accounts.roles import Role
 from apikeys.models import DatabaseApiKey
+from apikeys.services import database_key_create, key_disable
 from audit.models import Action
 from audit.services import audit_record
 from tests.conftest import make_user
@@ -56,6 +57,10 @@ def estate(owner, account, cluster, legacy_cluster):
                [("books", "rw"), ("authors", "r"), ("reviews", "r"), ("covers", "rw")]],
     )
     make_key(cluster, by=owner, name="search service")
+    # A disabled key fenced to two networks, with its state and allowlist badges.
+    fenced, _ = database_key_create(cluster=cluster, name="office only", rules=[{"collection": None, "access": "r"}],
+                                    expires_at=None, by=owner, allowed_networks=["203.0.113.0/24", "2001:db8::/32"])
+    key_disable(key=fenced, by=owner)
     make_admin_key(legacy_cluster, by=owner, name="legacy app")
     audit_record(account=account, action=Action.RESTART_STARTED, target=cluster, actor=owner, client_ip="127.0.0.1")
     # A custom role with a long name, in use, so its deletion is refused.
@@ -136,6 +141,15 @@ def walk(page, login, owner, viewer, cluster, legacy_cluster, account, problems,
     look("key-detail")
     page.goto(url("apikeys:delete", **c, key_id=key.id))
     look("key-delete")
+    page.goto(url("apikeys:roll", **c, key_id=key.id))
+    look("key-roll")
+    page.get_by_role("button", name="Roll key").click()
+    page.locator("[data-secret]").wait_for()
+    look("key-roll-reveal")
+    page.goto(url("apikeys:detail", **c, key_id=key.id))
+    look("key-detail-rolled")
+    page.goto(url("clusters:detail", **c) + "?order=last_used#api-keys")
+    look("cluster-keys-sorted")
     page.goto(url("accounts:access", **a))
     look("access")
     page.goto(url("accounts:invite", **a))

@@ -14,9 +14,10 @@ def test_a_keys_last_use_is_recorded_and_shown_with_the_client_ip(dataplane, clu
     dataplane.wait_until_accepted(token)
     recorded = wait_for(lambda: DatabaseApiKey.objects.filter(id=key.id, last_used_at__isnull=False).first(),
                         timeout=5)
-    assert recorded.last_used_ip == "127.0.0.1"
+    assert (recorded.last_used_ip, recorded.last_used_protocol) == ("127.0.0.1", "rest")
     page = client_of(owner).get(cluster_url(cluster)).content.decode()
-    assert f"{recorded.last_used_at:%Y-%m-%d %H:%M}</time> <span class=\"muted\">from 127.0.0.1</span>" in page
+    assert (f"{recorded.last_used_at:%Y-%m-%d %H:%M}</time> <span class=\"muted\" data-last-used-protocol>over REST"
+            "</span> <span class=\"muted\">from 127.0.0.1</span>") in page
 
 
 def test_it_is_written_at_most_once_a_minute(dataplane, cluster, owner):

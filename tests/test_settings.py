@@ -32,7 +32,7 @@ def environment(monkeypatch, tmp_path):
     """A clean environment with this install's secrets and a var/ of its own."""
     for name in list(os.environ):
         if name in SECRETS or name.startswith(("DATAPLANE_", "CLUSTER_", "LOGIN_", "MANAGEMENT_KEY_")) or name in (
-            "DEBUG", "REDIS_URL", "DATABASE_URL", "LOG_LEVEL", "ALLOWED_HOSTS",
+            "DEBUG", "REDIS_URL", "DATABASE_URL", "LOG_LEVEL", "ALLOWED_HOSTS", "TRUSTED_PROXIES",
         ):
             monkeypatch.delenv(name)
     monkeypatch.setenv("VAR_DIR", str(tmp_path / "var"))
@@ -73,6 +73,9 @@ def environment(monkeypatch, tmp_path):
         ("EMAIL_URL", "console://mail.example.com", "console:// takes nothing"),
         ("AUDIT_RETENTION_DAYS", "0", "AUDIT_RETENTION_DAYS must be a whole number of at least 1"),
         ("AUDIT_RETENTION_DAYS", "a year", "AUDIT_RETENTION_DAYS must be a whole number"),
+        ("TRUSTED_PROXIES", "10.0.0.0/8, proxy.example", "TRUSTED_PROXIES must hold comma-separated CIDRs .*'proxy"),
+        ("TRUSTED_PROXIES", "10.0.0.1/8", "TRUSTED_PROXIES must hold .*'10.0.0.1/8': 10.0.0.1/8 has host bits set"),
+        ("TRUSTED_PROXIES", "2001:db8::/200", "TRUSTED_PROXIES must hold .*'2001:db8::/200'"),
     ],
 )
 def test_a_malformed_setting_stops_the_start(environment, name, value, message):
@@ -112,6 +115,15 @@ def test_good_values_are_read(environment):
     assert (settings["AXES_FAILURE_LIMIT"], settings["DATAPLANE_PORT"]) == (5, 7000)
     assert settings["ALLOWED_HOSTS"] == ["a.example", "b.example"]
     assert settings["CLUSTER_ENDPOINT_URL"] == "https://{id}.clusters.example.com"
+
+
+def test_trusted_proxies_are_none_by_default_and_read_as_networks(environment):
+    import ipaddress
+
+    assert environment()["TRUSTED_PROXIES"] == ()
+    settings = environment(TRUSTED_PROXIES="10.0.0.0/8, 2001:db8::/32,192.0.2.7")
+    assert settings["TRUSTED_PROXIES"] == tuple(
+        ipaddress.ip_network(n) for n in ("10.0.0.0/8", "2001:db8::/32", "192.0.2.7/32"))
 
 
 @pytest.mark.parametrize("value, expected", [("1", True), ("YES", True), ("off", False), ("0", False), ("", False)])

@@ -7,6 +7,7 @@ own keys here so that app need not know about API keys.
 from django import template
 
 from accounts.access import can
+from apikeys.forms import KeyFilterForm
 from apikeys.selectors import admin_key_refusal, cluster_admin_keys, cluster_keys, keys_page
 from apikeys.snippets import snippets_for
 
@@ -24,18 +25,23 @@ def cluster_api_keys(context) -> dict:
     request, cluster = context["request"], context["cluster"]
     may_read = can(request, "read:api_keys")
     may_write = can(request, "write:api_keys")
+    # Both lists answer to one filter form (state, last used, order).
+    form = KeyFilterForm(request.GET if any(name in request.GET for name in KeyFilterForm.base_fields) else None)
+    filters = form.filters()
     return {
         "may_read": may_read,
         "may_create": may_write and cluster.jwt_rbac,
-        "page": keys_page(cluster_keys(cluster), request.GET.get("keys_page")) if may_read else None,
-        "admin": _admin_keys(request, cluster, may_write) if may_read and cluster.is_legacy else None,
+        "form": form,
+        "filtered": bool(filters),
+        "page": keys_page(cluster_keys(cluster, **filters), request.GET.get("keys_page")) if may_read else None,
+        "admin": _admin_keys(request, cluster, may_write, filters) if may_read and cluster.is_legacy else None,
         "snippets": snippets_for(cluster, None),
     }
 
 
-def _admin_keys(request, cluster, may_write: bool) -> dict | None:
-    page = keys_page(cluster_admin_keys(cluster), request.GET.get("admin_keys_page"))
-    if cluster.jwt_rbac and not page.paginator.count:
+def _admin_keys(request, cluster, may_write: bool, filters: dict) -> dict | None:
+    page = keys_page(cluster_admin_keys(cluster, **filters), request.GET.get("admin_keys_page"))
+    if cluster.jwt_rbac and not page.paginator.count and not filters:
         return None  # enabled, and the last admin key is gone: nothing left to show
     refusal = admin_key_refusal(cluster)
     return {"page": page, "refusal": refusal, "may_create": may_write and refusal is None}
