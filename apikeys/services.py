@@ -70,7 +70,7 @@ def database_key_create(
     audit_record(
         account=cluster.account, action=Action.DATABASE_KEY_CREATED, target=key, actor=by, client_ip=client_ip
     )
-    keys_changed()  # the data plane accepts the key within a poll interval
+    keys_changed(key=key)  # every data plane process accepts it before this returns
     return key, token
 
 
@@ -81,7 +81,7 @@ def database_key_delete(*, key: DatabaseApiKey, by, client_ip: str | None = None
         audit_record(
             account=key.cluster.account, action=Action.DATABASE_KEY_DELETED, target=key, actor=by, client_ip=client_ip
         )
-        keys_changed()  # the data plane stops accepting it at its next poll, its siblings keep working
+        keys_changed(key=key)  # no data plane process accepts it after this returns; its siblings keep working
 
 
 @transaction.atomic
@@ -122,7 +122,7 @@ def admin_key_create(
     _seal(key, secret)
     key.save(force_insert=True)
     audit_record(account=cluster.account, action=Action.ADMIN_KEY_CREATED, target=key, actor=by, client_ip=client_ip)
-    keys_changed()  # the data plane accepts the key within a poll interval
+    keys_changed(key=key)  # every data plane process accepts it before this returns
     return key, secret
 
 
@@ -133,4 +133,4 @@ def admin_key_delete(*, key: AdminKey, by, client_ip: str | None = None) -> None
         audit_record(
             account=key.cluster.account, action=Action.ADMIN_KEY_DELETED, target=key, actor=by, client_ip=client_ip
         )
-        keys_changed()  # the data plane stops accepting it at its next poll
+        keys_changed(key=key)  # no data plane process accepts it after this returns

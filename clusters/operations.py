@@ -206,14 +206,14 @@ def _finish(claim: Claim, operation: Operation) -> None:
                 client_ip=operation.client_ip,
             )
             Cluster.objects.filter(id=cluster.id).delete()  # its nodes, keys and operations with it
-            keys_changed()
+            keys_changed(cluster=cluster.id)
             return
         changes = {"phase": Phase.HEALTHY, "reason": "", "restarted_at": now}
         if operation.kind == Operation.Kind.ENABLE_JWT:
             changes["jwt_rbac"] = True
         Cluster.objects.filter(id=cluster.id).update(**changes)
         if operation.kind == Operation.Kind.ENABLE_JWT:
-            keys_changed()  # the data plane starts accepting JWTs within a second
+            keys_changed(cluster=cluster)  # every data plane process accepts its JWTs once this has committed
         audit_record(
             account=cluster.account,
             action=Action.RESTART_FINISHED,
