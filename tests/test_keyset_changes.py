@@ -200,3 +200,14 @@ def test_key_writes_in_two_clusters_commit_while_the_other_is_open(account, owne
     assert admitted(store, made["first"][1])
     assert not store.current.gaps and store.loads == 1
     assert KeySetChange.objects.filter(kind="database").count() == 2
+
+
+def test_celery_beat_prunes_old_changes(settings, cluster, owner):
+    from keyset.tasks import keyset_prune_task
+
+    make_key(cluster, by=owner)
+    KeySetChange.objects.update(changed_at=timezone.now() - timedelta(minutes=11))
+    recent, _ = make_key(cluster, by=owner, name="recent key")
+    assert keyset_prune_task() >= 1
+    assert list(KeySetChange.objects.values_list("key_id", flat=True)) == [recent.id]
+    assert settings.CELERY_BEAT_SCHEDULE["prune-key-set-changes"]["task"] == keyset_prune_task.name
