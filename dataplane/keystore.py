@@ -16,7 +16,9 @@ it in step with the console's change log (keyset.models.KeySetChange):
   change does not grow with the number of keys;
 - it loads the whole key set when it cannot tell what changed: at start, an
   entry that names nothing, more than MAX_BEHIND entries to apply, a log
-  pruned past what it applied, a new epoch (a database flushed or restored),
+  pruned past what it applied, a new epoch (a database flushed or restored:
+  read when the last entry applied is gone from the log, and every
+  EPOCH_CHECK_SECONDS),
   and every DATAPLANE_RELOAD_SECONDS for a change made without the hook
   (e.g. in a shell).
 
@@ -160,6 +162,7 @@ class KeySet:
     admin_lookup: dict[str, tuple[int, str]] = field(default_factory=dict, repr=False)
     # Change log ids below the last applied that were not committed when read: id -> monotonic time first missed.
     gaps: dict[int, float] = field(default_factory=dict, repr=False)
+    epoch_checked: float = 0.0  # monotonic time the epoch was last read
 
     @property
     def watermark(self) -> int:
@@ -313,6 +316,9 @@ MAX_BEHIND = 1000
 GAP_SECONDS = 300.0
 # More holes than this (a burst of rolled-back writes): start over with a full load.
 MAX_GAPS = 1000
+# The epoch is read when the last entry applied is gone from the log (a flush,
+# a prune) and at least this often, e.g. for a database restored from a backup.
+EPOCH_CHECK_SECONDS = 10.0
 
 
 def load_key_set(previous: KeySet | None = None) -> KeySet:
@@ -332,6 +338,7 @@ def load_key_set(previous: KeySet | None = None) -> KeySet:
         peppers={int(i): p.encode("utf-8") for i, p in getattr(settings, "API_KEY_PEPPERS", {}).items()},
         ciphertexts=dict(previous.ciphertexts) if previous is not None else {},
         gaps=gaps,
+        epoch_checked=now,
     )
     rows = {str(row[0]): row for row in contract.cluster_rows()}
     for cluster_id in set(key_set.ciphertexts) - set(rows):
@@ -352,18 +359,22 @@ def load_key_set(previous: KeySet | None = None) -> KeySet:
 
 def catch_up(key_set: KeySet) -> int | None:
     """Applies the change log entries this snapshot has not, and says how many;
-    None when only a full load can tell (another epoch, pruned past it, too far behind, an entry
-    that names nothing). Reads the epoch and the log: two queries when nothing changed."""
-    token, pruned_below = contract.epoch()
+    None when only a full load can tell (another epoch, pruned past it, too far
+    behind, an entry that names nothing). One query when nothing changed."""
     watermark = key_set.watermark
-    if token != key_set.generation[1] or pruned_below - 1 > watermark:
-        return None
     changes = contract.changes_since(watermark, key_set.gaps, MAX_BEHIND)
+    now = time.monotonic()
+    still_there = watermark > 0 and any(change[0] == watermark for change in changes)
+    if not still_there or now - key_set.epoch_checked > EPOCH_CHECK_SECONDS:
+        token, pruned_below = contract.epoch()
+        if token != key_set.generation[1] or pruned_below - 1 > watermark:
+            return None
+        key_set.epoch_checked = now
+    changes = [change for change in changes if change[0] != watermark]
     if len(changes) > MAX_BEHIND or any(kind == "all" for _, kind, _, _ in changes):
         return None
     if changes:
         key_set.apply(changes)
-    now = time.monotonic()
     gaps = key_set.gaps
     seen = {change[0] for change in changes}
     for change_id in seen:
@@ -379,7 +390,7 @@ def catch_up(key_set: KeySet) -> int | None:
             del gaps[change_id]
     if len(gaps) > MAX_GAPS:
         return None
-    key_set.generation = (max(newest, watermark), token)
+    key_set.generation = (max(newest, watermark), key_set.generation[1])
     return len(changes)
 
 

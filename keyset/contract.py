@@ -175,12 +175,15 @@ CHANGES_RETENTION = timedelta(minutes=10)
 
 
 def changes_prune(*, before) -> int:
-    """Deletes the change log's entries made before `before`; the epoch records
-    how far, so a process that had not applied them loads the whole key set."""
+    """Deletes the change log's entries made before `before`, except the newest
+    (a process finds the last entry it applied still there while nothing
+    changes); the epoch records how far, so a process that had not applied
+    them loads the whole key set."""
     from keyset.models import KeySetChange, KeySetEpoch
 
     with transaction.atomic():
-        last = (KeySetChange.objects.filter(changed_at__lt=before).order_by("-id")
+        newest = KeySetChange.objects.order_by("-id").values_list("id", flat=True).first()
+        last = (KeySetChange.objects.filter(changed_at__lt=before, id__lt=newest or 0).order_by("-id")
                 .values_list("id", flat=True).first())
         if last is None:
             return 0
@@ -310,17 +313,18 @@ def recent_change_ids(limit: int) -> list[int]:
 
 
 def changes_since(after: int, also: Iterable[int] = (), limit: int = 1000) -> list[tuple]:
-    """(id, kind, cluster id, key id) of the entries after `after`, and of those
-    among `also` (ids skipped earlier: not committed yet when last read), oldest
-    first, at most `limit` + 1 (more than `limit`: too far behind)."""
+    """(id, kind, cluster id, key id) of the entry `after` itself (so the caller
+    sees that the log still holds it), of the entries after it and of those
+    among `also` (ids skipped earlier: not committed yet when last read),
+    oldest first, at most `limit` + 2 (more than `limit` new: too far behind)."""
     from keyset.models import KeySetChange
 
-    condition = Q(id__gt=after)
+    condition = Q(id__gte=after)
     also = list(also)
     if also:
         condition |= Q(id__in=also)
     return list(KeySetChange.objects.filter(condition).order_by("id")
-                .values_list("id", "kind", "cluster_id", "key_id")[: limit + 1])
+                .values_list("id", "kind", "cluster_id", "key_id")[: limit + 2])
 
 
 def cluster_rows(ids: Iterable | None = None):
