@@ -343,7 +343,7 @@ NODE_HOST = "127.0.0.1"
 def node_rows() -> tuple:
     """(cluster id, index, ready, http URL, grpc target) of every node of every
     `qdrant` cluster that has been given ports; ready = HEALTHY. One query, which
-    the data plane repeats with each poll of the generation, so a node going
+    the data plane repeats with each poll of the change log, so a node going
     down or coming back reaches the front without a key set reload."""
     from clusters.models import ClusterNode, NodeState, Runtime
 
