@@ -34,10 +34,13 @@ node_modules/.package-lock.json: package.json package-lock.json
 test: secrets $(NODE_DEPS)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The data plane's performance ratios (issue 5); figures, not pass/fail.
+# The data plane's performance ratios (issue 5) and the key set at scale
+# (issue 15, on PostgreSQL when DATABASE_URL is one); figures, not pass/fail.
+# BENCH_ONLY=front or BENCH_ONLY=keyset runs one part alone.
 bench: secrets
 	$(PY) -m bench.dataplane
 	$(PY) -m bench.grpc_front_calls
+	$(PY) -m bench.keyset
 
 # ruff (pinned in requirements.txt) with the rules of ruff.toml.
 lint: install

@@ -286,7 +286,13 @@ class DatabaseApiKey(IssuedKey):
     list_anchor = "api-keys"
 
     class Meta(IssuedKey.Meta):
-        indexes = [models.Index(fields=["cluster", "revoked_at", "-created_at"], name="apikey_cluster_live_idx")]
+        indexes = [
+            models.Index(fields=["cluster", "revoked_at", "-created_at"], name="apikey_cluster_live_idx"),
+            # The account-wide API Keys page, newest first: with 100,000 keys the
+            # first page reads 25 rows of this instead of sorting them all.
+            models.Index(fields=["-created_at", "id"], condition=models.Q(revoked_at__isnull=True),
+                         name="apikey_live_newest_idx"),
+        ]
 
     @property
     def is_cluster_wide(self) -> bool:

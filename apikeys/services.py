@@ -72,7 +72,7 @@ def database_key_create(
     audit_record(
         account=cluster.account, action=Action.DATABASE_KEY_CREATED, target=key, actor=by, client_ip=client_ip
     )
-    keys_changed()  # the data plane accepts the key within a poll interval
+    keys_changed(key=key)  # every data plane process accepts it before this returns
     return key, token
 
 
@@ -83,7 +83,7 @@ def database_key_delete(*, key: DatabaseApiKey, by, client_ip: str | None = None
         audit_record(
             account=key.cluster.account, action=Action.DATABASE_KEY_DELETED, target=key, actor=by, client_ip=client_ip
         )
-        keys_changed()  # the data plane stops accepting it at its next poll, its siblings keep working
+        keys_changed(key=key)  # no data plane process accepts it after this returns; its siblings keep working
 
 
 @transaction.atomic
@@ -126,7 +126,7 @@ def admin_key_create(
     _seal(key, secret)
     key.save(force_insert=True)
     audit_record(account=cluster.account, action=Action.ADMIN_KEY_CREATED, target=key, actor=by, client_ip=client_ip)
-    keys_changed()  # the data plane accepts the key within a poll interval
+    keys_changed(key=key)  # every data plane process accepts it before this returns
     return key, secret
 
 
@@ -137,7 +137,7 @@ def admin_key_delete(*, key: AdminKey, by, client_ip: str | None = None) -> None
         audit_record(
             account=key.cluster.account, action=Action.ADMIN_KEY_DELETED, target=key, actor=by, client_ip=client_ip
         )
-        keys_changed()  # the data plane stops accepting it at its next poll
+        keys_changed(key=key)  # no data plane process accepts it after this returns
 
 
 # The rest of a key's life, for both kinds alike: roll, disable, enable.
@@ -222,7 +222,9 @@ def key_roll(
         account=key.cluster.account, action=_ACTIONS[key.kind]["rolled"], target=key, actor=by, client_ip=client_ip,
         detail=f"New secret …{successor.postfix}; the old one …{key.postfix} stops working {until}",
     )
-    keys_changed()  # the new secret works, and the old one's deadline holds, on the next request
+    # The new secret works, and the old one's deadline holds, on the next request.
+    keys_changed(key=key)
+    keys_changed(key=successor)
     return successor, token
 
 
@@ -245,5 +247,5 @@ def _set_disabled(key: IssuedKey, disabled: bool, by, client_ip: str | None) -> 
     if changed:
         action = _ACTIONS[key.kind]["disabled" if disabled else "enabled"]
         audit_record(account=key.cluster.account, action=action, target=key, actor=by, client_ip=client_ip)
-        keys_changed()  # read-your-writes: the first request after the response sees it
+        keys_changed(key=key)  # read-your-writes: the first request after the response sees it
     return bool(changed)

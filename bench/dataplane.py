@@ -415,7 +415,10 @@ def _stop(process: subprocess.Popen) -> None:
 def main() -> None:
     rounds = int(os.environ.get("BENCH_ROUNDS", "6"))
     seconds = float(os.environ.get("BENCH_SECONDS", "3"))
-    only = os.environ.get("BENCH_ONLY", "")  # "front": part 4 alone, "protocols": part 5 alone
+    # "front": part 4 alone, "protocols": part 5 alone; "keyset": bench/keyset.py alone
+    only = os.environ.get("BENCH_ONLY", "")
+    if only not in ("", "front", "protocols"):
+        return
     with tempfile.TemporaryDirectory(prefix="dataplane-bench-") as name:
         tmp = Path(name)
         cluster, token, manage = _setup(tmp)

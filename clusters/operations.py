@@ -207,7 +207,7 @@ def _finish(claim: Claim, operation: Operation) -> None:
                 client_ip=operation.client_ip,
             )
             Cluster.objects.filter(id=cluster.id).delete()  # its nodes, keys and operations with it
-            keys_changed()
+            keys_changed(cluster=cluster.id)
             return
         changes = {"phase": Phase.HEALTHY, "reason": "", "restarted_at": now}
         if operation.kind == Operation.Kind.ENABLE_JWT:
@@ -215,7 +215,7 @@ def _finish(claim: Claim, operation: Operation) -> None:
         Cluster.objects.filter(id=cluster.id).update(**changes)
         nodes.cluster_phase_sync(cluster.id)  # a node may have gone down since its step
         if operation.kind == Operation.Kind.ENABLE_JWT:
-            keys_changed()  # the data plane starts accepting JWTs within a second
+            keys_changed(cluster=cluster)  # every data plane process accepts its JWTs once this has committed
         audit_record(
             account=cluster.account,
             action=Action.RESTART_FINISHED,

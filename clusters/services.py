@@ -48,7 +48,7 @@ def cluster_create(
     cluster.full_clean()
     cluster.save()
     ClusterNode.objects.bulk_create(ClusterNode(cluster=cluster, index=i) for i in range(number_of_nodes))
-    keys_changed()  # the data plane learns the cluster's master key and version
+    keys_changed(cluster=cluster)  # the data plane learns the cluster's master key and version
     # Provisioning is an operation like a restart: the page follows it, a
     # worker runs it, the sweeper resumes it (clusters/operations.py).
     operation_start(cluster=cluster, kind=Operation.Kind.PROVISION, by=by, client_ip=client_ip)
@@ -76,7 +76,7 @@ def cluster_delete(*, cluster: Cluster, by, client_ip: str | None) -> Operation:
     now = timezone.now()
     DatabaseApiKey.objects.filter(cluster=cluster).live().update(revoked_at=now, revoked_by=by)
     AdminKey.objects.filter(cluster=cluster).live().update(revoked_at=now, revoked_by=by)
-    keys_changed()
+    keys_changed(cluster=cluster)  # all its keys at once
     return operation_start(cluster=cluster, kind=Operation.Kind.DELETE, by=by, client_ip=client_ip)[0]
 
 

@@ -229,6 +229,7 @@ AUDIT_RETENTION_DAYS = env.positive_int("AUDIT_RETENTION_DAYS", default=None)
 CELERY_BEAT_SCHEDULE = {
     "sweep-operations": {"task": "clusters.tasks.operations_sweep_task", "schedule": OPERATIONS_SWEEP_SECONDS},
     "prune-audit-log": {"task": "audit.tasks.audit_prune_task", "schedule": 3600.0},
+    "prune-key-set-changes": {"task": "keyset.tasks.keyset_prune_task", "schedule": 300.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -288,11 +289,13 @@ DATAPLANE_RUN_DIR = Path(env.str("DATAPLANE_RUN_DIR", default=str(DATAPLANE_DATA
 # confirm it has the change (read-your-writes); past it the change still
 # stands and the response says it may take a moment. 0 turns the wait off.
 DATAPLANE_CONFIRM_SECONDS = env.seconds("DATAPLANE_CONFIRM_SECONDS", default=2.0, maximum=30)
-# How often each process checks the key set generation; with Redis it is also
+# How often each process reads the key set's change log; with Redis it is also
 # woken by a message, and polls as a backstop.
 DATAPLANE_POLL_SECONDS = env.float("DATAPLANE_POLL_SECONDS", default=1.0 if REDIS_URL else 0.2)
-# A full reload of the key set this often, whatever the generation says.
-DATAPLANE_RELOAD_SECONDS = env.float("DATAPLANE_RELOAD_SECONDS", default=30.0)
+# A full reload of the key set this often, whatever the change log says: only
+# for writes made without keys_changed() (a shell). Changes are applied one by
+# one; a full load of 100,000 keys takes seconds of a core, so not every 30 s.
+DATAPLANE_RELOAD_SECONDS = env.float("DATAPLANE_RELOAD_SECONDS", default=300.0)
 DATAPLANE_LAST_USED_FLUSH_SECONDS = env.float("DATAPLANE_LAST_USED_FLUSH_SECONDS", default=5.0)
 # Qdrant's own default limit (service.max_request_size_mb = 32).
 DATAPLANE_MAX_BODY_BYTES = _dataplane_int("DATAPLANE_MAX_BODY_BYTES", 32 * 1024 * 1024, 1024, 2**31 - 1)

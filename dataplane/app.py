@@ -181,7 +181,7 @@ class DataPlane:
                 try:
                     # Before the first load: a change committed while this
                     # process loads is confirmed by it too (its refresh waits
-                    # for the load, then sees the newer generation).
+                    # for the load, then applies what came after it).
                     await self.control.start()
                     await asyncio.to_thread(self.keystore.start)
                     await self.engine.start()

@@ -3,11 +3,13 @@
 A Unix socket `run/<pid>.keyset`, made at start and removed at a clean stop.
 One JSON line in, one out:
 
-- `{"op": "refresh"}`: reload the key set now if the generation moved (under
-  the key store's lock, reading the generation after the request arrived),
-  then answer `{"ok": <database read>, "generation": ..., "loads": ...}`. The
+- `{"op": "refresh"}`: apply what the change log holds beyond this
+  snapshot now (under the key store's lock, reading the log after the
+  request arrived), then answer `{"ok": <database read>, "generation": <last
+  change applied>, "loads": ..., "applies": ...}`. The
   console counts the change as confirmed by this process only on `ok`.
-- `{"op": "stats"}`: counters for tests and operators: key set loads, database
+- `{"op": "stats"}`: counters for tests and operators: full key set loads,
+  catch-ups that applied changes and the changes applied, database
   queries of the whole process, operations forwarded to and served for other
   processes, rounds of the last-used writer, and what the front holds open
   to nodes (idle pooled connections by node, gRPC channels).
@@ -73,6 +75,8 @@ class ControlServer:
             "ppid": os.getppid(),
             "generation": self.keystore.current.generation[0],
             "loads": self.keystore.loads,
+            "applies": self.keystore.applies,
+            "changes": self.keystore.changes,
             "failures": self.keystore.failures,
             "queries": Queries.count,
             "forwarded": self.engine.forwarded,
@@ -88,7 +92,8 @@ class ControlServer:
             op = json.loads(line).get("op") if line else None
             if op == "refresh":
                 ok = await asyncio.to_thread(self._refresh)
-                reply = {"ok": ok, "generation": self.keystore.current.generation[0], "loads": self.keystore.loads}
+                reply = {"ok": ok, "generation": self.keystore.current.generation[0], "loads": self.keystore.loads,
+                         "applies": self.keystore.applies}
             elif op == "stats":
                 reply = {"ok": True} | self.stats()
             elif op == "clock" and settings.DATAPLANE_TEST_CLOCK:

@@ -3,17 +3,32 @@
 A `KeySet` is a snapshot loaded from the console's database through
 keyset.contract, the only way the data plane reads the console: per cluster
 its master key, jwt_rbac and version; the live database API keys (by `jti`);
-the admin keys (by digest). `KeyStore` holds the current
-snapshot and replaces it whole when the console says the key set changed:
+the admin keys (by digest). `KeyStore` holds the current snapshot and keeps
+it in step with the console's change log (keyset.models.KeySetChange):
 
-- the console's services call `keyset.contract.keys_changed()`, which bumps a
-  one-row counter (`KeySetGeneration`) in the same transaction and, after
-  commit, asks every process to reload at once (dataplane/control.py answers)
-  and, when REDIS_URL is set, publishes;
-- a background thread polls that counter every DATAPLANE_POLL_SECONDS (one
-  primary-key read) and, with Redis, also wakes on the message;
-- a full reload every DATAPLANE_RELOAD_SECONDS catches a change made without
-  the hook (e.g. in a shell).
+- the console's services call `keyset.contract.keys_changed()`, which appends
+  an entry naming what changed (a key, a cluster) in the same transaction and,
+  after commit, asks every process to catch up at once (dataplane/control.py
+  answers) and, when REDIS_URL is set, publishes;
+- a background thread reads the entries after the last one it applied every
+  DATAPLANE_POLL_SECONDS (with Redis, also on the message) and re-reads only
+  the rows they name: a key by its id, a cluster with its keys. The cost of a
+  change does not grow with the number of keys;
+- it loads the whole key set when it cannot tell what changed: at start, an
+  entry that names nothing, more than MAX_BEHIND entries to apply, a log
+  pruned past what it applied, a new epoch (a database flushed or restored:
+  read when the last entry applied is gone from the log, and every
+  EPOCH_CHECK_SECONDS),
+  and every DATAPLANE_RELOAD_SECONDS for a change made without the hook
+  (e.g. in a shell).
+
+Entry ids come from a sequence, so a transaction that commits after a later
+one leaves a hole below the last id applied: those ids are remembered as gaps
+and asked for again with every poll for GAP_SECONDS (longer than any key
+write's transaction), so a slow commit is still seen.
+
+A key row becomes a snapshot entry in one function per kind (cluster_entry,
+database_key_entry, admin_key_entry), the same for a full load and a change.
 
 When the database cannot be reached the last snapshot stays in force: the
 data plane keeps serving the keys it knew and never admits one it has not seen.
@@ -36,7 +51,6 @@ from django.db import close_old_connections, connection
 from django.db.backends.signals import connection_created
 
 from keyset import contract
-from keyset.contract import current_generation
 
 logger = logging.getLogger(__name__)
 
@@ -120,8 +134,34 @@ def networks_of(cidrs) -> tuple:
     return tuple((n.version, int(n.network_address), int(n.netmask)) for n in map(ipaddress.ip_network, cidrs))
 
 
+def cluster_entry(row, master_key: bytes) -> ClusterEntry:
+    """One row of contract.cluster_rows as the snapshot holds it."""
+    cluster_id, version, jwt_rbac, _encrypted, runtime = row
+    return ClusterEntry(id=str(cluster_id), version=version.lstrip("v"), jwt_rbac=jwt_rbac, master_key=master_key,
+                        runtime=runtime)
+
+
+def database_key_entry(row, cluster_id: str) -> KeyEntry:
+    """One row of contract.database_key_rows; `cluster_id` is the row's, as a shared string."""
+    key_id, _cluster, expires_at, pepper_id, digest, *lifecycle = row
+    return KeyEntry(str(key_id), cluster_id, "database", expires_at.timestamp() if expires_at else None,
+                    pepper_id, digest, **_lifecycle(*lifecycle))
+
+
+def admin_key_entry(row, cluster_id: str) -> tuple[tuple[int, str], KeyEntry]:
+    """One row of contract.admin_key_rows, with the (pepper id, digest) it is found by."""
+    key_id, _cluster, pepper_id, digest, expires_at, *lifecycle = row
+    entry = KeyEntry(str(key_id), cluster_id, "admin", expires_at.timestamp() if expires_at else None,
+                     **_lifecycle(*lifecycle))
+    return (int(pepper_id), digest), entry
+
+
+UNLOADED = object()  # the epoch of a snapshot never loaded from the database
+
+
 @dataclass(slots=True)
 class KeySet:
+    # (the last change log id applied, the epoch's token): what the handshake reports.
     generation: tuple
     clusters: dict[str, ClusterEntry]
     database_keys: dict[str, KeyEntry]  # by id (the JWT's jti)
@@ -129,16 +169,28 @@ class KeySet:
     # Encoded once per snapshot: admin_key_for digests a token under each.
     peppers: dict[int, bytes] = field(repr=False)
     loaded_at: float = 0.0
-    # Decrypted master keys by ciphertext, so the next load decrypts only what
-    # is new or changed (Fernet costs ~50 µs a cluster).
-    ciphertexts: dict[str, bytes] = field(default_factory=dict, repr=False)
-    # token -> Grant, filled by dataplane.auth; dies with the snapshot, so a
-    # reload (a key deleted, a master key or jwt_rbac changed) empties it.
+    # cluster id -> (ciphertext, decrypted master key), so a load or a change
+    # decrypts only what is new or changed (Fernet costs ~50 µs a cluster).
+    ciphertexts: dict[str, tuple[str, bytes]] = field(default_factory=dict, repr=False)
+    # token -> Grant, filled by dataplane.auth. A grant counts only while its
+    # key is the very entry it was verified against, so replacing or dropping
+    # an entry retires its grants; a cluster's change empties the whole cache.
     tokens: dict = field(default_factory=dict, repr=False)
     # The ready nodes of each `qdrant` cluster. Replaced whole (one attribute
     # assignment) when the nodes' rows change, leaving keys and tokens alone.
     nodes: dict[str, Nodes] = field(default_factory=dict)
     node_rows: tuple = ()
+    # What a change needs to find a cluster's keys and an admin key by its id.
+    cluster_database_keys: dict[str, set[str]] = field(default_factory=dict, repr=False)
+    cluster_admin_keys: dict[str, set[str]] = field(default_factory=dict, repr=False)
+    admin_lookup: dict[str, tuple[int, str]] = field(default_factory=dict, repr=False)
+    # Change log ids below the last applied that were not committed when read: id -> monotonic time first missed.
+    gaps: dict[int, float] = field(default_factory=dict, repr=False)
+    epoch_checked: float = 0.0  # monotonic time the epoch was last read
+
+    @property
+    def watermark(self) -> int:
+        return self.generation[0]
 
     @property
     def has_nodes(self) -> bool:
@@ -149,7 +201,7 @@ class KeySet:
 
     @classmethod
     def empty(cls) -> KeySet:
-        return cls(generation=(-1, None), clusters={}, database_keys={}, admin_keys={}, peppers={})
+        return cls(generation=(-1, UNLOADED), clusters={}, database_keys={}, admin_keys={}, peppers={})
 
     def admin_key_for(self, token: str) -> tuple[tuple[int, str], KeyEntry] | None:
         """The admin key whose digest is HMAC(pepper, token) under any configured pepper, with its index key."""
@@ -165,51 +217,205 @@ class KeySet:
                 return (pepper_id, digest), entry
         return None
 
+    # Writes, by the refresher alone (under KeyStore's lock). Requests read
+    # these dicts from other threads, so each write is one dict operation, and
+    # `clusters`, which requests also iterate, is replaced instead of changed.
 
-def load_key_set(previous: KeySet | None = None) -> KeySet:
-    """Reads the whole key set. Master keys are decrypted once per ciphertext."""
-    # Read the counter first: a change racing with this load bumps it past
-    # what we record, so the next poll loads again.
-    generation = current_generation()
-    decrypted = previous.ciphertexts if previous is not None else {}
-    ciphertexts: dict[str, bytes] = {}
-    clusters: dict[str, ClusterEntry] = {}
-    for cluster_id, version, jwt_rbac, encrypted, runtime in contract.cluster_rows():
-        master_key = decrypted.get(encrypted)
-        if master_key is None:
+    def _decrypted(self, row) -> ClusterEntry | None:
+        cluster_id, encrypted = str(row[0]), row[3]
+        known = self.ciphertexts.get(cluster_id)
+        if known is not None and known[0] == encrypted:
+            master_key = known[1]
+        else:
             try:
                 master_key = contract.decrypt_master_key(encrypted)
             except Exception:  # noqa: BLE001 - one undecryptable cluster must not hide the others
                 logger.error("cannot decrypt the master key of cluster %s; its keys are refused", cluster_id)
-                continue
-        ciphertexts[encrypted] = master_key
-        clusters[str(cluster_id)] = ClusterEntry(
-            id=str(cluster_id), version=version.lstrip("v"), jwt_rbac=jwt_rbac, master_key=master_key,
-            runtime=runtime,
-        )
-    database_keys = {}
-    for key_id, cluster_id, expires_at, pepper_id, digest, *lifecycle in contract.database_key_rows():
-        entry = KeyEntry(str(key_id), str(cluster_id), "database", expires_at.timestamp() if expires_at else None,
-                         pepper_id, digest, **_lifecycle(*lifecycle))
-        database_keys[entry.id] = entry
-    admin_keys = {}
-    for key_id, cluster_id, pepper_id, digest, expires_at, *lifecycle in contract.admin_key_rows():
-        entry = KeyEntry(str(key_id), str(cluster_id), "admin", expires_at.timestamp() if expires_at else None,
-                         **_lifecycle(*lifecycle))
-        admin_keys[(int(pepper_id), digest)] = entry
-    rows = contract.node_rows() if any(c.forwarded for c in clusters.values()) else ()
+                return None
+        self.ciphertexts[cluster_id] = (encrypted, master_key)
+        return cluster_entry(row, master_key)
+
+    def put_cluster(self, row) -> None:
+        entry = self._decrypted(row)
+        if entry is None:
+            self.drop_cluster(str(row[0]), keys=False)
+        else:
+            self.clusters = self.clusters | {entry.id: entry}
+
+    def drop_cluster(self, cluster_id: str, *, keys: bool = True) -> None:
+        if keys:
+            self.replace_keys(cluster_id, (), ())
+        if cluster_id in self.clusters:
+            self.clusters = {id: entry for id, entry in self.clusters.items() if id != cluster_id}
+        self.ciphertexts.pop(cluster_id, None)
+
+    def _cluster_id(self, value) -> str:
+        """The cluster's id as the string its ClusterEntry holds: one copy for all its keys."""
+        cluster_id = str(value)
+        entry = self.clusters.get(cluster_id)
+        return entry.id if entry is not None else cluster_id
+
+    def put_database_key(self, row) -> None:
+        entry = database_key_entry(row, self._cluster_id(row[1]))
+        self.database_keys[entry.id] = entry
+        self.cluster_database_keys.setdefault(entry.cluster_id, set()).add(entry.id)
+
+    def put_admin_key(self, row) -> None:
+        lookup, entry = admin_key_entry(row, self._cluster_id(row[1]))
+        previous = self.admin_lookup.get(entry.id)
+        if previous is not None and previous != lookup:
+            self.admin_keys.pop(previous, None)
+        self.admin_keys[lookup] = entry
+        self.admin_lookup[entry.id] = lookup
+        self.cluster_admin_keys.setdefault(entry.cluster_id, set()).add(entry.id)
+
+    def drop_database_key(self, key_id: str) -> None:
+        entry = self.database_keys.pop(key_id, None)
+        if entry is not None:
+            self.cluster_database_keys.get(entry.cluster_id, set()).discard(key_id)
+
+    def drop_admin_key(self, key_id: str) -> None:
+        lookup = self.admin_lookup.pop(key_id, None)
+        entry = self.admin_keys.pop(lookup, None) if lookup is not None else None
+        if entry is not None:
+            self.cluster_admin_keys.get(entry.cluster_id, set()).discard(key_id)
+
+    def replace_keys(self, cluster_id: str, database_rows, admin_rows) -> None:
+        """Makes the cluster's keys exactly these rows."""
+        database_rows, admin_rows = list(database_rows), list(admin_rows)
+        keep = {str(row[0]) for row in database_rows}
+        for key_id in list(self.cluster_database_keys.get(cluster_id, ())):
+            if key_id not in keep:
+                self.drop_database_key(key_id)
+        keep = {str(row[0]) for row in admin_rows}
+        for key_id in list(self.cluster_admin_keys.get(cluster_id, ())):
+            if key_id not in keep:
+                self.drop_admin_key(key_id)
+        for row in database_rows:
+            self.put_database_key(row)
+        for row in admin_rows:
+            self.put_admin_key(row)
+
+    def apply(self, changes: list[tuple]) -> None:
+        """Re-reads what the change log entries name and puts it in this snapshot:
+        at most five queries, each by primary key or by cluster."""
+        clusters = {str(cluster_id) for _, kind, cluster_id, _ in changes if kind == "cluster"}
+        keys = {"database": set(), "admin": set()}
+        for _, kind, cluster_id, key_id in changes:
+            if kind in keys and str(cluster_id) not in clusters:
+                keys[kind].add(str(key_id))
+        if clusters:
+            rows = {str(row[0]): row for row in contract.cluster_rows(ids=clusters)}
+            database_rows: dict[str, list] = {}
+            admin_rows: dict[str, list] = {}
+            for row in contract.database_key_rows(clusters=rows):
+                database_rows.setdefault(str(row[1]), []).append(row)
+            for row in contract.admin_key_rows(clusters=rows):
+                admin_rows.setdefault(str(row[1]), []).append(row)
+            for cluster_id in clusters:
+                if cluster_id in rows:
+                    self.put_cluster(rows[cluster_id])
+                    self.replace_keys(cluster_id, database_rows.get(cluster_id, ()), admin_rows.get(cluster_id, ()))
+                else:  # deleted: its keys first, so none is ever found without its cluster
+                    self.drop_cluster(cluster_id)
+            # Tokens were verified with the old master key and jwt_rbac.
+            self.tokens = {}
+        if keys["database"]:
+            found = list(contract.database_key_rows(ids=keys["database"]))
+            for row in found:
+                self.put_database_key(row)
+            for key_id in keys["database"] - {str(row[0]) for row in found}:
+                self.drop_database_key(key_id)
+        if keys["admin"]:
+            found = list(contract.admin_key_rows(ids=keys["admin"]))
+            for row in found:
+                self.put_admin_key(row)
+            for key_id in keys["admin"] - {str(row[0]) for row in found}:
+                self.drop_admin_key(key_id)
+
+
+# More entries than this to apply: a full load is cheaper than catching up.
+MAX_BEHIND = 1000
+# How long an id skipped in the log is asked for again: longer than any key write's transaction.
+GAP_SECONDS = 300.0
+# More holes than this (a burst of rolled-back writes): start over with a full load.
+MAX_GAPS = 1000
+# The epoch is read when the last entry applied is gone from the log (a flush,
+# a prune) and at least this often, e.g. for a database restored from a backup.
+EPOCH_CHECK_SECONDS = 10.0
+
+
+def load_key_set(previous: KeySet | None = None) -> KeySet:
+    """Reads the whole key set. Master keys are decrypted once per ciphertext."""
+    # Read where the log stands first: a change racing with this load has a
+    # later id (applied by the next poll) or is a hole below it (a gap).
+    token, _pruned = contract.epoch()
+    recent = contract.recent_change_ids(MAX_GAPS)
+    watermark = recent[0] if recent else 0
+    now = time.monotonic()
+    gaps = {i: now for i in range(recent[-1] + 1, watermark) if i not in set(recent)} if recent else {}
     key_set = KeySet(
-        generation=generation,
-        nodes=nodes_by_cluster(rows),
-        node_rows=rows,
-        clusters=clusters,
-        database_keys=database_keys,
-        admin_keys=admin_keys,
+        generation=(watermark, token),
+        clusters={},
+        database_keys={},
+        admin_keys={},
         peppers={int(i): p.encode("utf-8") for i, p in getattr(settings, "API_KEY_PEPPERS", {}).items()},
-        loaded_at=time.time(),
-        ciphertexts=ciphertexts,
+        ciphertexts=dict(previous.ciphertexts) if previous is not None else {},
+        gaps=gaps,
+        epoch_checked=now,
     )
+    rows = {str(row[0]): row for row in contract.cluster_rows()}
+    for cluster_id in set(key_set.ciphertexts) - set(rows):
+        del key_set.ciphertexts[cluster_id]
+    for row in rows.values():
+        entry = key_set._decrypted(row)
+        if entry is not None:
+            key_set.clusters[entry.id] = entry  # not yet seen by any request: filled in place
+    for row in contract.database_key_rows():
+        key_set.put_database_key(row)
+    for row in contract.admin_key_rows():
+        key_set.put_admin_key(row)
+    rows = contract.node_rows() if key_set.has_nodes else ()
+    key_set.nodes, key_set.node_rows = nodes_by_cluster(rows), rows
+    key_set.loaded_at = time.time()
     return key_set
+
+
+def catch_up(key_set: KeySet) -> int | None:
+    """Applies the change log entries this snapshot has not, and says how many;
+    None when only a full load can tell (another epoch, pruned past it, too far
+    behind, an entry that names nothing). One query when nothing changed."""
+    watermark = key_set.watermark
+    changes = contract.changes_since(watermark, key_set.gaps, MAX_BEHIND)
+    now = time.monotonic()
+    still_there = watermark > 0 and any(change[0] == watermark for change in changes)
+    if not still_there or now - key_set.epoch_checked > EPOCH_CHECK_SECONDS:
+        token, pruned_below = contract.epoch()
+        if token != key_set.generation[1] or pruned_below - 1 > watermark:
+            return None
+        key_set.epoch_checked = now
+    changes = [change for change in changes if change[0] != watermark]
+    if len(changes) > MAX_BEHIND or any(kind == "all" for _, kind, _, _ in changes):
+        return None
+    if changes:
+        key_set.apply(changes)
+    gaps = key_set.gaps
+    seen = {change[0] for change in changes}
+    for change_id in seen:
+        gaps.pop(change_id, None)
+    newest = max(seen, default=watermark)
+    if newest - watermark > MAX_GAPS + len(seen):
+        return None
+    for change_id in range(watermark + 1, newest):
+        if change_id not in seen:
+            gaps[change_id] = now
+    for change_id, since in list(gaps.items()):
+        if now - since > GAP_SECONDS:
+            del gaps[change_id]
+    if len(gaps) > MAX_GAPS:
+        return None
+    key_set.generation = (max(newest, watermark), key_set.generation[1])
+    return len(changes)
 
 
 class Queries:
@@ -243,6 +449,8 @@ class KeyStore:
         self.redis_url = redis_url
         self.database_ok = False
         self.loads = 0  # full loads of the key set
+        self.applies = 0  # catch-ups that applied at least one change
+        self.changes = 0  # change log entries applied
         self.failures = 0  # refreshes that could not read the database
         # One refresh at a time: the background refresher and the console's
         # handshake (control.py) must not both load, or an older load could
@@ -267,9 +475,10 @@ class KeyStore:
         self._wake.set()
 
     def refresh(self, *, force: bool = False) -> bool:
-        """Reloads when the generation moved (or `force`); False when the database failed.
+        """Applies what changed since the snapshot (a full load when it cannot
+        tell, or with `force`); False when the database failed.
 
-        The generation is read after the lock is taken, so a caller that asks
+        The change log is read after the lock is taken, so a caller that asks
         after a commit gets a snapshot that holds it.
         """
         with self._lock:
@@ -277,13 +486,17 @@ class KeyStore:
 
     def _refresh(self, force: bool) -> bool:
         try:
-            if not force and current_generation() == self.current.generation:
-                if self.current.has_nodes:
+            current = self.current
+            applied = None if force or current.generation[1] is UNLOADED else catch_up(current)
+            if applied is None:
+                self.current = load_key_set(current)
+                self.loads += 1
+            else:
+                if applied:
+                    self.applies += 1
+                    self.changes += applied
+                if current.has_nodes:
                     self._refresh_nodes()
-                self.database_ok = True
-                return True
-            self.current = load_key_set(self.current)
-            self.loads += 1
             self.database_ok = True
             return True
         except Exception as exc:  # noqa: BLE001 - any database failure: keep the last snapshot

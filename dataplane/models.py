@@ -1,2 +1,2 @@
-"""The data plane has no tables of its own: the key set's generation counter
-is keyset.models.KeySetGeneration (its table keeps the name this app gave it)."""
+"""The data plane has no tables of its own: the key set's change log is
+keyset.models.KeySetChange (with KeySetEpoch)."""

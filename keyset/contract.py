@@ -2,22 +2,38 @@
 
 The console's services call `keys_changed()` whenever a database API key or an
 admin key is created, deleted, rolled, disabled or enabled, a cluster is created or deleted, turns
-jwt_rbac on, or changes its master key. It bumps `KeySetGeneration` inside the
-caller's transaction (so the bump commits, or rolls back, with the change).
-After commit it
+jwt_rbac on, or changes its master key, naming the key or the cluster. It
+appends one entry to the change log (`KeySetChange`) inside the caller's
+transaction (so the entry commits, or rolls back, with the change). After
+commit it
 
 - publishes on Redis when REDIS_URL is set (wakes every process at once), and
-- asks every live data plane process to reload now and waits for each to say
-  it has (read-your-writes): a key works on the first request after the
+- asks every live data plane process to catch up now and waits for each to
+  say it has (read-your-writes): a key works on the first request after the
   create response, and is dead on the first request after the delete response.
+
+Why a change log and not per-row versions: a change must reach the data
+plane as "this key" or "this cluster" whatever was written, and some writes
+leave no row to carry a version (a cluster's delete removes its rows and its
+keys' rows; `.update()`s across many keys bypass any save hook). An entry
+names what to re-read; the process re-reads that row (by primary key) or that
+cluster's keys (by the cluster index), so applying a change costs the same at
+a thousand keys as at a hundred thousand. An insert with a sequence id is the
+only write, so key writes in different clusters never wait on each other, as
+they did on the one counter row this replaces (each held its row lock until
+commit). Fields added to a key's snapshot need nothing here: the entry names
+the key, the process re-reads the whole row (dataplane/keystore.py converts it
+in one function per kind). A process that cannot tell what changed (an entry
+that names nothing, a log pruned past it, a new epoch: a flushed database)
+loads the whole key set, as it does at start.
 
 The handshake: each data plane process listens on `run/<pid>.keyset` under
 DATAPLANE_RUN_DIR and removes it when it stops. The console connects to every
 such socket at once, sends one line `{"op": "refresh"}`, and waits up to
-DATAPLANE_CONFIRM_SECONDS for `{"ok": true, ...}`. The process reloads under the
-lock its background refresher takes, and decides whether to reload by reading
-the generation after the request came in, so a reload that began before the
-commit cannot count as the confirmation. A socket whose process is gone (kill
+DATAPLANE_CONFIRM_SECONDS for `{"ok": true, ...}`. The process catches up under
+the lock its background refresher takes, reading the log after the request
+came in, so a read that began before the commit cannot count as the
+confirmation. A socket whose process is gone (kill
 -9) is skipped: nothing is served from it, and its replacement loads the whole
 key set at start. A process that lives but refuses, does not answer in time,
 or cannot read the database is "lagging": the change still stands, the log
@@ -39,13 +55,14 @@ import selectors
 import socket
 import time
 from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
@@ -119,20 +136,61 @@ def propagation():
         _collector.reset(token)
 
 
-def keys_changed() -> None:
-    from keyset.models import KeySetGeneration
+def keys_changed(*, key=None, cluster=None) -> None:
+    """Records, in the caller's transaction, that the key set changed; after
+    commit tells the data plane (the handshake, and Redis when configured).
 
-    now = timezone.now()
+    Say what changed and every process re-reads only that:
+
+    - `key=`: that one key (a DatabaseApiKey or an AdminKey) was created,
+      revoked or changed in any field the data plane holds;
+    - `cluster=` (a Cluster or its id): the cluster itself (created, deleted,
+      jwt_rbac, master key, runtime) or many of its keys at once;
+    - neither: something changed and the processes find out by loading the
+      whole key set, which costs each of them time in the number of keys.
+
+    One insert into the change log and nothing else: no row is updated, so
+    concurrent writes wait on nobody (the epoch row is inserted only when it
+    is missing, and ON CONFLICT DO NOTHING takes no lock on an existing row).
+    """
+    from keyset.models import KeySetChange, KeySetEpoch
+
+    if key is not None:
+        entry = KeySetChange(kind=key.kind, cluster_id=key.cluster_id, key_id=key.pk)
+    elif cluster is not None:
+        entry = KeySetChange(kind=KeySetChange.Kind.CLUSTER, cluster_id=getattr(cluster, "pk", cluster))
+    else:
+        entry = KeySetChange(kind=KeySetChange.Kind.ALL)
+    entry.changed_at = timezone.now()
     with transaction.atomic():
-        bumped = KeySetGeneration.objects.filter(id=KeySetGeneration.ROW_ID).update(
-            generation=F("generation") + 1, changed_at=now
-        )
-        if not bumped:  # the row the migration creates is gone: recreate it
-            KeySetGeneration.objects.get_or_create(
-                id=KeySetGeneration.ROW_ID, defaults={"generation": 1, "changed_at": now}
-            )
+        KeySetEpoch.objects.bulk_create([KeySetEpoch(id=KeySetEpoch.ROW_ID)], ignore_conflicts=True)
+        entry.save(force_insert=True)
     collector = _collector.get()
     transaction.on_commit(lambda: _after_commit(collector), robust=True)
+
+
+# Entries older than this may be pruned (keyset.tasks): a data plane process
+# further behind than that loads the whole key set instead.
+CHANGES_RETENTION = timedelta(minutes=10)
+
+
+def changes_prune(*, before) -> int:
+    """Deletes the change log's entries made before `before`, except the newest
+    (a process finds the last entry it applied still there while nothing
+    changes); the epoch records how far, so a process that had not applied
+    them loads the whole key set."""
+    from keyset.models import KeySetChange, KeySetEpoch
+
+    with transaction.atomic():
+        newest = KeySetChange.objects.order_by("-id").values_list("id", flat=True).first()
+        last = (KeySetChange.objects.filter(changed_at__lt=before, id__lt=newest or 0).order_by("-id")
+                .values_list("id", flat=True).first())
+        if last is None:
+            return 0
+        KeySetEpoch.objects.bulk_create([KeySetEpoch(id=KeySetEpoch.ROW_ID)], ignore_conflicts=True)
+        KeySetEpoch.objects.filter(id=KeySetEpoch.ROW_ID).update(pruned_below=last + 1)
+        deleted, _ = KeySetChange.objects.filter(id__lte=last).delete()
+    return deleted
 
 
 def _after_commit(collector: Propagation | None) -> None:
@@ -239,20 +297,42 @@ def ask_all(*, run_dir: Path, request: bytes, timeout: float) -> dict[str, dict 
 # What the data plane reads and writes of the console: nothing else.
 
 
-def current_generation() -> tuple:
-    """The counter with its time: a row deleted and made again (a flushed test
-    database) restarts the counter, but never at the same moment."""
-    from keyset.models import KeySetGeneration
+def epoch() -> tuple:
+    """(token, pruned_below) of the key set's history; (None, 0) when the row is gone (a flushed database)."""
+    from keyset.models import KeySetEpoch
 
-    row = KeySetGeneration.objects.filter(id=KeySetGeneration.ROW_ID).values_list("generation", "changed_at").first()
-    return row or (0, None)
+    row = KeySetEpoch.objects.filter(id=KeySetEpoch.ROW_ID).values_list("token", "pruned_below").first()
+    return row or (None, 0)
 
 
-def cluster_rows():
-    """(id, version, jwt_rbac, encrypted master key, runtime) of every cluster."""
+def recent_change_ids(limit: int) -> list[int]:
+    """The ids of the last `limit` entries of the change log, newest first."""
+    from keyset.models import KeySetChange
+
+    return list(KeySetChange.objects.order_by("-id").values_list("id", flat=True)[:limit])
+
+
+def changes_since(after: int, also: Iterable[int] = (), limit: int = 1000) -> list[tuple]:
+    """(id, kind, cluster id, key id) of the entry `after` itself (so the caller
+    sees that the log still holds it), of the entries after it and of those
+    among `also` (ids skipped earlier: not committed yet when last read),
+    oldest first, at most `limit` + 2 (more than `limit` new: too far behind)."""
+    from keyset.models import KeySetChange
+
+    condition = Q(id__gte=after)
+    also = list(also)
+    if also:
+        condition |= Q(id__in=also)
+    return list(KeySetChange.objects.filter(condition).order_by("id")
+                .values_list("id", "kind", "cluster_id", "key_id")[: limit + 2])
+
+
+def cluster_rows(ids: Iterable | None = None):
+    """(id, version, jwt_rbac, encrypted master key, runtime) of every cluster, or of those in `ids`."""
     from clusters.models import Cluster
 
-    return Cluster.objects.values_list("id", "version", "jwt_rbac", "master_key_encrypted", "runtime")
+    clusters = Cluster.objects.all() if ids is None else Cluster.objects.filter(id__in=list(ids))
+    return clusters.values_list("id", "version", "jwt_rbac", "master_key_encrypted", "runtime")
 
 
 # The `qdrant` runtime runs nodes on this machine's loopback (runtimes/qdrant.py);
@@ -263,7 +343,7 @@ NODE_HOST = "127.0.0.1"
 def node_rows() -> tuple:
     """(cluster id, index, ready, http URL, grpc target) of every node of every
     `qdrant` cluster that has been given ports; ready = HEALTHY. One query, which
-    the data plane repeats with each poll of the generation, so a node going
+    the data plane repeats with each poll of the change log, so a node going
     down or coming back reaches the front without a key set reload."""
     from clusters.models import ClusterNode, NodeState, Runtime
 
@@ -295,18 +375,30 @@ def _with_lifecycle(keys, *fields: str):
     return keys.annotate(disabled=disabled).values_list(*fields, *LIFECYCLE_FIELDS)
 
 
-def database_key_rows():
-    """(id, cluster id, expires_at, pepper id, digest, *LIFECYCLE_FIELDS) of every live database API key."""
+def _live(model, ids: Iterable | None, clusters: Iterable | None):
+    keys = model.objects.live()
+    if ids is not None:
+        keys = keys.filter(id__in=list(ids))
+    if clusters is not None:
+        keys = keys.filter(cluster_id__in=list(clusters))
+    return keys
+
+
+def database_key_rows(ids: Iterable | None = None, clusters: Iterable | None = None):
+    """(id, cluster id, expires_at, pepper id, digest, *LIFECYCLE_FIELDS) of every
+    live database API key, or of the live ones among `ids`, or of `clusters`. An
+    id asked for and not answered is not live (revoked, or its cluster deleted)."""
     from apikeys.models import DatabaseApiKey
 
-    return _with_lifecycle(DatabaseApiKey.objects.live(), "id", "cluster_id", "expires_at", "pepper_id", "digest")
+    return _with_lifecycle(_live(DatabaseApiKey, ids, clusters), "id", "cluster_id", "expires_at", "pepper_id", "digest")
 
 
-def admin_key_rows():
-    """(id, cluster id, pepper id, digest, expires_at, *LIFECYCLE_FIELDS) of every live admin key."""
+def admin_key_rows(ids: Iterable | None = None, clusters: Iterable | None = None):
+    """(id, cluster id, pepper id, digest, expires_at, *LIFECYCLE_FIELDS) of every live
+    admin key; `ids` and `clusters` as for database_key_rows."""
     from apikeys.models import AdminKey
 
-    return _with_lifecycle(AdminKey.objects.live(), "id", "cluster_id", "pepper_id", "digest", "expires_at")
+    return _with_lifecycle(_live(AdminKey, ids, clusters), "id", "cluster_id", "pepper_id", "digest", "expires_at")
 
 
 def token_matches(key, token: str) -> bool:

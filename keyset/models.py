@@ -1,23 +1,49 @@
+import uuid
+
 from django.db import models
 
 
-class KeySetGeneration(models.Model):
-    """One row whose counter the console bumps whenever the key set changes.
+class KeySetEpoch(models.Model):
+    """One row that names this key set's history, written only when the log is pruned.
 
-    Data plane processes poll this single row (a primary-key read) to learn,
-    without Redis, that they must reload clusters and keys; the console's
-    handshake (keyset/contract.py) makes them read it at once.
+    A data plane process holds the epoch's `token` with the snapshot it built;
+    when the row is gone or carries another token (a database flushed or
+    restored, as the tests do between tests) its snapshot may hold keys that
+    no change entry will ever remove, so it loads the whole key set again.
+    `pruned_below`: entries with a smaller id may have been deleted; a process
+    that has not applied everything below it cannot catch up from the log.
     """
 
     ROW_ID = 1
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=ROW_ID, editable=False)
-    generation = models.BigIntegerField(default=0)
-    changed_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        # Made by dataplane's first migration; moved here without touching the table.
-        db_table = "dataplane_keysetgeneration"
+    token = models.UUIDField(default=uuid.uuid4, editable=False)
+    pruned_below = models.BigIntegerField(default=0)
 
     def __str__(self) -> str:
-        return f"key set generation {self.generation}"
+        return f"key set epoch {self.token}"
+
+
+class KeySetChange(models.Model):
+    """One change of the key set, appended in the transaction that made it (keyset/contract.py).
+
+    What it names is what a data plane process re-reads to apply it: one key
+    (`cluster_id`, `kind`, `key_id`), one cluster with all its keys (`kind`
+    "cluster"), or nothing (`kind` "all": a full load). No foreign keys: the
+    entry outlives the cluster or key it names (a delete must be seen).
+    """
+
+    class Kind(models.TextChoices):
+        DATABASE_KEY = "database", "database API key"
+        ADMIN_KEY = "admin", "admin key"
+        CLUSTER = "cluster", "cluster and its keys"
+        ALL = "all", "the whole key set"
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    cluster_id = models.UUIDField(null=True, blank=True)
+    key_id = models.UUIDField(null=True, blank=True)
+    changed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"key set change {self.id} ({self.kind})"

@@ -195,18 +195,19 @@ def test_the_data_plane_sees_live_admin_keys_only(legacy_cluster, owner):
 
 
 def test_creating_and_deleting_an_admin_key_tell_the_data_plane(legacy_cluster, owner):
-    from keyset.models import KeySetGeneration
+    from keyset.models import KeySetChange
 
-    def generation() -> int:
-        return KeySetGeneration.objects.values_list("generation", flat=True).first() or 0
+    before = KeySetChange.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
-    before = generation()
+    def changes() -> list[tuple]:  # since the cluster was made
+        return list(KeySetChange.objects.filter(id__gt=before).order_by("id").values_list("kind", "cluster_id", "key_id"))
+
     key, _ = make_admin_key(legacy_cluster, by=owner)
-    assert generation() == before + 1
+    assert changes() == [("admin", legacy_cluster.id, key.id)]
     admin_key_delete(key=key, by=owner)
-    assert generation() == before + 2
+    assert changes() == [("admin", legacy_cluster.id, key.id)] * 2
     admin_key_delete(key=key, by=owner)  # already deleted: nothing changed
-    assert generation() == before + 2
+    assert len(changes()) == 2
     assert AuditEntry.objects.filter(action=Action.ADMIN_KEY_DELETED).count() == 1
 
 

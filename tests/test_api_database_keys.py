@@ -154,3 +154,25 @@ def test_a_cluster_without_jwt_rbac_takes_no_keys(owner, account, legacy_cluster
 @pytest.mark.parametrize("key_id", ["not-a-uuid", "123"])
 def test_a_malformed_key_id_is_invalid_argument(owner, account, key_id):
     assert_error(api_as(owner, account).delete(key_url(account, key_id)), 400, 3, "databaseApiKeyId")
+
+
+# The client IP's failed management keys (the throttle), the management key
+# with its user, the membership with its account, then the keys with their
+# clusters and creators in one query.
+LIST_QUERIES = 4
+
+
+@pytest.mark.parametrize("keys", [10, 1000])
+def test_the_list_costs_the_same_queries_with_10_or_1000_keys(owner, account, cluster, keys,
+                                                              django_assert_num_queries):
+    from tests.fixtures.apikeys import bulk_keys
+
+    bulk_keys(cluster, keys, by=owner)
+    api = api_as(owner, account)
+    api.get(url("database-api-keys", account))  # warm up: content types and the like
+    with django_assert_num_queries(LIST_QUERIES):
+        response = api.get(url("database-api-keys", account))
+    assert len(response.json()["items"]) == keys
+    with django_assert_num_queries(LIST_QUERIES + 1):  # the cluster named by clusterId
+        response = api.get(url("database-api-keys", account) + f"?clusterId={cluster.id}")
+    assert len(response.json()["items"]) == keys
