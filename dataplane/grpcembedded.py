@@ -138,7 +138,10 @@ def _scored(points: list) -> list:
 
 
 def _records(records: list) -> list:
-    return [_reply(RestToGrpc.convert_record, models.Record, r) for r in records]
+    # A record read without its payload has none (null over REST); gRPC's
+    # RetrievedPoint has an empty map there, which the converter does not make.
+    return [_reply(RestToGrpc.convert_record, models.Record, r if r.get("payload") is not None else {**r, "payload": {}})
+            for r in records]
 
 
 def _read_options(request, vectors_field: str = "with_vectors") -> dict:
