@@ -4,6 +4,8 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
 from apikeys.models import AdminKey, DatabaseApiKey
+from apikeys.tokens import access_claim
+from apikeys.rights import FULL, Access, Decision, access_from_claim, rights_matrix
 from keyset.contract import embedded_collections
 
 
@@ -101,3 +103,17 @@ def cluster_admin_key(cluster, admin_key_id) -> AdminKey:
         AdminKey.objects.filter(cluster=cluster).select_related("cluster", "created_by", "revoked_by"),
         id=admin_key_id,
     )
+
+
+def key_access(key: DatabaseApiKey | AdminKey) -> Access:
+    """The Access the front gives this key: an admin key is global manage, a
+    database key what its token's `access` claim reads as (the same parse)."""
+    if key.kind == "admin":
+        return FULL
+    return access_from_claim(access_claim(key.rules))
+
+
+def key_rights(key: DatabaseApiKey | AdminKey) -> list[tuple[str, list[Decision]]]:
+    """What the key may do on each live collection of its cluster, decided by
+    the checks the front applies (apikeys.rights)."""
+    return rights_matrix(key_access(key), cluster_collections(key.cluster))

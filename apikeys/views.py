@@ -40,7 +40,15 @@ from apikeys.forms import (
 )
 from apikeys.models import AdminKey, DatabaseApiKey, IssuedKey
 from apikeys.secret_text import SecretList, SecretText
-from apikeys.selectors import account_key_lists, admin_key_refusal, cluster_admin_key, cluster_key, keys_page
+from apikeys.rights import OPERATION_GROUPS
+from apikeys.selectors import (
+    account_key_lists,
+    admin_key_refusal,
+    cluster_admin_key,
+    cluster_key,
+    key_rights,
+    keys_page,
+)
 from apikeys.services import admin_key_create, admin_key_delete, database_key_create, database_key_delete
 from apikeys.snippets import snippets_for
 from audit.services import client_ip
@@ -173,10 +181,13 @@ def _delete(request, cluster, key: IssuedKey, delete: Callable[..., None]) -> Ht
 
 def _detail(request, cluster, key: IssuedKey) -> HttpResponse:
     """A key's page: everything about it but the key, which can no longer be shown."""
+    # A deleted or expired key is refused before any rule is checked: no matrix.
+    rights = key_rights(key) if not key.revoked_at and not key.is_expired else None
     return render(
         request,
         "apikeys/detail.html",
-        {"account": cluster.account, "cluster": cluster, "key": key, "repeated": "repeated" in request.GET},
+        {"account": cluster.account, "cluster": cluster, "key": key, "repeated": "repeated" in request.GET,
+         "rights": rights, "operation_groups": OPERATION_GROUPS},
     )
 
 
