@@ -66,33 +66,6 @@ def cluster_key(cluster, key_id) -> DatabaseApiKey:
 # Admin keys
 
 
-def admin_key_refusal(cluster) -> str | None:
-    """Why no admin key can be created on this cluster now, or None when one can.
-
-    Like Qdrant Cloud: admin keys belong to clusters created before granular
-    keys existed (2025-01-27), and only until granular access is enabled;
-    from the moment the user confirms enabling it, no new one is made.
-    """
-    from clusters.models import Operation
-
-    if not cluster.is_legacy:
-        return (
-            "Admin keys exist only on clusters created before 27 January 2025. "
-            "This cluster uses database API keys with granular access control: create one of those instead."
-        )
-    if cluster.jwt_rbac:
-        return (
-            "Granular access control is enabled on this cluster, so new admin keys cannot be created. "
-            "Existing admin keys keep working; create a database API key instead."
-        )
-    if cluster.operations.filter(kind=Operation.Kind.ENABLE_JWT, state__in=Operation.ACTIVE).exists():
-        return (
-            "Granular access control is being enabled on this cluster, so new admin keys cannot be created. "
-            "Existing admin keys keep working."
-        )
-    return None
-
-
 def cluster_admin_keys(cluster) -> QuerySet[AdminKey]:
     return AdminKey.objects.live().filter(cluster=cluster).select_related("cluster", "created_by")
 

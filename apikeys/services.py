@@ -6,7 +6,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from apikeys.models import POSTFIX_LENGTH, AdminKey, DatabaseApiKey, IssuedKey
-from apikeys.selectors import admin_key_refusal
+from apikeys.policy import admin_key_refusal, database_key_refusal
 from apikeys.tokens import current_pepper_id, mint_jwt, new_admin_key, token_digest
 from audit.models import Action
 from audit.services import audit_record
@@ -48,8 +48,9 @@ def database_key_create(
     forgets it. `nonce` is the create form's one-time value (unique): a second
     call with the same nonce fails with IntegrityError instead of minting again.
     """
-    if not cluster.jwt_rbac:
-        raise ValidationError("Granular database API keys are not enabled on this cluster.")
+    refusal = database_key_refusal(cluster)
+    if refusal:
+        raise ValidationError(refusal)
     key = DatabaseApiKey(
         cluster=cluster,
         name=name,

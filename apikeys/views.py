@@ -5,20 +5,20 @@ that POST's response (Cache-Control: no-store); it is never stored, so no later
 request can show it again. The create form carries a one-time nonce that the
 new key records (unique): a repeated POST (a reload of the reveal page, a
 double click) finds that key and is sent to its page, which says the key can
-no longer be shown, instead of minting a second key unnoticed.
+no longer be shown, instead of minting a second key unnoticed
+(apikeys/create_once.py, which management keys use too). Who may create
+which key, where, is apikeys/policy.py.
 
 Both kinds share that flow, the reveal page (warning, Copy, connection
 snippets), the key page and the delete confirmation; they differ in their
 form, in when they may be created and in the service that creates them.
 """
 
-import re
 from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -30,7 +30,6 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import account_for
 from apikeys.forms import (
-    NONCE_PATTERN,
     AccountKeyFilterForm,
     AdminKeyForm,
     ClusterPickerForm,
@@ -40,10 +39,11 @@ from apikeys.forms import (
 )
 from apikeys.models import AdminKey, DatabaseApiKey, IssuedKey
 from apikeys.secret_text import SecretList, SecretText
+from apikeys.create_once import create_once, repeated
+from apikeys.policy import ADMIN, CREATE_PERMISSION, DATABASE, create_refusal, kind_to_create
 from apikeys.rights import OPERATION_GROUPS
 from apikeys.selectors import (
     account_key_lists,
-    admin_key_refusal,
     cluster_admin_key,
     cluster_key,
     key_rights,
@@ -64,24 +64,6 @@ def cluster_keys_url(cluster, anchor: str = "api-keys") -> str:
 USED_ELSEWHERE = "This form was already used for another cluster. Check the values and submit again."
 
 
-def _key_of_nonce(nonce) -> DatabaseApiKey | None:
-    """The database key a create form with this nonce already made, if any."""
-    return _of_nonce(DatabaseApiKey, nonce)
-
-
-def _admin_key_of_nonce(nonce) -> AdminKey | None:
-    """The admin key a create form with this nonce already made, if any."""
-    return _of_nonce(AdminKey, nonce)
-
-
-def _of_nonce(model: type[IssuedKey], nonce) -> IssuedKey | None:
-    # Only a nonce of the form's own shape reaches the database: PostgreSQL
-    # refuses text with a NUL byte, which would be a 500.
-    if not isinstance(nonce, str) or not re.fullmatch(NONCE_PATTERN, nonce):
-        return None
-    return model.objects.select_related("cluster").filter(nonce=nonce).first()
-
-
 def _see_other(url: str) -> HttpResponseRedirect:
     """303: the browser follows a POST's redirect with a GET, and a reload repeats the GET."""
     response = HttpResponseRedirect(url)
@@ -96,50 +78,50 @@ def _no_store(response: HttpResponse) -> HttpResponse:
     return response
 
 
-@sensitive_variables("token")
+@sensitive_variables("token", "outcome")
 def _create_and_reveal(
     request,
     cluster,
     form: KeyForm,
     *,
     template: str,
-    find_used: Callable[[str | None], IssuedKey | None],
+    model: type[IssuedKey],
     create: Callable[[dict], tuple[IssuedKey, str]],
 ) -> HttpResponse:
-    """The POST of a create form, for either kind of key: mint once, reveal once."""
+    """The POST of a create form, for either kind of key: mint once, reveal once (apikeys.create_once)."""
     context = {"account": cluster.account, "cluster": cluster}
-    used = find_used(request.POST.get("nonce"))
-    if used is not None and used.cluster_id == cluster.id:
+    scope = {"cluster_id": cluster.id}
+    used = repeated(model, request.POST.get("nonce"), scope)
+    if used is not None:
         return _see_other(used.get_absolute_url() + "?repeated=1")
 
-    if form.is_valid() and used is not None:
-        form.add_error("nonce", USED_ELSEWHERE)
-    elif form.is_valid():
+    if form.is_valid():
         try:
             with propagation() as reached:
-                key, token = create(form.cleaned_data)
-        except IntegrityError:
-            # The same form posted twice at once: the other request minted the key.
-            used = find_used(form.cleaned_data["nonce"])
-            if used is None:
-                raise
-            if used.cluster_id == cluster.id:
-                return _see_other(used.get_absolute_url() + "?repeated=1")
-            form.add_error("nonce", USED_ELSEWHERE)
+                outcome = create_once(
+                    model, nonce=form.cleaned_data["nonce"], scope=scope, create=lambda: create(form.cleaned_data)
+                )
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            # "Test connection" fetches the cluster's endpoint, another origin.
-            request.csp_connect_src = [f"{cluster.endpoint_url}:{cluster.rest_port}"]
-            return _no_store(
-                render(
-                    request,
-                    "apikeys/reveal.html",
-                    context
-                    | {"key": key, "token": SecretText(token), "snippets": SecretList(snippets_for(cluster, token)),
-                       "propagation_warning": reached.message},
+            if outcome.elsewhere:
+                form.add_error("nonce", USED_ELSEWHERE)
+            elif outcome.secret is None:
+                return _see_other(outcome.key.get_absolute_url() + "?repeated=1")
+            else:
+                token = outcome.secret
+                # "Test connection" fetches the cluster's endpoint, another origin.
+                request.csp_connect_src = [f"{cluster.endpoint_url}:{cluster.rest_port}"]
+                return _no_store(
+                    render(
+                        request,
+                        "apikeys/reveal.html",
+                        context
+                        | {"key": outcome.key, "token": SecretText(token),
+                           "snippets": SecretList(snippets_for(cluster, token)),
+                           "propagation_warning": reached.message},
+                    )
                 )
-            )
 
     if "nonce" in form.errors:
         # Forged, or used on another cluster: hand out a fresh one with the errors.
@@ -197,9 +179,9 @@ def _detail(request, cluster, key: IssuedKey) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def key_create(request, account_id, cluster_id):
-    cluster = cluster_for(request, account_id, cluster_id, "write:api_keys")
+    cluster = cluster_for(request, account_id, cluster_id, CREATE_PERMISSION[DATABASE])
     context = {"account": cluster.account, "cluster": cluster}
-    if not cluster.jwt_rbac:
+    if create_refusal(DATABASE, cluster):
         return render(request, "apikeys/unavailable.html", context, status=409)
     if request.method == "GET":
         form = DatabaseApiKeyForm(cluster=cluster)
@@ -218,7 +200,7 @@ def key_create(request, account_id, cluster_id):
 
     form = DatabaseApiKeyForm(request.POST, cluster=cluster)
     return _create_and_reveal(
-        request, cluster, form, template="apikeys/create.html", find_used=_key_of_nonce, create=create
+        request, cluster, form, template="apikeys/create.html", model=DatabaseApiKey, create=create
     )
 
 
@@ -262,11 +244,11 @@ def account_keys_list(request, account_id):
 def account_key_create(request, account_id):
     """Create from the API Keys page: pick the cluster, then that cluster's
     create form (a database API key, or an admin key on a legacy cluster)."""
-    account = account_for(request, account_id, "write:api_keys")
+    account = account_for(request, account_id, CREATE_PERMISSION[DATABASE])
     form = ClusterPickerForm(request.GET or None, account=account)
     if form.is_bound and form.is_valid():
         cluster = form.cleaned_data["cluster"]
-        name = "create" if cluster.jwt_rbac or admin_key_refusal(cluster) else "admin-create"
+        name = "admin-create" if kind_to_create(cluster) == ADMIN else "create"
         return redirect(f"apikeys:{name}", account_id=account.id, cluster_id=cluster.id)
     return render(
         request, "apikeys/account_create.html", {"account": account, "form": form}, status=400 if form.is_bound else 200
@@ -280,14 +262,14 @@ def account_key_create(request, account_id):
 @require_http_methods(["GET", "POST"])
 def admin_create(request, account_id, cluster_id):
     """Create an admin key: only on a cluster from before 2025-01-27 without granular access."""
-    cluster = cluster_for(request, account_id, cluster_id, "write:api_keys")
+    cluster = cluster_for(request, account_id, cluster_id, CREATE_PERMISSION[ADMIN])
     context = {"account": cluster.account, "cluster": cluster}
     if request.method == "POST":
         # A reload of the reveal page finds its key even if creating is closed since.
-        used = _admin_key_of_nonce(request.POST.get("nonce"))
-        if used is not None and used.cluster_id == cluster.id:
+        used = repeated(AdminKey, request.POST.get("nonce"), {"cluster_id": cluster.id})
+        if used is not None:
             return _see_other(used.get_absolute_url() + "?repeated=1")
-    refusal = admin_key_refusal(cluster)
+    refusal = create_refusal(ADMIN, cluster)
     if refusal:
         # The button is gone once granular access is on; a forged POST lands here.
         return render(request, "apikeys/admin_unavailable.html", context | {"refusal": refusal}, status=409)
@@ -309,7 +291,7 @@ def admin_create(request, account_id, cluster_id):
         cluster,
         AdminKeyForm(request.POST),
         template="apikeys/admin_create.html",
-        find_used=_admin_key_of_nonce,
+        model=AdminKey,
         create=create,
     )
 
