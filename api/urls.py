@@ -7,7 +7,7 @@ the API's own error (INVALID_ARGUMENT) instead of Django's HTML 404.
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerSplitView
 
-from api import clusters, database_api_keys, iam, management_keys
+from api import clusters, database_api_keys, iam, key_edits, management_keys
 from api.errors import not_found
 
 app_name = "api"
@@ -27,6 +27,12 @@ urlpatterns = [
         f"cluster/auth/v2/{ACCOUNT}/database-api-keys",
         database_api_keys.DatabaseApiKeyList.as_view(),
         name="database-api-keys",
+    ),
+    # Extension (api/key_edits.py), before the Cloud path whose <str:> would take the ":update" in.
+    path(
+        f"cluster/auth/v2/{ACCOUNT}/database-api-keys/<str:database_api_key_id>:update",
+        key_edits.DatabaseApiKeyUpdate.as_view(),
+        name="database-api-key-update",
     ),
     path(
         f"cluster/auth/v2/{ACCOUNT}/database-api-keys/<str:database_api_key_id>",

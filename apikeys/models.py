@@ -23,6 +23,7 @@ from django.utils import timezone
 MAX_RULES = 20
 MAX_EXPIRY_DAYS = 3650
 POSTFIX_LENGTH = 6
+DESCRIPTION_MAX_LENGTH = 500
 
 # Qdrant Cloud's rules for key names and collection names (qdrant-auth.md).
 KEY_NAME_PATTERN = r"\A[A-Za-z0-9 _-]+\Z"
@@ -106,6 +107,8 @@ class IssuedKey(models.Model):
     name = models.CharField(
         max_length=128, validators=[MinLengthValidator(4), RegexValidator(KEY_NAME_PATTERN, KEY_NAME_MESSAGE)]
     )
+    # What the key is for, in the user's words; editable, like the name, without a new secret.
+    description = models.CharField(max_length=DESCRIPTION_MAX_LENGTH, blank=True, default="")
     expires_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -160,6 +163,9 @@ class IssuedKey(models.Model):
 
     def get_delete_url(self) -> str:
         return self._url("delete")
+
+    def get_edit_url(self) -> str:
+        return self._url("edit")
 
 
 class DatabaseApiKey(IssuedKey):

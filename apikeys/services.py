@@ -1,3 +1,4 @@
+from copy import copy
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
@@ -135,3 +136,33 @@ def admin_key_delete(*, key: AdminKey, by, client_ip: str | None = None) -> None
             account=key.cluster.account, action=Action.ADMIN_KEY_DELETED, target=key, actor=by, client_ip=client_ip
         )
         keys_changed()  # the data plane stops accepting it at its next poll
+
+
+_EDITED = {"database": Action.DATABASE_KEY_EDITED, "admin": Action.ADMIN_KEY_EDITED}
+
+
+@transaction.atomic
+def key_edit(*, key: IssuedKey, name: str, description: str, by, client_ip: str | None = None) -> IssuedKey:
+    """Renames a database API key or an admin key, or changes its description.
+
+    The secret, the rules and the expiry stay: a JWT carries its rules, so
+    other rights mean a new key. Refused (ValidationError, nothing written)
+    for a name or description the create form would refuse, or a deleted key.
+    """
+    candidate = copy(key)
+    candidate.name, candidate.description = name, description
+    candidate.full_clean(validate_unique=False, validate_constraints=False)
+    # The entry fits the audit log's detail: names are at most 128 characters, a description is only noted.
+    changes = ([f"name “{key.name}” → “{name}”"] if key.name != name else []) + (
+        ["description changed"] if key.description != description else []
+    )
+    if not changes:
+        return key
+    if not type(key).objects.filter(pk=key.pk, revoked_at__isnull=True).update(name=name, description=description):
+        raise ValidationError("This key was deleted; it can no longer be edited.")
+    key.name, key.description = name, description
+    audit_record(
+        account=key.cluster.account, action=_EDITED[key.kind], target=key, actor=by, client_ip=client_ip,
+        detail="; ".join(changes),
+    )
+    return key

@@ -12,9 +12,11 @@ urlpatterns = [
     path("api-keys/create/", views.account_key_create, name="account-create"),
     path("clusters/<uuid:cluster_id>/api-keys/create/", views.key_create, name="create"),
     path("clusters/<uuid:cluster_id>/api-keys/<uuid:key_id>/", views.key_detail, name="detail"),
+    path("clusters/<uuid:cluster_id>/api-keys/<uuid:key_id>/edit/", views.key_edit_view, name="edit"),
     path("clusters/<uuid:cluster_id>/api-keys/<uuid:key_id>/delete/", views.key_delete, name="delete"),
     path("clusters/<uuid:cluster_id>/admin-keys/create/", views.admin_create, name="admin-create"),
     path("clusters/<uuid:cluster_id>/admin-keys/<uuid:admin_key_id>/", views.admin_detail, name="admin-detail"),
+    path("clusters/<uuid:cluster_id>/admin-keys/<uuid:admin_key_id>/edit/", views.admin_edit, name="admin-edit"),
     path(
         "clusters/<uuid:cluster_id>/admin-keys/<uuid:admin_key_id>/delete/", views.admin_delete, name="admin-delete"
     ),

@@ -34,13 +34,14 @@ from apikeys.forms import (
     AdminKeyForm,
     ClusterPickerForm,
     DatabaseApiKeyForm,
+    KeyEditForm,
     KeyForm,
     new_nonce,
 )
 from apikeys.models import AdminKey, DatabaseApiKey, IssuedKey
 from apikeys.secret_text import SecretList, SecretText
 from apikeys.create_once import create_once, repeated
-from apikeys.policy import ADMIN, CREATE_PERMISSION, DATABASE, create_refusal, kind_to_create
+from apikeys.policy import ADMIN, CREATE_PERMISSION, DATABASE, EDIT_PERMISSION, create_refusal, kind_to_create
 from apikeys.rights import OPERATION_GROUPS
 from apikeys.selectors import (
     account_key_lists,
@@ -49,7 +50,7 @@ from apikeys.selectors import (
     key_rights,
     keys_page,
 )
-from apikeys.services import admin_key_create, admin_key_delete, database_key_create, database_key_delete
+from apikeys.services import admin_key_create, admin_key_delete, database_key_create, database_key_delete, key_edit
 from apikeys.snippets import snippets_for
 from audit.services import client_ip
 from clusters.selectors import cluster_for
@@ -161,6 +162,25 @@ def _delete(request, cluster, key: IssuedKey, delete: Callable[..., None]) -> Ht
     )
 
 
+def _edit(request, cluster, key: IssuedKey) -> HttpResponse:
+    """GET shows the name and description; POST saves them, for either kind."""
+    if request.method == "POST":
+        form = KeyEditForm(request.POST)
+        if form.is_valid():
+            try:
+                key_edit(key=key, by=request.user, client_ip=client_ip(request), **form.cleaned_data)
+            except ValidationError as error:
+                form.add_error(None, error)  # a field's complaint goes next to that field
+            else:
+                messages.success(request, f"Saved the {key.kind_label} {key.name} (…{key.postfix}).")
+                return redirect(key.get_absolute_url())
+        status = 400
+    else:
+        form, status = KeyEditForm(initial={"name": key.name, "description": key.description}), 200
+    context = {"account": cluster.account, "cluster": cluster, "key": key, "form": form}
+    return render(request, "apikeys/edit.html", context, status=status)
+
+
 def _detail(request, cluster, key: IssuedKey) -> HttpResponse:
     """A key's page: everything about it but the key, which can no longer be shown."""
     # A deleted or expired key is refused before any rule is checked: no matrix.
@@ -210,6 +230,14 @@ def key_create(request, account_id, cluster_id):
 def key_detail(request, account_id, cluster_id, key_id):
     cluster = cluster_for(request, account_id, cluster_id, "read:api_keys")
     return _detail(request, cluster, cluster_key(cluster, key_id))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def key_edit_view(request, account_id, cluster_id, key_id):
+    cluster = cluster_for(request, account_id, cluster_id, EDIT_PERMISSION)
+    key = get_object_or_404(DatabaseApiKey.objects.live().filter(cluster=cluster).select_related("cluster"), id=key_id)
+    return _edit(request, cluster, key)
 
 
 @login_required
@@ -302,6 +330,14 @@ def admin_create(request, account_id, cluster_id):
 def admin_detail(request, account_id, cluster_id, admin_key_id):
     cluster = cluster_for(request, account_id, cluster_id, "read:api_keys")
     return _detail(request, cluster, cluster_admin_key(cluster, admin_key_id))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def admin_edit(request, account_id, cluster_id, admin_key_id):
+    cluster = cluster_for(request, account_id, cluster_id, EDIT_PERMISSION)
+    key = get_object_or_404(AdminKey.objects.live().filter(cluster=cluster).select_related("cluster"), id=admin_key_id)
+    return _edit(request, cluster, key)
 
 
 @login_required

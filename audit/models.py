@@ -7,10 +7,13 @@ from django.db import models
 class Action(models.TextChoices):
     ADMIN_KEY_CREATED = "admin_key.created", "Admin key created"
     ADMIN_KEY_DELETED = "admin_key.deleted", "Admin key deleted"
+    ADMIN_KEY_EDITED = "admin_key.edited", "Admin key edited"
     DATABASE_KEY_CREATED = "database_key.created", "Database API key created"
     DATABASE_KEY_DELETED = "database_key.deleted", "Database API key deleted"
+    DATABASE_KEY_EDITED = "database_key.edited", "Database API key edited"
     MANAGEMENT_KEY_CREATED = "management_key.created", "Management key created"
     MANAGEMENT_KEY_DELETED = "management_key.deleted", "Management key deleted"
+    MANAGEMENT_KEY_EDITED = "management_key.edited", "Management key edited"
     GRANULAR_ACCESS_ENABLED = "cluster.granular_access_enabled", "Granular access enabled"
     RESTART_STARTED = "cluster.restart_started", "Restart started"
     RESTART_FINISHED = "cluster.restart_finished", "Restart finished"
