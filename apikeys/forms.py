@@ -348,3 +348,30 @@ class KeyEditForm(forms.Form):
                 attrs = self.fields[field].widget.attrs
                 attrs["aria-invalid"] = "true"
                 attrs["aria-describedby"] = f"id_{field}-help id_{field}-error"
+
+
+class NeverEchoedTextarea(forms.Textarea):
+    """A textarea that never renders what was posted back into the page."""
+
+    def format_value(self, value):
+        return None
+
+
+class ExplainKeyForm(forms.Form):
+    key = forms.CharField(
+        label="Database API key or admin key",
+        max_length=8192,  # far longer than any key the console mints
+        strip=True,
+        widget=NeverEchoedTextarea(
+            attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false", "autocapitalize": "off",
+                   "autocorrect": "off", "aria-describedby": "id_key-help", "data-lpignore": "true"}
+        ),
+        help_text="Paste the key. It is compared with the stored digests of this account's keys, never kept or logged.",
+        error_messages={"required": "Paste a key to explain.",
+                        "max_length": "This is longer than any key (%(show_value)d characters): paste one key."},
+    )
+
+    def full_clean(self):
+        super().full_clean()
+        if "key" in self.errors:
+            self.fields["key"].widget.attrs.update({"aria-invalid": "true", "aria-describedby": "id_key-help id_key-error"})

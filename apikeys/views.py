@@ -25,7 +25,7 @@ from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.debug import sensitive_variables
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import account_for
@@ -33,6 +33,7 @@ from apikeys.forms import (
     AccountKeyFilterForm,
     AdminKeyForm,
     ClusterPickerForm,
+    ExplainKeyForm,
     DatabaseApiKeyForm,
     KeyEditForm,
     KeyForm,
@@ -40,6 +41,7 @@ from apikeys.forms import (
 )
 from apikeys.models import AdminKey, DatabaseApiKey, IssuedKey
 from apikeys.secret_text import SecretList, SecretText
+from apikeys.explain import LIVE, explain
 from apikeys.create_once import create_once, repeated
 from apikeys.policy import ADMIN, CREATE_PERMISSION, DATABASE, EDIT_PERMISSION, create_refusal, kind_to_create
 from apikeys.rights import OPERATION_GROUPS
@@ -280,6 +282,31 @@ def account_key_create(request, account_id):
         return redirect(f"apikeys:{name}", account_id=account.id, cluster_id=cluster.id)
     return render(
         request, "apikeys/account_create.html", {"account": account, "form": form}, status=400 if form.is_bound else 200
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@never_cache
+@sensitive_post_parameters("key")
+@sensitive_variables("pasted")
+def account_key_explain(request, account_id):
+    """Paste a key, see which of the account's keys it is. POST only carries
+    it (never a URL or the session), and the page never renders it back."""
+    account = account_for(request, account_id, "read:api_keys")
+    context = {"account": account, "operation_groups": OPERATION_GROUPS}
+    if request.method == "GET":
+        return render(request, "apikeys/explain.html", context | {"form": ExplainKeyForm()})
+    form = ExplainKeyForm(request.POST)
+    if not form.is_valid():
+        return render(request, "apikeys/explain.html", context | {"form": form}, status=400)
+    pasted = form.cleaned_data["key"]
+    explanation = explain(account, pasted)
+    key = explanation.key
+    rights = key_rights(key) if explanation.state == LIVE else None
+    return render(
+        request, "apikeys/explain.html", context | {"form": ExplainKeyForm(), "explanation": explanation,
+                                                    "rights": rights}
     )
 
 
