@@ -1,9 +1,12 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
-from apikeys.models import AdminKey, DatabaseApiKey
+from apikeys.models import REMINDER_DAYS, AdminKey, DatabaseApiKey
 from apikeys.tokens import access_claim
 from apikeys.rights import FULL, Access, Decision, access_from_claim, rights_matrix
 from keyset.contract import embedded_collections
@@ -33,7 +36,6 @@ def account_key_lists(account, *, cluster=None, kind: str = "", state: str = "")
     "active" (not expired) or "expired". Deleted keys are in no list.
     """
     from django.db.models import Q
-    from django.utils import timezone
 
     lists = {}
     now = timezone.now()
@@ -90,3 +92,11 @@ def key_rights(key: DatabaseApiKey | AdminKey) -> list[tuple[str, list[Decision]
     """What the key may do on each live collection of its cluster, decided by
     the checks the front applies (apikeys.rights)."""
     return rights_matrix(key_access(key), cluster_collections(key.cluster))
+
+
+def expiring_keys(cluster) -> list[DatabaseApiKey | AdminKey]:
+    """The cluster's live keys of both kinds that expire within REMINDER_DAYS[0] days, soonest first."""
+    now = timezone.now()
+    window = {"expires_at__gt": now, "expires_at__lte": now + timedelta(days=REMINDER_DAYS[0])}
+    keys = [*cluster_keys(cluster).filter(**window), *cluster_admin_keys(cluster).filter(**window)]
+    return sorted(keys, key=lambda key: key.expires_at)

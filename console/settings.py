@@ -229,6 +229,7 @@ AUDIT_RETENTION_DAYS = env.positive_int("AUDIT_RETENTION_DAYS", default=None)
 CELERY_BEAT_SCHEDULE = {
     "sweep-operations": {"task": "clusters.tasks.operations_sweep_task", "schedule": OPERATIONS_SWEEP_SECONDS},
     "prune-audit-log": {"task": "audit.tasks.audit_prune_task", "schedule": 3600.0},
+    "key-expiry-reminders": {"task": "apikeys.tasks.expiry_reminders_task", "schedule": 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -8,7 +8,7 @@ from django import template
 
 from accounts.access import can
 from apikeys.policy import ADMIN, DATABASE, create_offer, may_create
-from apikeys.selectors import cluster_admin_keys, cluster_keys, keys_page
+from apikeys.selectors import cluster_admin_keys, cluster_keys, expiring_keys, keys_page
 from apikeys.snippets import snippets_for
 
 register = template.Library()
@@ -45,3 +45,12 @@ def _admin_keys(request, cluster) -> dict | None:
 def may_create_key(context, kind: str, cluster=None) -> bool:
     """`{% may_create_key "management" as may %}`: the Create buttons ask apikeys.policy."""
     return may_create(context["request"], kind, cluster)
+
+
+@register.inclusion_tag("apikeys/_expiry_banner.html", takes_context=True)
+def expiring_keys_banner(context) -> dict:
+    """The cluster page's banner: its live keys that expire within the first reminder's window."""
+    request, cluster = context["request"], context["cluster"]
+    if not can(request, "read:api_keys"):
+        return {"keys": []}
+    return {"keys": expiring_keys(cluster)}
