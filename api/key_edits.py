@@ -15,7 +15,7 @@ from api.base import AccountView, parse_uuid
 from api.database_api_keys import TAG, DatabaseApiKeyOut, _model_error_message
 from api.errors import InvalidArgument, NotFound, validation_message
 from api.fields import ProtoSerializer, StringField
-from apikeys.policy import EDIT_PERMISSION
+from apikeys.policy import DATABASE, EDIT_PERMISSION
 from apikeys.selectors import account_keys
 from apikeys.services import key_edit
 from audit.services import client_ip
@@ -35,12 +35,12 @@ class UpdateDatabaseApiKeyResponse(ProtoSerializer):
 
 
 class DatabaseApiKeyUpdate(AccountView):
-    permissions = {"POST": EDIT_PERMISSION}
+    permissions = {"POST": EDIT_PERMISSION[DATABASE]}
 
     @extend_schema(
         operation_id="DatabaseApiKeyService_UpdateDatabaseApiKey",
         summary="Renames a database api key or changes its description (extension: not in Qdrant Cloud's API).",
-        description=f"Required permissions:\n- {EDIT_PERMISSION}\n\nThe key itself, its access rules and its "
+        description=f"Required permissions:\n- {EDIT_PERMISSION[DATABASE]}\n\nThe key itself, its access rules and its "
         "expiry stay the same. A field left out is left as it is.",
         tags=[TAG],
         request=UpdateDatabaseApiKeyBody,

@@ -15,8 +15,8 @@ DATABASE, ADMIN, MANAGEMENT = "database", "admin", "management"
 # The permission that creating each kind of key needs.
 CREATE_PERMISSION = {DATABASE: "write:api_keys", ADMIN: "write:api_keys", MANAGEMENT: "write:management_keys"}
 
-# Renaming or describing a key (any kind) changes no right: the role that may create keys may.
-EDIT_PERMISSION = "write:api_keys"
+# Renaming or describing a key changes no right: the role that may create that kind may.
+EDIT_PERMISSION = CREATE_PERMISSION
 
 DATABASE_KEYS_OFF = (
     "Granular database API keys are not enabled on this cluster: it accepts no database API keys. "

@@ -237,7 +237,7 @@ def key_detail(request, account_id, cluster_id, key_id):
 @login_required
 @require_http_methods(["GET", "POST"])
 def key_edit_view(request, account_id, cluster_id, key_id):
-    cluster = cluster_for(request, account_id, cluster_id, EDIT_PERMISSION)
+    cluster = cluster_for(request, account_id, cluster_id, EDIT_PERMISSION[DATABASE])
     key = get_object_or_404(DatabaseApiKey.objects.live().filter(cluster=cluster).select_related("cluster"), id=key_id)
     return _edit(request, cluster, key)
 
@@ -362,7 +362,7 @@ def admin_detail(request, account_id, cluster_id, admin_key_id):
 @login_required
 @require_http_methods(["GET", "POST"])
 def admin_edit(request, account_id, cluster_id, admin_key_id):
-    cluster = cluster_for(request, account_id, cluster_id, EDIT_PERMISSION)
+    cluster = cluster_for(request, account_id, cluster_id, EDIT_PERMISSION[ADMIN])
     key = get_object_or_404(AdminKey.objects.live().filter(cluster=cluster).select_related("cluster"), id=admin_key_id)
     return _edit(request, cluster, key)
 

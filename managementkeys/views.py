@@ -11,6 +11,7 @@ key was already created, instead of minting a second key unnoticed.
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
@@ -20,13 +21,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.access import account_for
 from apikeys.create_once import create_once, repeated
 from apikeys.forms import new_nonce
-from apikeys.policy import CREATE_PERMISSION, MANAGEMENT
+from apikeys.policy import CREATE_PERMISSION, EDIT_PERMISSION, MANAGEMENT
 from apikeys.secret_text import SecretText
 from audit.services import client_ip
-from managementkeys.forms import ManagementKeyForm
+from managementkeys.forms import ManagementKeyForm, ManagementKeyRenameForm
 from managementkeys.models import ManagementKey
 from managementkeys.selectors import account_management_key, account_management_keys
-from managementkeys.services import management_key_create, management_key_delete
+from managementkeys.services import management_key_create, management_key_delete, management_key_rename
 
 USED_ELSEWHERE = "This form was already used in another account. Submit it again."
 
@@ -102,6 +103,28 @@ def _no_store(response: HttpResponse) -> HttpResponse:
     # nonce; the reveal page must stay in no cache, not even the browser's.
     add_never_cache_headers(response)
     return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def key_rename(request, account_id, management_key_id):
+    """GET shows the name; POST saves a new one (the key itself stays)."""
+    account = account_for(request, account_id, EDIT_PERMISSION[MANAGEMENT])
+    key = account_management_key(account, management_key_id)
+    form, status = ManagementKeyRenameForm(initial={"name": key.name}), 200
+    if request.method == "POST":
+        form, status = ManagementKeyRenameForm(request.POST), 400
+        if form.is_valid():
+            try:
+                management_key_rename(key=key, name=form.cleaned_data["name"], by=request.user,
+                                      client_ip=client_ip(request))
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                messages.success(request, f"Renamed the management key {key.prefix}… to {key.name}.")
+                return redirect("managementkeys:list", account_id=account.id)
+    return render(request, "managementkeys/rename.html", {"account": account, "key": key, "form": form},
+                  status=status)
 
 
 @login_required

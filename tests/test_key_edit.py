@@ -88,3 +88,20 @@ def test_the_api_answers_not_found_for_another_accounts_key(owner, account, outs
     response = post_json(api_as(owner, account), api_update_url(account, key), {"name": "mine now"})
     assert_error(response, 404, 5)
     assert DatabaseApiKey.objects.get(id=key.id).name == "their key"
+
+
+def test_a_management_key_is_renamed_and_a_bad_name_changes_nothing(client_of, owner, account):
+    from managementkeys.models import ManagementKey
+    from managementkeys.services import management_key_create
+
+    key, plaintext = management_key_create(name="ci deploy", account=account, by=owner)
+    url = reverse("managementkeys:rename", kwargs={"account_id": account.id, "management_key_id": key.id})
+    client = client_of(owner)
+    refused = client.post(url, {"name": "é!"})
+    assert refused.status_code == 400 and 'id="id_name-error"' in refused.content.decode()
+    assert ManagementKey.objects.get(id=key.id).name == "ci deploy"
+    assert client.post(url, {"name": "ci deploy prod"}).status_code == 302
+    renamed = ManagementKey.objects.get(id=key.id)
+    assert (renamed.name, renamed.digest) == ("ci deploy prod", key.digest)
+    assert AuditEntry.objects.filter(action=Action.MANAGEMENT_KEY_EDITED, detail__contains="ci deploy prod").exists()
+    assert plaintext not in client.get(reverse("managementkeys:list", kwargs={"account_id": account.id})).content.decode()
