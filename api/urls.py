@@ -54,6 +54,12 @@ urlpatterns = [
     ),
     # AuthService (v1): management keys
     path(f"auth/v1/{ACCOUNT}/management-keys", management_keys.ManagementKeyList.as_view(), name="management-keys"),
+    # Extension (api/key_edits.py), before the Cloud path whose <str:> would take the ":update" in.
+    path(
+        f"auth/v1/{ACCOUNT}/management-keys/<str:management_key_id>:update",
+        key_edits.ManagementKeyUpdate.as_view(),
+        name="management-key-update",
+    ),
     path(
         f"auth/v1/{ACCOUNT}/management-keys/<str:management_key_id>",
         management_keys.ManagementKeyDetail.as_view(),

@@ -51,6 +51,7 @@ EXTENSIONS = {
     "DatabaseApiKeyService_UpdateDatabaseApiKey": (
         "post", "/api/cluster/auth/v2/accounts/{}/database-api-keys/{}:update"
     ),
+    "AuthService_UpdateManagementKey": ("post", "/api/auth/v1/accounts/{}/management-keys/{}:update"),
 }
 
 

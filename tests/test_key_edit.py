@@ -105,3 +105,17 @@ def test_a_management_key_is_renamed_and_a_bad_name_changes_nothing(client_of, o
     assert (renamed.name, renamed.digest) == ("ci deploy prod", key.digest)
     assert AuditEntry.objects.filter(action=Action.MANAGEMENT_KEY_EDITED, detail__contains="ci deploy prod").exists()
     assert plaintext not in client.get(reverse("managementkeys:list", kwargs={"account_id": account.id})).content.decode()
+
+
+def test_the_api_renames_a_management_key_as_an_extension(owner, account):
+    from managementkeys.models import ManagementKey
+    from managementkeys.services import management_key_create
+
+    key, _ = management_key_create(name="ci deploy", account=account, by=owner)
+    update = reverse("api:management-key-update", kwargs={"account_id": account.id, "management_key_id": key.id})
+    client = api_as(owner, account)
+    assert_error(post_json(client, update, {"name": "x"}), 400, 3, "managementKey.name")
+    assert ManagementKey.objects.get(id=key.id).name == "ci deploy"
+    response = post_json(client, update, {"name": "ci deploy prod"})
+    assert response.status_code == 200 and response.json()["managementKey"]["name"] == "ci deploy prod"
+    assert ManagementKey.objects.get(id=key.id).name == "ci deploy prod"
