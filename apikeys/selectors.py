@@ -98,5 +98,7 @@ def expiring_keys(cluster) -> list[DatabaseApiKey | AdminKey]:
     """The cluster's live keys of both kinds that expire within REMINDER_DAYS[0] days, soonest first."""
     now = timezone.now()
     window = {"expires_at__gt": now, "expires_at__lte": now + timedelta(days=REMINDER_DAYS[0])}
-    keys = [*cluster_keys(cluster).filter(**window), *cluster_admin_keys(cluster).filter(**window)]
+    keys = list(cluster_keys(cluster).filter(**window))
+    if cluster.is_legacy:  # only clusters from before granular keys can have admin keys
+        keys += cluster_admin_keys(cluster).filter(**window)
     return sorted(keys, key=lambda key: key.expires_at)
