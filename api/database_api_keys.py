@@ -30,6 +30,7 @@ from api.errors import FailedPrecondition, InvalidArgument, NotFound, validation
 from api.fields import EnumField, ProtoSerializer, StringField, TimestampField
 from api.schema import EMPTY, EXTENSION
 from apikeys.models import ClusterAccess, CollectionAccess, KeyState, Protocol, parse_networks
+from apikeys.policy import CREATE_PERMISSION, DATABASE, create_refusal
 from apikeys.selectors import account_keys
 from apikeys.services import (
     ROLL_GRACE,
@@ -272,7 +273,7 @@ def _cluster_of(account, cluster_id, field: str = "clusterId") -> Cluster:
 
 
 class DatabaseApiKeyList(AccountView):
-    permissions = {"GET": "read:api_keys", "POST": "write:api_keys"}
+    permissions = {"GET": "read:api_keys", "POST": CREATE_PERMISSION[DATABASE]}
 
     @extend_schema(
         operation_id="DatabaseApiKeyService_ListDatabaseApiKeys",
@@ -305,7 +306,7 @@ class DatabaseApiKeyList(AccountView):
             raise InvalidArgument(validation_message(body.errors))
         data = body.validated_data["databaseApiKey"]
         cluster = _cluster_of(self.account, data["clusterId"], "databaseApiKey.clusterId")
-        if not cluster.jwt_rbac:
+        if create_refusal(DATABASE, cluster):
             raise FailedPrecondition(
                 "databaseApiKey.clusterId: the cluster does not have JWT RBAC enabled, so it accepts no database "
                 "API keys; enable it first (ClusterService EnableClusterJwtRbac)."

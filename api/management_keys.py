@@ -12,6 +12,7 @@ from api.base import AccountView, parse_uuid
 from api.errors import InvalidArgument, NotFound, validation_message
 from api.fields import ProtoSerializer, StringField, TimestampField
 from api.schema import EMPTY
+from apikeys.policy import CREATE_PERMISSION, MANAGEMENT
 from audit.services import client_ip
 from managementkeys.selectors import account_management_keys
 from managementkeys.services import management_key_create, management_key_delete
@@ -60,7 +61,7 @@ class ListManagementKeysResponse(ProtoSerializer):
 
 
 class ManagementKeyList(AccountView):
-    permissions = {"GET": "read:management_keys", "POST": "write:management_keys"}
+    permissions = {"GET": "read:management_keys", "POST": CREATE_PERMISSION[MANAGEMENT]}
 
     @extend_schema(
         operation_id="AuthService_ListManagementKeys",

@@ -7,7 +7,7 @@ the API's own error (INVALID_ARGUMENT) instead of Django's HTML 404.
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerSplitView
 
-from api import clusters, database_api_keys, iam, management_keys
+from api import clusters, database_api_keys, iam, key_edits, management_keys
 from api.errors import not_found
 
 app_name = "api"
@@ -45,6 +45,11 @@ urlpatterns = [
         name="database-api-key-enable",
     ),
     path(
+        f"cluster/auth/v2/{ACCOUNT}/database-api-keys/<str:database_api_key_id>:update",
+        key_edits.DatabaseApiKeyUpdate.as_view(),
+        name="database-api-key-update",
+    ),
+    path(
         f"cluster/auth/v2/{ACCOUNT}/database-api-keys/<str:database_api_key_id>",
         database_api_keys.DatabaseApiKeyDetail.as_view(),
         name="database-api-key",
@@ -64,6 +69,12 @@ urlpatterns = [
     ),
     # AuthService (v1): management keys
     path(f"auth/v1/{ACCOUNT}/management-keys", management_keys.ManagementKeyList.as_view(), name="management-keys"),
+    # Extension (api/key_edits.py), before the Cloud path whose <str:> would take the ":update" in.
+    path(
+        f"auth/v1/{ACCOUNT}/management-keys/<str:management_key_id>:update",
+        key_edits.ManagementKeyUpdate.as_view(),
+        name="management-key-update",
+    ),
     path(
         f"auth/v1/{ACCOUNT}/management-keys/<str:management_key_id>",
         management_keys.ManagementKeyDetail.as_view(),

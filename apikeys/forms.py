@@ -9,6 +9,7 @@ from django.utils import timezone
 from apikeys.models import (
     COLLECTION_NAME_MESSAGE,
     COLLECTION_NAME_PATTERN,
+    DESCRIPTION_MAX_LENGTH,
     KEY_NAME_PATTERN,
     MAX_EXPIRY_DAYS,
     MAX_RULES,
@@ -380,3 +381,56 @@ class ClusterPickerForm(forms.Form):
     def __init__(self, *args, account, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["cluster"].queryset = account.clusters.order_by("name")
+
+
+class KeyEditForm(forms.Form):
+    """Edit a key: its name (the rules of creating one) and its description; never its secret or rules."""
+
+    name = KeyForm.base_fields["name"]
+    description = forms.CharField(
+        required=False,
+        max_length=DESCRIPTION_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3, "aria-describedby": "id_description-help"}),
+        help_text=f"Optional: what the key is for, at most {DESCRIPTION_MAX_LENGTH} characters.",
+        error_messages={"max_length": f"Use at most {DESCRIPTION_MAX_LENGTH} characters (this has %(show_value)d)."},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["name"].widget.attrs.update({"autocomplete": "off", "aria-describedby": "id_name-help"})
+
+    def full_clean(self):
+        super().full_clean()
+        # The field at fault says so, and its error is read out with it.
+        for field in self.errors:
+            if field in self.fields:
+                attrs = self.fields[field].widget.attrs
+                attrs["aria-invalid"] = "true"
+                attrs["aria-describedby"] = f"id_{field}-help id_{field}-error"
+
+
+class NeverEchoedTextarea(forms.Textarea):
+    """A textarea that never renders what was posted back into the page."""
+
+    def format_value(self, value):
+        return None
+
+
+class ExplainKeyForm(forms.Form):
+    key = forms.CharField(
+        label="Database API key or admin key",
+        max_length=8192,  # far longer than any key the console mints
+        strip=True,
+        widget=NeverEchoedTextarea(
+            attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false", "autocapitalize": "off",
+                   "autocorrect": "off", "aria-describedby": "id_key-help", "data-lpignore": "true"}
+        ),
+        help_text="Paste the key. It is compared with the stored digests of this account's keys, never kept or logged.",
+        error_messages={"required": "Paste a key to explain.",
+                        "max_length": "This is longer than any key (%(show_value)d characters): paste one key."},
+    )
+
+    def full_clean(self):
+        super().full_clean()
+        if "key" in self.errors:
+            self.fields["key"].widget.attrs.update({"aria-invalid": "true", "aria-describedby": "id_key-help id_key-error"})

@@ -24,6 +24,7 @@ from django.utils import timezone
 MAX_RULES = 20
 MAX_EXPIRY_DAYS = 3650
 POSTFIX_LENGTH = 6
+DESCRIPTION_MAX_LENGTH = 500
 
 # Qdrant Cloud's rules for key names and collection names (qdrant-auth.md).
 KEY_NAME_PATTERN = r"\A[A-Za-z0-9 _-]+\Z"
@@ -183,6 +184,8 @@ class IssuedKey(models.Model):
     name = models.CharField(
         max_length=128, validators=[MinLengthValidator(4), RegexValidator(KEY_NAME_PATTERN, KEY_NAME_MESSAGE)]
     )
+    # What the key is for, in the user's words; editable, like the name, without a new secret.
+    description = models.CharField(max_length=DESCRIPTION_MAX_LENGTH, blank=True, default="")
     expires_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -253,6 +256,17 @@ class IssuedKey(models.Model):
             return KeyState.EXPIRED
         return KeyState.ACTIVE
 
+    @property
+    def expires_in_days(self) -> int | None:
+        """Whole days (rounded up) until a key expires within the first reminder's
+        window, for the "Expires in 6 days" badge; None otherwise."""
+        if self.expires_at is None:
+            return None
+        left = self.expires_at - timezone.now()
+        if left <= timedelta(0) or left > timedelta(days=REMINDER_DAYS[0]):
+            return None
+        return -(-left // timedelta(days=1))
+
     def _url(self, name: str) -> str:
         kwargs = {"account_id": self.cluster.account_id, "cluster_id": self.cluster_id, self.url_kwarg: self.id}
         return reverse(f"apikeys:{self.url_prefix}{name}", kwargs=kwargs)
@@ -271,6 +285,9 @@ class IssuedKey(models.Model):
 
     def get_enable_url(self) -> str:
         return self._url("enable")
+
+    def get_edit_url(self) -> str:
+        return self._url("edit")
 
 
 class DatabaseApiKey(IssuedKey):
@@ -341,3 +358,25 @@ class AdminKey(IssuedKey):
 
     class Meta(IssuedKey.Meta):
         indexes = [models.Index(fields=["cluster", "revoked_at", "-created_at"], name="adminkey_cluster_live_idx")]
+
+
+# Days before its expiry that a key's creator and the account's owners are reminded.
+REMINDER_DAYS = (7, 1)
+
+
+class ExpiryReminder(models.Model):
+    """That the reminder `days` before a key's expiry was sent: one row per key
+    and threshold (unique), written in the transaction that sends the email,
+    so two runs of the reminder task at once send it once."""
+
+    key_kind = models.CharField(max_length=16)  # IssuedKey.kind: "database" or "admin"
+    key_id = models.UUIDField()
+    days = models.PositiveSmallIntegerField()
+    # The expiry the reminder was about: a key whose expiry changes is reminded afresh.
+    expires_at = models.DateTimeField()
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key_kind", "key_id", "days", "expires_at"], name="one_reminder_per_threshold")
+        ]

@@ -1,11 +1,14 @@
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
-from apikeys.models import AdminKey, DatabaseApiKey, IssuedKey
+from apikeys.models import REMINDER_DAYS, AdminKey, DatabaseApiKey, IssuedKey
+from apikeys.rights import FULL, Access, Decision, access_from_claim, rights_matrix
+from apikeys.tokens import access_claim
 from clusters.models import Runtime
 from clusters.nodes import cluster_collection_names
 from keyset.contract import embedded_collections
@@ -42,7 +45,6 @@ def listed_keys(model: type[IssuedKey]) -> QuerySet:
     """A kind's keys as lists show them: not deleted, not the old secret of a
     roll past its deadline, each with `replaces_until` (the deadline of the
     old secret it replaces, if that still works)."""
-    from django.utils import timezone
 
     old = model.objects.live().filter(rolled_into=OuterRef("pk"), retires_at__gt=timezone.now())
     return (model.objects.listed().select_related("cluster", "created_by", "rolled_into")
@@ -109,33 +111,6 @@ def cluster_key(cluster, key_id) -> DatabaseApiKey:
 # Admin keys
 
 
-def admin_key_refusal(cluster) -> str | None:
-    """Why no admin key can be created on this cluster now, or None when one can.
-
-    Like Qdrant Cloud: admin keys belong to clusters created before granular
-    keys existed (2025-01-27), and only until granular access is enabled;
-    from the moment the user confirms enabling it, no new one is made.
-    """
-    from clusters.models import Operation
-
-    if not cluster.is_legacy:
-        return (
-            "Admin keys exist only on clusters created before 27 January 2025. "
-            "This cluster uses database API keys with granular access control: create one of those instead."
-        )
-    if cluster.jwt_rbac:
-        return (
-            "Granular access control is enabled on this cluster, so new admin keys cannot be created. "
-            "Existing admin keys keep working; create a database API key instead."
-        )
-    if cluster.operations.filter(kind=Operation.Kind.ENABLE_JWT, state__in=Operation.ACTIVE).exists():
-        return (
-            "Granular access control is being enabled on this cluster, so new admin keys cannot be created. "
-            "Existing admin keys keep working."
-        )
-    return None
-
-
 def cluster_admin_keys(cluster, **filters) -> QuerySet[AdminKey]:
     return filtered_keys(listed_keys(AdminKey).filter(cluster=cluster), **filters)
 
@@ -146,3 +121,27 @@ def cluster_admin_key(cluster, admin_key_id) -> AdminKey:
         AdminKey.objects.filter(cluster=cluster).select_related("cluster", "created_by", "revoked_by"),
         id=admin_key_id,
     )
+
+
+def key_access(key: DatabaseApiKey | AdminKey) -> Access:
+    """The Access the front gives this key: an admin key is global manage, a
+    database key what its token's `access` claim reads as (the same parse)."""
+    if key.kind == "admin":
+        return FULL
+    return access_from_claim(access_claim(key.rules))
+
+
+def key_rights(key: DatabaseApiKey | AdminKey) -> list[tuple[str, list[Decision]]]:
+    """What the key may do on each live collection of its cluster, decided by
+    the checks the front applies (apikeys.rights)."""
+    return rights_matrix(key_access(key), cluster_collections(key.cluster))
+
+
+def expiring_keys(cluster) -> list[DatabaseApiKey | AdminKey]:
+    """The cluster's live keys of both kinds that expire within REMINDER_DAYS[0] days, soonest first."""
+    now = timezone.now()
+    window = {"expires_at__gt": now, "expires_at__lte": now + timedelta(days=REMINDER_DAYS[0])}
+    keys = list(cluster_keys(cluster).filter(**window))
+    if cluster.is_legacy:  # only clusters from before granular keys can have admin keys
+        keys += cluster_admin_keys(cluster).filter(**window)
+    return sorted(keys, key=lambda key: key.expires_at)

@@ -1,3 +1,4 @@
+from copy import copy
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
@@ -6,7 +7,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from apikeys.models import POSTFIX_LENGTH, AdminKey, DatabaseApiKey, IssuedKey
-from apikeys.selectors import admin_key_refusal
+from apikeys.policy import admin_key_refusal, database_key_refusal
 from apikeys.tokens import current_pepper_id, mint_jwt, new_admin_key, token_digest
 from audit.models import Action
 from audit.services import audit_record
@@ -49,8 +50,9 @@ def database_key_create(
     forgets it. `nonce` is the create form's one-time value (unique): a second
     call with the same nonce fails with IntegrityError instead of minting again.
     """
-    if not cluster.jwt_rbac:
-        raise ValidationError("Granular database API keys are not enabled on this cluster.")
+    refusal = database_key_refusal(cluster)
+    if refusal:
+        raise ValidationError(refusal)
     key = DatabaseApiKey(
         cluster=cluster,
         name=name,
@@ -198,6 +200,7 @@ def key_roll(
     successor = type(key)(
         cluster=key.cluster,
         name=key.name,
+        description=key.description,
         expires_at=key.expires_at,
         allowed_networks=key.allowed_networks,
         created_by=by,
@@ -249,3 +252,33 @@ def _set_disabled(key: IssuedKey, disabled: bool, by, client_ip: str | None) -> 
         audit_record(account=key.cluster.account, action=action, target=key, actor=by, client_ip=client_ip)
         keys_changed(key=key)  # read-your-writes: the first request after the response sees it
     return bool(changed)
+
+
+_EDITED = {"database": Action.DATABASE_KEY_EDITED, "admin": Action.ADMIN_KEY_EDITED}
+
+
+@transaction.atomic
+def key_edit(*, key: IssuedKey, name: str, description: str, by, client_ip: str | None = None) -> IssuedKey:
+    """Renames a database API key or an admin key, or changes its description.
+
+    The secret, the rules and the expiry stay: a JWT carries its rules, so
+    other rights mean a new key. Refused (ValidationError, nothing written)
+    for a name or description the create form would refuse, or a deleted key.
+    """
+    candidate = copy(key)
+    candidate.name, candidate.description = name, description
+    candidate.full_clean(validate_unique=False, validate_constraints=False)
+    # The entry fits the audit log's detail: names are at most 128 characters, a description is only noted.
+    changes = ([f"name “{key.name}” → “{name}”"] if key.name != name else []) + (
+        ["description changed"] if key.description != description else []
+    )
+    if not changes:
+        return key
+    if not type(key).objects.filter(pk=key.pk, revoked_at__isnull=True).update(name=name, description=description):
+        raise ValidationError("This key was deleted; it can no longer be edited.")
+    key.name, key.description = name, description
+    audit_record(
+        account=key.cluster.account, action=_EDITED[key.kind], target=key, actor=by, client_ip=client_ip,
+        detail="; ".join(changes),
+    )
+    return key

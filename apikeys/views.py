@@ -5,43 +5,54 @@ that POST's response (Cache-Control: no-store); it is never stored, so no later
 request can show it again. The create form carries a one-time nonce that the
 new key records (unique): a repeated POST (a reload of the reveal page, a
 double click) finds that key and is sent to its page, which says the key can
-no longer be shown, instead of minting a second key unnoticed.
+no longer be shown, instead of minting a second key unnoticed
+(apikeys/create_once.py, which management keys use too). Who may create
+which key, where, is apikeys/policy.py.
 
 Both kinds share that flow, the reveal page (warning, Copy, connection
 snippets), the key page and the delete confirmation; they differ in their
 form, in when they may be created and in the service that creates them.
 """
 
-import re
 from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError
 from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.debug import sensitive_variables
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import account_for
 from apikeys.forms import (
-    NONCE_PATTERN,
     AccountKeyFilterForm,
     AdminKeyForm,
     ClusterPickerForm,
+    ExplainKeyForm,
     DatabaseApiKeyForm,
+    KeyEditForm,
     KeyForm,
     RollForm,
     new_nonce,
 )
 from apikeys.models import AdminKey, DatabaseApiKey, IssuedKey
 from apikeys.secret_text import SecretList, SecretText
-from apikeys.selectors import account_key_lists, admin_key_refusal, cluster_admin_key, cluster_key, keys_page
+from apikeys.create_once import create_once, repeated
+from apikeys.explain import LIVE, ROLLED, explain
+from apikeys.policy import ADMIN, CREATE_PERMISSION, DATABASE, EDIT_PERMISSION, create_refusal, kind_to_create
+from apikeys.rights import OPERATION_GROUPS
+from apikeys.selectors import (
+    account_key_lists,
+    cluster_admin_key,
+    cluster_key,
+    key_rights,
+    keys_page,
+)
 from apikeys.services import (
     ROLL_GRACE,
     admin_key_create,
@@ -49,12 +60,14 @@ from apikeys.services import (
     database_key_create,
     database_key_delete,
     key_disable,
+    key_edit,
     key_enable,
     key_roll,
     roll_refusal,
 )
 from apikeys.snippets import snippets_for
 from audit.services import client_ip
+from clusters.nodes import CollectionsUnreadable
 from clusters.selectors import cluster_for
 from keyset.contract import propagation
 
@@ -65,24 +78,6 @@ def cluster_keys_url(cluster, anchor: str = "api-keys") -> str:
 
 
 USED_ELSEWHERE = "This form was already used for another cluster. Check the values and submit again."
-
-
-def _key_of_nonce(nonce) -> DatabaseApiKey | None:
-    """The database key a create form with this nonce already made, if any."""
-    return _of_nonce(DatabaseApiKey, nonce)
-
-
-def _admin_key_of_nonce(nonce) -> AdminKey | None:
-    """The admin key a create form with this nonce already made, if any."""
-    return _of_nonce(AdminKey, nonce)
-
-
-def _of_nonce(model: type[IssuedKey], nonce) -> IssuedKey | None:
-    # Only a nonce of the form's own shape reaches the database: PostgreSQL
-    # refuses text with a NUL byte, which would be a 500.
-    if not isinstance(nonce, str) or not re.fullmatch(NONCE_PATTERN, nonce):
-        return None
-    return model.objects.select_related("cluster").filter(nonce=nonce).first()
 
 
 def _see_other(url: str) -> HttpResponseRedirect:
@@ -99,51 +94,51 @@ def _no_store(response: HttpResponse) -> HttpResponse:
     return response
 
 
-@sensitive_variables("token")
+@sensitive_variables("token", "outcome")
 def _create_and_reveal(
     request,
     cluster,
     form: KeyForm,
     *,
     template: str,
-    find_used: Callable[[str | None], IssuedKey | None],
+    model: type[IssuedKey],
     create: Callable[[dict], tuple[IssuedKey, str]],
     context: dict | None = None,
 ) -> HttpResponse:
-    """The POST of a create (or roll) form, for either kind of key: mint once, reveal once."""
+    """The POST of a create (or roll) form, for either kind of key: mint once, reveal once (apikeys.create_once)."""
     context = context or {"account": cluster.account, "cluster": cluster}
-    used = find_used(request.POST.get("nonce"))
-    if used is not None and used.cluster_id == cluster.id:
+    scope = {"cluster_id": cluster.id}
+    used = repeated(model, request.POST.get("nonce"), scope)
+    if used is not None:
         return _see_other(used.get_absolute_url() + "?repeated=1")
 
-    if form.is_valid() and used is not None:
-        form.add_error("nonce", USED_ELSEWHERE)
-    elif form.is_valid():
+    if form.is_valid():
         try:
             with propagation() as reached:
-                key, token = create(form.cleaned_data)
-        except IntegrityError:
-            # The same form posted twice at once: the other request minted the key.
-            used = find_used(form.cleaned_data["nonce"])
-            if used is None:
-                raise
-            if used.cluster_id == cluster.id:
-                return _see_other(used.get_absolute_url() + "?repeated=1")
-            form.add_error("nonce", USED_ELSEWHERE)
+                outcome = create_once(
+                    model, nonce=form.cleaned_data["nonce"], scope=scope, create=lambda: create(form.cleaned_data)
+                )
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            # "Test connection" fetches the cluster's endpoint, another origin.
-            request.csp_connect_src = [f"{cluster.endpoint_url}:{cluster.rest_port}"]
-            return _no_store(
-                render(
-                    request,
-                    "apikeys/reveal.html",
-                    context
-                    | {"key": key, "token": SecretText(token), "snippets": SecretList(snippets_for(cluster, token)),
-                       "propagation_warning": reached.message},
+            if outcome.elsewhere:
+                form.add_error("nonce", USED_ELSEWHERE)
+            elif outcome.secret is None:
+                return _see_other(outcome.key.get_absolute_url() + "?repeated=1")
+            else:
+                token = outcome.secret
+                # "Test connection" fetches the cluster's endpoint, another origin.
+                request.csp_connect_src = [f"{cluster.endpoint_url}:{cluster.rest_port}"]
+                return _no_store(
+                    render(
+                        request,
+                        "apikeys/reveal.html",
+                        context
+                        | {"key": outcome.key, "token": SecretText(token),
+                           "snippets": SecretList(snippets_for(cluster, token)),
+                           "propagation_warning": reached.message},
+                    )
                 )
-            )
 
     if "nonce" in form.errors:
         # Forged, or used on another cluster: hand out a fresh one with the errors.
@@ -183,7 +178,7 @@ def _delete(request, cluster, key: IssuedKey, delete: Callable[..., None]) -> Ht
     )
 
 
-def _roll(request, cluster, key: IssuedKey, find_used: Callable[[str | None], IssuedKey | None]) -> HttpResponse:
+def _roll(request, cluster, key: IssuedKey) -> HttpResponse:
     """GET asks when the old secret should stop; POST makes the new one and
     reveals it once, through the create forms' flow (the nonce is the new key's)."""
     context = {"account": cluster.account, "cluster": cluster, "key": key}
@@ -206,7 +201,7 @@ def _roll(request, cluster, key: IssuedKey, find_used: Callable[[str | None], Is
         return new_key, token
 
     form = RollForm(request.POST)
-    return _create_and_reveal(request, cluster, form, template="apikeys/roll.html", find_used=find_used, create=roll,
+    return _create_and_reveal(request, cluster, form, template="apikeys/roll.html", model=type(key), create=roll,
                               context=context)
 
 
@@ -230,13 +225,46 @@ def _set_disabled(request, cluster, key: IssuedKey, disabled: bool) -> HttpRespo
     return _see_other(key.get_absolute_url())
 
 
+def _edit(request, cluster, key: IssuedKey) -> HttpResponse:
+    """GET shows the name and description; POST saves them, for either kind."""
+    if request.method == "POST":
+        form = KeyEditForm(request.POST)
+        if form.is_valid():
+            try:
+                key_edit(key=key, by=request.user, client_ip=client_ip(request), **form.cleaned_data)
+            except ValidationError as error:
+                form.add_error(None, error)  # a field's complaint goes next to that field
+            else:
+                messages.success(request, f"Saved the {key.kind_label} {key.name} (…{key.postfix}).")
+                return redirect(key.get_absolute_url())
+        status = 400
+    else:
+        form, status = KeyEditForm(initial={"name": key.name, "description": key.description}), 200
+    context = {"account": cluster.account, "cluster": cluster, "key": key, "form": form}
+    return render(request, "apikeys/edit.html", context, status=status)
+
+
 def _detail(request, cluster, key: IssuedKey) -> HttpResponse:
     """A key's page: everything about it but the key, which can no longer be shown."""
     return render(
         request,
         "apikeys/detail.html",
-        {"account": cluster.account, "cluster": cluster, "key": key, "repeated": "repeated" in request.GET},
+        {"account": cluster.account, "cluster": cluster, "key": key, "repeated": "repeated" in request.GET,
+         "operation_groups": OPERATION_GROUPS, **_rights(key)},
     )
+
+
+def _rights(key: IssuedKey) -> dict:
+    """The matrix's context: `rights` None for a key the front refuses before
+    any rule is checked (deleted, expired, disabled, a rolled secret past its
+    deadline), and `rights_unreadable` when the cluster's collections could
+    not be read just now (no ready node of a `qdrant` cluster answered)."""
+    if key.revoked_at or key.is_expired or key.disabled_at or key.has_retired:
+        return {"rights": None}
+    try:
+        return {"rights": key_rights(key)}
+    except CollectionsUnreadable as exc:
+        return {"rights": [], "rights_unreadable": str(exc)}
 
 
 # Database API keys
@@ -245,9 +273,9 @@ def _detail(request, cluster, key: IssuedKey) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def key_create(request, account_id, cluster_id):
-    cluster = cluster_for(request, account_id, cluster_id, "write:api_keys")
+    cluster = cluster_for(request, account_id, cluster_id, CREATE_PERMISSION[DATABASE])
     context = {"account": cluster.account, "cluster": cluster}
-    if not cluster.jwt_rbac:
+    if create_refusal(DATABASE, cluster):
         return render(request, "apikeys/unavailable.html", context, status=409)
     if request.method == "GET":
         form = DatabaseApiKeyForm(cluster=cluster)
@@ -267,7 +295,7 @@ def key_create(request, account_id, cluster_id):
 
     form = DatabaseApiKeyForm(request.POST, cluster=cluster)
     return _create_and_reveal(
-        request, cluster, form, template="apikeys/create.html", find_used=_key_of_nonce, create=create
+        request, cluster, form, template="apikeys/create.html", model=DatabaseApiKey, create=create
     )
 
 
@@ -277,6 +305,14 @@ def key_create(request, account_id, cluster_id):
 def key_detail(request, account_id, cluster_id, key_id):
     cluster = cluster_for(request, account_id, cluster_id, "read:api_keys")
     return _detail(request, cluster, cluster_key(cluster, key_id))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def key_edit_view(request, account_id, cluster_id, key_id):
+    cluster = cluster_for(request, account_id, cluster_id, EDIT_PERMISSION[DATABASE])
+    key = get_object_or_404(DatabaseApiKey.objects.live().filter(cluster=cluster).select_related("cluster"), id=key_id)
+    return _edit(request, cluster, key)
 
 
 @login_required
@@ -291,7 +327,7 @@ def key_delete(request, account_id, cluster_id, key_id):
 @require_http_methods(["GET", "POST"])
 def key_roll_view(request, account_id, cluster_id, key_id):
     cluster = cluster_for(request, account_id, cluster_id, "write:api_keys")
-    return _roll(request, cluster, _live_key(DatabaseApiKey, cluster, key_id), _key_of_nonce)
+    return _roll(request, cluster, _live_key(DatabaseApiKey, cluster, key_id))
 
 
 @login_required
@@ -334,14 +370,38 @@ def account_keys_list(request, account_id):
 def account_key_create(request, account_id):
     """Create from the API Keys page: pick the cluster, then that cluster's
     create form (a database API key, or an admin key on a legacy cluster)."""
-    account = account_for(request, account_id, "write:api_keys")
+    account = account_for(request, account_id, CREATE_PERMISSION[DATABASE])
     form = ClusterPickerForm(request.GET or None, account=account)
     if form.is_bound and form.is_valid():
         cluster = form.cleaned_data["cluster"]
-        name = "create" if cluster.jwt_rbac or admin_key_refusal(cluster) else "admin-create"
+        name = "admin-create" if kind_to_create(cluster) == ADMIN else "create"
         return redirect(f"apikeys:{name}", account_id=account.id, cluster_id=cluster.id)
     return render(
         request, "apikeys/account_create.html", {"account": account, "form": form}, status=400 if form.is_bound else 200
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@never_cache
+@sensitive_post_parameters("key")
+@sensitive_variables("pasted")
+def account_key_explain(request, account_id):
+    """Paste a key, see which of the account's keys it is. POST only carries
+    it (never a URL or the session), and the page never renders it back."""
+    account = account_for(request, account_id, "read:api_keys")
+    context = {"account": account, "operation_groups": OPERATION_GROUPS}
+    if request.method == "GET":
+        return render(request, "apikeys/explain.html", context | {"form": ExplainKeyForm()})
+    form = ExplainKeyForm(request.POST)
+    if not form.is_valid():
+        return render(request, "apikeys/explain.html", context | {"form": form}, status=400)
+    pasted = form.cleaned_data["key"]
+    explanation = explain(account, pasted)
+    key = explanation.key
+    rights = _rights(key) if explanation.state in (LIVE, ROLLED) else {"rights": None}
+    return render(
+        request, "apikeys/explain.html", context | {"form": ExplainKeyForm(), "explanation": explanation, **rights}
     )
 
 
@@ -352,14 +412,14 @@ def account_key_create(request, account_id):
 @require_http_methods(["GET", "POST"])
 def admin_create(request, account_id, cluster_id):
     """Create an admin key: only on a cluster from before 2025-01-27 without granular access."""
-    cluster = cluster_for(request, account_id, cluster_id, "write:api_keys")
+    cluster = cluster_for(request, account_id, cluster_id, CREATE_PERMISSION[ADMIN])
     context = {"account": cluster.account, "cluster": cluster}
     if request.method == "POST":
         # A reload of the reveal page finds its key even if creating is closed since.
-        used = _admin_key_of_nonce(request.POST.get("nonce"))
-        if used is not None and used.cluster_id == cluster.id:
+        used = repeated(AdminKey, request.POST.get("nonce"), {"cluster_id": cluster.id})
+        if used is not None:
             return _see_other(used.get_absolute_url() + "?repeated=1")
-    refusal = admin_key_refusal(cluster)
+    refusal = create_refusal(ADMIN, cluster)
     if refusal:
         # The button is gone once granular access is on; a forged POST lands here.
         return render(request, "apikeys/admin_unavailable.html", context | {"refusal": refusal}, status=409)
@@ -382,7 +442,7 @@ def admin_create(request, account_id, cluster_id):
         cluster,
         AdminKeyForm(request.POST),
         template="apikeys/admin_create.html",
-        find_used=_admin_key_of_nonce,
+        model=AdminKey,
         create=create,
     )
 
@@ -397,6 +457,14 @@ def admin_detail(request, account_id, cluster_id, admin_key_id):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+def admin_edit(request, account_id, cluster_id, admin_key_id):
+    cluster = cluster_for(request, account_id, cluster_id, EDIT_PERMISSION[ADMIN])
+    key = get_object_or_404(AdminKey.objects.live().filter(cluster=cluster).select_related("cluster"), id=admin_key_id)
+    return _edit(request, cluster, key)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
 def admin_delete(request, account_id, cluster_id, admin_key_id):
     cluster = cluster_for(request, account_id, cluster_id, "delete:api_keys")
     key = get_object_or_404(AdminKey.objects.live().filter(cluster=cluster).select_related("cluster"), id=admin_key_id)
@@ -407,7 +475,7 @@ def admin_delete(request, account_id, cluster_id, admin_key_id):
 @require_http_methods(["GET", "POST"])
 def admin_roll(request, account_id, cluster_id, admin_key_id):
     cluster = cluster_for(request, account_id, cluster_id, "write:api_keys")
-    return _roll(request, cluster, _live_key(AdminKey, cluster, admin_key_id), _admin_key_of_nonce)
+    return _roll(request, cluster, _live_key(AdminKey, cluster, admin_key_id))
 
 
 @login_required

@@ -230,6 +230,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-operations": {"task": "clusters.tasks.operations_sweep_task", "schedule": OPERATIONS_SWEEP_SECONDS},
     "prune-audit-log": {"task": "audit.tasks.audit_prune_task", "schedule": 3600.0},
     "prune-key-set-changes": {"task": "keyset.tasks.keyset_prune_task", "schedule": 300.0},
+    "key-expiry-reminders": {"task": "apikeys.tasks.expiry_reminders_task", "schedule": 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -36,7 +36,7 @@ import ipaddress
 import json
 
 from dataplane import clock
-from dataplane.access import FULL, MANAGE, READ, Access
+from dataplane.access import FULL, Access, access_from_claim
 from dataplane.keystore import TOKEN_CACHE_SIZE, KeyEntry, KeySet
 from keyset.contract import token_matches
 
@@ -356,26 +356,8 @@ def _claims(payload: dict, exp_is_int: bool) -> tuple[Access, dict | None] | Non
     value_exists = payload.get("value_exists")
     if value_exists is not None and not _value_exists_ok(value_exists):
         return None
-    if "access" not in payload:
-        return FULL, value_exists  # Qdrant's default: global manage
-    access = payload["access"]
-    if access == MANAGE:
-        return FULL, value_exists
-    if access == READ:
-        return Access(READ), value_exists
-    if not isinstance(access, list):
-        return None
-    collections: dict[str, str] = {}
-    for entry in access:
-        if not isinstance(entry, dict) or "payload" in entry:
-            return None  # the removed payload restriction is refused
-        name, level = entry.get("collection"), entry.get("access")
-        if not isinstance(name, str) or level not in ("r", "rw", "prw"):
-            return None
-        if name in collections:
-            return None  # "Collection name should be unique"
-        collections[name] = level
-    return Access(None, collections), value_exists
+    access = access_from_claim(payload["access"]) if "access" in payload else access_from_claim()
+    return None if access is None else (access, value_exists)
 
 
 def _value_exists_ok(value_exists) -> bool:

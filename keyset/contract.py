@@ -65,8 +65,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-logger = logging.getLogger(__name__)
+from apikeys.rights import FULL, MANAGE, READ, Access, Forbidden, access_from_claim  # noqa: F401 - for the data plane
 
+logger = logging.getLogger(__name__)
 
 
 def channel() -> str:

@@ -4,12 +4,18 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from accounts.models import Account, Membership
-from apikeys.forms import KeyForm
+from apikeys.forms import KeyEditForm, KeyForm
 
 
 class ManagementKeyForm(KeyForm):
     """The console's create form: a name and an expiry (90 days unless changed),
     as database API keys have, with the one-time nonce."""
+
+
+class ManagementKeyRenameForm(KeyEditForm):
+    """A management key's name, with the rules of creating one; it has no description."""
+
+    description = None
 
 
 class BootstrapForm(forms.Form):

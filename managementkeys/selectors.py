@@ -1,10 +1,7 @@
-import re
-
 from django.db.models import Exists, OuterRef, QuerySet
 from django.shortcuts import get_object_or_404
 
 from accounts.models import Membership
-from apikeys.forms import NONCE_PATTERN
 from managementkeys.models import ManagementKey
 
 
@@ -32,11 +29,3 @@ def management_key_by_prefix(prefix: str) -> ManagementKey | None:
         .first()
     )
 
-
-def management_key_of_nonce(nonce) -> ManagementKey | None:
-    """The key a console create form with this nonce already made, if any."""
-    # Only a nonce of the form's own shape reaches the database: PostgreSQL
-    # refuses text with a NUL byte, which would be a 500.
-    if not isinstance(nonce, str) or not re.fullmatch(NONCE_PATTERN, nonce):
-        return None
-    return ManagementKey.objects.filter(nonce=nonce).first()

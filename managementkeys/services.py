@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 from datetime import UTC
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -61,6 +62,26 @@ def management_key_create(
     key.save(force_insert=True)
     audit_record(account=account, action=Action.MANAGEMENT_KEY_CREATED, target=key, actor=by, client_ip=client_ip)
     return key, plaintext
+
+
+@transaction.atomic
+def management_key_rename(*, key: ManagementKey, name: str, by, client_ip: str | None = None) -> ManagementKey:
+    """Renames the key; the key itself stays. Refused (ValidationError, nothing written) for a bad name."""
+    if name == key.name:
+        return key
+    old = key.name
+    key.name = name
+    try:
+        key.clean_fields(exclude=[field.name for field in ManagementKey._meta.fields if field.name != "name"])
+    except ValidationError:
+        key.name = old
+        raise
+    ManagementKey.objects.filter(pk=key.pk).update(name=name)
+    audit_record(
+        account=key.account, action=Action.MANAGEMENT_KEY_EDITED, target=key, actor=by, client_ip=client_ip,
+        detail=f"name “{old}” → “{name}”",
+    )
+    return key
 
 
 @transaction.atomic

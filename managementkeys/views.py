@@ -3,15 +3,15 @@
 The key is minted inside the POST that creates it and shown in that POST's
 response (Cache-Control: no-store); only its prefix and a digest are stored,
 so no later request can show it again. The create form carries a one-time
-nonce that the new key records (unique), as apikeys' create forms do: a
-repeated POST (a reload of the reveal page, a double click) is sent to the
-list with a message that the key was already created, instead of minting a
-second key unnoticed.
+nonce that the new key records (unique), through the same service as
+apikeys' create forms (apikeys/create_once.py): a repeated POST (a reload of
+the reveal page, a double click) is sent to the list with a message that the
+key was already created, instead of minting a second key unnoticed.
 """
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import IntegrityError
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
@@ -19,12 +19,15 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import account_for
+from apikeys.create_once import create_once, repeated
 from apikeys.forms import new_nonce
+from apikeys.policy import CREATE_PERMISSION, EDIT_PERMISSION, MANAGEMENT
 from apikeys.secret_text import SecretText
 from audit.services import client_ip
-from managementkeys.forms import ManagementKeyForm
-from managementkeys.selectors import account_management_key, account_management_keys, management_key_of_nonce
-from managementkeys.services import management_key_create, management_key_delete
+from managementkeys.forms import ManagementKeyForm, ManagementKeyRenameForm
+from managementkeys.models import ManagementKey
+from managementkeys.selectors import account_management_key, account_management_keys
+from managementkeys.services import management_key_create, management_key_delete, management_key_rename
 
 USED_ELSEWHERE = "This form was already used in another account. Submit it again."
 
@@ -39,42 +42,48 @@ def key_list(request, account_id):
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@sensitive_variables("plaintext")
+@sensitive_variables("plaintext", "outcome")
 def key_create(request, account_id):
     """GET explains what the key will be able to do; POST creates it and shows it once."""
-    account = account_for(request, account_id, "write:management_keys")
+    account = account_for(request, account_id, CREATE_PERMISSION[MANAGEMENT])
     context = {"account": account, "membership": request.membership}
     if request.method == "GET":
         return _no_store(render(request, "managementkeys/create.html", context | {"form": ManagementKeyForm()}))
 
     form = ManagementKeyForm(request.POST)
-    used = management_key_of_nonce(request.POST.get("nonce"))
+    scope = {"account_id": account.id}
+    used = repeated(ManagementKey, request.POST.get("nonce"), scope)
     if used is None and form.is_valid():
-        try:
-            key, plaintext = management_key_create(
+        outcome = create_once(
+            ManagementKey,
+            nonce=form.cleaned_data["nonce"],
+            scope=scope,
+            create=lambda: management_key_create(
                 account=account,
                 by=request.user,
                 name=form.cleaned_data["name"],
                 expires_at=form.cleaned_data["expires_at"],
                 nonce=form.cleaned_data["nonce"],
                 client_ip=client_ip(request),
-            )
-        except IntegrityError:
-            # The same form posted twice at once: the other request minted the key.
-            used = management_key_of_nonce(form.cleaned_data["nonce"])
-            if used is None:
-                raise
-        else:
+            ),
+        )
+        if outcome.secret is not None:
+            plaintext = outcome.secret
             return _no_store(
                 render(
                     request,
                     "managementkeys/reveal.html",
                     context
-                    | {"key": key, "plaintext": SecretText(plaintext), "api_base": request.build_absolute_uri("/api")},
+                    | {"key": outcome.key, "plaintext": SecretText(plaintext),
+                       "api_base": request.build_absolute_uri("/api")},
                 )
             )
+        if outcome.elsewhere:
+            form.add_error("nonce", USED_ELSEWHERE)
+        else:
+            used = outcome.key
 
-    if used is not None and used.account_id == account.id:
+    if used is not None:
         messages.info(
             request,
             f"The management key {used.name} ({used.prefix}…) was already created with this form and can no longer be shown. "
@@ -83,8 +92,6 @@ def key_create(request, account_id):
         response = redirect("managementkeys:list", account_id=account.id)
         response.status_code = 303  # the browser follows with a GET, and a reload repeats the GET
         return response
-    if used is not None:
-        form.add_error("nonce", USED_ELSEWHERE)
     # Forged, or used in another account: hand out a fresh nonce with the errors.
     form.data = form.data.copy()
     form.data["nonce"] = new_nonce()
@@ -96,6 +103,28 @@ def _no_store(response: HttpResponse) -> HttpResponse:
     # nonce; the reveal page must stay in no cache, not even the browser's.
     add_never_cache_headers(response)
     return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def key_rename(request, account_id, management_key_id):
+    """GET shows the name; POST saves a new one (the key itself stays)."""
+    account = account_for(request, account_id, EDIT_PERMISSION[MANAGEMENT])
+    key = account_management_key(account, management_key_id)
+    form, status = ManagementKeyRenameForm(initial={"name": key.name}), 200
+    if request.method == "POST":
+        form, status = ManagementKeyRenameForm(request.POST), 400
+        if form.is_valid():
+            try:
+                management_key_rename(key=key, name=form.cleaned_data["name"], by=request.user,
+                                      client_ip=client_ip(request))
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                messages.success(request, f"Renamed the management key {key.prefix}… to {key.name}.")
+                return redirect("managementkeys:list", account_id=account.id)
+    return render(request, "managementkeys/rename.html", {"account": account, "key": key, "form": form},
+                  status=status)
 
 
 @login_required

@@ -12,10 +12,12 @@ One test per viewport walks all pages and reports every failure at once.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import CustomRole, Membership
 from accounts.roles import Role
@@ -56,7 +58,8 @@ def estate(owner, account, cluster, legacy_cluster):
         rules=[{"collection": c, "access": a} for c, a in
                [("books", "rw"), ("authors", "r"), ("reviews", "r"), ("covers", "rw")]],
     )
-    make_key(cluster, by=owner, name="search service")
+    # Expires within a week: its badge, and the cluster page's banner.
+    _, token = make_key(cluster, by=owner, name="search service", expires_at=timezone.now() + timedelta(days=5))
     # A disabled key fenced to two networks, with its state and allowlist badges.
     fenced, _ = database_key_create(cluster=cluster, name="office only", rules=[{"collection": None, "access": "r"}],
                                     expires_at=None, by=owner, allowed_networks=["203.0.113.0/24", "2001:db8::/32"])
@@ -69,7 +72,7 @@ def estate(owner, account, cluster, legacy_cluster):
         description="Ships the books clusters and rotates their keys", permissions=["read:clusters", "write:api_keys"],
     )
     Membership.objects.create(account=account, user=make_user("rita"), custom_role=role)
-    return {"viewer": make_user("victor", account, Role.VIEWER), "role": role}
+    return {"viewer": make_user("victor", account, Role.VIEWER), "role": role, "token": token}
 
 
 def check(page, name: str, viewport: str, screenshots: Path, problems: list[str]) -> None:
@@ -96,7 +99,7 @@ def check(page, name: str, viewport: str, screenshots: Path, problems: list[str]
         problems.append(f"{viewport} {name}: axe {violation}")
 
 
-def walk(page, login, owner, viewer, cluster, legacy_cluster, account, problems, viewport, screenshots):
+def walk(page, login, owner, viewer, cluster, legacy_cluster, account, problems, viewport, screenshots, token):
     look = lambda name: check(page, name, viewport, screenshots, problems)  # noqa: E731
     a = {"account_id": account.id}
     c = a | {"cluster_id": cluster.id}
@@ -139,6 +142,12 @@ def walk(page, login, owner, viewer, cluster, legacy_cluster, account, problems,
     key = DatabaseApiKey.objects.filter(cluster=cluster).order_by("created_at").first()
     page.goto(url("apikeys:detail", **c, key_id=key.id))
     look("key-detail")
+    page.goto(url("apikeys:edit", **c, key_id=key.id))
+    look("key-edit")
+    page.fill("#id_name", "x")
+    page.get_by_role("button", name="Save").click()
+    page.locator("#id_name-error").wait_for()
+    look("key-edit-refused")
     page.goto(url("apikeys:delete", **c, key_id=key.id))
     look("key-delete")
     page.goto(url("apikeys:roll", **c, key_id=key.id))
@@ -150,6 +159,12 @@ def walk(page, login, owner, viewer, cluster, legacy_cluster, account, problems,
     look("key-detail-rolled")
     page.goto(url("clusters:detail", **c) + "?order=last_used#api-keys")
     look("cluster-keys-sorted")
+    page.goto(url("apikeys:account-explain", **a))
+    look("key-explain")
+    page.fill("#id_key", token)
+    page.get_by_role("button", name="Explain").click()
+    page.locator("[data-explained]").wait_for()
+    look("key-explained")
     page.goto(url("accounts:access", **a))
     look("access")
     page.goto(url("accounts:invite", **a))
@@ -196,6 +211,8 @@ def walk(page, login, owner, viewer, cluster, legacy_cluster, account, problems,
     admin_key = legacy_cluster.admin_keys.first()
     page.goto(url("apikeys:admin-detail", **legacy, admin_key_id=admin_key.id))
     look("admin-key-detail")
+    page.goto(url("apikeys:admin-edit", **legacy, admin_key_id=admin_key.id))
+    look("admin-key-edit")
     page.goto(url("audit:log", **a))
     look("audit-log")
     page.goto(url("managementkeys:list", **a))
@@ -206,6 +223,9 @@ def walk(page, login, owner, viewer, cluster, legacy_cluster, account, problems,
     page.get_by_role("button", name="Create key").click()
     page.locator("[data-secret]").wait_for()
     look("management-key-reveal")
+    page.goto(url("managementkeys:list", **a))
+    page.locator("[data-management-keys]").get_by_role("link", name="Rename phone deploy").click()
+    look("management-key-rename")
     page.goto(url("managementkeys:list", **a))
     page.locator("[data-management-keys] a.danger-link").first.click()
     look("management-key-delete")
@@ -236,7 +256,7 @@ def test_every_page_fits_the_viewport_its_buttons_are_clickable_and_axe_finds_no
     problems: list[str] = []
     try:
         walk(page, lambda user: log_in(page, user), owner, estate["viewer"], cluster, legacy_cluster, account,
-             problems, viewport, screenshots)
+             problems, viewport, screenshots, estate["token"])
     finally:
         context.close()
     print(f"screenshots in {screenshots}")

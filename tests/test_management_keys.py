@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership
+from apikeys import create_once
 from apikeys.forms import new_nonce
 from audit.models import Action, AuditEntry
 from managementkeys import views
@@ -81,15 +82,15 @@ def test_a_repeated_post_creates_no_second_key(client_of, developer, account):
 
 def test_of_two_posts_at_once_only_one_mints(client_of, developer, account, monkeypatch):
     first, _ = management_key_create(name="test key", account=account, by=developer, nonce="r" * 22)
-    found = views.management_key_of_nonce
+    found = create_once.made_with
     lookups = []
 
-    def racing(nonce):
-        # The first lookup ran before the other request committed its key.
+    def racing(model, nonce):
+        # Both lookups before minting ran before the other request committed its key.
         lookups.append(nonce)
-        return None if len(lookups) == 1 else found(nonce)
+        return None if len(lookups) <= 2 else found(model, nonce)
 
-    monkeypatch.setattr(views, "management_key_of_nonce", racing)
+    monkeypatch.setattr(create_once, "made_with", racing)
     response = client_of(developer).post(create_url(account), {"nonce": "r" * 22} | FORM)
     assert response.status_code == 303 and list(ManagementKey.objects.all()) == [first]
 

@@ -8,7 +8,8 @@ from django import template
 
 from accounts.access import can
 from apikeys.forms import KeyFilterForm
-from apikeys.selectors import admin_key_refusal, cluster_admin_keys, cluster_keys, keys_page
+from apikeys.policy import ADMIN, DATABASE, create_offer, may_create
+from apikeys.selectors import cluster_admin_keys, cluster_keys, expiring_keys, keys_page
 from apikeys.snippets import snippets_for
 
 register = template.Library()
@@ -24,24 +25,38 @@ def cluster_api_keys(context) -> dict:
     """
     request, cluster = context["request"], context["cluster"]
     may_read = can(request, "read:api_keys")
-    may_write = can(request, "write:api_keys")
     # Both lists answer to one filter form (state, last used, order).
     form = KeyFilterForm(request.GET if any(name in request.GET for name in KeyFilterForm.base_fields) else None)
     filters = form.filters()
     return {
         "may_read": may_read,
-        "may_create": may_write and cluster.jwt_rbac,
+        "may_create": may_create(request, DATABASE, cluster),
         "form": form,
         "filtered": bool(filters),
         "page": keys_page(cluster_keys(cluster, **filters), request.GET.get("keys_page")) if may_read else None,
-        "admin": _admin_keys(request, cluster, may_write, filters) if may_read and cluster.is_legacy else None,
+        "admin": _admin_keys(request, cluster, filters) if may_read and cluster.is_legacy else None,
         "snippets": snippets_for(cluster, None),
     }
 
 
-def _admin_keys(request, cluster, may_write: bool, filters: dict) -> dict | None:
+def _admin_keys(request, cluster, filters: dict) -> dict | None:
     page = keys_page(cluster_admin_keys(cluster, **filters), request.GET.get("admin_keys_page"))
     if cluster.jwt_rbac and not page.paginator.count and not filters:
         return None  # enabled, and the last admin key is gone: nothing left to show
-    refusal = admin_key_refusal(cluster)
-    return {"page": page, "refusal": refusal, "may_create": may_write and refusal is None}
+    offered, refusal = create_offer(request, ADMIN, cluster)
+    return {"page": page, "refusal": refusal, "may_create": offered}
+
+
+@register.simple_tag(takes_context=True)
+def may_create_key(context, kind: str, cluster=None) -> bool:
+    """`{% may_create_key "management" as may %}`: the Create buttons ask apikeys.policy."""
+    return may_create(context["request"], kind, cluster)
+
+
+@register.inclusion_tag("apikeys/_expiry_banner.html", takes_context=True)
+def expiring_keys_banner(context) -> dict:
+    """The cluster page's banner: its live keys that expire within the first reminder's window."""
+    request, cluster = context["request"], context["cluster"]
+    if not can(request, "read:api_keys"):
+        return {"keys": []}
+    return {"keys": expiring_keys(cluster)}

@@ -1,0 +1,14 @@
+"""Celery beat runs this hourly (settings.CELERY_BEAT_SCHEDULE); thin, as every task here."""
+
+from datetime import datetime
+
+from celery import shared_task
+
+from apikeys.reminders import send_expiry_reminders
+
+
+@shared_task(ignore_result=False, time_limit=600)
+def expiry_reminders_task(at: str | None = None) -> int:
+    """Sends the expiry reminders due now (or at `at`, an ISO time, for tests
+    that move the clock); safe to run twice at once. Returns how many it sent."""
+    return send_expiry_reminders(now=datetime.fromisoformat(at) if at else None)
