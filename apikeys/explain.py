@@ -28,14 +28,15 @@ STATE_LABELS = {LIVE: "Live", DISABLED: "Disabled", ROLLED: "Rolled", EXPIRED: "
 def key_state(key: IssuedKey) -> str:
     """The one place a key's state is decided for the explain page. A rolled
     key is the old secret of a roll: it works until its deadline, then not."""
+    # Rolled "now", the old secret is deleted at the moment it retires: that is a roll.
+    if key.retires_at is not None and (key.revoked_at is None or key.revoked_at >= key.retires_at):
+        return ROLLED
     if key.revoked_at is not None:
         return DELETED
     if key.is_expired:
         return EXPIRED
     if key.disabled_at is not None:
         return DISABLED
-    if key.retires_at is not None:
-        return ROLLED
     return LIVE
 
 

@@ -220,10 +220,10 @@ def key_roll(
         key.revoked_at, key.revoked_by = now, by
         fields += ["revoked_at", "revoked_by"]
     key.save(update_fields=fields)
-    until = "at once" if not grace else f"until {key.retires_at:%Y-%m-%d %H:%M} UTC"
+    until = "stops working at once" if not grace else f"keeps working until {key.retires_at:%Y-%m-%d %H:%M} UTC"
     audit_record(
         account=key.cluster.account, action=_ACTIONS[key.kind]["rolled"], target=key, actor=by, client_ip=client_ip,
-        detail=f"New secret …{successor.postfix}; the old one …{key.postfix} stops working {until}",
+        detail=f"New secret …{successor.postfix}; the old one …{key.postfix} {until}",
     )
     # The new secret works, and the old one's deadline holds, on the next request.
     keys_changed(key=key)

@@ -181,7 +181,7 @@ def _delete(request, cluster, key: IssuedKey, delete: Callable[..., None]) -> Ht
 def _roll(request, cluster, key: IssuedKey) -> HttpResponse:
     """GET asks when the old secret should stop; POST makes the new one and
     reveals it once, through the create forms' flow (the nonce is the new key's)."""
-    context = {"account": cluster.account, "cluster": cluster, "key": key}
+    context = {"account": cluster.account, "cluster": cluster, "key": key, "rolled_from": key}
     if request.method == "GET":
         form = RollForm()
         refusal = roll_refusal(key)
