@@ -92,6 +92,29 @@ class Call:
         return time.perf_counter() - self.started
 
 
+class _FromClient:
+    """qdrant-client's GrpcToRest, for the messages clients send: whatever a
+    converter raises on one (a KeyError, a ZeroDivisionError for a multi-dense
+    vector whose `vectors_count` is 0, ...) is that message's fault, so it
+    becomes a ValueError, which serve() answers with INVALID_ARGUMENT."""
+
+    def __getattr__(self, name: str):
+        convert = getattr(GrpcToRest, name)
+
+        def guarded(*args, **kwargs):
+            try:
+                return convert(*args, **kwargs)
+            except (ValueError, TypeError, KeyError):
+                raise
+            except Exception as exc:
+                raise ValueError(f"cannot read the message ({type(exc).__name__}: {exc})") from exc
+
+        return guarded
+
+
+FROM_CLIENT = _FromClient()
+
+
 def _rest(model) -> dict | list:
     """A qdrant-client REST model as the JSON its REST client sends."""
     return model.model_dump(mode="json", exclude_none=True, by_alias=True)
@@ -113,7 +136,7 @@ def _selector(request, field: str = "points_selector", missing: str = "points_se
     """A PointsSelector as the REST body's `points` or `filter`."""
     if not request.HasField(field):
         raise StorageError(400, missing)
-    selector = _rest(GrpcToRest.convert_points_selector(getattr(request, field)))
+    selector = _rest(FROM_CLIENT.convert_points_selector(getattr(request, field)))
     return {key: selector[key] for key in ("points", "filter") if key in selector}
 
 
@@ -147,11 +170,11 @@ def _records(records: list) -> list:
 def _read_options(request, vectors_field: str = "with_vectors") -> dict:
     body = {}
     if request.HasField("with_payload"):
-        body["with_payload"] = _rest_value(GrpcToRest.convert_with_payload_interface(request.with_payload))
+        body["with_payload"] = _rest_value(FROM_CLIENT.convert_with_payload_interface(request.with_payload))
     if request.HasField(vectors_field):
-        body["with_vector"] = _rest_value(GrpcToRest.convert_with_vectors_selector(getattr(request, vectors_field)))
+        body["with_vector"] = _rest_value(FROM_CLIENT.convert_with_vectors_selector(getattr(request, vectors_field)))
     if "filter" in request.DESCRIPTOR.fields_by_name and request.HasField("filter"):
-        body["filter"] = _rest(GrpcToRest.convert_filter(request.filter))
+        body["filter"] = _rest(FROM_CLIENT.convert_filter(request.filter))
     return body
 
 
@@ -171,7 +194,7 @@ def _search_body(request: pb.SearchPoints) -> dict:
         if request.HasField(field):
             body[field] = getattr(request, field)
     if request.HasField("params"):
-        body["params"] = _rest(GrpcToRest.convert_search_params(request.params))
+        body["params"] = _rest(FROM_CLIENT.convert_search_params(request.params))
     return body
 
 
@@ -189,18 +212,18 @@ class Collections(collections_service_pb2_grpc.CollectionsServicer):
     async def Create(self, request, call: Call):
         body = {}
         if request.HasField("vectors_config"):
-            body["vectors"] = _rest_value(GrpcToRest.convert_vectors_config(request.vectors_config))
+            body["vectors"] = _rest_value(FROM_CLIENT.convert_vectors_config(request.vectors_config))
         if request.HasField("sparse_vectors_config"):
-            body["sparse_vectors"] = {name: _rest(GrpcToRest.convert_sparse_vector_params(params))
+            body["sparse_vectors"] = {name: _rest(FROM_CLIENT.convert_sparse_vector_params(params))
                                       for name, params in request.sparse_vectors_config.map.items()}
         if request.HasField("on_disk_payload"):
             body["on_disk_payload"] = request.on_disk_payload
         if request.HasField("hnsw_config"):
-            body["hnsw_config"] = _rest(GrpcToRest.convert_hnsw_config_diff(request.hnsw_config))
+            body["hnsw_config"] = _rest(FROM_CLIENT.convert_hnsw_config_diff(request.hnsw_config))
         if request.HasField("optimizers_config"):
-            body["optimizers_config"] = _rest(GrpcToRest.convert_optimizers_config_diff(request.optimizers_config))
+            body["optimizers_config"] = _rest(FROM_CLIENT.convert_optimizers_config_diff(request.optimizers_config))
         if request.metadata:
-            body["metadata"] = GrpcToRest.convert_payload(request.metadata)
+            body["metadata"] = FROM_CLIENT.convert_payload(request.metadata)
         result = await call.run(request.collection_name, body)
         return pb.CollectionOperationResponse(result=result, time=call.time())
 
@@ -225,7 +248,7 @@ class Points(points_service_pb2_grpc.PointsServicer):
     async def Upsert(self, request, call: Call):
         if not request.points:
             raise StorageError(400, "Bad request: Empty update request")
-        body = {"points": [_rest(GrpcToRest.convert_point_struct(point)) for point in request.points]}
+        body = {"points": [_rest(FROM_CLIENT.convert_point_struct(point)) for point in request.points]}
         return _update_response(await call.run(request.collection_name, body, _wait(request)), call)
 
     async def Delete(self, request, call: Call):
@@ -233,17 +256,17 @@ class Points(points_service_pb2_grpc.PointsServicer):
         return _update_response(await call.run(request.collection_name, body, _wait(request)), call)
 
     async def Get(self, request, call: Call):
-        body = {"ids": [GrpcToRest.convert_point_id(pid) for pid in request.ids], **_read_options(request)}
+        body = {"ids": [FROM_CLIENT.convert_point_id(pid) for pid in request.ids], **_read_options(request)}
         result = await call.run(request.collection_name, body)
         return pb.GetResponse(result=_records(result), time=call.time())
 
     async def Query(self, request, call: Call):
-        result = await call.run(request.collection_name, _rest(GrpcToRest.convert_query_points(request)))
+        result = await call.run(request.collection_name, _rest(FROM_CLIENT.convert_query_points(request)))
         return pb.QueryResponse(result=_scored(result["points"]), time=call.time())
 
     async def QueryBatch(self, request, call: Call):
         # Like Qdrant, every request of the batch reads the batch's collection.
-        results = [await call.run(request.collection_name, _rest(GrpcToRest.convert_query_points(query)))
+        results = [await call.run(request.collection_name, _rest(FROM_CLIENT.convert_query_points(query)))
                    for query in request.query_points]
         return pb.QueryBatchResponse(result=[pb.BatchResult(result=_scored(r["points"])) for r in results],
                                      time=call.time())
@@ -259,11 +282,11 @@ class Points(points_service_pb2_grpc.PointsServicer):
     async def Scroll(self, request, call: Call):
         body = _read_options(request)
         if request.HasField("offset"):
-            body["offset"] = GrpcToRest.convert_point_id(request.offset)
+            body["offset"] = FROM_CLIENT.convert_point_id(request.offset)
         if request.HasField("limit"):
             body["limit"] = request.limit
         if request.HasField("order_by"):
-            body["order_by"] = _rest(GrpcToRest.convert_order_by(request.order_by))
+            body["order_by"] = _rest(FROM_CLIENT.convert_order_by(request.order_by))
         result = await call.run(request.collection_name, body)
         next_offset = result["next_page_offset"]
         return pb.ScrollResponse(
@@ -273,14 +296,14 @@ class Points(points_service_pb2_grpc.PointsServicer):
     async def Count(self, request, call: Call):
         body = {}
         if request.HasField("filter"):
-            body["filter"] = _rest(GrpcToRest.convert_filter(request.filter))
+            body["filter"] = _rest(FROM_CLIENT.convert_filter(request.filter))
         if request.HasField("exact"):
             body["exact"] = request.exact
         result = await call.run(request.collection_name, body)
         return pb.CountResponse(result=pb.CountResult(count=result["count"]), time=call.time())
 
     async def _payload(self, request, call: Call):
-        body = {"payload": GrpcToRest.convert_payload(request.payload), **_selector(request)}
+        body = {"payload": FROM_CLIENT.convert_payload(request.payload), **_selector(request)}
         if request.HasField("key"):
             body["key"] = request.key
         return _update_response(await call.run(request.collection_name, body, _wait(request)), call)
@@ -297,7 +320,7 @@ class Points(points_service_pb2_grpc.PointsServicer):
 
     async def CreateFieldIndex(self, request, call: Call):
         if request.HasField("field_index_params"):
-            schema = _rest(GrpcToRest.convert_payload_schema_params(request.field_index_params))
+            schema = _rest(FROM_CLIENT.convert_payload_schema_params(request.field_index_params))
         elif request.HasField("field_type") and request.field_type in _FIELD_TYPES:
             schema = _FIELD_TYPES[request.field_type]
         else:

@@ -279,6 +279,10 @@ MISTAKES = [
      ("ALREADY_EXISTS", "Wrong input: Collection `a` already exists!")),
     ("/qdrant.Points/Get", pb.GetPoints(collection_name="a", ids=[pb.PointId(uuid="xyz")]), ("INVALID_ARGUMENT",)),
     ("/qdrant.Points/Get", pb.GetPoints(collection_name="a", ids=[pb.PointId()]), ("INVALID_ARGUMENT",)),
+    # A multi-dense vector of no vectors: the converter divides by its vectors_count (the fuzz found it).
+    ("/qdrant.Points/Upsert", pb.UpsertPoints(collection_name="a", wait=True, points=[
+        pb.PointStruct(id=pb.PointId(num=0), vectors=pb.Vectors(vector=pb.Vector(vectors_count=0)))]),
+     ("INVALID_ARGUMENT",)),
     ("/qdrant.Points/Search", pb.SearchPoints(collection_name="a", vector=[1.0], limit=3),
      ("INVALID_ARGUMENT", "Wrong input: Vector dimension error: expected dim: 2, got 1")),
 ]
