@@ -55,8 +55,6 @@ def filtered_keys(keys: QuerySet, *, state: str = "", last_used: str = "", last_
                   last_used_before=None, order: str = "") -> QuerySet:
     """A key list narrowed and sorted as its filters say (apikeys.forms.KeyFilterForm,
     the management API's list): `last_used` "never" or "ever", dates are whole UTC days."""
-
-
     keys = keys.in_state(state) if state else keys
     if last_used == "never":
         keys = keys.filter(last_used_at__isnull=True)
