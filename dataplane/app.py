@@ -463,6 +463,7 @@ async def _error(send, status: int, message: str, started: float) -> None:
 def build_application() -> DataPlane:
     from django.conf import settings
 
+    from dataplane import tls
     from dataplane.grpcfront import GrpcFront
 
     Queries.install()
@@ -478,5 +479,5 @@ def build_application() -> DataPlane:
     plane.grpc = GrpcFront(keystore=plane.keystore, plane=plane, host=settings.DATAPLANE_HOST,
                            trusted_proxies=settings.TRUSTED_PROXIES,
                            port=settings.DATAPLANE_GRPC_PORT, reuse_port=settings.DATAPLANE_PROCESSES > 1,
-                           max_message_bytes=settings.DATAPLANE_MAX_BODY_BYTES)
+                           max_message_bytes=settings.DATAPLANE_MAX_BODY_BYTES, tls_files=tls.from_environ())
     return plane

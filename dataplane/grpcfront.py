@@ -35,7 +35,7 @@ import grpc.aio
 
 from grpc_health.v1 import health_pb2
 
-from dataplane import auth, grpcembedded
+from dataplane import auth, grpcembedded, tls
 from dataplane.app import TITLE, DataPlane, commit_of
 from dataplane.keystore import KeyStore
 
@@ -105,7 +105,8 @@ def _auth_headers(metadata) -> list[tuple[bytes, bytes]]:
 class GrpcFront:
     def __init__(self, *, keystore: KeyStore, plane: DataPlane, host: str, port: int,
                  reuse_port: bool = False, max_message_bytes: int = 32 * 1024 * 1024,
-                 timeout: float = 60.0, trusted_proxies: tuple = ()) -> None:
+                 timeout: float = 60.0, trusted_proxies: tuple = (),
+                 tls_files: tls.CertificateFiles | None = None) -> None:
         self.keystore = keystore
         self.plane = plane  # what REST runs on: admission after authentication, embedded clusters' ops
         self.host, self.port = host, port
@@ -121,6 +122,7 @@ class GrpcFront:
         self._turn = itertools.count()
         self.failovers = 0
         self.trusted_proxies = trusted_proxies  # settings.TRUSTED_PROXIES (see auth.client_address)
+        self.tls_files = tls_files  # set: the port serves TLS only
 
     async def start(self) -> None:
         options = [
@@ -130,7 +132,11 @@ class GrpcFront:
             ("grpc.max_send_message_length", -1),
         ]
         self._server = grpc.aio.server(handlers=[_Handler(self)], options=options)
-        bound = self._server.add_insecure_port(f"{self.host}:{self.port}")
+        address = f"{self.host}:{self.port}"
+        if self.tls_files is None:
+            bound = self._server.add_insecure_port(address)
+        else:
+            bound = self._server.add_secure_port(address, tls.grpc_credentials(self.tls_files))
         if not bound:
             raise OSError(f"cannot listen for gRPC on {self.host}:{self.port}")
         await self._server.start()

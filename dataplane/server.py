@@ -1,4 +1,5 @@
-"""Runs the data plane on uvicorn: DATAPLANE_HOST:DATAPLANE_PORT, DATAPLANE_PROCESSES workers."""
+"""Runs the data plane on uvicorn: DATAPLANE_HOST:DATAPLANE_PORT, DATAPLANE_PROCESSES workers,
+over TLS when dataplane.tls finds a certificate and key."""
 
 import ipaddress
 import logging
@@ -14,7 +15,13 @@ def main() -> None:
     from django.conf import settings
     from django.core.exceptions import ImproperlyConfigured
 
+    from dataplane import tls
     from dataplane.protocol import CappedHttpToolsProtocol
+
+    try:
+        tls_files = tls.from_environ()
+    except tls.TlsError as error:
+        raise SystemExit(f"The data plane cannot start: {error}") from None
 
     if settings.DATAPLANE_INSECURE_NO_AUTH and not _loopback(settings.DATAPLANE_HOST):
         raise ImproperlyConfigured("DATAPLANE_INSECURE_NO_AUTH is for benchmarks on the loopback interface only.")
@@ -36,6 +43,8 @@ def main() -> None:
         proxy_headers=False,
         log_level=os.environ.get("DATAPLANE_LOG_LEVEL", "warning").lower(),
         timeout_graceful_shutdown=5,
+        # Each worker makes its own context (a reloading one, see dataplane.tls).
+        ssl_context_factory=tls.rest_context if tls_files else None,
     )
 
 
