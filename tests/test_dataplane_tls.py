@@ -2,6 +2,7 @@
 and certificates made at run time (tests/fixtures/tls.py), a real data plane
 process serving them, and the official clients trusting that CA, or not."""
 
+import json
 import os
 import socket
 import ssl
@@ -14,7 +15,9 @@ import pytest
 from qdrant_client import QdrantClient
 from qdrant_client.http.exceptions import ResponseHandlingException
 
+from apikeys.snippets import connection_snippets
 from clusters.models import Cluster
+from tests.test_dataplane_snippets import COLLECTION, ENDPOINT_PATTERNS, LIST_OVER_GRPC, grpc_endpoint, node_project, run
 from tests.fixtures.dataplane import MANAGE, ROOT, DataPlaneProcess, free_port, mint
 from tests.fixtures.tls import make_certificates
 
@@ -161,3 +164,54 @@ def test_a_pair_the_front_cannot_serve_stops_its_start_with_a_clear_message(case
     assert started.returncode == 1
     expected = message.format(tmp_path=tmp_path, cert=certificates.cert_file)
     assert started.stderr.strip().splitlines()[-1] == f"The data plane cannot start: {expected}"
+
+
+@pytest.fixture
+def snippets(tls_plane, token, certificates) -> dict[str, str]:
+    """The snippets for a new key of a cluster whose endpoint is https://localhost
+    (CLUSTER_ENDPOINT_URL=https://localhost), on this test's TLS front."""
+    client = rest_client(tls_plane, token, certificates.ca_file)
+    client.create_collection(COLLECTION, vectors_config={"size": 2, "distance": "Dot"})
+    client.close()
+    rendered = connection_snippets(endpoint_url="https://localhost", rest_port=tls_plane.port,
+                                   grpc_port=tls_plane.grpc_port, api_key=token)
+    return {snippet.id: snippet.code for snippet in rendered}
+
+
+@pytest.fixture
+def trusting_env(certificates) -> dict:
+    """How a user points each runtime at a private CA: curl, httpx (qdrant-client's REST),
+    gRPC's C core (qdrant-client's gRPC) and Node read these."""
+    ca = str(certificates.ca_file)
+    return os.environ | {"CURL_CA_BUNDLE": ca, "SSL_CERT_FILE": ca, "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": ca,
+                         "NODE_EXTRA_CA_CERTS": ca}
+
+
+def test_the_snippets_of_an_https_endpoint_connect_over_tls_as_shown(snippets, trusting_env, tls_plane, tmp_path):
+    assert f"curl -X GET 'https://localhost:{tls_plane.port}'" in snippets["curl"]
+    version = json.loads(run(["bash", "-c", snippets["curl"]], env=trusting_env))
+    assert version["title"] == "qdrant - vector search engine"
+
+    listed = f"collections=[CollectionDescription(name='{COLLECTION}')]"
+    assert 'url="https://localhost",' in snippets["python"]
+    assert run([sys.executable, "-W", "ignore", "-c", snippets["python"]], env=trusting_env).strip() == listed
+    over_grpc = snippets["python"].replace("    # grpc_port=", "    grpc_port=")
+    assert run([sys.executable, "-W", "ignore", "-c", over_grpc], env=trusting_env).strip() == listed
+
+    # Rust, Java, C#, Go: TLS on, at the gRPC port; their call made with the JavaScript gRPC client.
+    endpoints = {grpc_endpoint(snippet_id, snippets[snippet_id]) for snippet_id in ENDPOINT_PATTERNS}
+    assert {(e.host, e.port, e.tls) for e in endpoints} == {("localhost", tls_plane.grpc_port, True)}
+    [endpoint] = endpoints
+    project = node_project(tmp_path)
+    (project / "list.mjs").write_text(LIST_OVER_GRPC)
+    printed = run(["node", "list.mjs", endpoint.host, str(endpoint.port), "true"], cwd=project,
+                  env=trusting_env | {"QDRANT_API_KEY": endpoint.api_key})
+    assert json.loads(printed) == [COLLECTION]
+
+
+def test_the_typescript_snippet_of_an_https_endpoint_lists_the_collections(snippets, trusting_env, tmp_path):
+    project = node_project(tmp_path)
+    (project / "main.ts").write_text(snippets["typescript"])
+    printed = run(["npx", "tsx", "main.ts"], cwd=project, env=trusting_env)
+    # The snippet prints its own error and exits 0 when the call fails: read what it printed.
+    assert printed.strip() == f"List of collections: [ {{ name: '{COLLECTION}' }} ]"
