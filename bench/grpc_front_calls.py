@@ -63,6 +63,8 @@ async def _count(front, token: str) -> int:
 
 
 def main() -> None:
+    if os.environ.get("BENCH_ONLY", "") not in ("", "front"):
+        return
     binary = os.environ.get("QDRANT_BINARY")
     if not binary:
         print("gRPC front calls per request: skipped, QDRANT_BINARY is not set (make qdrant prints a path for it)")

@@ -1,7 +1,8 @@
 """Small load generators: N keep-alive connections over loopback, each sending
 one request at a time, as fast as answers come back; requests per second and
 the latency of each answer (p50, p99). HTTP/1.1 (`run`) and gRPC (`run_grpc`,
-one channel per connection, raw request bytes).
+one channel per connection, raw request bytes), each over TLS when given a
+client context or credentials.
 
 asyncio Protocols on uvloop with the request pre-encoded, so on a small
 machine the server, not the generator, is what runs out of CPU.
@@ -51,12 +52,13 @@ class _Connection(asyncio.Protocol):
             self.transport.write(self.request)
 
 
-async def _run(host: str, port: int, request: bytes, connections: int, warmup: float, seconds: float) -> dict:
+async def _run(host: str, port: int, request: bytes, connections: int, warmup: float, seconds: float,
+               tls) -> dict:
     loop = asyncio.get_running_loop()
     state = {"measuring": False, "stop": False, "done": 0, "errors": 0, "latencies": []}
     transports = []
     for _ in range(connections):
-        transport, _ = await loop.create_connection(lambda: _Connection(request, state), host, port)
+        transport, _ = await loop.create_connection(lambda: _Connection(request, state), host, port, ssl=tls)
         transports.append(transport)
     elapsed = await _measure(state, warmup, seconds)
     await asyncio.sleep(0.2)
@@ -89,13 +91,14 @@ def _outcome(state: dict, elapsed: float) -> dict:
 
 
 async def _run_grpc(target: str, method: str, request: bytes, metadata, connections: int, warmup: float,
-                    seconds: float) -> dict:
+                    seconds: float, credentials) -> dict:
     import grpc.aio
 
     state = {"measuring": False, "stop": False, "done": 0, "errors": 0, "latencies": []}
     # A local subchannel pool per channel: each is its own TCP connection.
-    channels = [grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
-                for _ in range(connections)]
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    channels = [grpc.aio.insecure_channel(target, options=options) if credentials is None
+                else grpc.aio.secure_channel(target, credentials, options=options) for _ in range(connections)]
 
     async def loop(channel):
         call = channel.unary_unary(method)
@@ -120,15 +123,17 @@ async def _run_grpc(target: str, method: str, request: bytes, metadata, connecti
 
 
 def run_grpc(target: str, method: str, request: bytes, metadata, *, connections: int = 32, warmup: float = 1.0,
-             seconds: float = 5.0) -> dict:
-    return asyncio.run(_run_grpc(target, method, request, tuple(metadata), connections, warmup, seconds))
+             seconds: float = 5.0, credentials=None) -> dict:
+    """`credentials`: grpc.ssl_channel_credentials(...) for a TLS port."""
+    return asyncio.run(_run_grpc(target, method, request, tuple(metadata), connections, warmup, seconds, credentials))
 
 
 def run(host: str, port: int, request: bytes, *, connections: int = 32, warmup: float = 1.0,
-        seconds: float = 5.0) -> dict:
+        seconds: float = 5.0, tls=None) -> dict:
+    """`tls`: an ssl.SSLContext trusting the server, for a TLS port."""
     import uvloop
 
-    return uvloop.run(_run(host, port, request, connections, warmup, seconds))
+    return uvloop.run(_run(host, port, request, connections, warmup, seconds, tls))
 
 
 def post_request(path: str, body: bytes, headers: dict[str, str]) -> bytes:

@@ -1,0 +1,148 @@
+"""`make bench` (alone: `BENCH_ONLY=tls make bench`): TLS on against off at the front (issue 20, goal >= 0.85x).
+
+Two data planes side by side, one serving DATAPLANE_TLS_CERT_FILE/KEY_FILE
+(a CA and certificate made now, tests/fixtures/tls.py), one plain, each with
+the same embedded collection of 10,000 points of dimension 128. Count and
+query (limit 10), over REST and over gRPC, 32 keep-alive connections (each
+made, handshake included, before the measured window), loaded in turn,
+alternating which goes first. The ratio is TLS req/s over plain req/s. The
+load generator encrypts and decrypts too, on the other core.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from bench.dataplane import DIMENSION, FRONT_CALLS, POINTS, ROOT, _free_port, _pin, _setup, _stop
+
+PROTOCOLS = ("REST", "gRPC")
+
+
+def _start(data_dir: Path, certificates=None) -> tuple[subprocess.Popen, int, int]:
+    port, grpc_port = _free_port(), _free_port()
+    env = os.environ | {"DATAPLANE_HOST": "127.0.0.1", "DATAPLANE_PORT": str(port),
+                        "DATAPLANE_GRPC_PORT": str(grpc_port), "DATAPLANE_DATA_DIR": str(data_dir),
+                        "DATAPLANE_RUN_DIR": str(data_dir / "run")}
+    context = None
+    if certificates is not None:
+        env |= {"DATAPLANE_TLS_CERT_FILE": str(certificates.cert_file),
+                "DATAPLANE_TLS_KEY_FILE": str(certificates.key_file)}
+        context = ssl.create_default_context(cafile=certificates.ca_file)
+    process = subprocess.Popen([sys.executable, "-m", "dataplane"], cwd=ROOT, env=env,
+                               stderr=subprocess.DEVNULL, preexec_fn=lambda: _pin(0))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{'https' if context else 'http'}://127.0.0.1:{port}/healthz", timeout=1,
+                                   context=context)
+            return process, port, grpc_port
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the data plane did not start")
+
+
+def _fill(url: str, manage: str, verify) -> None:
+    import httpx
+
+    rng = random.Random(1)
+    with httpx.Client(base_url=url, headers={"api-key": manage}, timeout=60, verify=verify) as client:
+        client.put("/collections/bench", json={"vectors": {"size": DIMENSION, "distance": "Cosine"}}
+                   ).raise_for_status()
+        for start in range(0, POINTS, 1000):
+            points = [{"id": i, "vector": [rng.random() for _ in range(DIMENSION)]} for i in range(start, start + 1000)]
+            client.put("/collections/bench/points?wait=true", json={"points": points}).raise_for_status()
+
+
+def tls_vs_plain(tmp: Path, token: str, manage: str, rounds: int, seconds: float) -> dict:
+    import grpc
+    from qdrant_client import grpc as pb
+
+    from bench import loadgen
+    from tests.fixtures.tls import make_certificates
+
+    certificates = make_certificates(tmp / "tls", ["127.0.0.1"])
+    client_context = ssl.create_default_context(cafile=certificates.ca_file)
+    credentials = grpc.ssl_channel_credentials(root_certificates=certificates.ca_pem)
+    vector = random.Random(2).random
+    query = [vector() for _ in range(DIMENSION)]
+    rest_bodies = {"count": json.dumps({"exact": True}).encode(),
+                   "query": json.dumps({"query": query, "limit": 10}).encode()}
+    grpc_calls = {
+        "count": ("/qdrant.Points/Count", pb.CountPoints(collection_name="bench", exact=True)),
+        "query": ("/qdrant.Points/Query", pb.QueryPoints(
+            collection_name="bench", limit=10, query=pb.Query(nearest=pb.VectorInput(dense=pb.DenseVector(data=query))))),
+    }
+    planes = {}
+    try:
+        planes[True] = _start(tmp / "data-tls", certificates)
+        planes[False] = _start(tmp / "data-plain")
+        _fill(f"https://127.0.0.1:{planes[True][1]}", manage, client_context)
+        _fill(f"http://127.0.0.1:{planes[False][1]}", manage, True)
+        _pin(1)
+        results = {(proto, call, tls): [] for proto in PROTOCOLS for call in FRONT_CALLS for tls in (True, False)}
+        for i in range(rounds):
+            for proto in PROTOCOLS:
+                for call in FRONT_CALLS:
+                    for tls in (True, False) if i % 2 == 0 else (False, True):
+                        _, port, grpc_port = planes[tls]
+                        if proto == "REST":
+                            request = loadgen.post_request(f"/collections/bench/points/{call}", rest_bodies[call],
+                                                           {"api-key": token})
+                            outcome = loadgen.run("127.0.0.1", port, request, connections=32, warmup=0.5,
+                                                  seconds=seconds, tls=client_context if tls else None)
+                        else:
+                            method, message = grpc_calls[call]
+                            outcome = loadgen.run_grpc(f"127.0.0.1:{grpc_port}", method, message.SerializeToString(),
+                                                       [("api-key", token)], connections=32, warmup=0.5,
+                                                       seconds=seconds, credentials=credentials if tls else None)
+                        if outcome["errors"]:
+                            raise RuntimeError(f"{outcome['errors']} {proto} {call} requests failed (TLS {tls})")
+                        results[(proto, call, tls)].append(outcome)
+    finally:
+        for process, _, _ in planes.values():
+            _stop(process)
+    return {key: {"rps": statistics.median(o["rps"] for o in runs), "p50": statistics.median(o["p50_ms"] for o in runs)}
+            for key, runs in results.items()}
+
+
+def print_tls(rounds: int, seconds: float, result: dict) -> None:
+    print(f"TLS on against off at the front (embedded cluster), 32 connections, median of {rounds} x {seconds:g} s, "
+          f"{POINTS} points of dimension {DIMENSION}:")
+    for call in FRONT_CALLS:
+        name = "count" if call == "count" else "query limit 10"
+        cells = []
+        for proto in PROTOCOLS:
+            on, off = result[(proto, call, True)], result[(proto, call, False)]
+            cells.append(f"{proto:4} plain {off['rps']:6.0f} TLS {on['rps']:6.0f} req/s "
+                         f"(p50 {off['p50']:5.2f} / {on['p50']:5.2f} ms) ratio {on['rps'] / off['rps']:.2f}x")
+        print(f"  {name:15} " + "   ".join(cells))
+    print("  goal: ratio >= 0.85x")
+    sys.stdout.flush()
+
+
+def main() -> None:
+    if os.environ.get("BENCH_ONLY", "") not in ("", "tls"):
+        return
+    rounds = int(os.environ.get("BENCH_TLS_ROUNDS", "3"))
+    seconds = float(os.environ.get("BENCH_SECONDS", "3"))
+    with tempfile.TemporaryDirectory(prefix="tls-bench-") as name:
+        tmp = Path(name)
+        _, token, manage = _setup(tmp)
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request of the fill
+        print_tls(rounds, seconds, tls_vs_plain(tmp, token, manage, rounds, seconds))
+
+
+if __name__ == "__main__":
+    main()
