@@ -6,7 +6,10 @@ the same embedded collection of 10,000 points of dimension 128. Count and
 query (limit 10), over REST and over gRPC, 32 keep-alive connections (each
 made, handshake included, before the measured window), loaded in turn,
 alternating which goes first. The ratio is TLS req/s over plain req/s. The
-load generator encrypts and decrypts too, on the other core.
+load generator encrypts and decrypts too, on the other core, and other jobs on
+a shared machine move req/s by more than TLS does: so each row also gives the
+server's CPU time per request (from /proc, warm-up and handshakes included),
+and plain/TLS of it, the throughput ratio of a front that is CPU-bound.
 """
 
 from __future__ import annotations
@@ -96,7 +99,8 @@ def tls_vs_plain(tmp: Path, token: str, manage: str, rounds: int, seconds: float
             for proto in PROTOCOLS:
                 for call in FRONT_CALLS:
                     for tls in (True, False) if i % 2 == 0 else (False, True):
-                        _, port, grpc_port = planes[tls]
+                        process, port, grpc_port = planes[tls]
+                        cpu = _cpu_seconds(process.pid)
                         if proto == "REST":
                             request = loadgen.post_request(f"/collections/bench/points/{call}", rest_bodies[call],
                                                            {"api-key": token})
@@ -109,12 +113,20 @@ def tls_vs_plain(tmp: Path, token: str, manage: str, rounds: int, seconds: float
                                                        seconds=seconds, credentials=credentials if tls else None)
                         if outcome["errors"]:
                             raise RuntimeError(f"{outcome['errors']} {proto} {call} requests failed (TLS {tls})")
+                        outcome["cpu_us"] = (_cpu_seconds(process.pid) - cpu) / outcome["answered"] * 1e6
                         results[(proto, call, tls)].append(outcome)
     finally:
         for process, _, _ in planes.values():
             _stop(process)
-    return {key: {"rps": statistics.median(o["rps"] for o in runs), "p50": statistics.median(o["p50_ms"] for o in runs)}
+    return {key: {name: statistics.median(o[field] for o in runs)
+                  for name, field in (("rps", "rps"), ("p50", "p50_ms"), ("cpu", "cpu_us"))}
             for key, runs in results.items()}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (its threads included: gRPC's are in it)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def print_tls(rounds: int, seconds: float, result: dict) -> None:
@@ -122,13 +134,16 @@ def print_tls(rounds: int, seconds: float, result: dict) -> None:
           f"{POINTS} points of dimension {DIMENSION}:")
     for call in FRONT_CALLS:
         name = "count" if call == "count" else "query limit 10"
-        cells = []
+        cells, cpu_cells = [], []
         for proto in PROTOCOLS:
             on, off = result[(proto, call, True)], result[(proto, call, False)]
             cells.append(f"{proto:4} plain {off['rps']:6.0f} TLS {on['rps']:6.0f} req/s "
                          f"(p50 {off['p50']:5.2f} / {on['p50']:5.2f} ms) ratio {on['rps'] / off['rps']:.2f}x")
+            cpu_cells.append(f"{proto:4} plain {off['cpu']:6.0f} TLS {on['cpu']:6.0f} µs CPU/req "
+                             f"{'':19} ratio {off['cpu'] / on['cpu']:.2f}x")
         print(f"  {name:15} " + "   ".join(cells))
-    print("  goal: ratio >= 0.85x")
+        print(f"  {'':15} " + "   ".join(cpu_cells))
+    print("  goal: ratio >= 0.85x (req/s; CPU ratio: plain over TLS server CPU per request)")
     sys.stdout.flush()
 
 
