@@ -83,7 +83,9 @@ class _Watch:
         try:
             stamp = self.files.stamp()
         except OSError as error:  # mid-replacement: keep serving what is loaded
-            logger.warning("TLS files unreadable, serving the certificate loaded before: %s", error)
+            if self._stamp is not None:  # said once, not at every connection
+                logger.warning("TLS files unreadable, serving the certificate loaded before: %s", error)
+            self._stamp = None
             return False
         if stamp == self._stamp:
             return False

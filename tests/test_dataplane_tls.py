@@ -123,6 +123,21 @@ def test_a_certificate_replaced_on_disk_is_served_to_new_connections(tls_plane, 
         certificates.issue(certificates.cert_file, certificates.key_file, HOSTS)
     assert tls_plane.process.pid == pid and tls_plane.process.poll() is None
     assert names(rest_client(tls_plane, token, certificates.ca_file)) == []
+    assert names(grpc_client(tls_plane, token, certificates.ca_pem)) == []
+
+
+def test_a_replacement_that_does_not_load_leaves_the_served_certificate_in_use(tls_plane, token, certificates,
+                                                                               tmp_path):
+    renewed = make_certificates(tmp_path, HOSTS, ca_name="Another CA")
+    good_cert = certificates.cert_file.read_bytes()
+    # A new certificate whose key is not there yet: the old pair keeps serving.
+    certificates.cert_file.write_bytes(renewed.cert_file.read_bytes())
+    try:
+        assert names(rest_client(tls_plane, token, certificates.ca_file)) == []
+        assert names(grpc_client(tls_plane, token, certificates.ca_pem)) == []
+    finally:
+        certificates.cert_file.write_bytes(good_cert)
+    assert tls_plane.process.poll() is None
 
 
 def _read_all(sock: socket.socket) -> bytes:
