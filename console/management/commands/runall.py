@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -123,7 +124,9 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"\nVector Console is running at {url}\n"
                     f"Log in as {DEMO_USER} / {password}\n"
-                    f"Clusters answer at http://localhost:{settings.DATAPLANE_PORT}/ (the data plane)\n"
+                    # https when the data plane serves TLS (README: TLS on the front)
+                    f"Clusters answer at {urlsplit(settings.CLUSTER_ENDPOINT_URL).scheme}://localhost:"
+                    f"{settings.DATAPLANE_PORT}/ (the data plane)\n"
                     "Press Ctrl-C to stop.\n"
                 )
                 announced = True
