@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apikeys.models import AdminKey, DatabaseApiKey
+from apikeys.models import AdminKey, DatabaseApiKey, ExpiryReminder
 from audit.models import Action
 from audit.services import audit_record
 from clusters import crypto
@@ -59,7 +59,9 @@ def cluster_create(
 @transaction.atomic
 def cluster_delete(*, cluster: Cluster, by, client_ip: str | None) -> Operation:
     """Deletes a cluster: its keys stop working at once, then a job stops its
-    nodes, removes their storage and the cluster's rows (clusters/operations.py).
+    nodes, removes their storage and the cluster's rows (clusters/operations.py);
+    the data plane removes an embedded cluster's storage when it sees the
+    cluster gone (dataplane/engine.py).
 
     An operation still running on it (a restart) is cancelled: clearing its
     lease token fences its worker out. A second call joins the delete.
@@ -76,6 +78,10 @@ def cluster_delete(*, cluster: Cluster, by, client_ip: str | None) -> Operation:
     now = timezone.now()
     DatabaseApiKey.objects.filter(cluster=cluster).live().update(revoked_at=now, revoked_by=by)
     AdminKey.objects.filter(cluster=cluster).live().update(revoked_at=now, revoked_by=by)
+    # Reminders name their key without a foreign key: they would outlive the
+    # cascade that removes the keys with the cluster. A revoked key gets none.
+    for model in (DatabaseApiKey, AdminKey):
+        ExpiryReminder.objects.filter(key_kind=model.kind, key_id__in=model.objects.filter(cluster=cluster).values("id")).delete()
     keys_changed(cluster=cluster)  # all its keys at once
     return operation_start(cluster=cluster, kind=Operation.Kind.DELETE, by=by, client_ip=client_ip)[0]
 

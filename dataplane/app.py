@@ -163,6 +163,7 @@ class DataPlane:
         self.proxy = NodeProxy()
         self._nodes_seen = None
         self._watch_nodes: asyncio.Task | None = None
+        self._watch_deleted: asyncio.Task | None = None
         self.grpc = None  # dataplane.grpcfront.GrpcFront, started with the process when set
         # settings.TRUSTED_PROXIES, read once (see auth.client_address).
         self.trusted_proxies = trusted_proxies
@@ -189,6 +190,7 @@ class DataPlane:
                     if self.grpc is not None:
                         await self.grpc.start()
                     self._watch_nodes = asyncio.create_task(self._close_left_nodes())
+                    self._watch_deleted = asyncio.create_task(self._remove_deleted_clusters())
                 except Exception as exc:
                     logger.exception("data plane failed to start")
                     await self.control.stop()
@@ -197,8 +199,9 @@ class DataPlane:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.control.stop()
-                if self._watch_nodes is not None:
-                    self._watch_nodes.cancel()
+                for task in (self._watch_nodes, self._watch_deleted):
+                    if task is not None:
+                        task.cancel()
                 if self.grpc is not None:
                     await self.grpc.stop()
                 await self.proxy.aclose()
@@ -342,6 +345,22 @@ class DataPlane:
                     logger.exception("closing the connections to nodes that left failed")
             await asyncio.sleep(self.keystore.poll_seconds)
 
+    async def _remove_deleted_clusters(self) -> None:
+        """Whenever the key set changes, removes the storage of embedded clusters
+        that were deleted (dataplane/engine.py). In the event loop, where the
+        storage is served: no request runs on a shard while it closes."""
+        seen = (None, None)
+        while True:
+            key_set = self.keystore.current
+            state = (key_set.cluster_ids, key_set.deleted)
+            if key_set.loaded_at and (state[0] is not seen[0] or state[1] is not seen[1]):
+                try:
+                    self.engine.remove_deleted(existing=key_set.cluster_ids, deleted=key_set.deleted)
+                    seen = state
+                except Exception:  # the next poll tries again; serving goes on
+                    logger.exception("removing the storage of deleted clusters failed")
+            await asyncio.sleep(self.keystore.poll_seconds)
+
     def node_connections(self) -> dict:
         """What the front holds open to nodes, for the control socket's stats."""
         return {"http_idle": self.proxy.idle_connections(),
@@ -467,10 +486,11 @@ def build_application() -> DataPlane:
     from dataplane.grpcfront import GrpcFront
 
     Queries.install()
+    keystore = KeyStore(poll_seconds=settings.DATAPLANE_POLL_SECONDS,
+                        reload_seconds=settings.DATAPLANE_RELOAD_SECONDS, redis_url=settings.REDIS_URL)
     plane = DataPlane(
-        keystore=KeyStore(poll_seconds=settings.DATAPLANE_POLL_SECONDS,
-                          reload_seconds=settings.DATAPLANE_RELOAD_SECONDS, redis_url=settings.REDIS_URL),
-        engine=Engine(settings.DATAPLANE_DATA_DIR, settings.DATAPLANE_RUN_DIR),
+        keystore=keystore,
+        engine=Engine(settings.DATAPLANE_DATA_DIR, settings.DATAPLANE_RUN_DIR, epoch=lambda: keystore.current.epoch),
         last_used=LastUsed(flush_seconds=settings.DATAPLANE_LAST_USED_FLUSH_SECONDS),
         max_body_bytes=settings.DATAPLANE_MAX_BODY_BYTES,
         auth_enabled=not settings.DATAPLANE_INSECURE_NO_AUTH,

@@ -9,6 +9,9 @@ data plane process that needs it takes an exclusive flock on
 the owner. When the owner dies the kernel drops its lock and the next process
 that needs the cluster takes over. With one process (the default) nothing is
 ever forwarded.
+
+A deleted cluster's directory goes with it (`remove_deleted`): its owner, or
+any process that can take its lock when nobody owns it, closes and removes it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import fcntl
 import json
 import logging
 import os
+import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from dataplane.storage import ClusterStorage, StorageError
@@ -27,11 +32,18 @@ logger = logging.getLogger(__name__)
 
 FORWARD_TIMEOUT_SECONDS = 60
 _CLAIM_ATTEMPTS = 20
+# In a cluster's directory: the token of the key set's epoch (keyset.models.KeySetEpoch)
+# it was last served under. A directory whose cluster the key set lacks is
+# removed only when the key set has that same epoch: a data plane started on
+# another database, or on one restored from a backup, must not take every
+# cluster it does not know for deleted.
+EPOCH_FILE = "keyset-epoch"
 
 
 class Engine:
-    def __init__(self, data_dir: Path, run_dir: Path | None = None):
+    def __init__(self, data_dir: Path, run_dir: Path | None = None, epoch: Callable[[], object] = lambda: None):
         self.data_dir = Path(data_dir)
+        self.epoch = epoch  # the current key set's epoch token (None: not known)
         self.run_dir = Path(run_dir) if run_dir is not None else self.data_dir / "run"
         self.socket_path = self.run_dir / f"{os.getpid()}.sock"
         self.local: dict[str, ClusterStorage] = {}
@@ -99,9 +111,59 @@ class Engine:
         owner = root / f"owner.{os.getpid()}.tmp"
         owner.write_text(str(self.socket_path))
         os.replace(owner, root / "owner")
+        epoch = self.epoch()
+        if epoch is not None:
+            (root / EPOCH_FILE).write_text(str(epoch))
         self._locks[cluster_id] = fd
         self.local[cluster_id] = storage
         return storage
+
+    def remove_deleted(self, *, existing: Iterable[str], deleted: Iterable[str]) -> list[str]:
+        """Removes the storage of every cluster not in `existing`: of those in
+        `deleted` (seen deleted), and of those last served under the current
+        epoch. Returns their ids; a cluster another process owns is left to it."""
+        existing, deleted, epoch = set(existing), set(deleted), self.epoch()
+        try:
+            roots = list((self.data_dir / "clusters").iterdir())
+        except FileNotFoundError:
+            return []
+        removed = []
+        for root in roots:
+            if root.name in existing:
+                continue
+            if root.name not in deleted:
+                try:
+                    if epoch is None or (root / EPOCH_FILE).read_text() != str(epoch):
+                        continue
+                except OSError:
+                    continue
+            if self._remove(root.name):
+                removed.append(root.name)
+        return removed
+
+    def _remove(self, cluster_id: str) -> bool:
+        root = self.cluster_dir(cluster_id)
+        storage = self.local.pop(cluster_id, None)
+        if storage is not None:
+            storage.close()
+            fd = self._locks.pop(cluster_id)
+        else:
+            try:
+                fd = os.open(root / "owner.lock", os.O_RDWR)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except FileNotFoundError:
+                fd = None  # never claimed
+            except BlockingIOError:
+                os.close(fd)
+                return False  # its owner removes it when it learns of the delete
+        try:
+            shutil.rmtree(root, ignore_errors=True)
+        finally:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+        logger.info("removed the storage of deleted cluster %s", cluster_id)
+        return not root.exists()
 
     def _release(self, cluster_id: str) -> None:
         fd = self._locks.pop(cluster_id, None)

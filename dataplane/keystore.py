@@ -187,10 +187,22 @@ class KeySet:
     # Change log ids below the last applied that were not committed when read: id -> monotonic time first missed.
     gaps: dict[int, float] = field(default_factory=dict, repr=False)
     epoch_checked: float = 0.0  # monotonic time the epoch was last read
+    # Every cluster the console has (those whose master key cannot be decrypted
+    # too), and those this process has seen deleted since it started: the engine
+    # removes the storage of a cluster that is gone (Engine.remove_deleted).
+    # Replaced whole, like `clusters`: the event loop reads them.
+    cluster_ids: frozenset[str] = frozenset()
+    deleted: frozenset[str] = frozenset()
 
     @property
     def watermark(self) -> int:
         return self.generation[0]
+
+    @property
+    def epoch(self):
+        """The token of the key set's epoch this snapshot was loaded under; None before any load."""
+        token = self.generation[1]
+        return None if token is UNLOADED else token
 
     @property
     def has_nodes(self) -> bool:
@@ -318,6 +330,9 @@ class KeySet:
                     self.replace_keys(cluster_id, database_rows.get(cluster_id, ()), admin_rows.get(cluster_id, ()))
                 else:  # deleted: its keys first, so none is ever found without its cluster
                     self.drop_cluster(cluster_id)
+            gone = clusters - set(rows)
+            self.cluster_ids = (self.cluster_ids | set(rows)) - gone
+            self.deleted = self.deleted | gone
             # Tokens were verified with the old master key and jwt_rbac.
             self.tokens = {}
         if keys["database"]:
@@ -365,6 +380,9 @@ def load_key_set(previous: KeySet | None = None) -> KeySet:
         epoch_checked=now,
     )
     rows = {str(row[0]): row for row in contract.cluster_rows()}
+    key_set.cluster_ids = frozenset(rows)
+    if previous is not None:  # what it knew and is gone now was deleted (grows only with deletions)
+        key_set.deleted = (previous.deleted | previous.cluster_ids) - key_set.cluster_ids
     for cluster_id in set(key_set.ciphertexts) - set(rows):
         del key_set.ciphertexts[cluster_id]
     for row in rows.values():
