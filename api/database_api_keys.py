@@ -29,7 +29,8 @@ from api.base import AccountView, parse_uuid, query_param
 from api.errors import FailedPrecondition, InvalidArgument, NotFound, validation_message
 from api.fields import EnumField, ProtoSerializer, StringField, TimestampField
 from api.schema import EMPTY, EXTENSION
-from apikeys.models import ClusterAccess, CollectionAccess, KeyState, Protocol, parse_networks
+from apikeys.models import ClusterAccess, CollectionAccess, Protocol, parse_networks
+from apikeys.states import LISTED_STATES, KeyState
 from apikeys.policy import CREATE_PERMISSION, DATABASE, create_refusal
 from apikeys.selectors import account_keys
 from apikeys.services import (
@@ -76,6 +77,8 @@ API_FIELD = {"name": "name", "rules": "accessRules", "expires_at": "expiresAt", 
 
 STATE_NAMES = ["KEY_STATE_UNSPECIFIED", *(f"KEY_STATE_{state.name}" for state in KeyState)]
 STATES = {f"KEY_STATE_{state.name}": state.value for state in KeyState}
+# What the list filters by: lists leave out deleted keys and retired old secrets.
+LISTED = {f"KEY_STATE_{state.name}": state.value for state in LISTED_STATES}
 PROTOCOL_NAMES = ["PROTOCOL_UNSPECIFIED", *(f"PROTOCOL_{protocol.name}" for protocol in Protocol)]
 PROTOCOLS = {f"PROTOCOL_{protocol.name}": protocol.value for protocol in Protocol}
 GRACE_NAMES = ["ROLL_GRACE_UNSPECIFIED", "ROLL_GRACE_NOW", "ROLL_GRACE_1_HOUR", "ROLL_GRACE_24_HOURS",
@@ -143,7 +146,8 @@ class DatabaseApiKeyOut(ProtoSerializer):
     )
     # Extensions (EXTENSION_FIELDS).
     state = EnumField(STATE_NAMES, STATES, help_text=f"{EXTENSION} Active, disabled, rolled (the old secret of a "
-                      "roll, working until retiresAt) or expired.")
+                      "roll, working until retiresAt), expired, retired (a rolled secret past retiresAt) or deleted; "
+                      "the first that holds of deleted, retired, expired, disabled, rolled (apikeys/states.py).")
     allowedNetworks = serializers.ListField(
         source="allowed_networks", child=serializers.CharField(),
         help_text=f"{EXTENSION} The CIDRs the key may be used from; empty: anywhere.")
@@ -221,7 +225,7 @@ CLUSTER_ID = OpenApiParameter(
 )
 _MARK = {"x-console-extension": True}
 LIST_FILTERS = [
-    OpenApiParameter("state", str, enum=list(STATES), extensions=_MARK,
+    OpenApiParameter("state", str, enum=list(LISTED), extensions=_MARK,
                      description=f"{EXTENSION} Only keys in this state."),
     OpenApiParameter("neverUsed", bool, extensions=_MARK,
                      description=f"{EXTENSION} true: only keys never used; false: only keys used."),
@@ -241,9 +245,9 @@ def _list_filters(request) -> dict:
     filters = {}
     state = query_param(request, "state")
     if state is not None:
-        if state not in STATES:
-            raise InvalidArgument(f"state: use one of {', '.join(STATES)}.")
-        filters["state"] = STATES[state]
+        if state not in LISTED:
+            raise InvalidArgument(f"state: use one of {', '.join(LISTED)}.")
+        filters["state"] = LISTED[state]
     never = query_param(request, "neverUsed")
     if never is not None:
         if never not in ("true", "false"):

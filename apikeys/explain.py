@@ -20,40 +20,23 @@ from django.views.decorators.debug import sensitive_variables
 from apikeys.models import AdminKey, DatabaseApiKey, IssuedKey
 from apikeys.tokens import token_digest, token_matches
 
-LIVE, DISABLED, ROLLED, EXPIRED, DELETED, UNKNOWN = "live", "disabled", "rolled", "expired", "deleted", "unknown"
-STATE_LABELS = {LIVE: "Live", DISABLED: "Disabled", ROLLED: "Rolled", EXPIRED: "Expired", DELETED: "Deleted",
-                UNKNOWN: "Unknown"}
-
-
-def key_state(key: IssuedKey) -> str:
-    """The one place a key's state is decided for the explain page. A rolled
-    key is the old secret of a roll: it works until its deadline, then not."""
-    # Rolled "now", the old secret is deleted at the moment it retires: that is a roll.
-    if key.retires_at is not None and (key.revoked_at is None or key.revoked_at >= key.retires_at):
-        return ROLLED
-    if key.revoked_at is not None:
-        return DELETED
-    if key.is_expired:
-        return EXPIRED
-    if key.disabled_at is not None:
-        return DISABLED
-    return LIVE
+UNKNOWN = "unknown"
 
 
 @dataclass
 class Explanation:
-    state: str
+    state: str  # the key's state (apikeys/states.py), or UNKNOWN
     key: IssuedKey | None = None
 
     @property
     def state_label(self) -> str:
-        return STATE_LABELS[self.state]
+        return self.key.state.label if self.key is not None else "Unknown"
 
 
 @sensitive_variables("pasted")
 def explain(account, pasted: str) -> Explanation:
     key = _database_key(account, pasted) or _admin_key(account, pasted)
-    return Explanation(UNKNOWN) if key is None else Explanation(key_state(key), key)
+    return Explanation(UNKNOWN) if key is None else Explanation(key.state, key)
 
 
 @sensitive_variables("pasted")

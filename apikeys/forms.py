@@ -16,10 +16,10 @@ from apikeys.models import (
     MAX_NETWORKS,
     ClusterAccess,
     CollectionAccess,
-    KeyState,
     parse_networks,
 )
 from apikeys.selectors import KEY_ORDERS, cluster_collections
+from apikeys.states import LISTED_STATES
 from apikeys.services import ROLL_GRACE_LABELS
 from clusters.nodes import CollectionsUnreadable
 
@@ -340,7 +340,7 @@ class KeyFilterForm(forms.Form):
     (GitLab's token filters: state, last used before/after a date, never used).
     Field names carry a prefix on the cluster page, which has two lists."""
 
-    state = forms.ChoiceField(required=False, choices=[("", "Any state"), *KeyState.choices])
+    state = forms.ChoiceField(required=False, choices=[("", "Any state"), *((s.value, s.label) for s in LISTED_STATES)])
     last_used = forms.ChoiceField(
         required=False, label="Last used", choices=[("", "Any time"), ("never", "Never used"), ("ever", "Used")]
     )

@@ -21,6 +21,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from apikeys.states import KeyState, state_expression, state_of
+
 MAX_RULES = 20
 MAX_EXPIRY_DAYS = 3650
 POSTFIX_LENGTH = 6
@@ -125,15 +127,6 @@ class Protocol(models.TextChoices):
     GRPC = "grpc", "gRPC"
 
 
-class KeyState(models.TextChoices):
-    """What lists show and filter by (GitLab's token states, with this console's two more)."""
-
-    ACTIVE = "active", "Active"
-    DISABLED = "disabled", "Disabled"
-    ROLLED = "rolled", "Rolled"
-    EXPIRED = "expired", "Expired"
-
-
 class KeyQuerySet(models.QuerySet):
     def live(self) -> "KeyQuerySet":
         """Keys not deleted: the ones the data plane loads (it refuses the
@@ -145,17 +138,8 @@ class KeyQuerySet(models.QuerySet):
         return self.live().exclude(retires_at__lte=timezone.now())
 
     def in_state(self, state: str) -> "KeyQuerySet":
-        now = timezone.now()
-        not_expired = models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
-        if state == KeyState.ROLLED:
-            return self.filter(retires_at__isnull=False)
-        if state == KeyState.DISABLED:
-            return self.filter(disabled_at__isnull=False)
-        if state == KeyState.EXPIRED:
-            return self.filter(expires_at__lte=now)
-        if state == KeyState.ACTIVE:
-            return self.filter(not_expired, disabled_at__isnull=True, retires_at__isnull=True)
-        return self
+        """Keys in that state (apikeys/states.py)."""
+        return self.alias(key_state=state_expression()).filter(key_state=state)
 
 
 EXPIRY_MESSAGE = (
@@ -238,23 +222,9 @@ class IssuedKey(models.Model):
         validate_expiry(self.expires_at, created_at=self.created_at or timezone.now())
 
     @property
-    def is_expired(self) -> bool:
-        return self.expires_at is not None and self.expires_at <= timezone.now()
-
-    @property
-    def has_retired(self) -> bool:
-        """The old secret of a roll, past its deadline: dead at the front."""
-        return self.retires_at is not None and self.retires_at <= timezone.now()
-
-    @property
     def state(self) -> KeyState:
-        if self.retires_at is not None:
-            return KeyState.ROLLED
-        if self.disabled_at is not None:
-            return KeyState.DISABLED
-        if self.is_expired:
-            return KeyState.EXPIRED
-        return KeyState.ACTIVE
+        """The one rule for every page, list and the API: apikeys/states.py."""
+        return state_of(self)
 
     @property
     def expires_in_days(self) -> int | None:

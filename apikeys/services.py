@@ -8,6 +8,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from apikeys.models import POSTFIX_LENGTH, AdminKey, DatabaseApiKey, IssuedKey
 from apikeys.policy import admin_key_refusal, database_key_refusal
+from apikeys.states import KeyState
 from apikeys.tokens import current_pepper_id, mint_jwt, new_admin_key, token_digest
 from audit.models import Action
 from audit.services import audit_record
@@ -161,16 +162,21 @@ _ACTIONS = {
 }
 
 
+_ROLLED_ALREADY = "This key was rolled already: roll its new secret instead."
+_ROLL_REFUSALS = {
+    KeyState.DELETED: "This key is deleted.",
+    KeyState.RETIRED: _ROLLED_ALREADY,
+    KeyState.ROLLED: _ROLLED_ALREADY,
+    KeyState.DISABLED: "This key is disabled: enable it before rolling it.",
+    KeyState.EXPIRED: "This key has expired: create a new one instead.",
+}
+
+
 def roll_refusal(key: IssuedKey) -> str | None:
     """Why this key cannot be rolled, or None when it can."""
-    if key.revoked_at is not None:
-        return "This key is deleted."
-    if key.retires_at is not None:
-        return "This key was rolled already: roll its new secret instead."
-    if key.disabled_at is not None:
-        return "This key is disabled: enable it before rolling it."
-    if key.is_expired:
-        return "This key has expired: create a new one instead."
+    refusal = _ROLL_REFUSALS.get(key.state)
+    if refusal is not None:
+        return refusal
     if isinstance(key, AdminKey):
         return admin_key_refusal(key.cluster)
     return None

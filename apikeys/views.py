@@ -43,7 +43,7 @@ from apikeys.forms import (
 from apikeys.models import AdminKey, DatabaseApiKey, IssuedKey
 from apikeys.secret_text import SecretList, SecretText
 from apikeys.create_once import create_once, repeated
-from apikeys.explain import LIVE, ROLLED, explain
+from apikeys.explain import explain
 from apikeys.policy import ADMIN, CREATE_PERMISSION, DATABASE, EDIT_PERMISSION, create_refusal, kind_to_create
 from apikeys.rights import OPERATION_GROUPS
 from apikeys.selectors import (
@@ -66,6 +66,7 @@ from apikeys.services import (
     roll_refusal,
 )
 from apikeys.snippets import snippets_for
+from apikeys.states import WORKING_STATES
 from audit.services import client_ip
 from clusters.nodes import CollectionsUnreadable
 from clusters.selectors import cluster_for
@@ -259,7 +260,7 @@ def _rights(key: IssuedKey) -> dict:
     any rule is checked (deleted, expired, disabled, a rolled secret past its
     deadline), and `rights_unreadable` when the cluster's collections could
     not be read just now (no ready node of a `qdrant` cluster answered)."""
-    if key.revoked_at or key.is_expired or key.disabled_at or key.has_retired:
+    if key.state not in WORKING_STATES:
         return {"rights": None}
     try:
         return {"rights": key_rights(key)}
@@ -399,7 +400,7 @@ def account_key_explain(request, account_id):
     pasted = form.cleaned_data["key"]
     explanation = explain(account, pasted)
     key = explanation.key
-    rights = _rights(key) if explanation.state in (LIVE, ROLLED) else {"rights": None}
+    rights = _rights(key) if key is not None else {"rights": None}
     return render(
         request, "apikeys/explain.html", context | {"form": ExplainKeyForm(), "explanation": explanation, **rights}
     )

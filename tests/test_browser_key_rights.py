@@ -29,7 +29,7 @@ def test_explain_a_pasted_key_then_read_its_matrix(login, owner, account, cluste
     page.get_by_role("button", name="Explain").click()
 
     result = page.locator("[data-explained]")
-    expect(result).to_have_attribute("data-state", "live")
+    expect(result).to_have_attribute("data-state", "active")
     expect(result).to_contain_text("books reader")
     expect(result).to_contain_text(cluster.name)
     # What was pasted is gone from the page and was never in a URL.

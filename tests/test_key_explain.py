@@ -29,7 +29,7 @@ def test_a_token_is_explained_and_never_shown_stored_or_logged(client_of, owner,
     with caplog.at_level(logging.DEBUG):
         response, html = explained(client, account, token)
     assert response.status_code == 200 and "no-store" in response["Cache-Control"]
-    assert 'data-state="live"' in html and "books reader" in html and cluster.name in html
+    assert 'data-state="active"' in html and "books reader" in html and cluster.name in html
     assert "books: Read-only" in html and f"…{key.postfix}" in html
     # What was pasted: not in the page, not in the log, not in the session.
     assert token not in html and token[:-6] not in html
@@ -40,7 +40,7 @@ def test_a_token_is_explained_and_never_shown_stored_or_logged(client_of, owner,
 def test_an_admin_key_is_explained(client_of, owner, account, legacy_cluster):
     key, secret = make_admin_key(legacy_cluster, by=owner, name="legacy admin")
     response, html = explained(client_of(owner), account, secret)
-    assert 'data-state="live"' in html and "legacy admin" in html and secret not in html
+    assert 'data-state="active"' in html and "legacy admin" in html and secret not in html
     assert "Full access" in html
 
 
