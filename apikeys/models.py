@@ -217,6 +217,11 @@ class IssuedKey(models.Model):
     def __str__(self) -> str:
         return f"{self.name} (…{self.postfix})"
 
+    @property
+    def audit_name(self) -> str:
+        """How the audit log names it: keys may share a name, never a postfix and cluster."""
+        return f"{self} on {self.cluster.name}"
+
     def clean(self) -> None:
         super().clean()
         validate_expiry(self.expires_at, created_at=self.created_at or timezone.now())

@@ -101,7 +101,8 @@ class AuditEntry(models.Model):
     target_id = models.CharField(max_length=64)
     target_name = models.CharField(max_length=255, blank=True)
     # What changed, in words, where the action alone does not say (e.g. "Viewer → Admin").
-    detail = models.CharField(max_length=255, blank=True, default="")
+    # Text, kept whole however long: a role's edit lists every permission it changed.
+    detail = models.TextField(blank=True, default="")
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

@@ -40,7 +40,7 @@ def audit_record(
             else getattr(target, "audit_name", None) or getattr(target, "name", "") or str(target)
         )[:255],
         client_ip=client_ip,
-        detail=detail[:255],
+        detail=detail,
     )
 
 

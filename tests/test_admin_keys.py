@@ -258,7 +258,7 @@ def test_creating_writes_an_audit_entry_with_the_client_ip(client_of, owner, leg
     key = AdminKey.objects.get()
     entry = AuditEntry.objects.get(action=Action.ADMIN_KEY_CREATED)
     assert (entry.actor, entry.actor_name, entry.client_ip, entry.target_id, entry.target_name) == (
-        owner, "alice", CLIENT_IP, str(key.id), "audited"
+        owner, "alice", CLIENT_IP, str(key.id), f"audited (…{key.postfix}) on {legacy_cluster.name}"
     )
 
 
