@@ -1,7 +1,8 @@
 """Deleting a cluster leaves nothing of it: not its collections on disk (the
 data plane removes an embedded cluster's directory, lock and all, when it sees
-the cluster gone, also after being down while it was deleted), and no row that
-names it or one of its keys. Real nodes' storage: tests/test_clusters_qdrant.py."""
+the cluster gone, also after being down while it was deleted; a real node's
+directory is removed by the delete job), and no row that names it or one of
+its keys."""
 
 from datetime import timedelta
 
@@ -20,6 +21,7 @@ from keyset.models import KeySetChange
 from tests.conftest import make_cluster
 from tests.fixtures.dataplane import MANAGE, mint
 from tests.fixtures.worker import wait_for
+from tests.test_clusters_qdrant import new_cluster
 from tests.test_api_support import api_as, url
 
 pytestmark = pytest.mark.filterwarnings("ignore:Api key is used with an insecure connection")
@@ -72,6 +74,22 @@ def test_deleting_a_cluster_removes_its_collections_from_disk_and_every_row(work
     kept_client = QdrantClient(url="http://127.0.0.1", port=dataplane.port, api_key=kept_token, timeout=10)
     assert kept_client.count("books").count == 50
     kept_client.close()
+
+
+def test_deleting_a_cluster_of_real_nodes_removes_their_directories_and_every_row(node_supervisor, owner, account):
+    cluster = new_cluster(account, "doomed-nodes", 1)
+    key, _token = mint(cluster, MANAGE, by=owner, expires_at=timezone.now() + timedelta(hours=20))
+    assert send_expiry_reminders() == 1
+    storage = node_supervisor.root / str(cluster.id)
+    assert (storage / "node-0").exists()
+
+    assert api_as(owner, account).delete(url("cluster", account, cluster_id=cluster.id)).status_code == 200
+
+    wait_for(lambda: not Cluster.objects.filter(id=cluster.id).exists(), timeout=60)
+    assert not storage.exists()
+    make_cluster(account, "later")  # the change log moves on past the delete, and is pruned
+    changes_prune(before=timezone.now() + timedelta(seconds=1))
+    assert rows_naming(cluster.id, key.id) == {}
 
 
 def test_a_cluster_deleted_while_the_data_plane_was_down_is_removed_when_it_starts(worker, dataplane, owner, account):
