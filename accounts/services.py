@@ -4,9 +4,12 @@ An account always keeps an owner: the last one can be neither removed nor
 demoted, checked with the owners' rows locked so two concurrent requests
 cannot each remove "the other" owner.
 
-A role is given or taken only by someone who holds every permission in it,
-so no one can make a role (or hand one out) that is more than they are:
-for the system roles that is "only an owner makes or unmakes owners".
+Who may change what a role is or who holds it is decided in one place,
+role_change_check: the caller must hold every permission of the role before
+and after the change (creating, editing or deleting a custom role, moving a
+member from one role to another, removing a member, inviting one), so no one
+makes, widens, narrows, hands out or takes away more than they are: for the
+system roles that is "only an owner makes or unmakes owners".
 A custom role in use, by a member or a pending invitation, cannot be
 deleted; its row is locked while it is given out or deleted, so the two
 cannot cross.
@@ -57,19 +60,46 @@ def role_fields(role: AnyRole) -> dict:
 
 
 def may_grant(granter: Membership, role) -> bool:
-    """Whether `granter` may give or take `role`: they hold all it allows."""
+    """Whether `granter` holds all that `role` allows (the forms offer only such roles)."""
     return role_permissions(as_role(role)) <= granter.permissions
 
 
 class GrantRefused(ValidationError):
-    """The caller may not give or take this role (see may_grant)."""
+    """The caller may not make this change of a role or of who holds it (see role_change_check)."""
 
 
-def grant_refusal(granter: Membership, role: AnyRole) -> str:
+def role_change_check(
+    *, by: Membership, before: AnyRole | None, after: AnyRole | None, member: Membership | None = None,
+    field: str = "role",
+) -> None:
+    """The one rule for every change of a role or of who holds one.
+
+    `before` and `after` are the role as it is and as it would be: for an
+    edited custom role, two CustomRole objects with the old and the new
+    permissions; for a member, their role now and the one they would hold.
+    None where there is none: a role created (before) or deleted (after), a
+    member invited (before) or removed (after). The caller `by` must hold
+    every permission of both. With `member`, the account must keep an owner:
+    call it inside the transaction, the owners' rows stay locked till it ends.
+
+    Raises GrantRefused (under `field`) or ValidationError (the last owner).
+    """
+    owners = _lock_owners(member.account) if member is not None else None
+    for role in (before, after):
+        if role is not None and not may_grant(by, role):
+            raise GrantRefused({field: grant_refusal(by, role, removing=after is None and member is not None)})
+    if owners is not None and after != Role.OWNER and owners == [member.id]:
+        raise ValidationError({field: LAST_OWNER})
+
+
+def grant_refusal(granter: Membership, role: AnyRole, removing: bool = False) -> str:
     if role == Role.OWNER:
-        return "Only an owner can make or unmake owners."
+        return "Only an owner can remove an owner." if removing else "Only an owner can make or unmake owners."
     lacking = sorted(role_permissions(role) - granter.permissions)
-    return f"{role_name(role)} allows what your role does not ({', '.join(lacking)}): only someone who holds all of it can give or take it."
+    return (
+        f"{role_name(role)} allows what your role does not ({', '.join(lacking)}): only someone who holds all "
+        "of a role can give it, take it away, change it or delete it."
+    )
 
 
 def _lock_custom_role(role: AnyRole) -> AnyRole:
@@ -96,6 +126,10 @@ def invitation_create(*, account, email: str, role, by, client_ip: str | None = 
     role = _lock_custom_role(as_role(role))
     if isinstance(role, CustomRole) and role.account_id != account.id:
         raise ValidationError({"role": "No such role in this account."})
+    granter = Membership.objects.select_related("account", "custom_role").filter(account=account, user=by).first()
+    if granter is None:
+        raise GrantRefused({"role": "Only a member of the account can invite to it."})
+    role_change_check(by=granter, before=None, after=role)
     if Membership.objects.filter(account=account, user__email__iexact=email).exists():
         raise ValidationError({"email": f"{email} is already a member of {account.name}."})
     now = timezone.now()
@@ -206,17 +240,12 @@ def member_change_role(*, membership: Membership, role, by: Membership, client_i
     role = as_role(role)
     if isinstance(role, CustomRole) and role.account_id != membership.account_id:
         raise ValidationError({"role": "No such role in this account."})
-    owners = _lock_owners(membership.account)
     role = _lock_custom_role(role)
     membership.refresh_from_db()
     old = membership.held_role
     if old == role:
         return
-    for refused in (role, old):
-        if not may_grant(by, refused):
-            raise GrantRefused({"role": grant_refusal(by, refused)})
-    if membership.role == Role.OWNER and owners == [membership.id]:
-        raise ValidationError({"role": LAST_OWNER})
+    role_change_check(by=by, before=old, after=role, member=membership)
     fields = role_fields(role)
     Membership.objects.filter(pk=membership.pk).update(**fields)
     for name, value in fields.items():
@@ -235,12 +264,7 @@ def member_change_role(*, membership: Membership, role, by: Membership, client_i
 def member_remove(*, membership: Membership, by: Membership, client_ip: str | None = None) -> None:
     """Ends the membership, and with it at once the member's sessions and their
     management keys of this account (the keys act as a member; see api/authentication.py)."""
-    role = membership.held_role
-    if not may_grant(by, role):
-        raise GrantRefused("Only an owner can remove an owner." if role == Role.OWNER else grant_refusal(by, role))
-    owners = _lock_owners(membership.account)
-    if membership.role == Role.OWNER and owners == [membership.id]:
-        raise ValidationError(LAST_OWNER)
+    role_change_check(by=by, before=membership.held_role, after=None, member=membership)
     deleted, _ = Membership.objects.filter(pk=membership.pk).delete()
     if not deleted:
         return
@@ -254,7 +278,7 @@ def member_remove(*, membership: Membership, by: Membership, client_ip: str | No
     )
 
 
-def _check_custom_role(role: CustomRole, by: Membership) -> None:
+def _check_custom_role(role: CustomRole) -> None:
     """Validates a new or changed custom role; ValidationError by field, nothing saved."""
     errors = {}
     name = role.name if isinstance(role.name, str) else ""
@@ -273,9 +297,6 @@ def _check_custom_role(role: CustomRole, by: Membership) -> None:
         )
     elif not role.permissions:
         errors["permissions"] = "Pick at least one permission."
-    elif not set(role.permissions) <= by.permissions:
-        lacking = sorted(set(role.permissions) - by.permissions)
-        errors["permissions"] = f"Your role does not have {', '.join(lacking)}: you can only give a role what you hold."
     if "\x00" in role.description:
         errors["description"] = "A description cannot hold NUL characters."
     if errors:
@@ -291,7 +312,8 @@ def custom_role_create(
     *, account, name: str, description: str, permissions, by: Membership, client_ip: str | None = None
 ) -> CustomRole:
     role = CustomRole(account=account, name=name, description=description or "", permissions=list(permissions))
-    _check_custom_role(role, by)
+    _check_custom_role(role)
+    role_change_check(by=by, before=None, after=role, field="permissions")
     _save_custom_role(role, force_insert=True)
     audit_record(
         account=account,
@@ -308,11 +330,17 @@ def custom_role_create(
 def custom_role_update(
     *, role: CustomRole, name: str, description: str, permissions, by: Membership, client_ip: str | None = None
 ) -> CustomRole:
-    """Changes the role; its members have the new permissions from their next request."""
+    """Changes the role; its members have the new permissions from their next request.
+
+    Any change, a rename too, needs a caller who holds all the role allows,
+    before and after (role_change_check): else someone with write:roles could
+    strip an owner-made role of its members' rights, or give it more.
+    """
     role = _lock_custom_role(role)
+    was = CustomRole(account=role.account, name=role.name, permissions=list(role.permissions))
     before = (role.name, role.description, set(role.permissions))
     role.name, role.description, role.permissions = name, description or "", list(permissions)
-    _check_custom_role(role, by)
+    _check_custom_role(role)
     changes = []
     if role.name != before[0]:
         changes.append(f"renamed {before[0]} → {role.name}")
@@ -322,6 +350,7 @@ def custom_role_update(
     changes += [f"+{p}" for p in PERMISSIONS if p in added] + [f"−{p}" for p in PERMISSIONS if p in removed]
     if not changes:
         return role
+    role_change_check(by=by, before=was, after=role, field="permissions")
     _save_custom_role(role)
     audit_record(
         account=role.account,
@@ -370,6 +399,7 @@ class RoleInUse(ValidationError):
 @transaction.atomic
 def custom_role_delete(*, role: CustomRole, by: Membership, client_ip: str | None = None) -> None:
     role = _lock_custom_role(role)
+    role_change_check(by=by, before=role, after=None)
     members, invitations = custom_role_holders(role)
     if members or invitations:
         raise RoleInUse(role_in_use_message(role, members, invitations))

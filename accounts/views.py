@@ -29,7 +29,6 @@ from accounts.roles import Role, permission_groups
 from accounts.selectors import account_roles, role_member_counts
 from accounts.services import (
     INVITATION_VALID_FOR,
-    RoleInUse,
     custom_role_create,
     custom_role_delete,
     custom_role_holders,
@@ -273,7 +272,7 @@ def role_delete(request, account_id, role_id):
     if request.method == "POST":
         try:
             custom_role_delete(role=role, by=request.membership, client_ip=client_ip(request))
-        except RoleInUse as exc:
+        except ValidationError as exc:  # in use, or more than the caller holds
             error = exc.messages[0]
         else:
             messages.success(request, f"Deleted the role {role.name}.")

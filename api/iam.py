@@ -284,7 +284,7 @@ class RoleList(IamView):
         operation_id="IAMService_CreateRole",
         summary="Creates a role for the account identified by the given ID.",
         description="Note: The role_type must be ROLE_TYPE_CUSTOM.\nRequired permissions:\n- write:roles\n\n"
-        "A role can hold only permissions the caller holds.",
+        "A role can hold only permissions the caller holds (else PERMISSION_DENIED).",
         tags=[TAG],
         request=CreateRoleBody,
         responses=CreateRoleResponse,
@@ -300,6 +300,8 @@ class RoleList(IamView):
                 by=self.membership,
                 client_ip=client_ip(request),
             )
+        except GrantRefused as error:
+            raise exceptions.PermissionDenied(" ".join(error.messages)) from None
         except ValidationError as error:
             raise InvalidArgument(_model_message(error, "role.")) from None
         return Response(CreateRoleResponse({"role": role_item(self.account, role)}).data)
@@ -324,7 +326,8 @@ class RoleDetail(IamView):
         summary="Updates a role in the account identified by the given ID.",
         description="Note: The role_type must be ROLE_TYPE_CUSTOM.\nRequired permissions:\n- write:roles\n\n"
         "Without updateMask the body replaces the role (name, description, permissions); with it, only the "
-        "fields it names change. Members holding the role have the new permissions from their next request.",
+        "fields it names change. Members holding the role have the new permissions from their next request. "
+        "The caller must hold every permission of the role, before and after the change (else PERMISSION_DENIED).",
         tags=[TAG],
         request=UpdateRoleBody,
         responses=UpdateRoleResponse,
@@ -338,6 +341,8 @@ class RoleDetail(IamView):
         fields = {field: given[field] if field in mask else current[field] for field in ROLE_FIELDS}
         try:
             role = custom_role_update(role=role, **fields, by=self.membership, client_ip=client_ip(request))
+        except GrantRefused as error:
+            raise exceptions.PermissionDenied(" ".join(error.messages)) from None
         except ValidationError as error:
             raise InvalidArgument(_model_message(error, "role.")) from None
         return Response(UpdateRoleResponse({"role": role_item(self.account, role)}).data)
@@ -346,7 +351,8 @@ class RoleDetail(IamView):
         operation_id="IAMService_DeleteRole",
         summary="Deletes a role in the account identified by the given ID.",
         description="Note: The role_type must be ROLE_TYPE_CUSTOM.\nRequired permissions:\n- delete:roles\n\n"
-        "A role that members or pending invitations hold is not deleted (FAILED_PRECONDITION).",
+        "A role that members or pending invitations hold is not deleted (FAILED_PRECONDITION); the caller must hold "
+        "every permission of the role (else PERMISSION_DENIED).",
         tags=[TAG],
         responses={200: EMPTY},
     )
@@ -354,6 +360,8 @@ class RoleDetail(IamView):
         role = self.custom_role(role_id, "roleId")
         try:
             custom_role_delete(role=role, by=self.membership, client_ip=client_ip(request))
+        except GrantRefused as error:
+            raise exceptions.PermissionDenied(" ".join(error.messages)) from None
         except RoleInUse as error:
             raise FailedPrecondition(error.messages[0]) from None
         return Response({})
