@@ -22,7 +22,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
 from api.base import AccountView, parse_uuid, query_param
@@ -31,7 +31,7 @@ from api.fields import EnumField, ProtoSerializer, StringField, TimestampField
 from api.schema import EMPTY, EXTENSION
 from apikeys.models import ClusterAccess, CollectionAccess, Protocol, parse_networks
 from apikeys.states import LISTED_STATES, KeyState
-from apikeys.policy import CREATE_PERMISSION, DATABASE, create_refusal
+from apikeys.policy import CREATE_PERMISSION, DATABASE, create_refusal, roll_permission
 from apikeys.selectors import account_keys
 from apikeys.services import (
     ROLL_GRACE,
@@ -409,7 +409,8 @@ class DatabaseApiKeyRoll(AccountView):
     @extend_schema(
         operation_id="DatabaseApiKeyService_RollDatabaseApiKey",
         summary="Rolls a database api key: a new secret, the old one working until a chosen time.",
-        description=f"{EXTENSION}\n\nRequired permissions:\n- write:api_keys\n\nThe new key has the old one's "
+        description=f"{EXTENSION}\n\nRequired permissions:\n- write:api_keys\n- delete:api_keys too with "
+        "ROLL_GRACE_NOW, which deletes the old secret at once, as DeleteDatabaseApiKey does\n\nThe new key has the old one's "
         "name, access rules, expiry and allowed networks; the response carries its secret, once. The old secret keeps "
         "working until `oldKeyStopsIn` from now (ROLL_GRACE_NOW: deleted at once); both are listed until then. "
         "A disabled, expired or already rolled key cannot be rolled (FAILED_PRECONDITION).",
@@ -424,10 +425,16 @@ class DatabaseApiKeyRoll(AccountView):
         body = RollDatabaseApiKeyBody(data=request.data)
         if not body.is_valid():
             raise InvalidArgument(validation_message(body.errors))
+        grace = ROLL_GRACE[body.validated_data["oldKeyStopsIn"]]
+        needed = roll_permission(grace)
+        if needed not in self.membership.permissions:
+            raise exceptions.PermissionDenied(
+                f"Permission denied: ROLL_GRACE_NOW deletes the old secret at once, which needs {needed}, and the "
+                f"{self.membership.get_role_display()} role lacks it. A later oldKeyStopsIn needs write:api_keys only."
+            )
         try:
             with propagation() as reached:
-                new_key, token = key_roll(key=key, grace=ROLL_GRACE[body.validated_data["oldKeyStopsIn"]],
-                                          by=request.user, client_ip=client_ip(request))
+                new_key, token = key_roll(key=key, grace=grace, by=request.user, client_ip=client_ip(request))
         except ValidationError as error:
             raise FailedPrecondition(f"databaseApiKeyId: {' '.join(error.messages)}") from None
         key.refresh_from_db()

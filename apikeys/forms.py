@@ -20,7 +20,8 @@ from apikeys.models import (
 )
 from apikeys.selectors import KEY_ORDERS, cluster_collections
 from apikeys.states import LISTED_STATES
-from apikeys.services import ROLL_GRACE_LABELS
+from apikeys.policy import roll_permission
+from apikeys.services import ROLL_GRACE, ROLL_GRACE_LABELS
 from clusters.nodes import CollectionsUnreadable
 
 DEFAULT_EXPIRY_DAYS = 90
@@ -333,6 +334,25 @@ class RollForm(NonceForm):
         widget=forms.RadioSelect,
         error_messages={"invalid_choice": "Choose when the old secret stops working."},
     )
+
+    def __init__(self, *args, held: frozenset[str], **kwargs):
+        """`held`: the caller's permissions; a grace they may not choose says what it needs."""
+        super().__init__(*args, **kwargs)
+        self.held = held
+        self.fields["grace"].choices = [
+            (value, label if roll_permission(ROLL_GRACE[value]) in held else f"{label} (needs {roll_permission(ROLL_GRACE[value])})")
+            for value, label in ROLL_GRACE_LABELS.items()
+        ]
+
+    def clean_grace(self):
+        grace = self.cleaned_data["grace"]
+        needed = roll_permission(ROLL_GRACE[grace])
+        if needed not in self.held:
+            raise forms.ValidationError(
+                f"Stopping the old secret now deletes it, which needs the permission {needed}; your role does not "
+                "have it. Pick a later time: the old secret then stops on its own."
+            )
+        return grace
 
 
 class KeyFilterForm(forms.Form):

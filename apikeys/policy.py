@@ -6,6 +6,8 @@ key of this kind be made on this cluster at all (a rule of the product:
 Qdrant Cloud's, whoever asks; 409 in the console, FAILED_PRECONDITION in the API).
 """
 
+from datetime import timedelta
+
 from django.http import HttpRequest
 
 from accounts.access import can
@@ -17,6 +19,13 @@ CREATE_PERMISSION = {DATABASE: "write:api_keys", ADMIN: "write:api_keys", MANAGE
 
 # Renaming or describing a key changes no right: the role that may create that kind may.
 EDIT_PERMISSION = CREATE_PERMISSION
+
+
+def roll_permission(grace: timedelta) -> str:
+    """The permission a roll with this grace needs. Stopping the old secret now
+    ends it for good, as a delete does, so it needs what a delete needs; a later
+    stop leaves time to undo (delete the new key, or ask again), as a disable does."""
+    return "delete:api_keys" if not grace else "write:api_keys"
 
 DATABASE_KEYS_OFF = (
     "Granular database API keys are not enabled on this cluster: it accepts no database API keys. "

@@ -184,7 +184,7 @@ def _roll(request, cluster, key: IssuedKey) -> HttpResponse:
     reveals it once, through the create forms' flow (the nonce is the new key's)."""
     context = {"account": cluster.account, "cluster": cluster, "key": key, "rolled_from": key}
     if request.method == "GET":
-        form = RollForm()
+        form = RollForm(held=request.membership.permissions)
         refusal = roll_refusal(key)
         if refusal:
             form.add_error(None, refusal)
@@ -201,7 +201,7 @@ def _roll(request, cluster, key: IssuedKey) -> HttpResponse:
                                    f"{key.retires_at:%Y-%m-%d %H:%M} UTC.")
         return new_key, token
 
-    form = RollForm(request.POST)
+    form = RollForm(request.POST, held=request.membership.permissions)
     return _create_and_reveal(request, cluster, form, template="apikeys/roll.html", model=type(key), create=roll,
                               context=context)
 
