@@ -4,6 +4,7 @@ from django.contrib.auth.forms import UserCreationForm
 from accounts.models import AnyRole, CustomRole, Membership
 from accounts.roles import PERMISSIONS, Role
 from accounts.services import MAX_ROLE_NAME, MAX_SECRET_LENGTH, may_grant
+from createonce.forms import NonceForm
 
 
 def role_value(role: AnyRole) -> str:
@@ -30,7 +31,7 @@ class RoleChoiceField(forms.ChoiceField):
         return self.custom_roles[value] if value in self.custom_roles else Role(value)
 
 
-class InviteForm(forms.Form):
+class InviteForm(NonceForm):
     email = forms.EmailField(max_length=254, error_messages={"required": "Give the address to send the invitation to."})
     role = RoleChoiceField()
 

@@ -159,6 +159,9 @@ class Invitation(HoldsRole):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The invite form's one-time nonce (createonce/): a reload of "Invitation
+    # sent" finds this invitation instead of sending a new link.
+    nonce = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -115,12 +115,15 @@ def _lock_custom_role(role: AnyRole) -> AnyRole:
 
 @transaction.atomic
 @sensitive_variables("secret")
-def invitation_create(*, account, email: str, role, by, client_ip: str | None = None) -> tuple[Invitation, str]:
+def invitation_create(
+    *, account, email: str, role, by, client_ip: str | None = None, nonce: str | None = None
+) -> tuple[Invitation, str]:
     """Invites `email` to `account` with `role`; returns the invitation and the link's secret.
 
     The secret exists only in the return value: the caller emails it and
     shows it once. Inviting the same address again revokes its earlier
-    pending invitation, so only the newest link works.
+    pending invitation, so only the newest link works. `nonce`: the invite
+    form's, recorded so a repeated POST makes nothing (createonce/).
     """
     email = email.strip()
     role = _lock_custom_role(as_role(role))
@@ -133,9 +136,15 @@ def invitation_create(*, account, email: str, role, by, client_ip: str | None = 
     if Membership.objects.filter(account=account, user__email__iexact=email).exists():
         raise ValidationError({"email": f"{email} is already a member of {account.name}."})
     now = timezone.now()
-    account.invitations.filter(email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True).update(
-        revoked_at=now
+    replaced = list(
+        account.invitations.select_for_update().filter(email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True)
     )
+    for earlier in replaced:
+        Invitation.objects.filter(pk=earlier.pk).update(revoked_at=now)
+        audit_record(
+            account=account, action=Action.INVITATION_REVOKED, target=earlier, actor=by, client_ip=client_ip,
+            detail="replaced by a new invitation to the same address",
+        )
     invitation = Invitation(
         account=account,
         email=email,
@@ -143,12 +152,16 @@ def invitation_create(*, account, email: str, role, by, client_ip: str | None = 
         invited_by=by,
         expires_at=now + INVITATION_VALID_FOR,
         pepper_id=current_pepper_id(),
+        nonce=nonce,
     )
     secret = secrets.token_urlsafe(INVITATION_SECRET_BYTES)
     invitation.digest = _digest(invitation, secret, invitation.pepper_id)
-    invitation.full_clean()
+    invitation.full_clean(exclude=["nonce"])
     invitation.save(force_insert=True)
-    audit_record(account=account, action=Action.MEMBER_INVITED, target=invitation, actor=by, client_ip=client_ip)
+    audit_record(
+        account=account, action=Action.MEMBER_INVITED, target=invitation, actor=by, client_ip=client_ip,
+        detail=f"as {role_name(role)}" + ("; sent again: the earlier link no longer works" if replaced else ""),
+    )
     return invitation, secret
 
 
@@ -188,6 +201,9 @@ def invitation_accept(*, invitation_id, secret: str, user, client_ip: str | None
         raise ValidationError(INVALID_INVITATION)
     if Membership.objects.filter(account=invitation.account, user=user).exists():
         raise ValidationError(f"You are already a member of {invitation.account.name}.")
+    refusal = wrong_invitee(invitation, user)
+    if refusal:
+        raise ValidationError(refusal)
     # Claimed with a conditional update: of two requests with one link, one wins.
     claimed = Invitation.objects.filter(pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True).update(
         accepted_at=timezone.now(), accepted_by=user
@@ -199,9 +215,21 @@ def invitation_accept(*, invitation_id, secret: str, user, client_ip: str | None
         raise ValidationError(INVALID_INVITATION)
     membership = Membership.objects.create(account=invitation.account, user=user, **role_fields(_lock_custom_role(role)))
     audit_record(
-        account=invitation.account, action=Action.MEMBER_JOINED, target=membership, actor=user, client_ip=client_ip
+        account=invitation.account, action=Action.MEMBER_JOINED, target=membership, actor=user, client_ip=client_ip,
+        detail=f"with the invitation to {invitation.email}, as {role_name(role)}",
     )
     return membership
+
+
+def wrong_invitee(invitation: Invitation, user) -> str | None:
+    """Why `user` may not accept this invitation, or None: an invitation is for
+    its address, so a forwarded or leaked link lets no one else in."""
+    if (user.email or "").strip().lower() == invitation.email.strip().lower():
+        return None
+    return (
+        f"This invitation is for {invitation.email}, and you are logged in as {user.get_username()}. "
+        f"Log out, then sign up with the link or log in as the user with {invitation.email}."
+    )
 
 
 @transaction.atomic
@@ -211,6 +239,8 @@ def invitation_sign_up(*, invitation_id, secret: str, username: str, password: s
     invitation = invitation_check(invitation_id, secret)
     if invitation is None:
         raise ValidationError(INVALID_INVITATION)
+    if get_user_model().objects.filter(email__iexact=invitation.email).exists():
+        raise ValidationError(f"A user with the address {invitation.email} exists already: log in as them to accept.")
     user = get_user_model().objects.create_user(username=username, email=invitation.email, password=password)
     invitation_accept(invitation_id=invitation_id, secret=secret, user=user, client_ip=client_ip)
     return user

@@ -42,6 +42,8 @@ from accounts.services import (
 )
 from apikeys.secret_text import SecretText
 from audit.services import client_ip
+from createonce.forms import new_nonce
+from createonce.services import create_once, repeated
 
 logger = logging.getLogger(__name__)
 
@@ -77,36 +79,73 @@ def _member(account, member_id) -> Membership:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@sensitive_variables("secret", "link")
+@sensitive_variables("outcome")
 def member_invite(request, account_id):
-    """GET asks for an address and a role; POST invites, emails the link and shows it once."""
+    """GET asks for an address and a role; POST invites, emails the link and shows it once.
+
+    Once: the form's nonce (createonce/) makes a reload of "Invitation sent"
+    find the invitation it made, instead of sending a new link that would
+    silently revoke the first.
+    """
     account = account_for(request, account_id, "write:users")
+    scope = {"account_id": account.id}
+    if request.method == "POST" and (used := repeated(Invitation, request.POST.get("nonce"), scope)) is not None:
+        return _already_sent(request, account, used)
     form = InviteForm(request.POST or None, granter=request.membership)
     if request.method == "POST" and form.is_valid():
         try:
-            invitation, secret = invitation_create(
-                account=account,
-                email=form.cleaned_data["email"],
-                role=form.cleaned_data["role"],
-                by=request.user,
-                client_ip=client_ip(request),
+            outcome = create_once(
+                Invitation,
+                nonce=form.cleaned_data["nonce"],
+                scope=scope,
+                create=lambda: invitation_create(
+                    account=account,
+                    email=form.cleaned_data["email"],
+                    role=form.cleaned_data["role"],
+                    by=request.user,
+                    client_ip=client_ip(request),
+                    nonce=form.cleaned_data["nonce"],
+                ),
             )
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            # The secret rides in the fragment: browsers never send it, so no
-            # access log sees it when the invitee opens the link.
-            link = request.build_absolute_uri(reverse("invitation", args=[invitation.id])) + "#" + secret
-            sent = _send_invitation(invitation, link)
-            response = render(
-                request,
-                "accounts/invite_sent.html",
-                {"account": account, "invitation": invitation, "link": SecretText(link), "sent": sent},
-            )
-            add_never_cache_headers(response)
-            return response
+            if outcome.elsewhere:
+                form.add_error("nonce", "This form was already used in another account. Check the values and send again.")
+            elif outcome.secret is None:
+                return _already_sent(request, account, outcome.key)
+            else:
+                return _reveal_invitation(request, account, outcome.key, outcome.secret)
+    if "nonce" in form.errors:
+        form.data = form.data.copy()
+        form.data["nonce"] = new_nonce()
     status = 400 if request.method == "POST" else 200
     return render(request, "accounts/invite.html", {"account": account, "form": form}, status=status)
+
+
+def _already_sent(request, account, invitation: Invitation):
+    """A repeated POST of the invite form: nothing new is sent, and the link is not shown again."""
+    messages.info(
+        request,
+        f"The invitation to {invitation.email} was sent already: no new link was sent, and its link is shown only once.",
+    )
+    return redirect("accounts:access", account_id=account.id)
+
+
+@sensitive_variables("secret", "link")
+def _reveal_invitation(request, account, invitation: Invitation, secret: str):
+    """Emails the new link and shows it, this once."""
+    # The secret rides in the fragment: browsers never send it, so no
+    # access log sees it when the invitee opens the link.
+    link = request.build_absolute_uri(reverse("invitation", args=[invitation.id])) + "#" + secret
+    sent = _send_invitation(invitation, link)
+    response = render(
+        request,
+        "accounts/invite_sent.html",
+        {"account": account, "invitation": invitation, "link": SecretText(link), "sent": sent},
+    )
+    add_never_cache_headers(response)
+    return response
 
 
 @sensitive_variables("link")

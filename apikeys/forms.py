@@ -1,4 +1,3 @@
-import secrets
 from datetime import timedelta
 
 from django import forms
@@ -22,10 +21,10 @@ from apikeys.selectors import KEY_ORDERS, cluster_collections
 from apikeys.states import LISTED_STATES
 from apikeys.policy import roll_permission
 from apikeys.services import ROLL_GRACE, ROLL_GRACE_LABELS
+from createonce.forms import NonceForm
 from clusters.nodes import CollectionsUnreadable
 
 DEFAULT_EXPIRY_DAYS = 90
-NONCE_PATTERN = r"\A[A-Za-z0-9_-]{22,64}\Z"
 NEVER_HINT = "leave the field empty for a key that never expires."
 # The rule as the form states it (help text = the rule). "Letters" are the
 # ASCII letters only: Qdrant Cloud's own check of a key name (its public API
@@ -43,11 +42,6 @@ KEY_NAME_FORM_MESSAGE = (
 def _ecma(pattern: str) -> str:
     """A Python pattern anchored with \\A and \\Z as a JavaScript RegExp source."""
     return "^" + pattern.removeprefix("\\A").removesuffix("\\Z") + "$"
-
-
-def new_nonce() -> str:
-    """A fresh one-time value for a create form; an idempotency key, not a secret."""
-    return secrets.token_urlsafe(16)
 
 
 def expiry_date(days: int | None):
@@ -87,23 +81,6 @@ class CollectionRowsField(forms.Field):
         if len(names) != len(levels):
             raise forms.ValidationError("Each collection needs one access level. Reload the page and try again.")
         return [(str(name).strip(), str(level).strip()) for name, level in zip(names, levels, strict=True)]
-
-
-class NonceForm(forms.Form):
-    """A create form with a one-time nonce, which the created key records
-    (unique): a repeated POST (a reload, a double click) finds that key
-    instead of minting a second one. Management keys' create form is one."""
-
-    nonce = forms.CharField(
-        widget=forms.HiddenInput,
-        validators=[RegexValidator(NONCE_PATTERN)],
-        error_messages={"required": "This form is out of date. Check the values and submit again."},
-    )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if not self.is_bound:
-            self.initial.setdefault("nonce", new_nonce())
 
 
 class KeyForm(NonceForm):

@@ -6,7 +6,7 @@ request can show it again. The create form carries a one-time nonce that the
 new key records (unique): a repeated POST (a reload of the reveal page, a
 double click) finds that key and is sent to its page, which says the key can
 no longer be shown, instead of minting a second key unnoticed
-(apikeys/create_once.py, which management keys use too). Who may create
+(createonce/, which management keys and invitations use too). Who may create
 which key, where, is apikeys/policy.py.
 
 Both kinds share that flow, the reveal page (warning, Copy, connection
@@ -38,11 +38,9 @@ from apikeys.forms import (
     KeyEditForm,
     KeyForm,
     RollForm,
-    new_nonce,
 )
 from apikeys.models import AdminKey, DatabaseApiKey, IssuedKey
 from apikeys.secret_text import SecretList, SecretText
-from apikeys.create_once import create_once, repeated
 from apikeys.explain import explain
 from apikeys.policy import ADMIN, CREATE_PERMISSION, DATABASE, EDIT_PERMISSION, create_refusal, kind_to_create
 from apikeys.rights import OPERATION_GROUPS
@@ -68,6 +66,8 @@ from apikeys.services import (
 from apikeys.snippets import snippets_for
 from apikeys.states import WORKING_STATES
 from audit.services import client_ip
+from createonce.forms import new_nonce
+from createonce.services import create_once, repeated
 from clusters.nodes import CollectionsUnreadable
 from clusters.selectors import cluster_for
 from keyset.contract import propagation
@@ -106,7 +106,7 @@ def _create_and_reveal(
     create: Callable[[dict], tuple[IssuedKey, str]],
     context: dict | None = None,
 ) -> HttpResponse:
-    """The POST of a create (or roll) form, for either kind of key: mint once, reveal once (apikeys.create_once)."""
+    """The POST of a create (or roll) form, for either kind of key: mint once, reveal once (createonce.services)."""
     context = context or {"account": cluster.account, "cluster": cluster}
     scope = {"cluster_id": cluster.id}
     used = repeated(model, request.POST.get("nonce"), scope)

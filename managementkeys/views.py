@@ -4,7 +4,7 @@ The key is minted inside the POST that creates it and shown in that POST's
 response (Cache-Control: no-store); only its prefix and a digest are stored,
 so no later request can show it again. The create form carries a one-time
 nonce that the new key records (unique), through the same service as
-apikeys' create forms (apikeys/create_once.py): a repeated POST (a reload of
+apikeys' create forms (createonce/): a repeated POST (a reload of
 the reveal page, a double click) is sent to the list with a message that the
 key was already created, instead of minting a second key unnoticed.
 """
@@ -19,11 +19,11 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import account_for
-from apikeys.create_once import create_once, repeated
-from apikeys.forms import new_nonce
 from apikeys.policy import CREATE_PERMISSION, EDIT_PERMISSION, MANAGEMENT
 from apikeys.secret_text import SecretText
 from audit.services import client_ip
+from createonce.forms import new_nonce
+from createonce.services import create_once, repeated
 from managementkeys.forms import ManagementKeyForm, ManagementKeyRenameForm
 from managementkeys.models import ManagementKey
 from managementkeys.selectors import account_management_key, account_management_keys

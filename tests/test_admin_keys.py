@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from apikeys import create_once
+from createonce import services as create_once
 from apikeys.models import AdminKey, DatabaseApiKey
 from apikeys.services import admin_key_delete
 from apikeys.tokens import token_matches

@@ -3,7 +3,8 @@
 import pytest
 from django.db import IntegrityError
 
-from apikeys import create_once, views
+from apikeys import views
+from createonce import services as create_once
 from apikeys.models import DatabaseApiKey
 from tests.fixtures.apikeys import account_keys_url, cluster_url, create_url, form_data, key_url, make_key
 

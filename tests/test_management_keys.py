@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership
-from apikeys import create_once
-from apikeys.forms import new_nonce
+from createonce import services as create_once
+from createonce.forms import new_nonce
 from audit.models import Action, AuditEntry
 from managementkeys import views
 from managementkeys.models import ManagementKey

@@ -17,6 +17,7 @@ from accounts.roles import Role
 from accounts.services import invitation_create
 from audit.models import Action, AuditEntry
 from console.env import Env
+from createonce.forms import new_nonce
 from managementkeys.services import management_key_create
 from tests.conftest import PASSWORD, make_user
 from tests.test_api_support import api_client, url
@@ -26,8 +27,9 @@ def members_url(account):
     return reverse("accounts:access", kwargs={"account_id": account.id})
 
 
-def invite(client, account, email="bob@example.com", role="developer"):
-    return client.post(reverse("accounts:invite", kwargs={"account_id": account.id}), {"email": email, "role": role})
+def invite(client, account, email="bob@example.com", role="developer", nonce=None):
+    data = {"email": email, "role": role, "nonce": nonce or new_nonce()}
+    return client.post(reverse("accounts:invite", kwargs={"account_id": account.id}), data)
 
 
 def link_parts(link: str) -> tuple[str, str]:

@@ -13,6 +13,7 @@ from accounts.models import CustomRole, Invitation, Membership
 from accounts.roles import PERMISSIONS, Role
 from accounts.services import GrantRefused, invitation_create
 from audit.models import Action, AuditEntry
+from createonce.forms import new_nonce
 from tests.conftest import make_user
 from tests.test_api_support import api_as, assert_error, post_json, put_json, url
 
@@ -159,7 +160,8 @@ def test_no_one_invites_to_a_role_above_them(bob, account, everything):
 
 
 def test_the_invite_form_refuses_a_role_above_the_inviter(client_of, bob, account, everything):
-    response = client_of(bob).post(page(account, "invite"), {"email": "mallory@example.com", "role": str(everything.id)})
+    data = {"email": "mallory@example.com", "role": str(everything.id), "nonce": new_nonce()}
+    response = client_of(bob).post(page(account, "invite"), data)
     assert response.status_code == 400 and not Invitation.objects.exists()
 
 

@@ -1,11 +1,12 @@
-"""Create once, reveal once: how a create form's POST mints at most one key.
+"""Create once, reveal once: how a create form's POST makes at most one object.
 
-Every console create form (database API keys, admin keys, management keys)
-carries a one-time nonce that the key it makes records (a unique column). A
-repeated POST of that form - a reload of the reveal page, a double click, two
-tabs - finds the key the first one made instead of minting a second one
-unnoticed; two POSTs at the same moment are told apart by the unique
-constraint, which fails the second one.
+Every console create form that reveals a secret once (database API keys,
+admin keys, management keys, invitations) carries a one-time nonce that the
+object it makes records (a unique `nonce` column). A repeated POST of that
+form - a reload of the reveal page, a double click, two tabs - finds the
+object the first one made instead of making a second one unnoticed; two
+POSTs at the same moment are told apart by the unique constraint, which
+fails the second one. "Key" below is whatever the form makes.
 """
 
 import re
@@ -15,7 +16,7 @@ from typing import NamedTuple
 from django.db import IntegrityError
 from django.db.models import Model
 
-from apikeys.forms import NONCE_PATTERN
+from createonce.forms import NONCE_PATTERN
 
 
 class Outcome(NamedTuple):
