@@ -35,7 +35,15 @@ INVITATION_VALID_FOR = timedelta(days=7)
 INVITATION_SECRET_BYTES = 32  # 256 bits from `secrets`
 # Longer than any secret this module makes; longer input is not digested at all.
 MAX_SECRET_LENGTH = 100
-INVALID_INVITATION = "This invitation link is not valid: it may have expired, been revoked or been used already."
+INVALID_INVITATION = "This invitation link is not valid: check that you opened the whole link from the email."
+# What a link whose secret is right says when it no longer works; a wrong secret is as unknown as a made-up id.
+INVITATION_ENDED = {
+    "used": "This invitation link is not valid any more: it was used already (it works once).",
+    "revoked": "This invitation link is not valid any more: it was revoked, or replaced by a newer invitation "
+    "to the same address. Ask whoever invited you for a new one.",
+    "expired": "This invitation link is not valid any more: it expired on {expires_at:%Y-%m-%d %H:%M} UTC. "
+    "Ask whoever invited you for a new one.",
+}
 LAST_OWNER = "An account needs an owner: make another member an owner first."
 
 
@@ -172,16 +180,32 @@ def _digest(invitation: Invitation, secret: str, pepper_id: int) -> str:
 
 
 @sensitive_variables("secret")
-def invitation_check(invitation_id, secret: str) -> Invitation | None:
-    """The pending invitation this link stands for, or None: unknown, expired,
-    used, revoked and wrong secret all look the same."""
+def invitation_for_link(invitation_id, secret: str) -> tuple[Invitation | None, str | None]:
+    """The invitation this link stands for and, if it no longer works, why
+    (INVITATION_ENDED, or INVALID_INVITATION for an unknown id or a wrong
+    secret, which look the same, so the page tells no one which ids exist)."""
     if not isinstance(secret, str) or not secret or len(secret) > MAX_SECRET_LENGTH:
-        return None
-    invitation = Invitation.objects.select_related("account").filter(id=invitation_id).first()
-    if invitation is None or not invitation.is_pending():
-        return None
-    if not token_matches(_Sealed(invitation), f"{invitation.id}.{secret}"):
-        return None
+        return None, INVALID_INVITATION
+    invitation = (
+        Invitation.objects.select_related("account", "invited_by", "custom_role").filter(id=invitation_id).first()
+    )
+    if invitation is None or not token_matches(_Sealed(invitation), f"{invitation.id}.{secret}"):
+        return None, INVALID_INVITATION
+    if invitation.accepted_at is not None:
+        return invitation, INVITATION_ENDED["used"]
+    if invitation.revoked_at is not None:
+        return invitation, INVITATION_ENDED["revoked"]
+    if not invitation.is_pending():
+        return invitation, INVITATION_ENDED["expired"].format(expires_at=invitation.expires_at)
+    return invitation, None
+
+
+@sensitive_variables("secret")
+def invitation_check(invitation_id, secret: str) -> Invitation:
+    """The pending invitation this link stands for; ValidationError saying why not."""
+    invitation, ended = invitation_for_link(invitation_id, secret)
+    if ended:
+        raise ValidationError(ended)
     return invitation
 
 
@@ -197,8 +221,6 @@ class _Sealed:
 def invitation_accept(*, invitation_id, secret: str, user, client_ip: str | None = None) -> Membership:
     """Makes `user` a member with the invited role; the link works once."""
     invitation = invitation_check(invitation_id, secret)
-    if invitation is None:
-        raise ValidationError(INVALID_INVITATION)
     if Membership.objects.filter(account=invitation.account, user=user).exists():
         raise ValidationError(f"You are already a member of {invitation.account.name}.")
     refusal = wrong_invitee(invitation, user)
@@ -237,8 +259,6 @@ def wrong_invitee(invitation: Invitation, user) -> str | None:
 def invitation_sign_up(*, invitation_id, secret: str, username: str, password: str, client_ip: str | None = None):
     """Creates a user with the invited address and accepts the invitation as them."""
     invitation = invitation_check(invitation_id, secret)
-    if invitation is None:
-        raise ValidationError(INVALID_INVITATION)
     if get_user_model().objects.filter(email__iexact=invitation.email).exists():
         raise ValidationError(f"A user with the address {invitation.email} exists already: log in as them to accept.")
     user = get_user_model().objects.create_user(username=username, email=invitation.email, password=password)

@@ -36,9 +36,11 @@ from accounts.services import (
     invitation_accept,
     invitation_create,
     invitation_revoke,
+    invitation_for_link,
     invitation_sign_up,
     member_change_role,
     member_remove,
+    wrong_invitee,
 )
 from apikeys.secret_text import SecretText
 from audit.services import client_ip
@@ -327,29 +329,47 @@ def role_delete(request, account_id, role_id):
 
 @require_http_methods(["GET", "POST"])
 @sensitive_post_parameters("secret", "password1", "password2")
+@sensitive_variables("secret")
 def invitation(request, invitation_id):
-    """Where an invitation link leads: join as the logged-in user, or sign up.
+    """Where an invitation link leads: what it is, then join as the logged-in user, or sign up.
 
-    Anyone may open it: until a valid secret is posted the page says nothing
-    about the invitation, so it tells nobody which ids exist.
+    The link's secret is in the fragment, which the server never sees: GET
+    answers a page whose script posts it (`step=open`, static/accounts/
+    invitation.js). Only a right secret shows the invitation: its account,
+    who invited, the role and the address, or why it no longer works (used,
+    revoked, expired), with no form to fill in; an unknown id and a wrong
+    secret get one message, so the page tells no one which ids exist.
     """
     signed_in = request.user.is_authenticated
-    form = InvitationSecretForm(request.POST or None) if signed_in else SignUpForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    context = {"signed_in": signed_in, "invitation_id": invitation_id}
+    if request.method == "GET":
+        return _invitation_page(request, context | {"form": InvitationSecretForm(), "opening": True})
+
+    secret = request.POST.get("secret", "")
+    found, ended = invitation_for_link(invitation_id, secret)
+    if ended:
+        return _invitation_page(request, context | {"ended": ended}, status=400)
+    context["invitation"] = found
+    refusal = wrong_invitee(found, request.user) if signed_in else None
+    if refusal:
+        return _invitation_page(request, context | {"refusal": refusal}, status=400)
+    form_class = InvitationSecretForm if signed_in else SignUpForm
+    if request.POST.get("step") == "open":
+        return _invitation_page(request, context | {"form": form_class(initial={"secret": ""})})
+
+    form = form_class(request.POST)
+    if form.is_valid():
         try:
             with transaction.atomic():
                 if signed_in:
                     user = request.user
                     membership = invitation_accept(
-                        invitation_id=invitation_id,
-                        secret=form.cleaned_data["secret"],
-                        user=user,
-                        client_ip=client_ip(request),
+                        invitation_id=invitation_id, secret=secret, user=user, client_ip=client_ip(request)
                     )
                 else:
                     user = invitation_sign_up(
                         invitation_id=invitation_id,
-                        secret=form.cleaned_data["secret"],
+                        secret=secret,
                         username=form.cleaned_data["username"],
                         password=form.cleaned_data["password1"],
                         client_ip=client_ip(request),
@@ -360,16 +380,13 @@ def invitation(request, invitation_id):
         else:
             if not signed_in:
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(
-                request, f"You joined {membership.account.name} as {membership.get_role_display()}."
-            )
+            messages.success(request, f"You joined {membership.account.name} as {membership.get_role_display()}.")
             return redirect("clusters:list", account_id=membership.account_id)
-    response = render(
-        request,
-        "accounts/invitation.html",
-        {"form": form, "signed_in": signed_in, "invitation_id": invitation_id},
-        status=400 if request.method == "POST" else 200,
-    )
+    return _invitation_page(request, context | {"form": form}, status=400)
+
+
+def _invitation_page(request, context: dict, status: int = 200):
+    response = render(request, "accounts/invitation.html", context, status=status)
     add_never_cache_headers(response)
     return response
 

@@ -63,3 +63,16 @@ def test_an_existing_user_logs_in_from_the_link_and_joins(transactional_db, chro
     expect(page.locator(".flash")).to_contain_text("You joined Acme as Viewer.")
     assert Membership.objects.get(account=account, user=outsider).role == "viewer"
     context.close()
+
+
+def test_a_user_with_another_address_sees_the_invitation_and_a_refusal(transactional_db, live_server, login, owner, outsider, account):
+    from accounts.services import invitation_create
+
+    invitation, secret = invitation_create(account=account, email="erin@example.com", role="viewer", by=owner)
+    page = login(outsider)  # charlie@example.com
+    page.goto(f"/invitations/{invitation.id}/#{secret}")
+    details = page.locator("[data-invitation-details]")
+    expect(details).to_contain_text("alice invited erin@example.com to join Acme as Viewer.")
+    expect(page.locator("[data-invitation-refused]")).to_contain_text("This invitation is for erin@example.com")
+    expect(page.get_by_role("button", name="Accept invitation")).to_have_count(0)
+    assert not Membership.objects.filter(account=account, user=outsider).exists()

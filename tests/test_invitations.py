@@ -2,6 +2,8 @@
 what it is (account, inviter, role) or why it no longer works before any form; a reload of
 "Invitation sent" sends nothing new; re-sending, revoking and joining are in the audit log."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
@@ -32,11 +34,54 @@ def test_a_user_with_another_address_is_refused_and_nothing_changes(client_of, a
     response = client_of(eve).post(page(invitation), {"secret": secret})
     assert response.status_code == 400
     body = response.content.decode()
-    assert "This invitation is for erin@example.com" in body
+    assert "This invitation is for erin@example.com" in body and "Accept invitation" not in body
     assert not Membership.objects.filter(user=eve).exists()
     invitation.refresh_from_db()
     assert invitation.is_pending() and invitation.accepted_by is None
     assert not AuditEntry.objects.filter(action=Action.MEMBER_JOINED).exists()
+
+
+def test_opening_the_link_names_account_inviter_and_role_before_any_form(client, erin_invited):
+    invitation, secret = erin_invited
+    opening = client.get(page(invitation)).content.decode()
+    assert "Acme" not in opening and "erin@example.com" not in opening  # no secret, nothing said
+    body = client.post(page(invitation), {"step": "open", "secret": secret}).content.decode()
+    details = body.index("data-invitation-details")
+    assert body.index("alice</strong> invited <strong>erin@example.com</strong>", details) < body.index('name="username"')
+    assert "join <strong>Acme</strong> as <strong>Viewer</strong>" in body
+
+
+def end(invitation, how):
+    if how == "used":
+        Invitation.objects.filter(pk=invitation.pk).update(accepted_at=timezone.now())
+    elif how == "revoked":
+        Invitation.objects.filter(pk=invitation.pk).update(revoked_at=timezone.now())
+    elif how == "expired":
+        Invitation.objects.filter(pk=invitation.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+
+
+@pytest.mark.parametrize(
+    "how, says",
+    [
+        ("used", "it was used already"),
+        ("revoked", "it was revoked"),
+        ("expired", "it expired on"),
+        ("wrong secret", "check that you opened the whole link"),
+    ],
+)
+@pytest.mark.parametrize("signed_in", [False, True])
+def test_a_link_that_no_longer_works_says_why_with_no_form(client_of, client, erin_invited, how, says, signed_in):
+    invitation, secret = erin_invited
+    end(invitation, how)
+    if how == "wrong secret":
+        secret = secret[:-2] + ("AA" if not secret.endswith("AA") else "BB")
+    browser = client_of(make_user("erin", role=None)) if signed_in else client
+    response = browser.post(page(invitation), {"step": "open", "secret": secret})
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert says in body
+    assert 'name="username"' not in body and "Accept invitation" not in body and "Sign up" not in body
+    assert "Acme" not in body  # not even a used link names the account
 
 
 def test_the_user_with_the_address_joins_and_the_audit_entry_names_it(client_of, account, erin_invited):

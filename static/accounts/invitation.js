@@ -1,7 +1,8 @@
 // The invitation page: the link's secret comes in the fragment (#…), which
 // the browser never sends to the server. Keep it in this tab's
 // sessionStorage, so it survives a detour through the login page, drop it
-// from the address bar, and put it in the form that accepts the invitation.
+// from the address bar, and put it in the page's form. On the opening page
+// (a GET) post it at once, so the server can say what the invitation is.
 "use strict";
 
 (() => {
@@ -17,8 +18,11 @@
   const field = form.querySelector("[data-invitation-secret]");
   if (secret && field) {
     field.value = secret;
+    if (form.hasAttribute("data-invitation-open")) form.requestSubmit();
   } else {
     const missing = form.querySelector("[data-no-secret]");
     if (missing) missing.hidden = false;
+    const opening = form.querySelector("[data-opening]");
+    if (opening) opening.hidden = true;
   }
 })();
