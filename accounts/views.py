@@ -93,7 +93,9 @@ def member_invite(request, account_id):
     scope = {"account_id": account.id}
     if request.method == "POST" and (used := repeated(Invitation, request.POST.get("nonce"), scope)) is not None:
         return _already_sent(request, account, used)
-    form = InviteForm(request.POST or None, granter=request.membership)
+    # "Send again" on a pending invitation opens the form filled in with its address and role.
+    again = {name: request.GET[name] for name in ("email", "role") if name in request.GET}
+    form = InviteForm(request.POST or None, granter=request.membership, initial=again)
     if request.method == "POST" and form.is_valid():
         try:
             outcome = create_once(

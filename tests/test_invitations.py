@@ -2,6 +2,7 @@
 what it is (account, inviter, role) or why it no longer works before any form; a reload of
 "Invitation sent" sends nothing new; re-sending, revoking and joining are in the audit log."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -139,3 +140,15 @@ def test_sending_again_and_revoking_are_audited(client_of, owner, account, erin_
     assert revoked.actor == owner and revoked.target_name == "ERIN@example.com"
     second.refresh_from_db()
     assert second.revoked_at is not None and second.revoked_at <= timezone.now()
+
+
+def test_send_again_opens_the_form_filled_in_and_replaces_the_first_link(client_of, owner, account, erin_invited):
+    first, _ = erin_invited
+    client = client_of(owner)
+    members = client.get(reverse("accounts:access", kwargs={"account_id": account.id})).content.decode()
+    again = re.search(r'href="([^"]+)" aria-label="Send the invitation to erin@example.com again"', members).group(1)
+    form = client.get(again.replace("&amp;", "&")).content.decode()
+    assert 'value="erin@example.com"' in form and re.search(r'<option value="viewer" selected>', form)
+    assert invite(client, account, email="erin@example.com", role="viewer").status_code == 200
+    first.refresh_from_db()
+    assert first.revoked_at is not None and len(mail.outbox) == 1
