@@ -38,6 +38,7 @@ from accounts.services import (
     invitation_revoke,
     invitation_for_link,
     invitation_sign_up,
+    may_grant,
     member_change_role,
     member_remove,
     wrong_invitee,
@@ -234,7 +235,10 @@ def role_list(request, account_id):
     account = account_for(request, account_id, "read:roles")
     counts = role_member_counts(account)
     mine = request.membership.held_role
-    roles = [_role_card(role, counts.get(role, 0), mine) for role in account_roles(account)]
+    roles = [
+        _role_card(role, counts.get(role, 0), mine) | {"changeable": may_grant(request.membership, role)}
+        for role in account_roles(account)
+    ]
     return render(request, "accounts/roles.html", {"account": account, "roles": roles})
 
 

@@ -173,3 +173,10 @@ def test_the_last_owner_stays_an_owner_on_every_path(client_of, owner, account):
     response = post_json(api_as(owner, account), url("iam-user-roles", account, user_id=member_id(owner)), body)
     assert_error(response, 400, 9, "An account needs an owner")
     assert Membership.objects.get(user=owner).role == Role.OWNER
+
+
+def test_the_roles_page_offers_edit_and_delete_only_for_roles_within_the_callers(client_of, bob, account, everything, readers):
+    body = client_of(bob).get(page(account, "roles")).content.decode()
+    assert 'aria-label="Edit the role Readers"' in body and 'aria-label="Delete the role Readers"' in body
+    assert 'aria-label="Edit the role Everything"' not in body and 'aria-label="Delete the role Everything"' not in body
+    assert "only someone who holds all of it can change or delete it" in body

@@ -10,6 +10,7 @@ from django.urls import reverse
 from accounts.models import CustomRole, Invitation, Membership
 from accounts.roles import PERMISSION_DESCRIPTIONS, Role
 from audit.models import Action, AuditEntry
+from createonce.forms import new_nonce
 from tests.conftest import make_user
 from tests.test_api_support import api_as, assert_error, key_body, post_json, url
 
@@ -128,7 +129,7 @@ def test_the_members_page_gives_a_custom_role_and_the_invite_form_offers_it(clie
 
     invite_url = reverse("accounts:invite", kwargs={"account_id": account.id})
     assert f'value="{deployers.id}"' in client.get(invite_url).content.decode()
-    assert client.post(invite_url, {"email": "new@example.com", "role": str(deployers.id)}).status_code == 200
+    assert client.post(invite_url, {"email": "new@example.com", "role": str(deployers.id), "nonce": new_nonce()}).status_code == 200
     assert Invitation.objects.get().custom_role == deployers
 
 
