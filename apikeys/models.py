@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinLengthValidator, RegexValidator
 from django.db import models
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 
@@ -232,15 +233,15 @@ class IssuedKey(models.Model):
         return state_of(self)
 
     @property
-    def expires_in_days(self) -> int | None:
-        """Whole days (rounded up) until a key expires within the first reminder's
-        window, for the "Expires in 6 days" badge; None otherwise."""
+    def expires_in(self) -> str | None:
+        """The time left, as "3 days, 10 hours" (never rounded up), while a key
+        expires within the first reminder's window; None otherwise."""
         if self.expires_at is None:
             return None
         left = self.expires_at - timezone.now()
         if left <= timedelta(0) or left > timedelta(days=REMINDER_DAYS[0]):
             return None
-        return -(-left // timedelta(days=1))
+        return time_left(self.expires_at)
 
     def _url(self, name: str) -> str:
         kwargs = {"account_id": self.cluster.account_id, "cluster_id": self.cluster_id, self.url_kwarg: self.id}
@@ -337,6 +338,17 @@ class AdminKey(IssuedKey):
 
 # Days before its expiry that a key's creator and the account's owners are reminded.
 REMINDER_DAYS = (7, 1)
+
+
+def time_left(until, now=None) -> str:
+    """What is left until `until`, as "3 days, 10 hours": the two largest whole units,
+    never rounded up, so a key that expires in 3 days and 10 minutes never reads "4 days"."""
+    minutes = max(0, int((until - (now or timezone.now())).total_seconds() // 60))
+    units = [(minutes // 1440, "day"), (minutes // 60 % 24, "hour"), (minutes % 60, "minute")]
+    while len(units) > 1 and not units[0][0]:
+        units.pop(0)
+    shown = [f"{n} {unit}{pluralize(n)}" for n, unit in units[:2] if n] or ["less than a minute"]
+    return ", ".join(shown)
 
 
 class ExpiryReminder(models.Model):

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from accounts.roles import Role
-from apikeys.models import REMINDER_DAYS, AdminKey, DatabaseApiKey, ExpiryReminder, IssuedKey
+from apikeys.models import REMINDER_DAYS, AdminKey, DatabaseApiKey, ExpiryReminder, IssuedKey, time_left
 
 
 def _windows(now: datetime) -> list[tuple[int, datetime, datetime]]:
@@ -35,26 +35,29 @@ def recipients(key: IssuedKey) -> list[str]:
     return sorted({user.email for user in users if user.email})
 
 
-def _message(key: IssuedKey, days: int) -> tuple[str, str]:
-    when = "tomorrow" if days == 1 else f"in {days} days"
-    subject = f"The {key.kind_label} {key.name} of {key.cluster.name} expires {when}"
+def _message(key: IssuedKey, now: datetime) -> tuple[str, str]:
+    # The real time left, not the threshold: a key first seen 3 days before its
+    # expiry is inside the 7-day window but expires in 3 days.
+    when = time_left(key.expires_at, now)
+    subject = f"The {key.kind_label} {key.name} of {key.cluster.name} expires in {when}"
     body = (
         f"The {key.kind_label} {key.name} (…{key.postfix}) of the cluster {key.cluster.name} in "
-        f"{key.cluster.account.name} expires on {key.expires_at:%Y-%m-%d %H:%M} UTC.\n\n"
+        f"{key.cluster.account.name} expires in {when}, on {key.expires_at:%Y-%m-%d %H:%M} UTC.\n\n"
         "From then on the cluster refuses it. If an application still uses it, create a new key "
-        "in the console and give it to the application before then, then delete this one.\n"
+        "in the console and give it to the application before then, then delete this one:\n\n"
+        f"{settings.CONSOLE_URL}{key.get_absolute_url()}\n"
     )
     return subject, body
 
 
-def _remind(key: IssuedKey, days: int) -> bool:
+def _remind(key: IssuedKey, days: int, now: datetime) -> bool:
     """Claims and sends one reminder; False when another run has it already."""
     try:
         with transaction.atomic():
             ExpiryReminder.objects.create(key_kind=key.kind, key_id=key.id, days=days, expires_at=key.expires_at)
             to = recipients(key)
             if to:
-                subject, body = _message(key, days)
+                subject, body = _message(key, now)
                 send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, to)
     except IntegrityError:
         return False
@@ -77,5 +80,5 @@ def send_expiry_reminders(*, now: datetime | None = None) -> int:
                 if not ExpiryReminder.objects.filter(
                     key_kind=key.kind, key_id=key.id, days=days, expires_at=key.expires_at
                 ).exists():
-                    sent += _remind(key, days)
+                    sent += _remind(key, days, now)
     return sent

@@ -142,6 +142,8 @@ LOGOUT_REDIRECT_URL = "login"
 # Invitations to an account are sent by email: console:// prints them to
 # stdout; smtp://, smtp+tls:// or smtps://user:password@host:port sends them.
 globals().update(env.email_url("EMAIL_URL", default="console://"))
+# Where the console is reached from outside: links in emails sent by tasks, with no request to ask.
+CONSOLE_URL = env.url("CONSOLE_URL", schemes=("http", "https"), default="http://localhost:8000").rstrip("/")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Vector Console <console@localhost>")
 
 LANGUAGE_CODE = "en-us"

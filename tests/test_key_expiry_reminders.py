@@ -36,12 +36,12 @@ def test_creator_and_owners_are_reminded_7_days_then_1_day_before_exactly_once(e
     assert send_expiry_reminders(now=expires - timedelta(days=6)) == 0  # the next hourly run
     (week,) = mailoutbox
     assert sorted(week.to) == sorted(["dora@example.com", "alice@example.com", second_owner.email])
-    assert "nightly batch" in week.subject and "in 7 days" in week.subject
+    assert "nightly batch" in week.subject and "in 6 days, 23 hours" in week.subject
     assert f"…{expiring.postfix}" in week.body and expiring.token not in week.body + week.subject
 
     assert send_expiry_reminders(now=expires - timedelta(hours=23)) == 1
     assert send_expiry_reminders(now=expires - timedelta(hours=2)) == 0
-    assert len(mailoutbox) == 2 and "expires tomorrow" in mailoutbox[1].subject
+    assert len(mailoutbox) == 2 and "expires in 23 hours" in mailoutbox[1].subject
     assert send_expiry_reminders(now=expires + timedelta(hours=1)) == 0  # expired: nothing more
 
 
@@ -49,7 +49,7 @@ def test_a_key_first_seen_inside_the_last_day_gets_only_the_1_day_reminder(clust
     key, _ = make_key(cluster, by=owner, expires_at=timezone.now() + timedelta(hours=20))
     assert send_expiry_reminders() == 1
     assert list(ExpiryReminder.objects.values_list("days", flat=True)) == [1]
-    assert "tomorrow" in mailoutbox[0].subject
+    assert "expires in 19 hours, 59 minutes" in mailoutbox[0].subject
 
 
 def test_admin_keys_are_reminded_and_deleted_keys_are_not(legacy_cluster, cluster, owner, mailoutbox):
@@ -65,7 +65,7 @@ def test_lists_show_a_badge_and_the_cluster_page_a_banner(client_of, owner, clus
     make_key(cluster, by=owner, name="soon gone", expires_at=timezone.now() + timedelta(days=5, hours=12))
     make_key(cluster, by=owner, name="lasts long", expires_at=timezone.now() + timedelta(days=30))
     page = client_of(owner).get(cluster_url(cluster)).content.decode()
-    assert "Expires in 6 days" in page and page.count("data-expires-soon") == 1
+    assert "Expires in 5 days, 11 hours" in page and page.count("data-expires-soon") == 1
     banner = page[page.index("data-expiry-banner"):page.index("</section>", page.index("data-expiry-banner"))]
     assert "soon gone" in banner and "lasts long" not in banner and "1 key of this cluster expires" in banner
 
@@ -82,3 +82,21 @@ def test_two_concurrent_runs_in_a_real_worker_send_each_reminder_once(worker, cl
     at = (keys[0].expires_at - timedelta(hours=12)).isoformat()
     sent = group(expiry_reminders_task.s(at), expiry_reminders_task.s(at)).apply_async().get(timeout=60)
     assert sum(sent) == len(keys) and ExpiryReminder.objects.filter(days=1).count() == len(keys)
+
+
+def test_a_reminder_says_the_time_really_left_and_links_to_the_key(cluster, owner, mailoutbox, settings):
+    settings.CONSOLE_URL = "https://console.example.com"
+    three, _ = make_key(cluster, by=owner, name="in three", expires_at=timezone.now() + timedelta(days=3, hours=5))
+    make_key(cluster, by=owner, name="in six", expires_at=timezone.now() + timedelta(days=6, hours=5))
+    assert send_expiry_reminders() == 2
+    subjects = {mail.subject.split(" of ")[0]: mail.subject for mail in mailoutbox}
+    assert subjects["The database API key in three"].endswith("expires in 3 days, 4 hours")
+    assert subjects["The database API key in six"].endswith("expires in 6 days, 4 hours")
+    mail = next(mail for mail in mailoutbox if "in three" in mail.subject)
+    assert f"https://console.example.com{three.get_absolute_url()}" in mail.body
+
+
+def test_a_badge_never_rounds_up(client_of, owner, cluster):
+    make_key(cluster, by=owner, name="soon", expires_at=timezone.now() + timedelta(days=3, minutes=10))
+    page = client_of(owner).get(cluster_url(cluster)).content.decode()
+    assert "Expires in 3 days" in page and "Expires in 4 days" not in page
