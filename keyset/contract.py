@@ -412,13 +412,15 @@ def token_matches(key, token: str) -> bool:
 def record_last_used(kind: str, key_id: str, when, ip: str | None, protocol: str, *, interval_seconds: int) -> None:
     """Writes a key's last use ("rest" or "grpc", from `ip`) unless one within
     `interval_seconds` from the same address over the same protocol is recorded
-    already: a use from somewhere new (say, a refused address) always shows."""
+    already: a use from somewhere new (say, a refused address) always shows.
+    Nor over a later use: another process may have written a newer one first."""
     from apikeys.models import AdminKey, DatabaseApiKey
 
     model = {"database": DatabaseApiKey, "admin": AdminKey}[kind]
     same_ip = Q(last_used_ip__isnull=True) if ip is None else Q(last_used_ip=ip)
     recent = Q(last_used_at__gt=when - timedelta(seconds=interval_seconds)) & same_ip & Q(last_used_protocol=protocol)
-    model.objects.filter(id=key_id).exclude(recent).update(
+    newer = Q(last_used_at__gte=when)
+    model.objects.filter(id=key_id).exclude(recent | newer).update(
         last_used_at=when, last_used_ip=ip, last_used_protocol=protocol
     )
 
