@@ -216,8 +216,11 @@ class DataPlane:
         method = scope["method"]
         path = scope["path"]
         health = HEALTH.get(path)
-        if health is not None and method == "GET":
-            return await _respond(send, 200, health, _TEXT)
+        if health is not None and method in ("GET", "HEAD"):
+            # HEAD is how load balancers probe: the same status and headers, no body.
+            headers = [*_TEXT, (b"content-length", str(len(health)).encode())]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            return await send({"type": "http.response.body", "body": health if method == "GET" else b""})
 
         headers = scope["headers"]
         host, origin, preflight = scan_headers(headers)
