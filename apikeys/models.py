@@ -85,13 +85,19 @@ MAX_NETWORKS = 100
 
 def parse_networks(text: str) -> list[str]:
     """An allowlist as typed (CIDRs or addresses, one a line or comma-separated)
-    in its stored form: each network normalised ("10.0.0.7" -> "10.0.0.7/32"),
-    each once. Raises ValidationError naming the first entry that is not one."""
+    in its stored form: each network normalised ("10.0.0.7" -> "10.0.0.7/32",
+    "::ffff:10.0.0.7" -> "10.0.0.7/32"), each once; a zone id ("fe80::1%eth0") is
+    refused. Raises ValidationError naming the first entry that is not one."""
     entries = [item.strip() for item in re.split(r"[,\s]+", text or "") if item.strip()]
     networks: list[str] = []
     for entry in entries:
+        if "%" in entry:
+            raise ValidationError(
+                f"{entry[:60]}: a zone id (the part after %) names an interface of one machine; "
+                "give the address without it."
+            )
         try:
-            network = str(ipaddress.ip_network(entry, strict=True))
+            network = str(_unmapped(ipaddress.ip_network(entry, strict=True)))
         except ValueError:
             try:
                 hint = f" Did you mean {ipaddress.ip_network(entry, strict=False)}?"
@@ -105,6 +111,15 @@ def parse_networks(text: str) -> list[str]:
             networks.append(network)
     validate_networks(networks)
     return networks
+
+
+def _unmapped(network):
+    """An IPv4-mapped IPv6 network (::ffff:127.0.0.1) as the IPv4 network it means:
+    the front compares a client's address as IPv4, so the mapped form would never match."""
+    mapped = network.network_address.ipv4_mapped if network.version == 6 else None
+    if mapped is None or network.prefixlen < 96:
+        return network
+    return ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}")
 
 
 def validate_networks(networks) -> None:
