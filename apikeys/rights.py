@@ -139,15 +139,23 @@ class OperationGroup:
     label: str
     example: str  # one route of the group, as the page explains it
     check: Callable[[Access, str], None]  # raises Forbidden
+    # The rule that denies it, when Qdrant's message names another: for a
+    # read-only collection key Qdrant refuses cluster admin with "Write access
+    # to collection c is required", but no collection access would allow it.
+    rule: str = ""
 
+
+_MANAGE_ONLY = "Needs Manage/Write on the whole cluster (or an admin key): no collection access allows it"
 
 OPERATION_GROUPS = (
     OperationGroup("read", "Read points", "POST /collections/{c}/points/query", _read_points),
     OperationGroup("write", "Write points", "PUT /collections/{c}/points", _write_points),
     # Payload indexes need what point writes need: M or cRW.
     OperationGroup("index", "Manage indexes", "PUT /collections/{c}/index", _write_points),
-    OperationGroup("collections", "Create/delete collections", "PUT /collections/{c}", _cluster_wide),
-    OperationGroup("admin", "Cluster admin", "POST /collections/{c}/cluster", _collection_cluster),
+    OperationGroup("collections", "Create/delete collections", "PUT /collections/{c}", _cluster_wide,
+                   _MANAGE_ONLY),
+    OperationGroup("admin", "Cluster admin", "POST /collections/{c}/cluster", _collection_cluster,
+                   _MANAGE_ONLY),
 )
 
 
@@ -155,7 +163,12 @@ OPERATION_GROUPS = (
 class Decision:
     group: OperationGroup
     allowed: bool
-    reason: str  # Qdrant's Forbidden message when denied
+    reason: str  # Qdrant's Forbidden message when denied, word for word as the front answers
+
+    @property
+    def rule(self) -> str:
+        """What the page says denies it: the group's rule, else Qdrant's message."""
+        return (self.group.rule or self.reason) if not self.allowed else ""
 
 
 def decide(access: Access, group: OperationGroup, collection: str) -> Decision:
