@@ -166,6 +166,15 @@ def _page_size(value: str | None) -> int:
     return size
 
 
+def _same_account(cluster: dict, account) -> None:
+    """The path names the account (`cluster.accountId`, out of the body in cluster.v1's
+    schema); a client that sends the whole cluster, accountId included, must name the same."""
+    named = cluster.get("accountId")
+    if named is not None and str(named).lower() != str(account.id):
+        raise InvalidArgument(f"cluster.accountId: {str(named)[:60]} differs from the account in the path, "
+                              f"{account.id}; leave it out or make them the same.")
+
+
 class ClusterList(AccountView):
     permissions = {"GET": "read:clusters", "POST": "write:clusters"}
 
@@ -216,6 +225,7 @@ class ClusterList(AccountView):
         body = CreateClusterBody(data=request.data)
         if not body.is_valid():
             raise InvalidArgument(validation_message(body.errors))
+        _same_account(request.data["cluster"], self.account)
         data = body.validated_data["cluster"]
         form = ClusterCreateForm(
             {
