@@ -348,10 +348,20 @@ class KeyFilterForm(forms.Form):
     order = forms.ChoiceField(required=False, label="Sort by", choices=[("", "Newest first"), *KEY_ORDERS.items()])
 
     def filters(self) -> dict:
-        """What the selectors take (apikeys.selectors.filtered_keys); nothing when a value is invalid."""
-        if not self.is_bound or not self.is_valid():
+        """What the selectors take (apikeys.selectors.filtered_keys): the valid
+        values; an invalid one is left out, and `ignored` says so above the list."""
+        if not self.is_bound:
             return {}
-        return {name: value for name, value in self.cleaned_data.items() if value}
+        self.is_valid()
+        return {name: value for name, value in self.cleaned_data.items() if value and name not in self.errors}
+
+    def ignored(self) -> list[str]:
+        """Each filter value left out, as "State: “bogus” is not one of the choices"."""
+        if not self.is_bound:
+            return []
+        return [f"{self[name].label}: “{str(self.data.get(self.add_prefix(name)))[:60]}” is not "
+                f"{'a date' if isinstance(self.fields[name], forms.DateField) else 'one of the choices'}"
+                for name in self.errors if name in self.fields]
 
 
 class AccountKeyFilterForm(KeyFilterForm):

@@ -33,6 +33,7 @@ def cluster_api_keys(context) -> dict:
         "may_create": may_create(request, DATABASE, cluster),
         "form": form,
         "filtered": bool(filters),
+        "ignored": form.ignored(),
         "page": keys_page(cluster_keys(cluster, **filters), request.GET.get("keys_page")) if may_read else None,
         "admin": _admin_keys(request, cluster, filters) if may_read and cluster.is_legacy else None,
         "snippets": snippets_for(cluster, None),
