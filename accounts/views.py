@@ -29,6 +29,7 @@ from accounts.roles import Role, permission_groups
 from accounts.selectors import account_roles, role_member_counts
 from accounts.services import (
     INVITATION_VALID_FOR,
+    LAST_OWNER,
     custom_role_create,
     custom_role_delete,
     custom_role_holders,
@@ -197,8 +198,10 @@ def member_remove_view(request, account_id, member_id):
     """GET asks for confirmation; POST removes the member."""
     account = account_for(request, account_id, "delete:users")
     member = _member(account, member_id)
-    error = None
-    if request.method == "POST":
+    # The last owner cannot go: say so before asking to confirm (the service refuses it either way).
+    error = LAST_OWNER if member.role == Role.OWNER and not account.memberships.filter(
+        role=Role.OWNER).exclude(pk=member.pk).exists() else None
+    if request.method == "POST" and error is None:
         try:
             member_remove(membership=member, by=request.membership, client_ip=client_ip(request))
         except ValidationError as exc:
@@ -212,7 +215,7 @@ def member_remove_view(request, account_id, member_id):
         request,
         "accounts/member_remove.html",
         {"account": account, "member": member, "error": error},
-        status=400 if error else 200,
+        status=400 if error and request.method == "POST" else 200,
     )
 
 
