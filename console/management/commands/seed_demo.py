@@ -19,23 +19,22 @@ CURRENT_CLUSTER = ("demo-cluster", None, "v1.19.0")
 
 
 class Command(BaseCommand):
-    help = "Creates the demo user, account and clusters; running it again changes nothing."
+    help = "Creates the demo user, account and clusters once per install; afterwards it changes nothing."
 
     @transaction.atomic
     def handle(self, *args, **options):
-        user, created = get_user_model().objects.get_or_create(
-            username=DEMO_USER, defaults={"email": "demo@example.com"}
-        )
-        if created:
-            password = settings.DEMO_PASSWORD or secrets.token_urlsafe(12)
-            user.set_password(password)
-            user.save()
-            self.stdout.write(f"Created user {DEMO_USER} with password {password}")
-        account, _ = Account.objects.get_or_create(name=DEMO_ACCOUNT)
-        Membership.objects.get_or_create(account=account, user=user, defaults={"role": Role.OWNER})
+        # Seeded once, with the demo user: `make run` calls this at every start,
+        # and a cluster (or anything else) the user has deleted stays deleted.
+        if get_user_model().objects.filter(username=DEMO_USER).exists():
+            return
+        user = get_user_model().objects.create(username=DEMO_USER, email="demo@example.com")
+        password = settings.DEMO_PASSWORD or secrets.token_urlsafe(12)
+        user.set_password(password)
+        user.save()
+        self.stdout.write(f"Created user {DEMO_USER} with password {password}")
+        account = Account.objects.create(name=DEMO_ACCOUNT)
+        Membership.objects.create(account=account, user=user, role=Role.OWNER)
         for name, created_at, version in (LEGACY_CLUSTER, CURRENT_CLUSTER):
-            if Cluster.objects.filter(account=account, name=name).exists():
-                continue
             cluster = cluster_create(
                 account=account,
                 name=name,
