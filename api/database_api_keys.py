@@ -92,8 +92,10 @@ ORDER_BY = {"createdAt desc": "", "createdAt": "created", "lastUsedAt desc": "la
 # `x-console-extension` (api/schema.py), by component.
 EXTENSION_FIELDS = {
     "v2DatabaseApiKey": ["state", "allowedNetworks", "disabledAt", "retiresAt", "rolledIntoId", "lastUsedAt",
-                         "lastUsedIp", "lastUsedProtocol"],
+                         "lastUsedIp", "lastUsedProtocol", "description"],
     "DatabaseApiKeyServiceCreateDatabaseApiKeyBodyDatabaseApiKey": ["allowedNetworks"],
+    # UpdateManagementKey's answer (api/key_edits.py): Cloud's v1ManagementKey has no name.
+    "v1NamedManagementKey": ["name"],
 }
 
 
@@ -163,11 +165,15 @@ class DatabaseApiKeyOut(ProtoSerializer):
                                        help_text=f"{EXTENSION} The client address of the last use.")
     lastUsedProtocol = EnumField(PROTOCOL_NAMES, PROTOCOLS, source="last_used_protocol", required=False,
                                  help_text=f"{EXTENSION} REST or gRPC.")
+    description = serializers.CharField(required=False, help_text=f"{EXTENSION} What the key is for, as set "
+                                        "in the console or by UpdateDatabaseApiKey; absent when empty.")
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
-        if not instance.last_used_protocol:
-            data.pop("lastUsedProtocol", None)
+        # Empty strings are left out, as grpc-gateway leaves out a proto3 field at its default.
+        for name, empty in (("lastUsedProtocol", not instance.last_used_protocol), ("description", not instance.description)):
+            if empty:
+                data.pop(name, None)
         return data
 
 

@@ -13,11 +13,12 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from api.base import AccountView, parse_uuid
-from api.database_api_keys import TAG, DatabaseApiKeyOut, _model_error_message
+from api.database_api_keys import _MARK, TAG, DatabaseApiKeyOut, _model_error_message
 from api.errors import InvalidArgument, NotFound, validation_message
 from api.fields import ProtoSerializer, StringField
 from api.management_keys import TAG as AUTH_TAG
 from api.management_keys import ManagementKeyOut, _model_message
+from api.schema import EXTENSION
 from apikeys.policy import DATABASE, EDIT_PERMISSION, MANAGEMENT
 from apikeys.selectors import account_keys
 from apikeys.services import key_edit
@@ -45,11 +46,12 @@ class DatabaseApiKeyUpdate(AccountView):
     @extend_schema(
         operation_id="DatabaseApiKeyService_UpdateDatabaseApiKey",
         summary="Renames a database api key or changes its description (extension: not in Qdrant Cloud's API).",
-        description=f"Required permissions:\n- {EDIT_PERMISSION[DATABASE]}\n\nThe key itself, its access rules and its "
-        "expiry stay the same. A field left out is left as it is.",
+        description=f"{EXTENSION}\n\nRequired permissions:\n- {EDIT_PERMISSION[DATABASE]}\n\nThe key itself, its "
+        "access rules and its expiry stay the same. A field left out is left as it is.",
         tags=[TAG],
         request=UpdateDatabaseApiKeyBody,
         responses=UpdateDatabaseApiKeyResponse,
+        extensions=_MARK,
     )
     def post(self, request, account_id, database_api_key_id):
         key_id = parse_uuid(database_api_key_id, "databaseApiKeyId")
@@ -79,7 +81,7 @@ class UpdateManagementKeyBody(ProtoSerializer):
 class NamedManagementKeyOut(ManagementKeyOut):
     """Cloud's v1ManagementKey has no name; this extension's answer adds it."""
 
-    name = serializers.CharField()
+    name = serializers.CharField(help_text=f"{EXTENSION} The key's name.")
 
 
 @extend_schema_serializer(component_name="v1UpdateManagementKeyResponse")
@@ -93,10 +95,12 @@ class ManagementKeyUpdate(AccountView):
     @extend_schema(
         operation_id="AuthService_UpdateManagementKey",
         summary="Renames a management key (extension: not in Qdrant Cloud's API).",
-        description=f"Required permissions:\n- {EDIT_PERMISSION[MANAGEMENT]}\n\nThe key itself stays the same.",
+        description=f"{EXTENSION}\n\nRequired permissions:\n- {EDIT_PERMISSION[MANAGEMENT]}\n\nThe key itself stays "
+        "the same.",
         tags=[AUTH_TAG],
         request=UpdateManagementKeyBody,
         responses=UpdateManagementKeyResponse,
+        extensions=_MARK,
     )
     def post(self, request, account_id, management_key_id):
         key_id = parse_uuid(management_key_id, "managementKeyId")

@@ -119,3 +119,16 @@ def test_the_api_renames_a_management_key_as_an_extension(owner, account):
     response = post_json(client, update, {"name": "ci deploy prod"})
     assert response.status_code == 200 and response.json()["managementKey"]["name"] == "ci deploy prod"
     assert ManagementKey.objects.get(id=key.id).name == "ci deploy prod"
+
+
+def test_a_description_set_by_the_api_is_read_back_by_the_api(owner, account, cluster):
+    from tests.test_api_support import url
+
+    key, _ = make_key(cluster, by=owner, name="described key")
+    client = api_as(owner, account)
+    listed = client.get(url("database-api-keys", account)).json()["items"][0]
+    assert "description" not in listed  # empty: left out, as grpc-gateway leaves out a proto3 default
+    updated = post_json(client, api_update_url(account, key), {"description": "nightly import"}).json()
+    assert updated["databaseApiKey"]["description"] == "nightly import"
+    listed = client.get(url("database-api-keys", account)).json()["items"][0]
+    assert listed["description"] == "nightly import"
