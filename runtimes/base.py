@@ -73,10 +73,6 @@ class NodeAddress:
     def grpc_url(self) -> str:
         return f"http://{self.host}:{self.ports.grpc}"
 
-    @property
-    def p2p_url(self) -> str | None:
-        return None if self.ports.p2p is None else f"http://{self.host}:{self.ports.p2p}"
-
 
 @dataclass(frozen=True)
 class NodeHealth:

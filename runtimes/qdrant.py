@@ -447,11 +447,3 @@ class QdrantRuntime(Runtime):
         if response is None or response.status_code != 200:
             raise RuntimeError(f"{node} does not answer GET /")
         return response.json()["version"]
-
-    def cluster_info(self, node: Node) -> dict:
-        """`GET /cluster` of the node, read with the master key."""
-        response = self._get(node, "/cluster", key=True)
-        if response is None:
-            raise RuntimeError(f"{node} does not answer GET /cluster")
-        response.raise_for_status()
-        return response.json()["result"]
