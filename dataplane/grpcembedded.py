@@ -125,13 +125,6 @@ def _wait(request) -> dict:
     return {"wait": "true" if request.wait else "false"}
 
 
-def _optional(request, field: str, convert=None):
-    if not request.HasField(field):
-        return None
-    value = getattr(request, field)
-    return convert(value) if convert is not None else value
-
-
 def _selector(request, field: str = "points_selector", missing: str = "points_selector is expected") -> dict:
     """A PointsSelector as the REST body's `points` or `filter`."""
     if not request.HasField(field):

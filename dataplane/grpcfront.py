@@ -120,7 +120,6 @@ class GrpcFront:
         self._calls: dict[tuple[str, str], grpc.aio.UnaryUnaryMultiCallable] = {}
         self._closing: set[asyncio.Future] = set()  # channels closing in the background
         self._turn = itertools.count()
-        self.failovers = 0
         self.trusted_proxies = trusted_proxies  # settings.TRUSTED_PROXIES (see auth.client_address)
         self.tls_files = tls_files  # set: the port serves TLS only
 
@@ -230,8 +229,6 @@ class GrpcFront:
         last: grpc.aio.AioRpcError | None = None
         for offset in range(len(targets)):
             target = targets[(start + offset) % len(targets)]
-            if offset:
-                self.failovers += 1
             call = self._call(target, method)
             try:
                 return await call(request, metadata=outgoing, timeout=max(0.001, deadline - time.monotonic()))

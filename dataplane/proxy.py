@@ -6,9 +6,11 @@ to the credential it is given. What the front decides stays with the caller:
 which nodes are ready, and which credential to send (a JWT as it came, or the
 master key in place of an admin key). This module only carries the request.
 
-- A pool of keep-alive HTTP/1.1 connections per node, so `forget(node)` can
-  drop a node's idle connections before it is stopped (Qdrant's graceful
-  shutdown otherwise waits up to 5 s for them). The client is a small one of
+- A pool of keep-alive HTTP/1.1 connections per node. When a node leaves the
+  ready list (its supervisor reports it down or restarting) or its cluster is
+  gone, `keep_only` closes its idle connections at once and one in use when it
+  comes back, so the front holds no socket to a node that is not serving.
+  The client is a small one of
   our own (asyncio Protocol + httptools' parser, one write per request):
   httpx's pool served ~170 requests/s at 32 concurrent requests here, a
   fraction of what one node answers.
@@ -108,7 +110,6 @@ class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.closed = False
-        self.reused = False
         self._parser = httptools.HttpResponseParser(self)
         self._reset()
 
@@ -121,7 +122,6 @@ class _Connection(asyncio.Protocol):
         self.error: BaseException | None = None
         self.wake = asyncio.Event()
         self.paused = False
-        self.received = False
         self.keep_alive = True
 
     # asyncio.Protocol
@@ -134,7 +134,6 @@ class _Connection(asyncio.Protocol):
             self._fail(ConnectionBroken(str(exc) if exc else "the node closed the connection"))
 
     def data_received(self, data: bytes) -> None:
-        self.received = True
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as error:
@@ -209,7 +208,6 @@ class _Pool:
         while self.idle:
             connection = self.idle.pop()
             if not connection.closed and not connection.transport.is_closing():
-                connection.reused = True
                 return connection
         loop = asyncio.get_running_loop()
         try:
@@ -298,7 +296,7 @@ class NodeProxy:
         return pool
 
     async def forget(self, node: str) -> None:
-        """Closes the pooled connections to a node (before it is stopped)."""
+        """Closes the pooled connections to a node: the idle ones now, one in use when it comes back."""
         pool = self._pools.pop(node, None)
         if pool is not None:
             pool.close()
