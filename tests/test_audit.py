@@ -100,7 +100,7 @@ def test_logins_and_failed_logins_are_audited(client, owner, account):
     assert "wrong" not in str(vars(failed)) and PASSWORD not in str(vars(login))
 
 
-def test_api_writes_name_the_management_key_they_came_through(owner, account, cluster):
+def test_api_writes_name_the_management_key_they_came_through(owner, account, cluster, client_of):
     from managementkeys.models import ManagementKey
 
     plaintext = mint(account, owner)
@@ -121,6 +121,9 @@ def test_api_writes_name_the_management_key_they_came_through(owner, account, cl
         assert entry.actor == owner and entry.via_key == key
         assert entry.via_key_name == f"test key ({key.prefix}…)"
         assert entry.actor_label == f"test key ({key.prefix}…), a management key of alice"
+    # The log shows that label (the model's, not one of its own).
+    page = client_of(owner).get(log_url(account)).content.decode()
+    assert page.count(f"test key ({key.prefix}…), a management key of alice") == 3
     # the console's own writes afterwards name no key
     later = audit_record(account=account, action=Action.CLUSTER_CREATED, target=cluster, actor=owner)
     assert later.via_key is None and later.actor_kind == "user"
