@@ -1,6 +1,8 @@
 """Celery tasks: thin, taking ids; the work is in clusters/operations.py.
 
-Only clusters/dispatch.py sends them (by name); no module imports this one.
+Both are sent by name, so no module imports this one: `operation_run` by
+clusters/dispatch.py, `operations_sweep_task` by Celery beat
+(CELERY_BEAT_SCHEDULE in console/settings.py).
 No retries here: a task that fails leaves its operation's lease to expire,
 and the sweeper hands the operation to a worker again.
 """
