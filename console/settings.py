@@ -142,6 +142,9 @@ LOGOUT_REDIRECT_URL = "login"
 # Invitations to an account are sent by email: console:// prints them to
 # stdout; smtp://, smtp+tls:// or smtps://user:password@host:port sends them.
 globals().update(env.email_url("EMAIL_URL", default="console://"))
+# Where `make run` (manage.py runall) serves the console.
+RUN_HOST = env.str("HOST", default="127.0.0.1")
+RUN_PORT = env.int("PORT", default=8000, low=1, high=65535)
 # Where the console is reached from outside: links in emails sent by tasks, with no request to ask.
 CONSOLE_URL = env.url("CONSOLE_URL", schemes=("http", "https"), default="http://localhost:8000").rstrip("/")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Vector Console <console@localhost>")
@@ -263,26 +266,20 @@ API_KEYS_PER_PAGE = 25
 # REST endpoint, behind the authenticating front. See README "Data plane".
 
 
-def _dataplane_int(name: str, default: int, low: int, high: int) -> int:
-    from django.core.exceptions import ImproperlyConfigured
-
-    value = env.float(name, default=float(default))
-    if not value.is_integer() or not low <= value <= high:
-        raise ImproperlyConfigured(f"{name} must be a whole number from {low} to {high}; got {value!r}.")
-    return int(value)
-
-
 DATAPLANE_HOST = env.str("DATAPLANE_HOST", default="127.0.0.1")
-DATAPLANE_PORT = _dataplane_int("DATAPLANE_PORT", 6333, 1, 65535)
+# uvicorn's own log (the data plane's is LOG_LEVEL's, like the rest).
+DATAPLANE_LOG_LEVEL = env.choice("DATAPLANE_LOG_LEVEL", ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+                                 default="WARNING")
+DATAPLANE_PORT = env.int("DATAPLANE_PORT", default=6333, low=1, high=65535)
 # Every cluster's gRPC endpoint (dataplane/grpcfront.py), in each data plane process.
-DATAPLANE_GRPC_PORT = _dataplane_int("DATAPLANE_GRPC_PORT", 6334, 1, 65535)
+DATAPLANE_GRPC_PORT = env.int("DATAPLANE_GRPC_PORT", default=6334, low=1, high=65535)
 if DATAPLANE_GRPC_PORT == DATAPLANE_PORT:
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("DATAPLANE_GRPC_PORT must differ from DATAPLANE_PORT.")
 # Processes serving the port (uvicorn workers); collections of a cluster are
 # served by one of them at a time and the others forward to it.
-DATAPLANE_PROCESSES = _dataplane_int("DATAPLANE_PROCESSES", 1, 1, 64)
+DATAPLANE_PROCESSES = env.int("DATAPLANE_PROCESSES", default=1, low=1, high=64)
 DATAPLANE_DATA_DIR = Path(env.str("DATAPLANE_DATA_DIR", default=str(VAR_DIR / "dataplane")))
 # Where each process listens: for forwarded storage operations and for the
 # console's key set handshake (keyset/contract.py). Console and data plane
@@ -301,7 +298,7 @@ DATAPLANE_POLL_SECONDS = env.float("DATAPLANE_POLL_SECONDS", default=1.0 if REDI
 DATAPLANE_RELOAD_SECONDS = env.float("DATAPLANE_RELOAD_SECONDS", default=300.0)
 DATAPLANE_LAST_USED_FLUSH_SECONDS = env.float("DATAPLANE_LAST_USED_FLUSH_SECONDS", default=5.0)
 # Qdrant's own default limit (service.max_request_size_mb = 32).
-DATAPLANE_MAX_BODY_BYTES = _dataplane_int("DATAPLANE_MAX_BODY_BYTES", 32 * 1024 * 1024, 1024, 2**31 - 1)
+DATAPLANE_MAX_BODY_BYTES = env.int("DATAPLANE_MAX_BODY_BYTES", default=32 * 1024 * 1024, low=1024, high=2**31 - 1)
 # Proxies whose X-Forwarded-For the front believes (REST header, gRPC
 # metadata): the client's address is the socket peer unless the peer is one
 # of these. Read for a key's IP allowlist and its last-used address.

@@ -41,7 +41,7 @@ def main() -> None:
         # The client's address is the peer's; X-Forwarded-For counts only from
         # TRUSTED_PROXIES, read by dataplane.auth.client_address.
         proxy_headers=False,
-        log_level=os.environ.get("DATAPLANE_LOG_LEVEL", "warning").lower(),
+        log_level=settings.DATAPLANE_LOG_LEVEL.lower(),
         timeout_graceful_shutdown=5,
         # Each worker makes its own context (a reloading one, see dataplane.tls).
         ssl_context_factory=tls.rest_context if tls_files else None,

@@ -32,7 +32,8 @@ def environment(monkeypatch, tmp_path):
     """A clean environment with this install's secrets and a var/ of its own."""
     for name in list(os.environ):
         if name in SECRETS or name.startswith(("DATAPLANE_", "CLUSTER_", "LOGIN_", "MANAGEMENT_KEY_")) or name in (
-            "DEBUG", "REDIS_URL", "DATABASE_URL", "LOG_LEVEL", "ALLOWED_HOSTS", "TRUSTED_PROXIES",
+            "DEBUG", "REDIS_URL", "DATABASE_URL", "LOG_LEVEL", "ALLOWED_HOSTS", "TRUSTED_PROXIES", "HOST", "PORT",
+            "CONSOLE_URL",
         ):
             monkeypatch.delenv(name)
     monkeypatch.setenv("VAR_DIR", str(tmp_path / "var"))
@@ -62,7 +63,13 @@ def environment(monkeypatch, tmp_path):
         ("CLUSTER_ENDPOINT_URL", "localhost", "must be a http/https:// URL"),
         ("LOG_LEVEL", "chatty", "LOG_LEVEL must be one of"),
         ("DATAPLANE_PORT", "70000", "DATAPLANE_PORT must be a whole number from 1 to 65535"),
-        ("DATAPLANE_GRPC_PORT", "grpc", "DATAPLANE_GRPC_PORT must be a number"),
+        ("DATAPLANE_GRPC_PORT", "grpc", "DATAPLANE_GRPC_PORT must be a whole number from 1 to 65535"),
+        ("DATAPLANE_PORT", "6333.0", "DATAPLANE_PORT must be a whole number from 1 to 65535"),
+        ("DATAPLANE_MAX_BODY_BYTES", "1e9", "DATAPLANE_MAX_BODY_BYTES must be a whole number"),
+        ("DATAPLANE_LOG_LEVEL", "chatty", "DATAPLANE_LOG_LEVEL must be one of"),
+        ("PORT", "http", "PORT must be a whole number from 1 to 65535"),
+        ("PORT", "0", "PORT must be a whole number from 1 to 65535"),
+        ("CONSOLE_URL", "console.example.com", "CONSOLE_URL must be a http/https:// URL"),
         ("DATAPLANE_GRPC_PORT", "6334.5", "DATAPLANE_GRPC_PORT must be a whole number from 1 to 65535"),
         ("DATAPLANE_GRPC_PORT", "6333", "DATAPLANE_GRPC_PORT must differ from DATAPLANE_PORT"),
         ("LOGIN_FAILURE_LIMIT", "ten", "LOGIN_FAILURE_LIMIT must be a whole number"),
@@ -115,6 +122,15 @@ def test_good_values_are_read(environment):
     assert (settings["AXES_FAILURE_LIMIT"], settings["DATAPLANE_PORT"]) == (5, 7000)
     assert settings["ALLOWED_HOSTS"] == ["a.example", "b.example"]
     assert settings["CLUSTER_ENDPOINT_URL"] == "https://{id}.clusters.example.com"
+
+
+def test_where_make_run_listens_and_the_data_plane_logs_are_settings(environment):
+    assert (environment()["RUN_HOST"], environment()["RUN_PORT"], environment()["DATAPLANE_LOG_LEVEL"]) == (
+        "127.0.0.1", 8000, "WARNING")
+    settings = environment(HOST="0.0.0.0", PORT="8080", DATAPLANE_LOG_LEVEL="INFO",
+                           CONSOLE_URL="https://console.example.com/")
+    assert (settings["RUN_HOST"], settings["RUN_PORT"], settings["DATAPLANE_LOG_LEVEL"]) == ("0.0.0.0", 8080, "INFO")
+    assert settings["CONSOLE_URL"] == "https://console.example.com"
 
 
 def test_trusted_proxies_are_none_by_default_and_read_as_networks(environment):

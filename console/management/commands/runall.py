@@ -69,8 +69,8 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--host", default=settings.RUN_HOST)
+        parser.add_argument("--port", type=int, default=settings.RUN_PORT)
 
     def handle(self, *args, host: str, port: int, **options):
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
