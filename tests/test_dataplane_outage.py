@@ -31,9 +31,9 @@ def test_it_keeps_serving_the_last_key_set_while_the_database_is_broken(
         # Break the database in place: every read from now on fails.
         with open(database, "r+b") as file:
             file.write(b"not a database" * 1000)
-        wait_for(lambda: plane.stats()[0]["failures"] >= 2, timeout=5)  # its reads fail now
         # A key made during the outage, in the console's database.
         _, unseen = mint(cluster, MANAGE, by=owner)
+        wait_for(lambda: plane.stats()[0]["failures"] >= 2, timeout=5)  # its reads fail now
         response = httpx.get(f"{plane.url}/collections/books/exists", headers={"api-key": known})
         assert response.json()["result"] == {"exists": True}
         response = httpx.get(f"{plane.url}/collections", headers={"api-key": unseen})
