@@ -3,7 +3,8 @@
 The key acts as the user who created it, in the key's account only, with the
 permissions that user's membership has at the time of the request: a creator
 who left the account (or was deactivated) leaves a key that authenticates
-nobody. Unknown keys and wrong secrets get the same answer.
+nobody. Unknown keys and wrong secrets get the same answer. A key used from
+outside its allowed networks is PERMISSION_DENIED, naming the address.
 """
 
 from django.utils.decorators import method_decorator
@@ -19,6 +20,7 @@ class ManagementKeyAuthentication(authentication.BaseAuthentication):
     @method_decorator(sensitive_variables("plaintext", "parts"))
     def authenticate(self, request):
         from audit.services import client_ip
+        from managementkeys.scope import address_allowed
         from managementkeys.services import (
             management_key_authenticate,
             management_key_failure_note,
@@ -54,6 +56,11 @@ class ManagementKeyAuthentication(authentication.BaseAuthentication):
         if not key.creator_is_member or not key.created_by.is_active:
             raise exceptions.AuthenticationFailed(
                 "The management key is no longer valid: its creator is not an active member of its account."
+            )
+        if not address_allowed(key, ip):
+            # The right key from the wrong place: it is no guess, so no failure is counted.
+            raise exceptions.PermissionDenied(
+                f"Permission denied: the management key {key.audit_name} may not be used from {ip}."
             )
         return key.created_by, key
 

@@ -23,6 +23,8 @@ from api.authentication import ManagementKeyAuthentication, SessionAuthenticatio
 from audit.context import acting_key, no_acting_key
 from api.errors import InvalidArgument
 from api.fields import snake_case
+from managementkeys.models import ManagementKey
+from managementkeys.scope import acting_membership, cluster_filter, cluster_refusal, missing_permission_message
 
 
 class JSONRenderer(renderers.JSONRenderer):
@@ -96,6 +98,17 @@ class AccountView(APIView):
 
     account = None
     membership: Membership | None = None
+    key: ManagementKey | None = None  # the management key of the request, if it came with one
+
+    def check_cluster(self, cluster_id) -> None:
+        """PERMISSION_DENIED, naming the cluster, when the request's key may not touch it."""
+        refusal = cluster_refusal(self.key, cluster_id)
+        if refusal:
+            raise exceptions.PermissionDenied(refusal)
+
+    def cluster_scope(self) -> dict:
+        """Lookups narrowing the account's clusters to those the request may touch."""
+        return cluster_filter(self.key)
 
     def dispatch(self, request, *args, **kwargs):
         with no_acting_key():  # whatever a key does in this request, the audit log names it
@@ -108,7 +121,9 @@ class AccountView(APIView):
         # A management key acts in its own account only: any other is as unknown as a made-up id.
         if getattr(key, "account_id", account_id) != account_id:
             raise exceptions.NotFound("No such account.")
-        self.membership = membership_for(request, account_id)
+        self.key = key
+        # Through a key, the creator's membership bounded by the key's permissions.
+        self.membership = acting_membership(membership_for(request, account_id), key)
         self.account = self.membership.account
         self._check_permission(request.method)
         # Read the body now, for every method the path serves: a malformed one
@@ -125,9 +140,7 @@ class AccountView(APIView):
         if method in self.permissions:
             needed = self.permissions[method]
             if needed is not None and needed not in held:
-                raise exceptions.PermissionDenied(
-                    f"Permission denied: {needed} is required, and the {self.membership.get_role_display()} role lacks it."
-                )
+                raise exceptions.PermissionDenied(missing_permission_message(self.membership, needed))
         elif not any(needed is None or needed in held for needed in self.permissions.values()):
             raise exceptions.PermissionDenied(
                 f"Permission denied: the {self.membership.get_role_display()} role has no permission on this path."

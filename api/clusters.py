@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from api.base import AccountView, parse_uuid, query_param
@@ -33,6 +34,7 @@ from clusters.nodes import cluster_version
 from clusters.restarts import cluster_restart_start, granular_access_enable
 from clusters.selectors import clusters_of
 from clusters.services import cluster_create, cluster_delete
+from managementkeys.scope import create_cluster_refusal
 
 TAG = "ClusterService"
 
@@ -133,10 +135,12 @@ def _clusters(account):
     return clusters_of(account).prefetch_related(Prefetch("nodes", queryset=nodes))
 
 
-def _cluster(account, cluster_id: str):
-    cluster = _clusters(account).filter(id=parse_uuid(cluster_id, "clusterId")).first()
+def _cluster(view: AccountView, cluster_id: str):
+    """The account's cluster, if the request may touch it (a management key may be limited to some)."""
+    cluster = _clusters(view.account).filter(id=parse_uuid(cluster_id, "clusterId")).first()
     if cluster is None:
         raise NotFound("clusterId: no cluster with this id in the account.")
+    view.check_cluster(cluster.id)
     return cluster
 
 
@@ -196,7 +200,7 @@ class ClusterList(AccountView):
         responses=ListClustersResponse,
     )
     def get(self, request, account_id):
-        clusters = _clusters(self.account)
+        clusters = _clusters(self.account).filter(**self.cluster_scope())
         if (provider := query_param(request, "cloudProviderId")) is not None:
             clusters = clusters.filter(cloud_provider=provider)
         if (region := query_param(request, "cloudProviderRegionId")) is not None:
@@ -222,6 +226,9 @@ class ClusterList(AccountView):
         responses=CreateClusterResponse,
     )
     def post(self, request, account_id):
+        refusal = create_cluster_refusal(self.key)
+        if refusal:
+            raise PermissionDenied(refusal)
         body = CreateClusterBody(data=request.data)
         if not body.is_valid():
             raise InvalidArgument(validation_message(body.errors))
@@ -248,7 +255,7 @@ class ClusterList(AccountView):
                                    "cluster")
             )
         cluster = cluster_create(account=self.account, **form.cleaned_data, by=request.user, client_ip=client_ip(request))
-        return Response({"cluster": ClusterOut(_cluster(self.account, str(cluster.id))).data})
+        return Response({"cluster": ClusterOut(_cluster(self, str(cluster.id))).data})
 
 
 class ClusterDetail(AccountView):
@@ -262,7 +269,7 @@ class ClusterDetail(AccountView):
         responses=GetClusterResponse,
     )
     def get(self, request, account_id, cluster_id):
-        return Response({"cluster": ClusterOut(_cluster(self.account, cluster_id)).data})
+        return Response({"cluster": ClusterOut(_cluster(self, cluster_id)).data})
 
     @extend_schema(
         operation_id="ClusterService_DeleteCluster",
@@ -279,7 +286,7 @@ class ClusterDetail(AccountView):
         responses={200: EMPTY},
     )
     def delete(self, request, account_id, cluster_id):
-        cluster = _cluster(self.account, cluster_id)
+        cluster = _cluster(self, cluster_id)
         cluster_delete(cluster=cluster, by=request.user, client_ip=client_ip(request))
         return Response({})
 
@@ -297,7 +304,7 @@ class ClusterEnableJwt(AccountView):
         responses={200: EMPTY},
     )
     def post(self, request, account_id, cluster_id):
-        cluster = _cluster(self.account, cluster_id)
+        cluster = _cluster(self, cluster_id)
         if cluster.jwt_rbac:
             return Response({})
         try:
@@ -322,6 +329,6 @@ class ClusterRestart(AccountView):
         responses={200: EMPTY},
     )
     def post(self, request, account_id, cluster_id):
-        cluster = _cluster(self.account, cluster_id)
+        cluster = _cluster(self, cluster_id)
         cluster_restart_start(cluster=cluster, by=request.user, client_ip=client_ip(request))
         return Response({})

@@ -295,9 +295,12 @@ class DatabaseApiKeyList(AccountView):
     )
     def get(self, request, account_id):
         keys = account_keys(self.account, **_list_filters(request))
+        keys = keys.filter(**{f"cluster__{lookup}": value for lookup, value in self.cluster_scope().items()})
         cluster_id = query_param(request, "clusterId")
         if cluster_id is not None:
-            keys = keys.filter(cluster=_cluster_of(self.account, parse_uuid(cluster_id, "clusterId")))
+            cluster = _cluster_of(self.account, parse_uuid(cluster_id, "clusterId"))
+            self.check_cluster(cluster.id)
+            keys = keys.filter(cluster=cluster)
         return Response({"items": DatabaseApiKeyOut(keys, many=True).data})
 
     @extend_schema(
@@ -316,6 +319,7 @@ class DatabaseApiKeyList(AccountView):
             raise InvalidArgument(validation_message(body.errors))
         data = body.validated_data["databaseApiKey"]
         cluster = _cluster_of(self.account, data["clusterId"], "databaseApiKey.clusterId")
+        self.check_cluster(cluster.id)
         if create_refusal(DATABASE, cluster):
             raise FailedPrecondition(
                 "databaseApiKey.clusterId: the cluster does not have JWT RBAC enabled, so it accepts no database "
@@ -374,6 +378,7 @@ class DatabaseApiKeyDetail(AccountView):
         key = keys.filter(id=key_id).first()
         if key is None:
             raise NotFound("databaseApiKeyId: no database api key with this id in the account.")
+        self.check_cluster(key.cluster_id)
         with propagation() as reached:
             database_key_delete(key=key, by=request.user, client_ip=client_ip(request))
         return _with_warning(Response({}), reached)
@@ -387,6 +392,7 @@ def _account_key(view: AccountView, request, database_api_key_id):
     key = account_keys(view.account).filter(id=key_id).first()
     if key is None:
         raise NotFound("databaseApiKeyId: no database api key with this id in the account.")
+    view.check_cluster(key.cluster_id)
     return key
 
 

@@ -58,6 +58,7 @@ class DatabaseApiKeyUpdate(AccountView):
         key = account_keys(self.account).filter(id=key_id).first()
         if key is None:
             raise NotFound("databaseApiKeyId: no database api key with this id in the account.")
+        self.check_cluster(key.cluster_id)
         body = UpdateDatabaseApiKeyBody(data=request.data)
         if not body.is_valid():
             raise InvalidArgument(validation_message(body.errors))

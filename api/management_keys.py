@@ -1,4 +1,11 @@
-"""AuthService v1 management keys (management_key.v1.swagger.json): list, create, delete."""
+"""AuthService v1 management keys (management_key.v1.swagger.json): list, create, delete.
+
+Extensions (EXTENSION_FIELDS, marked in the schema): a key's name and expiry,
+and its scope (managementkeys/scope.py): `permissions`, `clusterIds` and
+`allowedNetworks`. Qdrant Cloud's clients send none of them: their key gets
+every permission its creator holds, on every cluster, from anywhere, as a
+Qdrant Cloud key acts with its creator's permissions.
+"""
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -11,7 +18,8 @@ from rest_framework.response import Response
 from api.base import AccountView, parse_uuid
 from api.errors import InvalidArgument, NotFound, validation_message
 from api.fields import ProtoSerializer, StringField, TimestampField
-from api.schema import EMPTY
+from api.schema import EMPTY, EXTENSION
+from apikeys.models import parse_networks
 from apikeys.policy import CREATE_PERMISSION, MANAGEMENT
 from audit.services import client_ip
 from managementkeys.selectors import account_management_keys
@@ -29,20 +37,51 @@ class ManagementKeyOut(ProtoSerializer):
     key = serializers.CharField(
         required=False, help_text="The key itself: only in the response of CreateManagementKey, and only once."
     )
+    # Extensions (EXTENSION_FIELDS).
+    name = serializers.CharField(help_text=f"{EXTENSION} The key's name.")
+    expiresAt = TimestampField(source="expires_at", required=False,
+                               help_text=f"{EXTENSION} When the key stops working; none: never.")
+    permissions = serializers.ListField(
+        child=serializers.CharField(),
+        help_text=f"{EXTENSION} The permission strings the key holds. At each request it acts with those its "
+        "creator's role still holds.")
+    clusterIds = serializers.ListField(
+        source="cluster_ids", child=serializers.CharField(),
+        help_text=f"{EXTENSION} The clusters the key may touch; empty: every cluster of the account.")
+    allowedNetworks = serializers.ListField(
+        source="allowed_networks", child=serializers.CharField(),
+        help_text=f"{EXTENSION} The CIDRs the key may be used from; empty: anywhere.")
 
 
 @extend_schema_serializer(component_name="AuthServiceCreateManagementKeyBodyManagementKey")
 class ManagementKeyIn(ProtoSerializer):
     """Qdrant Cloud's body sets nothing (the key acts as its creator in the
-    account of the path); this console also takes a name and an expiry."""
+    account of the path); this console also takes a name, an expiry and a scope."""
 
     name = StringField(required=False, allow_blank=True)
     expiresAt = TimestampField(required=False)
+    permissions = serializers.ListField(
+        child=StringField(), required=False,
+        help_text=f"{EXTENSION} Permission strings (IAM's ListPermissions), each held by the caller (and by the "
+        "calling management key). None: all the caller holds.")
+    clusterIds = serializers.ListField(
+        child=StringField(), required=False,
+        help_text=f"{EXTENSION} Ids of the account's clusters the key may touch; none: every cluster (a key "
+        "limited to clusters can make keys only for some of its own).")
+    allowedNetworks = serializers.ListField(
+        child=StringField(), required=False,
+        help_text=f"{EXTENSION} CIDRs (IPv4 or IPv6) or addresses the key may be used from; none: anywhere.")
 
     def validate_expiresAt(self, value):
         if value <= timezone.now():
             raise serializers.ValidationError("Must be in the future.")
         return value
+
+    def validate_allowedNetworks(self, value: list[str]) -> list[str]:
+        try:
+            return parse_networks(",".join(value))
+        except ValidationError as error:
+            raise serializers.ValidationError(error.messages) from None
 
 
 @extend_schema_serializer(component_name="AuthServiceCreateManagementKeyBody")
@@ -96,6 +135,10 @@ class ManagementKeyList(AccountView):
                 name=data.get("name") or f"created {timezone.now():%Y-%m-%d %H-%M}",
                 expires_at=data.get("expiresAt"),
                 client_ip=client_ip(request),
+                permissions=data.get("permissions"),
+                cluster_ids=data.get("clusterIds"),
+                allowed_networks=data.get("allowedNetworks"),
+                via=self.key,
             )
         except ValidationError as error:
             raise InvalidArgument(_model_message(error)) from None
@@ -104,7 +147,15 @@ class ManagementKeyList(AccountView):
         return response
 
 
-_API_FIELD = {"name": "name", "expires_at": "expiresAt"}
+_API_FIELD = {"name": "name", "expires_at": "expiresAt", "cluster_ids": "clusterIds",
+              "allowed_networks": "allowedNetworks", "created_by": "createdBy"}
+
+# Fields this console adds to Qdrant Cloud's messages (api/schema.py marks them).
+EXTENSION_FIELDS = {
+    "v1ManagementKey": ["name", "expiresAt", "permissions", "clusterIds", "allowedNetworks"],
+    "AuthServiceCreateManagementKeyBodyManagementKey": ["name", "expiresAt", "permissions", "clusterIds",
+                                                        "allowedNetworks"],
+}
 
 
 def _model_message(error: ValidationError) -> str:

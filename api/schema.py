@@ -61,9 +61,9 @@ def _document_key_rules(schemas: dict) -> None:
 
 
 def _mark_extension_fields(schemas: dict) -> None:
-    from api.database_api_keys import EXTENSION_FIELDS
+    from api import database_api_keys, management_keys
 
-    for component, fields in EXTENSION_FIELDS.items():
+    for component, fields in (database_api_keys.EXTENSION_FIELDS | management_keys.EXTENSION_FIELDS).items():
         properties = schemas.get(component, {}).get("properties", {})
         for name in fields:
             if name in properties:

@@ -2,9 +2,13 @@
 
 A key is `<prefix>.<secret>`. Only the prefix (a non-secret lookup id, shown in
 lists) and an HMAC-SHA256 digest of the whole key under a numbered pepper are
-stored (apikeys/tokens.py digests it, as it does database API keys). A key acts
-with the permissions its creator has in its account at the time of each request,
-so it loses them when the creator loses the membership or the role.
+stored (apikeys/tokens.py digests it, as it does database API keys).
+
+A key is scoped (managementkeys/scope.py): it holds a subset of the Qdrant
+Cloud permission strings its creator held when it was made, optionally a list
+of the account's clusters it may touch and the networks it may be used from.
+At each request it acts with its permissions that its creator still holds, so
+it loses them when the creator loses the membership or the role.
 """
 
 import re
@@ -17,7 +21,8 @@ from django.core.validators import MinLengthValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
-from apikeys.models import KEY_NAME_MESSAGE, KEY_NAME_PATTERN, MAX_EXPIRY_DAYS
+from accounts.models import Membership
+from apikeys.models import KEY_NAME_MESSAGE, KEY_NAME_PATTERN, MAX_EXPIRY_DAYS, validate_networks
 
 PREFIX_LENGTH = 12  # hex characters: 48 random bits, enough for a unique lookup id
 PREFIX_PATTERN = re.compile(rf"\A[0-9a-f]{{{PREFIX_LENGTH}}}\Z")
@@ -44,6 +49,16 @@ class ManagementKey(models.Model):
     # The console's create form's one-time value (as apikeys' keys have): a
     # repeated POST of the same form finds this key instead of minting a second.
     nonce = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+    # The scope, fixed for the life of the key (scope.py checks it on every use).
+    # JSON lists, not PostgreSQL arrays: the embedded default database is SQLite.
+    # Permission strings of accounts.roles.PERMISSIONS, in that order.
+    permissions = models.JSONField(default=list)
+    # Ids (strings) of the clusters the key may touch; empty: every cluster of
+    # the account. Ids, not a many-to-many: deleting the only listed cluster
+    # must leave a key that touches nothing, not one that touches everything.
+    cluster_ids = models.JSONField(default=list, blank=True)
+    # CIDRs the key may be used from; empty: anywhere.
+    allowed_networks = models.JSONField(default=list, blank=True, validators=[validate_networks])
 
     class Meta:
         ordering = ["-created_at", "id"]
@@ -60,9 +75,11 @@ class ManagementKey(models.Model):
     def is_expired(self) -> bool:
         return self.expires_at is not None and self.expires_at <= timezone.now()
 
-    def clean(self) -> None:
-        from accounts.models import Membership
+    @property
+    def permission_set(self) -> frozenset[str]:
+        return frozenset(self.permissions)
 
+    def clean(self) -> None:
         if self.expires_at is not None and self._state.adding:
             created = self.created_at or timezone.now()
             if self.expires_at <= created:
@@ -89,3 +106,27 @@ class ManagementKeyFailure(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["client_ip", "window_start"], name="one_count_per_ip_and_window")]
+
+
+class KeyMembership(Membership):
+    """The creator's membership as a management key acts with it: its
+    `permissions` are those of the creator's role at this moment that the
+    key also holds. The management API puts it where a member's membership
+    goes, so every check that reads `membership.permissions` (a method's
+    permission, "no one gives a role more than they hold") is bounded by
+    the key as well as by the role.
+    """
+
+    class Meta:
+        proxy = True
+
+    key: ManagementKey
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        return super().permissions & self.key.permission_set
+
+    @property
+    def role_permissions(self) -> frozenset[str]:
+        """What the creator's role holds now, whatever the key holds."""
+        return super().permissions

@@ -10,10 +10,12 @@ from django.db.models import F
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from accounts.models import Membership
 from apikeys.tokens import current_pepper_id, token_digest, token_matches
 from audit.models import Action
 from audit.services import audit_record
 from managementkeys.models import PREFIX_LENGTH, PREFIX_PATTERN, SECRET_BYTES, ManagementKey, ManagementKeyFailure
+from managementkeys.scope import clean_scope
 from managementkeys.selectors import management_key_by_prefix
 
 # Bookkeeping on the hot path: `last_used_at` is written at most this often per key.
@@ -32,6 +34,10 @@ def management_key_create(
     expires_at: datetime | None = None,
     nonce: str | None = None,
     client_ip: str | None = None,
+    permissions: list[str] | None = None,
+    cluster_ids: list | None = None,
+    allowed_networks: list[str] | None = None,
+    via: ManagementKey | None = None,
 ) -> tuple[ManagementKey, str]:
     """Records a management key that acts as `by` in `account`; returns it with the key.
 
@@ -40,7 +46,24 @@ def management_key_create(
     `expires_at` it never expires (the console's form proposes 90 days). `nonce` is
     the console's create form's one-time value (unique): a second call with
     the same nonce fails with IntegrityError instead of minting again.
+
+    Its scope (scope.clean_scope): `permissions` a subset of what `by` holds
+    (None: all of it), `cluster_ids` some of the account's clusters (none:
+    every cluster), `allowed_networks` normalised CIDRs (none: anywhere).
+    Made through the management API with a key (`via`), it gets no more than
+    that key: its permissions and clusters, and no later expiry.
     """
+    creator = Membership.objects.filter(account=account, user=by).select_related("custom_role").first()
+    if creator is None:
+        raise ValidationError({"created_by": "Only a member of the account can create a management key for it."})
+    permissions, cluster_ids = clean_scope(
+        account=account, creator=creator, via=via, permissions=permissions, cluster_ids=cluster_ids
+    )
+    if via is not None and via.expires_at is not None and (expires_at is None or expires_at > via.expires_at):
+        raise ValidationError(
+            {"expires_at": f"The management key making this one expires at {via.expires_at:%Y-%m-%d %H:%M} UTC: "
+                           "a key it makes expires no later."}
+        )
     key = ManagementKey(
         account=account,
         created_by=by,
@@ -50,6 +73,9 @@ def management_key_create(
         prefix=secrets.token_hex(PREFIX_LENGTH // 2),
         pepper_id=current_pepper_id(),
         nonce=nonce,
+        permissions=permissions,
+        cluster_ids=cluster_ids,
+        allowed_networks=allowed_networks or [],
     )
     secret = secrets.token_urlsafe(SECRET_BYTES)
     plaintext = f"{key.prefix}.{secret}"
@@ -60,8 +86,19 @@ def management_key_create(
     # IntegrityError, which the view turns into "already created".
     key.full_clean(exclude=["nonce"])
     key.save(force_insert=True)
-    audit_record(account=account, action=Action.MANAGEMENT_KEY_CREATED, target=key, actor=by, client_ip=client_ip)
+    audit_record(
+        account=account, action=Action.MANAGEMENT_KEY_CREATED, target=key, actor=by, client_ip=client_ip,
+        detail=scope_summary(key),
+    )
     return key, plaintext
+
+
+def scope_summary(key: ManagementKey) -> str:
+    """The scope in one line, for the audit log: what the key was given."""
+    clusters = ", ".join(key.cluster_ids) if key.cluster_ids else "every cluster"
+    networks = ", ".join(key.allowed_networks) if key.allowed_networks else "anywhere"
+    # Permissions last: the entry keeps 255 characters, and a long list is the part to lose.
+    return f"clusters: {clusters}; from: {networks}; permissions: {' '.join(key.permissions)}"
 
 
 @transaction.atomic

@@ -49,6 +49,15 @@ EXTENSIONS = {
             "lastUsedProtocol": {"type": "string", "enum": ["PROTOCOL_REST", "PROTOCOL_GRPC"]},
         },
     },
+    "management_key.v1.swagger.json": {
+        "v1ManagementKey": {
+            "name": {"type": "string"},
+            "expiresAt": _TIMESTAMP,
+            "permissions": {"type": "array", "items": {"type": "string"}},
+            "clusterIds": {"type": "array", "items": {"type": "string"}},
+            "allowedNetworks": {"type": "array", "items": {"type": "string"}},
+        },
+    },
     "cluster.v1.swagger.json": {
         "v1ClusterConfiguration": {"runtime": {"type": "string", "enum": ["embedded", "qdrant"]}},
     },
