@@ -93,10 +93,12 @@ def clean_scope(*, account, creator: Membership, via: ManagementKey | None, perm
     elif not permissions:
         errors["permissions"] = "Choose at least one permission."
     elif not set(permissions) <= held:
-        lacking = ", ".join(p for p in PERMISSIONS if p in set(permissions) - held)
+        # The role first: a permission the creator lacks is theirs to ask for, not the key's.
+        by_role = set(permissions) - creator.permissions
+        lacking = ", ".join(p for p in PERMISSIONS if p in (by_role or set(permissions) - held))
         errors["permissions"] = (
             f"You do not hold {lacking}: a management key gets only permissions its creator holds."
-            if via is None
+            if by_role
             else f"The management key making this one does not hold {lacking}: a key cannot give more than it has."
         )
 
