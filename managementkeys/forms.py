@@ -4,12 +4,84 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from accounts.models import Account, Membership
+from accounts.roles import PERMISSION_DESCRIPTIONS, PERMISSIONS
 from apikeys.forms import KeyEditForm, KeyForm
+
+ALL_CLUSTERS, CHOSEN_CLUSTERS = "all", "chosen"
 
 
 class ManagementKeyForm(KeyForm):
-    """The console's create form: a name and an expiry (90 days unless changed),
-    as database API keys have, with the one-time nonce."""
+    """The console's create form: a name and an expiry (90 days unless changed)
+    and allowed addresses, as database API keys have, with the one-time nonce;
+    and the key's scope: which of the creator's permissions (all of them
+    ticked to start with) and which clusters (every one, or some).
+
+    Only the permissions `held` are offered; the service checks again, since
+    a role can change between the GET and the POST.
+    """
+
+    permissions = forms.MultipleChoiceField(
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={
+            "required": "Choose at least one permission.",
+            "invalid_choice": "%(value)s is not a permission you hold.",
+        },
+    )
+    cluster_scope = forms.ChoiceField(
+        label="Clusters",
+        choices=[(ALL_CLUSTERS, "Every cluster of the account, present and future"),
+                 (CHOSEN_CLUSTERS, "Only the clusters chosen below")],
+        initial=ALL_CLUSTERS,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose every cluster or some.", "invalid_choice": "Choose every cluster or some."},
+    )
+    clusters = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
+                                         error_messages={"invalid_choice": "Choose clusters of this account."})
+
+    def __init__(self, *args, held: frozenset[str], account: Account, **kwargs):
+        super().__init__(*args, **kwargs)
+        offered = [p for p in PERMISSIONS if p in held]
+        self.fields["permissions"].choices = [(p, p) for p in offered]
+        self.fields["permissions"].initial = offered
+        self.fields["clusters"].choices = [(str(c.id), c.name) for c in account.clusters.order_by("name")]
+
+    def clean(self):
+        cleaned = super().clean()
+        chosen = cleaned.get("clusters") or []
+        if cleaned.get("cluster_scope") == CHOSEN_CLUSTERS:
+            if not chosen and "clusters" not in self.errors:
+                self.add_error("clusters", "Choose at least one cluster, or let the key touch every cluster.")
+            cleaned["cluster_ids"] = chosen
+        else:
+            cleaned["cluster_ids"] = []
+        return cleaned
+
+    def permission_groups(self) -> list[dict]:
+        """The offered permissions by category, each with its words and whether it is ticked."""
+        ticked = set(self["permissions"].value() or [])
+        groups: dict[str, list[dict]] = {}
+        for value, _ in self.fields["permissions"].choices:
+            groups.setdefault(PERMISSIONS[value], []).append(
+                {"value": value, "words": PERMISSION_DESCRIPTIONS[value], "checked": value in ticked}
+            )
+        return [{"category": category, "permissions": items} for category, items in groups.items()]
+
+    def cluster_options(self) -> list[dict]:
+        ticked = set(self["clusters"].value() or [])
+        return [{"value": value, "name": name, "checked": value in ticked}
+                for value, name in self.fields["clusters"].choices]
+
+    # The service's fields, where this form shows their errors.
+    SERVICE_FIELDS = {"expires_at": "expires_in_days", "cluster_ids": "clusters", "created_by": None}
+
+    def add_service_error(self, error) -> None:
+        """A ValidationError of management_key_create next to the field it is about."""
+        if not hasattr(error, "error_dict"):
+            self.add_error(None, error)
+            return
+        for field, errors in error.error_dict.items():
+            field = self.SERVICE_FIELDS.get(field, field)
+            self.add_error(field if field in self.fields else None, errors)
 
 
 class ManagementKeyRenameForm(KeyEditForm):

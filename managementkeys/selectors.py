@@ -29,3 +29,17 @@ def management_key_by_prefix(prefix: str) -> ManagementKey | None:
         .first()
     )
 
+
+
+def listed_with_scope(account, keys) -> list[ManagementKey]:
+    """The keys with what a list shows of their scope, in two queries more
+    whatever their number: `cluster_names` (a deleted cluster by its id) and
+    `lost_permissions`, those the key holds but its creator's role no longer
+    does (the key acts without them)."""
+    keys = list(keys)
+    names = {str(c.id): c.name for c in account.clusters.only("id", "name")}
+    held = {m.user_id: m.permissions for m in Membership.objects.filter(account=account).select_related("custom_role")}
+    for key in keys:
+        key.cluster_names = [names.get(i, f"deleted cluster {i}") for i in key.cluster_ids]
+        key.lost_permissions = [p for p in key.permissions if p not in held.get(key.created_by_id, frozenset())]
+    return keys

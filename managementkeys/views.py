@@ -26,7 +26,7 @@ from createonce.forms import new_nonce
 from createonce.services import create_once, repeated
 from managementkeys.forms import ManagementKeyForm, ManagementKeyRenameForm
 from managementkeys.models import ManagementKey
-from managementkeys.selectors import account_management_key, account_management_keys
+from managementkeys.selectors import account_management_key, account_management_keys, listed_with_scope
 from managementkeys.services import management_key_create, management_key_delete, management_key_rename
 
 USED_ELSEWHERE = "This form was already used in another account. Submit it again."
@@ -36,7 +36,7 @@ USED_ELSEWHERE = "This form was already used in another account. Submit it again
 @require_GET
 def key_list(request, account_id):
     account = account_for(request, account_id, "read:management_keys")
-    keys = account_management_keys(account)
+    keys = listed_with_scope(account, account_management_keys(account))
     return render(request, "managementkeys/list.html", {"account": account, "keys": keys})
 
 
@@ -47,26 +47,37 @@ def key_create(request, account_id):
     """GET explains what the key will be able to do; POST creates it and shows it once."""
     account = account_for(request, account_id, CREATE_PERMISSION[MANAGEMENT])
     context = {"account": account, "membership": request.membership}
+    scope_of_form = {"held": request.membership.permissions, "account": account}
     if request.method == "GET":
-        return _no_store(render(request, "managementkeys/create.html", context | {"form": ManagementKeyForm()}))
+        form = ManagementKeyForm(**scope_of_form)
+        return _no_store(render(request, "managementkeys/create.html", context | {"form": form}))
 
-    form = ManagementKeyForm(request.POST)
+    form = ManagementKeyForm(request.POST, **scope_of_form)
     scope = {"account_id": account.id}
     used = repeated(ManagementKey, request.POST.get("nonce"), scope)
+    outcome = None
     if used is None and form.is_valid():
-        outcome = create_once(
-            ManagementKey,
-            nonce=form.cleaned_data["nonce"],
-            scope=scope,
-            create=lambda: management_key_create(
-                account=account,
-                by=request.user,
-                name=form.cleaned_data["name"],
-                expires_at=form.cleaned_data["expires_at"],
-                nonce=form.cleaned_data["nonce"],
-                client_ip=client_ip(request),
-            ),
-        )
+        data = form.cleaned_data
+        try:
+            outcome = create_once(
+                ManagementKey,
+                nonce=data["nonce"],
+                scope=scope,
+                create=lambda: management_key_create(
+                    account=account,
+                    by=request.user,
+                    name=data["name"],
+                    expires_at=data["expires_at"],
+                    nonce=data["nonce"],
+                    client_ip=client_ip(request),
+                    permissions=data["permissions"],
+                    cluster_ids=data["cluster_ids"],
+                    allowed_networks=data["allowed_networks"],
+                ),
+            )
+        except ValidationError as error:
+            form.add_service_error(error)  # next to the field it is about; nothing was made
+    if outcome is not None:
         if outcome.secret is not None:
             plaintext = outcome.secret
             return _no_store(

@@ -21,7 +21,8 @@ from managementkeys.services import management_key_create
 from tests.test_api_support import api_client, post_json, url
 
 CLIENT_IP = "203.0.113.9"
-FORM = {"name": "ci deploy", "expires_in_days": "90"}
+SCOPE = {"permissions": ["read:clusters", "read:management_keys"], "cluster_scope": "all"}
+FORM = {"name": "ci deploy", "expires_in_days": "90"} | SCOPE
 
 
 def list_url(account) -> str:
@@ -245,11 +246,11 @@ def test_a_key_needs_a_name_and_expires_in_90_days_unless_told(client_of, develo
     assert too_long.status_code == 400 and "At most 3650 days" in too_long.content.decode()
     assert not ManagementKey.objects.exists()
 
-    client.post(create_url(account), {"nonce": nonce_of(form), "name": "ci deploy", "expires_in_days": "90"})
+    client.post(create_url(account), {"nonce": nonce_of(form), "name": "ci deploy", "expires_in_days": "90"} | SCOPE)
     key = ManagementKey.objects.get()
     assert key.name == "ci deploy"
     assert timedelta(days=89, hours=23) < key.expires_at - timezone.now() <= timedelta(days=90)
-    never = client.post(create_url(account), {"nonce": new_nonce(), "name": "forever", "expires_in_days": ""})
+    never = client.post(create_url(account), {"nonce": new_nonce(), "name": "forever", "expires_in_days": ""} | SCOPE)
     assert never.status_code == 200 and ManagementKey.objects.get(name="forever").expires_at is None
 
 
