@@ -15,8 +15,11 @@ from apikeys.models import (
     MAX_NETWORKS,
     ClusterAccess,
     CollectionAccess,
+    KeyPolicy,
     parse_networks,
 )
+from apikeys.key_policy import limits_text, max_days, needs_allowlist
+from apikeys.policy import ADMIN, DATABASE
 from apikeys.selectors import KEY_ORDERS, cluster_collections
 from apikeys.states import LISTED_STATES
 from apikeys.policy import roll_permission
@@ -83,6 +86,21 @@ class CollectionRowsField(forms.Field):
         return [(str(name).strip(), str(level).strip()) for name, level in zip(names, levels, strict=True)]
 
 
+# A service's field names, where a create form shows their errors (None: at the top).
+SERVICE_FIELDS = {"expires_at": "expires_in_days"}
+
+
+def add_service_error(form: forms.Form, error, fields: dict = SERVICE_FIELDS) -> None:
+    """A service's ValidationError next to the field it is about (the key policy's
+    rules name `expires_at` or `allowed_networks`), else at the top of the form."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, errors in error.error_dict.items():
+        field = fields.get(field, field)
+        form.add_error(field if field in form.fields else None, errors)
+
+
 class KeyForm(NonceForm):
     """What creating either kind of key asks: a name and an expiry, with the
     one-time nonce that makes a repeated POST harmless."""
@@ -133,7 +151,9 @@ class KeyForm(NonceForm):
         except forms.ValidationError as error:
             raise forms.ValidationError(error.messages) from None
 
-    def __init__(self, *args, **kwargs):
+    policy_kind: str  # which of the account's key policy's limits apply (apikeys.key_policy)
+
+    def __init__(self, *args, policy: KeyPolicy | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         name, days = self.fields["name"], self.fields["expires_in_days"]
         # The static script (apikeys/keys.js) checks both before submit with
@@ -157,6 +177,33 @@ class KeyForm(NonceForm):
                 "data-error-max": days.error_messages["max_value"],
             }
         )
+        self.policy_note = ""
+        if policy is not None:
+            self._show_policy(policy)
+
+    def _show_policy(self, policy: KeyPolicy) -> None:
+        """The account's limits, shown before one types: a note, the days field's
+        help, default and the script's bound (the service enforces them)."""
+        self.policy_note = limits_text(policy, self.policy_kind)
+        days = self.fields["expires_in_days"]
+        limit = max_days(policy, self.policy_kind)
+        may_never_expire = limit is None and policy.allow_no_expiry
+        if limit is not None:
+            days.initial = min(DEFAULT_EXPIRY_DAYS, limit)
+            message = f"The account's key policy: at most {limit} days."
+            days.widget.attrs.update({"data-rule-max": limit, "data-error-max": message})
+        if not may_never_expire:
+            days.help_text = f"1–{limit or MAX_EXPIRY_DAYS} days (the account's key policy: every key expires)."
+        elif limit is not None:
+            days.help_text = f"1–{limit} days (the account's key policy)."
+        if needs_allowlist(policy, self.policy_kind) or (
+            self.policy_kind == DATABASE and policy.manage_keys_need_allowlist
+        ):
+            networks = self.fields["allowed_networks"]
+            networks.help_text = networks.help_text.replace("Empty: from anywhere.", "") + (
+                " The account's key policy requires them" + (" for cluster-wide Manage/Write access."
+                                                            if self.policy_kind == DATABASE else ".")
+            )
 
     def full_clean(self):
         super().full_clean()
@@ -196,8 +243,12 @@ class KeyForm(NonceForm):
 class AdminKeyForm(KeyForm):
     """An admin key has no access rules: it always grants full access to its cluster."""
 
+    policy_kind = ADMIN
+
 
 class DatabaseApiKeyForm(KeyForm):
+    policy_kind = DATABASE
+
     scope = forms.ChoiceField(
         label="Access",
         choices=Scope.choices,
@@ -441,3 +492,45 @@ class ExplainKeyForm(forms.Form):
         super().full_clean()
         if "key" in self.errors:
             self.fields["key"].widget.attrs.update({"aria-invalid": "true", "aria-describedby": "id_key-help id_key-error"})
+
+
+def _max_days_field(kind_plural: str) -> forms.IntegerField:
+    return forms.IntegerField(
+        label=f"Longest expiry of new {kind_plural} (days)",
+        required=False,
+        min_value=1,
+        max_value=MAX_EXPIRY_DAYS,
+        widget=forms.TextInput(attrs={"inputmode": "numeric"}),
+        help_text=f"1–{MAX_EXPIRY_DAYS} days; such a key then always needs an expiry. Empty: no limit.",
+        error_messages={
+            "invalid": "Enter a whole number of days, or leave the field empty for no limit.",
+            "min_value": "At least 1 day; leave the field empty for no limit.",
+            "max_value": f"At most {MAX_EXPIRY_DAYS} days (10 years); leave the field empty for no limit.",
+        },
+    )
+
+
+class KeyPolicyForm(forms.ModelForm):
+    """Access Management → Key policy: the account's rules for new keys (apikeys.key_policy)."""
+
+    database_key_max_days = _max_days_field("database API keys")
+    admin_key_max_days = _max_days_field("admin keys")
+    management_key_max_days = _max_days_field("management keys")
+
+    class Meta:
+        model = KeyPolicy
+        fields = ["database_key_max_days", "admin_key_max_days", "management_key_max_days", "allow_no_expiry",
+                  "manage_keys_need_allowlist", "management_keys_need_allowlist"]
+        labels = {
+            "allow_no_expiry": "Keys without an expiry are allowed (of kinds without a longest expiry)",
+            "manage_keys_need_allowlist": "Keys with manage access need allowed addresses "
+                                          "(admin keys, database API keys with cluster-wide Manage/Write)",
+            "management_keys_need_allowlist": "Management keys need allowed addresses",
+        }
+
+    def full_clean(self):
+        super().full_clean()
+        for field in self.errors:  # the field at fault says so, its error read out with it
+            if field in self.fields:
+                self.fields[field].widget.attrs.update(
+                    {"aria-invalid": "true", "aria-describedby": f"id_{field}-error"})

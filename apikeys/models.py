@@ -382,3 +382,36 @@ class ExpiryReminder(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["key_kind", "key_id", "days", "expires_at"], name="one_reminder_per_threshold")
         ]
+
+
+class KeyPolicy(models.Model):
+    """An account's rules for new keys (apikeys/key_policy.py applies them), set by
+    its owners. No row: no rule beyond the product's own (MAX_EXPIRY_DAYS).
+
+    Like GitHub's and GitLab's token lifetime policies: a key made before a
+    rule is not revoked; pages list it as breaking the policy.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.OneToOneField("accounts.Account", on_delete=models.CASCADE, related_name="key_policy")
+    # The longest expiry, in days, a new key of each kind may have; None: no limit.
+    # A kind with a limit needs an expiry, whatever `allow_no_expiry` says.
+    database_key_max_days = models.PositiveIntegerField(null=True, blank=True)
+    admin_key_max_days = models.PositiveIntegerField(null=True, blank=True)
+    management_key_max_days = models.PositiveIntegerField(null=True, blank=True)
+    allow_no_expiry = models.BooleanField(default=True)
+    # Keys that can change a cluster (a database key with cluster-wide
+    # Manage/Write, an admin key) need allowed addresses; management keys likewise.
+    manage_keys_need_allowlist = models.BooleanField(default=False)
+    management_keys_need_allowlist = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+
+    def __str__(self) -> str:
+        return f"Key policy of {self.account}"
+
+    @property
+    def name(self) -> str:
+        """What the audit log calls it."""
+        return "Key policy"

@@ -7,7 +7,8 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from apikeys.models import POSTFIX_LENGTH, AdminKey, DatabaseApiKey, IssuedKey
-from apikeys.policy import admin_key_refusal, database_key_refusal
+from apikeys.key_policy import check_new_key
+from apikeys.policy import ADMIN, DATABASE, admin_key_refusal, database_key_refusal
 from apikeys.states import KeyState
 from apikeys.tokens import current_pepper_id, mint_jwt, new_admin_key, token_digest
 from audit.models import Action
@@ -54,6 +55,7 @@ def database_key_create(
     refusal = database_key_refusal(cluster)
     if refusal:
         raise ValidationError(refusal)
+    check_new_key(cluster.account, DATABASE, expires_at=expires_at, allowed_networks=allowed_networks, rules=rules)
     key = DatabaseApiKey(
         cluster=cluster,
         name=name,
@@ -115,6 +117,7 @@ def admin_key_create(
     refusal = admin_key_refusal(cluster)
     if refusal:
         raise ValidationError(refusal)
+    check_new_key(cluster.account, ADMIN, expires_at=expires_at, allowed_networks=allowed_networks)
     key = AdminKey(
         cluster=cluster,
         name=name,

@@ -11,6 +11,7 @@ urlpatterns = [
     path("api-keys/", views.account_keys_list, name="account-list"),
     path("api-keys/create/", views.account_key_create, name="account-create"),
     path("api-keys/explain/", views.account_key_explain, name="account-explain"),
+    path("access/key-policy/", views.key_policy, name="key-policy"),
     path("clusters/<uuid:cluster_id>/api-keys/create/", views.key_create, name="create"),
     path("clusters/<uuid:cluster_id>/api-keys/<uuid:key_id>/", views.key_detail, name="detail"),
     path("clusters/<uuid:cluster_id>/api-keys/<uuid:key_id>/edit/", views.key_edit_view, name="edit"),

@@ -37,11 +37,14 @@ from apikeys.forms import (
     DatabaseApiKeyForm,
     KeyEditForm,
     KeyForm,
+    KeyPolicyForm,
     RollForm,
+    add_service_error,
 )
 from apikeys.models import AdminKey, DatabaseApiKey, IssuedKey
 from apikeys.secret_text import SecretList, SecretText
 from apikeys.explain import explain
+from apikeys.key_policy import key_policy_set, keys_breaking, policy_of
 from apikeys.policy import ADMIN, CREATE_PERMISSION, DATABASE, EDIT_PERMISSION, create_refusal, kind_to_create
 from apikeys.rights import OPERATION_GROUPS
 from apikeys.selectors import (
@@ -120,7 +123,7 @@ def _create_and_reveal(
                     model, nonce=form.cleaned_data["nonce"], scope=scope, create=lambda: create(form.cleaned_data)
                 )
         except ValidationError as error:
-            form.add_error(None, error)
+            add_service_error(form, error)  # the key policy's rule next to its field
         else:
             if outcome.elsewhere:
                 form.add_error("nonce", USED_ELSEWHERE)
@@ -279,7 +282,7 @@ def key_create(request, account_id, cluster_id):
     if create_refusal(DATABASE, cluster):
         return render(request, "apikeys/unavailable.html", context, status=409)
     if request.method == "GET":
-        form = DatabaseApiKeyForm(cluster=cluster)
+        form = DatabaseApiKeyForm(cluster=cluster, policy=policy_of(cluster.account))
         return _no_store(render(request, "apikeys/create.html", context | {"form": form}))
 
     def create(data: dict) -> tuple[DatabaseApiKey, str]:
@@ -294,7 +297,7 @@ def key_create(request, account_id, cluster_id):
             allowed_networks=data["allowed_networks"],
         )
 
-    form = DatabaseApiKeyForm(request.POST, cluster=cluster)
+    form = DatabaseApiKeyForm(request.POST, cluster=cluster, policy=policy_of(cluster.account))
     return _create_and_reveal(
         request, cluster, form, template="apikeys/create.html", model=DatabaseApiKey, create=create
     )
@@ -425,7 +428,7 @@ def admin_create(request, account_id, cluster_id):
         # The button is gone once granular access is on; a forged POST lands here.
         return render(request, "apikeys/admin_unavailable.html", context | {"refusal": refusal}, status=409)
     if request.method == "GET":
-        return _no_store(render(request, "apikeys/admin_create.html", context | {"form": AdminKeyForm()}))
+        return _no_store(render(request, "apikeys/admin_create.html", context | {"form": AdminKeyForm(policy=policy_of(cluster.account))}))
 
     def create(data: dict) -> tuple[AdminKey, str]:
         return admin_key_create(
@@ -441,7 +444,7 @@ def admin_create(request, account_id, cluster_id):
     return _create_and_reveal(
         request,
         cluster,
-        AdminKeyForm(request.POST),
+        AdminKeyForm(request.POST, policy=policy_of(cluster.account)),
         template="apikeys/admin_create.html",
         model=AdminKey,
         create=create,
@@ -489,3 +492,28 @@ def admin_disable(request, account_id, cluster_id, admin_key_id):
 def admin_enable(request, account_id, cluster_id, admin_key_id):
     cluster = cluster_for(request, account_id, cluster_id, "write:api_keys")
     return _set_disabled(request, cluster, _live_key(AdminKey, cluster, admin_key_id), False)
+
+
+# The account's key policy
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def key_policy(request, account_id):
+    """Access Management → Key policy: every member reads it (the create forms show
+    it anyway); owners (`write:account`) change it. Keys made before a rule are
+    listed as breaking it, not revoked."""
+    account = account_for(request, account_id, "read:account")
+    policy = policy_of(account)
+    form, status = KeyPolicyForm(instance=policy), 200
+    if request.method == "POST":
+        account_for(request, account_id, "write:account")
+        form, status = KeyPolicyForm(request.POST, instance=policy_of(account)), 400
+        if form.is_valid():
+            key_policy_set(account=account, by=request.user, client_ip=client_ip(request),
+                           **{field: form.cleaned_data[field] for field in form.Meta.fields})
+            messages.success(request, "Saved the key policy. It applies to keys created from now on; "
+                                      "the keys that break it are listed below.")
+            return _see_other(reverse("apikeys:key-policy", kwargs={"account_id": account.id}))
+    return render(request, "apikeys/key_policy.html",
+                  {"account": account, "form": form, "breaking": keys_breaking(account, policy)}, status=status)

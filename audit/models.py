@@ -20,6 +20,7 @@ class Action(models.TextChoices):
     MANAGEMENT_KEY_CREATED = "management_key.created", "Management key created"
     MANAGEMENT_KEY_DELETED = "management_key.deleted", "Management key deleted"
     MANAGEMENT_KEY_EDITED = "management_key.edited", "Management key edited"
+    KEY_POLICY_CHANGED = "key_policy.changed", "Key policy changed"
     GRANULAR_ACCESS_ENABLED = "cluster.granular_access_enabled", "Granular access enabled"
     RESTART_STARTED = "cluster.restart_started", "Restart started"
     RESTART_FINISHED = "cluster.restart_finished", "Restart finished"
@@ -44,6 +45,7 @@ TARGET_LABELS = {
     "adminkey": "Admin key",
     "databaseapikey": "Database API key",
     "managementkey": "Management key",
+    "keypolicy": "Key policy",
     "membership": "Member",
     "invitation": "Invitation",
     "customrole": "Role",

@@ -5,9 +5,13 @@ from django.contrib.auth import get_user_model
 
 from accounts.models import Account, Membership
 from accounts.roles import PERMISSION_DESCRIPTIONS, PERMISSIONS
-from apikeys.forms import KeyEditForm, KeyForm
+from apikeys.forms import SERVICE_FIELDS, KeyEditForm, KeyForm
+from apikeys.key_policy import policy_of
+from apikeys.policy import MANAGEMENT
 
 ALL_CLUSTERS, CHOSEN_CLUSTERS = "all", "chosen"
+# management_key_create's field names, where the create form shows their errors.
+MANAGEMENT_SERVICE_FIELDS = SERVICE_FIELDS | {"cluster_ids": "clusters", "created_by": None}
 
 
 class ManagementKeyForm(KeyForm):
@@ -38,8 +42,10 @@ class ManagementKeyForm(KeyForm):
     clusters = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
                                          error_messages={"invalid_choice": "Choose clusters of this account."})
 
+    policy_kind = MANAGEMENT
+
     def __init__(self, *args, held: frozenset[str], account: Account, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, policy=policy_of(account), **kwargs)
         offered = [p for p in PERMISSIONS if p in held]
         self.fields["permissions"].choices = [(p, p) for p in offered]
         self.fields["permissions"].initial = offered
@@ -70,18 +76,6 @@ class ManagementKeyForm(KeyForm):
         ticked = set(self["clusters"].value() or [])
         return [{"value": value, "name": name, "checked": value in ticked}
                 for value, name in self.fields["clusters"].choices]
-
-    # The service's fields, where this form shows their errors.
-    SERVICE_FIELDS = {"expires_at": "expires_in_days", "cluster_ids": "clusters", "created_by": None}
-
-    def add_service_error(self, error) -> None:
-        """A ValidationError of management_key_create next to the field it is about."""
-        if not hasattr(error, "error_dict"):
-            self.add_error(None, error)
-            return
-        for field, errors in error.error_dict.items():
-            field = self.SERVICE_FIELDS.get(field, field)
-            self.add_error(field if field in self.fields else None, errors)
 
 
 class ManagementKeyRenameForm(KeyEditForm):

@@ -11,6 +11,8 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import Membership
+from apikeys.key_policy import check_new_key
+from apikeys.policy import MANAGEMENT
 from apikeys.tokens import current_pepper_id, token_digest, token_matches
 from audit.models import Action
 from audit.services import audit_record
@@ -59,6 +61,7 @@ def management_key_create(
     permissions, cluster_ids = clean_scope(
         account=account, creator=creator, via=via, permissions=permissions, cluster_ids=cluster_ids
     )
+    check_new_key(account, MANAGEMENT, expires_at=expires_at, allowed_networks=allowed_networks)
     if via is not None and via.expires_at is not None and (expires_at is None or expires_at > via.expires_at):
         raise ValidationError(
             {"expires_at": f"The management key making this one expires at {via.expires_at:%Y-%m-%d %H:%M} UTC: "

@@ -24,7 +24,8 @@ from apikeys.secret_text import SecretText
 from audit.services import client_ip
 from createonce.forms import new_nonce
 from createonce.services import create_once, repeated
-from managementkeys.forms import ManagementKeyForm, ManagementKeyRenameForm
+from apikeys.forms import add_service_error
+from managementkeys.forms import MANAGEMENT_SERVICE_FIELDS, ManagementKeyForm, ManagementKeyRenameForm
 from managementkeys.models import ManagementKey
 from managementkeys.selectors import account_management_key, account_management_keys, listed_with_scope
 from managementkeys.services import management_key_create, management_key_delete, management_key_rename
@@ -76,7 +77,7 @@ def key_create(request, account_id):
                 ),
             )
         except ValidationError as error:
-            form.add_service_error(error)  # next to the field it is about; nothing was made
+            add_service_error(form, error, MANAGEMENT_SERVICE_FIELDS)  # next to its field; nothing was made
     if outcome is not None:
         if outcome.secret is not None:
             plaintext = outcome.secret

@@ -8,6 +8,7 @@ from django import template
 
 from accounts.access import can
 from apikeys.forms import KeyFilterForm
+from apikeys.key_policy import key_breaches, policy_of
 from apikeys.policy import ADMIN, DATABASE, create_offer, may_create
 from apikeys.selectors import cluster_admin_keys, cluster_keys, expiring_keys, keys_page
 from apikeys.snippets import snippets_for
@@ -61,3 +62,16 @@ def expiring_keys_banner(context) -> dict:
     if not can(request, "read:api_keys"):
         return {"keys": []}
     return {"keys": expiring_keys(cluster)}
+
+
+@register.simple_tag(takes_context=True)
+def policy_breaches(context, key) -> list[str]:
+    """`{% policy_breaches key as broken %}`: the rules of the account's key policy
+    an existing key breaks, for its badge; the policy is read once per request."""
+    account = context.get("account")
+    if account is None:
+        return []
+    cache = context["request"].__dict__.setdefault("_key_policies", {})
+    if account.pk not in cache:
+        cache[account.pk] = policy_of(account)
+    return key_breaches(cache[account.pk], key)
