@@ -436,5 +436,6 @@ def test_the_admin_keys_of_a_legacy_cluster_cost_the_same_queries_however_many(
     assert len(rows(html)) == min(count, 25)
     # The cluster page's 10 less one (no database keys: their count, no page),
     # then the admin keys' count, one page of them, and whether granular
-    # access is being enabled; the expiry banner's database keys and admin keys.
-    assert len(queries) == 14
+    # access is being enabled; the expiry banner's database keys and admin keys;
+    # the account's key policy (once, for the "Breaks key policy" badges).
+    assert len(queries) == 15

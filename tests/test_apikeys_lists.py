@@ -123,8 +123,9 @@ def cluster_page_queries(client, cluster, django_assert_num_queries, count: int)
 # The cluster page's own 8 (session, user, membership, cluster, its account,
 # nodes, active operation, the account switcher's memberships), then the API
 # Keys section's 2: the number of keys and one page of them with their creators,
-# and the banner's keys that expire within a week.
-CLUSTER_PAGE_QUERIES = 11
+# the banner's keys that expire within a week, and the account's key policy
+# (read once, for the "Breaks key policy" badges).
+CLUSTER_PAGE_QUERIES = 12
 
 
 @pytest.mark.parametrize("keys", [10, 1000])
@@ -145,8 +146,9 @@ def test_the_api_keys_page_costs_the_same_queries_with_10_or_1000_keys(
     client = client_of(owner)
     client.get(account_keys_url(cluster.account))
     # session, user, membership, memberships of the switcher, count, one page,
-    # the admin keys' count (none here, so no page of them) and the clusters of the filter.
-    with django_assert_num_queries(8):
+    # the admin keys' count (none here, so no page of them), the clusters of the
+    # filter and the account's key policy (once, for the badges).
+    with django_assert_num_queries(9):
         response = client.get(account_keys_url(cluster.account))
     assert len(rows(response.content.decode())) == 10 if keys == 10 else 25
 
