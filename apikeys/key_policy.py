@@ -127,7 +127,8 @@ def limits_text(policy: KeyPolicy, kind: str, rules_matter: bool = False) -> str
     parts = []
     limit = max_days(policy, kind)
     if limit is not None:
-        parts.append(f"{KIND_PLURAL[kind].capitalize()} expire within {limit} days.")
+        plural = KIND_PLURAL[kind]
+        parts.append(f"{plural[0].upper()}{plural[1:]} expire within {limit} days.")
     elif not policy.allow_no_expiry:
         parts.append("Every key needs an expiry.")
     if kind == MANAGEMENT and policy.management_keys_need_allowlist:
