@@ -215,6 +215,8 @@ def walk(page, login, owner, viewer, cluster, legacy_cluster, account, problems,
     look("admin-key-edit")
     page.goto(url("audit:log", **a))
     look("audit-log")
+    page.goto(url("apikeys:key-policy", **a))
+    look("key-policy")
     page.goto(url("managementkeys:list", **a))
     look("management-keys")
     page.goto(url("managementkeys:create", **a))
