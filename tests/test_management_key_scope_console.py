@@ -64,3 +64,20 @@ def test_the_list_flags_permissions_the_creators_role_lost(client_of, owner, dev
     assert "Limited by its creator&#x27;s role" in row or "Limited by its creator's role" in row
     assert re.search(r'<code class="struck"[^>]*>write:api_keys</code>', row)
     assert not re.search(r'<code class="struck"[^>]*>read:clusters</code>', row)
+
+
+def test_the_command_makes_a_scoped_key_and_refuses_more_than_the_user_holds(developer, account, cluster):
+    from io import StringIO
+
+    import pytest
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="You do not hold write:users"):
+        call_command("create_management_key", "--account", account.name, "--user", developer.username,
+                     "--permission", "write:users", stdout=StringIO())
+    call_command("create_management_key", "--account", account.name, "--user", developer.username,
+                 "--permission", "read:clusters", "--cluster", str(cluster.id), "--allowed-network", "10.0.0.0/8",
+                 stdout=StringIO())
+    key = ManagementKey.objects.get()
+    assert (key.permissions, key.cluster_ids, key.allowed_networks) == (["read:clusters"], [str(cluster.id)],
+                                                                        ["10.0.0.0/8"])

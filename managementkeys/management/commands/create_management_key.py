@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from apikeys.models import parse_networks
 from managementkeys.forms import BootstrapForm
 from managementkeys.services import management_key_create
 
@@ -21,6 +22,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--expires-in-days", type=int, default=None, help="days until the key expires (default: never)"
         )
+        parser.add_argument("--permission", action="append", dest="permissions", metavar="PERMISSION",
+                            help="a permission string the key holds, repeated (default: all the user holds)")
+        parser.add_argument("--cluster", action="append", dest="cluster_ids", metavar="CLUSTER_ID",
+                            help="a cluster id the key may touch, repeated (default: every cluster)")
+        parser.add_argument("--allowed-network", action="append", dest="networks", metavar="CIDR",
+                            help="a network the key may be used from, repeated (default: anywhere)")
 
     def handle(self, *args, **options):
         form = BootstrapForm({"account": options["account"], "user": options["user"]})
@@ -30,7 +37,11 @@ class Command(BaseCommand):
         days = options["expires_in_days"]
         expires_at = timezone.now() + timedelta(days=days) if days is not None else None
         try:
-            key, plaintext = management_key_create(account=account, by=user, name=options["name"], expires_at=expires_at)
+            key, plaintext = management_key_create(
+                account=account, by=user, name=options["name"], expires_at=expires_at,
+                permissions=options["permissions"], cluster_ids=options["cluster_ids"],
+                allowed_networks=parse_networks(",".join(options["networks"] or [])),
+            )
         except ValidationError as error:
             raise CommandError(" ".join(error.messages)) from None
         self.stdout.write(
