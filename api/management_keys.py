@@ -3,8 +3,8 @@
 Extensions (EXTENSION_FIELDS, marked in the schema): a key's name and expiry,
 and its scope (managementkeys/scope.py): `permissions`, `clusterIds` and
 `allowedNetworks`. Qdrant Cloud's clients send none of them: their key gets
-every permission its creator holds, on every cluster, from anywhere, as a
-Qdrant Cloud key acts with its creator's permissions.
+whatever its creator's role holds at each request, on every cluster, from
+anywhere, as a Qdrant Cloud key acts with its creator's permissions.
 """
 
 from django.core.exceptions import ValidationError
@@ -44,7 +44,7 @@ class ManagementKeyOut(ProtoSerializer):
     permissions = serializers.ListField(
         child=serializers.CharField(),
         help_text=f"{EXTENSION} The permission strings the key holds. At each request it acts with those its "
-        "creator's role still holds.")
+        "creator's role still holds. Absent: unscoped, whatever its creator's role holds.")
     clusterIds = serializers.ListField(
         source="cluster_ids", child=serializers.CharField(),
         help_text=f"{EXTENSION} The clusters the key may touch; empty: every cluster of the account.")
@@ -63,7 +63,8 @@ class ManagementKeyIn(ProtoSerializer):
     permissions = serializers.ListField(
         child=StringField(), required=False,
         help_text=f"{EXTENSION} Permission strings (IAM's ListPermissions), each held by the caller (and by the "
-        "calling management key). None: all the caller holds.")
+        "calling management key). None: unscoped, the key acts with whatever the caller's role holds at each "
+        "request (through a scoped key: what that key holds).")
     clusterIds = serializers.ListField(
         child=StringField(), required=False,
         help_text=f"{EXTENSION} Ids of the account's clusters the key may touch; none: every cluster (a key "

@@ -5,7 +5,8 @@ lists) and an HMAC-SHA256 digest of the whole key under a numbered pepper are
 stored (apikeys/tokens.py digests it, as it does database API keys).
 
 A key is scoped (managementkeys/scope.py): it holds a subset of the Qdrant
-Cloud permission strings its creator held when it was made, optionally a list
+Cloud permission strings its creator held when it was made (or, unscoped,
+whatever its creator's role holds at each request), optionally a list
 of the account's clusters it may touch and the networks it may be used from.
 At each request it acts with its permissions that its creator still holds, so
 it loses them when the creator loses the membership or the role.
@@ -22,6 +23,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Membership
+from accounts.roles import PERMISSIONS
 from apikeys.models import KEY_NAME_MESSAGE, KEY_NAME_PATTERN, MAX_EXPIRY_DAYS, validate_networks
 
 PREFIX_LENGTH = 12  # hex characters: 48 random bits, enough for a unique lookup id
@@ -51,8 +53,10 @@ class ManagementKey(models.Model):
     nonce = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     # The scope, fixed for the life of the key (scope.py checks it on every use).
     # JSON lists, not PostgreSQL arrays: the embedded default database is SQLite.
-    # Permission strings of accounts.roles.PERMISSIONS, in that order.
-    permissions = models.JSONField(default=list)
+    # Permission strings of accounts.roles.PERMISSIONS, in that order; None:
+    # whatever its creator's role holds at each request (keys made before
+    # scopes, and through the API without `permissions`, as Qdrant Cloud's are).
+    permissions = models.JSONField(null=True, blank=True)
     # Ids (strings) of the clusters the key may touch; empty: every cluster of
     # the account. Ids, not a many-to-many: deleting the only listed cluster
     # must leave a key that touches nothing, not one that touches everything.
@@ -77,7 +81,8 @@ class ManagementKey(models.Model):
 
     @property
     def permission_set(self) -> frozenset[str]:
-        return frozenset(self.permissions)
+        """What the key holds, before its creator's role bounds it."""
+        return frozenset(PERMISSIONS) if self.permissions is None else frozenset(self.permissions)
 
     def clean(self) -> None:
         if self.expires_at is not None and self._state.adding:

@@ -73,34 +73,25 @@ def address_allowed(key: ManagementKey, address: str | None) -> bool:
     return any(ip in ipaddress.ip_network(network) for network in key.allowed_networks)
 
 
-def clean_scope(*, account, creator: Membership, via: ManagementKey | None, permissions, cluster_ids) -> tuple[list, list]:
+def clean_scope(
+    *, account, creator: Membership, via: ManagementKey | None, permissions, cluster_ids
+) -> tuple[list | None, list]:
     """The scope of a new key as stored, or ValidationError by field.
 
     `creator` bounds the permissions: a key never gets a permission its
     creator's role lacks. Made through a management key (`via`), the new key
     gets no more than that key either: no permission it lacks, no cluster
-    outside its own. `permissions` None: all the bound holds.
+    outside its own. `permissions` None: unscoped, whatever the creator's
+    role holds at each request (through a key: what that key holds).
     """
     held = creator.permissions if via is None else creator.permissions & via.permission_set
-    if permissions is None:
-        permissions = held
+    if permissions is None and via is not None and via.permissions is not None:
+        permissions = [p for p in via.permissions if p in held]  # what the making key may give now
     errors = {}
-    unknown = [p for p in permissions if p not in PERMISSIONS]
-    if unknown:
-        errors["permissions"] = (
-            f"Not a permission: {', '.join(map(repr, unknown))}. The permissions are those IAM's ListPermissions lists."
-        )
-    elif not permissions:
-        errors["permissions"] = "Choose at least one permission."
-    elif not set(permissions) <= held:
-        # The role first: a permission the creator lacks is theirs to ask for, not the key's.
-        by_role = set(permissions) - creator.permissions
-        lacking = ", ".join(p for p in PERMISSIONS if p in (by_role or set(permissions) - held))
-        errors["permissions"] = (
-            f"You do not hold {lacking}: a management key gets only permissions its creator holds."
-            if by_role
-            else f"The management key making this one does not hold {lacking}: a key cannot give more than it has."
-        )
+    if permissions is not None:
+        refusal = _permissions_refusal(permissions, held, creator)
+        if refusal:
+            errors["permissions"] = refusal
 
     ids = []
     for value in cluster_ids or ():
@@ -124,4 +115,21 @@ def clean_scope(*, account, creator: Membership, via: ManagementKey | None, perm
             )
     if errors:
         raise ValidationError(errors)
-    return [p for p in PERMISSIONS if p in set(permissions)], ids
+    stored = None if permissions is None else [p for p in PERMISSIONS if p in set(permissions)]
+    return stored, ids
+
+
+def _permissions_refusal(permissions, held: frozenset[str], creator: Membership) -> str | None:
+    unknown = [p for p in permissions if p not in PERMISSIONS]
+    if unknown:
+        return f"Not a permission: {', '.join(map(repr, unknown))}. The permissions are those IAM's ListPermissions lists."
+    if not permissions:
+        return "Choose at least one permission."
+    if set(permissions) <= held:
+        return None
+    # The role first: a permission the creator lacks is theirs to ask for, not the key's.
+    by_role = set(permissions) - creator.permissions
+    lacking = ", ".join(p for p in PERMISSIONS if p in (by_role or set(permissions) - held))
+    if by_role:
+        return f"You do not hold {lacking}: a management key gets only permissions its creator holds."
+    return f"The management key making this one does not hold {lacking}: a key cannot give more than it has."

@@ -41,5 +41,5 @@ def listed_with_scope(account, keys) -> list[ManagementKey]:
     held = {m.user_id: m.permissions for m in Membership.objects.filter(account=account).select_related("custom_role")}
     for key in keys:
         key.cluster_names = [names.get(i, f"deleted cluster {i}") for i in key.cluster_ids]
-        key.lost_permissions = [p for p in key.permissions if p not in held.get(key.created_by_id, frozenset())]
+        key.lost_permissions = [p for p in key.permissions or () if p not in held.get(key.created_by_id, frozenset())]
     return keys

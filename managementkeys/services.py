@@ -50,7 +50,7 @@ def management_key_create(
     the same nonce fails with IntegrityError instead of minting again.
 
     Its scope (scope.clean_scope): `permissions` a subset of what `by` holds
-    (None: all of it), `cluster_ids` some of the account's clusters (none:
+    (None: whatever `by`'s role holds at each request), `cluster_ids` some of the account's clusters (none:
     every cluster), `allowed_networks` normalised CIDRs (none: anywhere).
     Made through the management API with a key (`via`), it gets no more than
     that key: its permissions and clusters, and no later expiry.
@@ -101,7 +101,8 @@ def scope_summary(key: ManagementKey) -> str:
     clusters = ", ".join(key.cluster_ids) if key.cluster_ids else "every cluster"
     networks = ", ".join(key.allowed_networks) if key.allowed_networks else "anywhere"
     # Permissions last: the entry keeps 255 characters, and a long list is the part to lose.
-    return f"clusters: {clusters}; from: {networks}; permissions: {' '.join(key.permissions)}"
+    permissions = "whatever its creator's role holds" if key.permissions is None else " ".join(key.permissions)
+    return f"clusters: {clusters}; from: {networks}; permissions: {permissions}"
 
 
 @transaction.atomic

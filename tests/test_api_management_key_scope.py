@@ -30,12 +30,18 @@ def scoped(account, user, **scope) -> tuple[ManagementKey, object]:
     return key, api_client(plaintext)
 
 
-def test_a_key_made_without_a_scope_holds_what_its_creator_holds(developer, account):
+def test_a_key_made_without_a_scope_follows_its_creators_role(developer, account):
+    """As Qdrant Cloud's keys: no `permissions`, whatever the creator's role holds at each request."""
     created = post_json(api_as(developer, account), url("management-keys", account), {"managementKey": {}}).json()
     assert_matches_spec(created, SPEC, "v1CreateManagementKeyResponse")
     key = created["managementKey"]
-    assert set(key["permissions"]) == ROLE_PERMISSIONS[Role.DEVELOPER]
-    assert key["clusterIds"] == [] and key["allowedNetworks"] == []
+    assert "permissions" not in key and key["clusterIds"] == [] and key["allowedNetworks"] == []
+    client = api_client(key["key"])
+    effective = client.get(url("iam-effective-permissions", account)).json()["permissions"]
+    assert {p["value"] for p in effective} == ROLE_PERMISSIONS[Role.DEVELOPER]
+    Membership.objects.filter(user=developer, account=account).update(role=Role.ADMIN)
+    effective = client.get(url("iam-effective-permissions", account)).json()["permissions"]
+    assert {p["value"] for p in effective} == ROLE_PERMISSIONS[Role.ADMIN]
 
 
 def test_create_takes_a_scope_and_lists_it(owner, account, cluster):
