@@ -42,7 +42,7 @@ class ManagementKeyOut(ProtoSerializer):
     expiresAt = TimestampField(source="expires_at", required=False,
                                help_text=f"{EXTENSION} When the key stops working; none: never.")
     permissions = serializers.ListField(
-        child=serializers.CharField(),
+        child=serializers.CharField(), required=False,
         help_text=f"{EXTENSION} The permission strings the key holds. At each request it acts with those its "
         "creator's role still holds. Absent: unscoped, whatever its creator's role holds.")
     clusterIds = serializers.ListField(
