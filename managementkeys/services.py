@@ -100,7 +100,6 @@ def scope_summary(key: ManagementKey) -> str:
     """The scope in one line, for the audit log: what the key was given."""
     clusters = ", ".join(key.cluster_ids) if key.cluster_ids else "every cluster"
     networks = ", ".join(key.allowed_networks) if key.allowed_networks else "anywhere"
-    # Permissions last: the entry keeps 255 characters, and a long list is the part to lose.
     permissions = "whatever its creator's role holds" if key.permissions is None else " ".join(key.permissions)
     return f"clusters: {clusters}; from: {networks}; permissions: {permissions}"
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('audit', '0011_key_edited_actions'),
+        ('audit', '0012_detail_whole'),
     ]
 
     operations = [
