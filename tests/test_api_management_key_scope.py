@@ -175,3 +175,15 @@ def test_the_audit_log_names_the_key_that_acted(owner, account, cluster):
     assert post_json(client, url("database-api-keys", account), key_body(cluster)).status_code == 200
     entry = AuditEntry.objects.get(action=Action.DATABASE_KEY_CREATED)
     assert entry.via_key_id == key.id and entry.actor_label == f"{key.audit_name}, a management key of {owner.username}"
+
+
+def test_a_key_cannot_give_a_role_more_than_it_holds(owner, account):
+    from accounts.models import CustomRole
+
+    _, client = scoped(account, owner, permissions=["read:roles", "write:roles", "read:clusters"])
+    body = {"role": {"name": "Deployers", "permissions": [{"value": p} for p in ["read:clusters", "write:clusters"]]}}
+    refused = post_json(client, url("iam-roles", account), body)
+    assert refused.status_code in (400, 403) and "write:clusters" in refused.json()["message"]
+    assert not CustomRole.objects.exists()
+    body["role"]["permissions"] = [{"value": "read:clusters"}]
+    assert post_json(client, url("iam-roles", account), body).status_code == 200

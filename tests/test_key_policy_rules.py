@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.urls import reverse
 from django.utils import timezone
 
-from apikeys.forms import new_nonce
+from createonce.forms import new_nonce
 from apikeys.key_policy import key_policy_set
 from apikeys.models import AdminKey, DatabaseApiKey, KeyPolicy
 from audit.models import Action, AuditEntry

@@ -4,7 +4,7 @@ import re
 
 from accounts.models import Membership
 from accounts.roles import ROLE_PERMISSIONS, Role
-from apikeys.forms import new_nonce
+from createonce.forms import new_nonce
 from managementkeys.models import ManagementKey
 from managementkeys.services import management_key_create
 from tests.conftest import make_cluster
