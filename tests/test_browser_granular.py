@@ -20,8 +20,12 @@ def test_enable_button_to_healthy_with_granular_access(login, owner, legacy_clus
     # The head, the banner and the API Keys notice tell the same progress (issue 14).
     progress = page.locator("[data-operation-progress]")
     expect(progress).to_have_count(3)
-    expect(progress.first).to_contain_text("Restarting node", timeout=20_000)
-    texts = progress.all_inner_texts()
+    # Read all three in one turn of the page's script, once the restart shows: the page
+    # reloads when the restart ends, and texts read one by one could straddle it.
+    texts = page.wait_for_function("""() => {
+        const texts = [...document.querySelectorAll("[data-operation-progress]")].map((e) => e.innerText);
+        return texts.length === 3 && texts[0].includes("Restarting node") && texts;
+    }""", timeout=20_000).json_value()
     assert len(set(texts)) == 1, texts
     expect(page.locator("[data-enable-hint]")).not_to_contain_text("choose Enable")
     # The page follows the restart by itself and shows the result.
