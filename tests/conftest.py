@@ -108,6 +108,9 @@ def pytest_configure(config):
     # Tests render templates without running collectstatic first.
     settings.STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
     settings.WHITENOISE_AUTOREFRESH = True
+    # PBKDF2's hundreds of thousands of rounds cost a third of a second per password on
+    # this machine, and most tests make several users: the strength is not what they test.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Clusters of tests run on the embedded engine unless a test asks for
     # real nodes (tests/fixtures/qdrant.py), whatever QDRANT_BINARY says.
     settings.CLUSTER_RUNTIME = "embedded"

@@ -14,12 +14,6 @@ from tests.conftest import PASSWORD, make_user
 LIMIT = settings.LOGIN_FAILURE_LIMIT
 
 
-@pytest.fixture(autouse=True)
-def fast_hashing(settings):
-    # Dozens of logins per test: PBKDF2's cost is not what these tests measure.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def log_in(client, username, password, ip="203.0.113.7"):
     return client.post(reverse("login"), {"username": username, "password": password}, REMOTE_ADDR=ip)
 
