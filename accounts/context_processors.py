@@ -1,3 +1,5 @@
+from django.conf import settings
+
 from accounts.models import Membership
 
 # Which item of the left navigation each app's pages belong to.
@@ -13,7 +15,7 @@ _NAV_SECTIONS = {
 def accounts(request) -> dict:
     """The header's account switcher and the permissions the page may show buttons for."""
     if not request.user.is_authenticated:
-        return {}
+        return {"signup_open": settings.SIGNUP == "open"}
     membership = getattr(request, "membership", None)
     match = request.resolver_match
     memberships = Membership.objects.filter(user=request.user).select_related("account", "custom_role").order_by("account__name")

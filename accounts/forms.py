@@ -1,3 +1,6 @@
+from allauth.account import forms as allauth_forms
+from allauth.core import context
+from allauth.mfa.base import forms as mfa_forms
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
@@ -84,3 +87,48 @@ class SignUpForm(UserCreationForm):
 
     class Meta(UserCreationForm.Meta):
         fields = ("username",)
+
+
+class LoginForm(allauth_forms.LoginForm):
+    """allauth's login, with the field named `username` as the console's login
+    page always had it (scripts and password managers post that name)."""
+
+    def add_prefix(self, field_name):
+        return super().add_prefix("username" if field_name == "login" else field_name)
+
+
+class _SecondFactorThrottle:
+    """Wrong second-factor codes count with django-axes as failed logins of
+    the user (settings: LOGIN_FAILURE_LIMIT), and a locked user can try no
+    code at all: one throttle for every way in."""
+
+    def clean_code(self):
+        from axes.handlers.proxy import AxesProxyHandler
+
+        from accounts.login_throttle import lockout_message
+
+        request = context.request
+        credentials = {"username": self.user.get_username()}
+        if AxesProxyHandler.is_locked(request, credentials):
+            raise forms.ValidationError(lockout_message(request, self.user.get_username()))
+        try:
+            return super().clean_code()
+        except forms.ValidationError:
+            AxesProxyHandler.user_login_failed(sender=type(self), credentials=credentials, request=request)
+            raise
+
+
+class SecondFactorForm(_SecondFactorThrottle, mfa_forms.AuthenticateForm):
+    pass
+
+
+class SecondFactorReauthForm(_SecondFactorThrottle, mfa_forms.ReauthenticateForm):
+    pass
+
+
+class AccountCreateForm(forms.Form):
+    name = forms.CharField(max_length=128, error_messages={"required": "Give the account a name."})
+
+
+class SecondFactorRequirementForm(forms.Form):
+    required = forms.BooleanField(required=False)

@@ -11,6 +11,7 @@ not fill the log); an unknown username has no account, only a log line.
 """
 
 import logging
+import math
 from datetime import datetime
 
 from axes.helpers import get_cool_off
@@ -39,6 +40,18 @@ def lockout_ends_at(*, username: str | None, client_ip: str | None) -> datetime 
         if (recent["failures"] or 0) >= settings.AXES_FAILURE_LIMIT:
             ends.append(recent["last"] + cool_off)
     return max(ends, default=None)
+
+
+def lockout_message(request, username: str | None) -> str:
+    """What the login page (and the second-factor page) says to a locked-out user."""
+    from audit.services import client_ip
+
+    ends_at = lockout_ends_at(username=username, client_ip=client_ip(request)) or timezone.now()
+    minutes = max(1, math.ceil((ends_at - timezone.now()).total_seconds() / 60))
+    return (
+        "Too many failed logins for this username or from your address. "
+        f"Try again after {ends_at:%H:%M:%S} UTC (in {minutes} min)."
+    )
 
 
 def _refused_while_locked(request) -> bool:

@@ -12,6 +12,9 @@ class Account(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=128, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set by an owner: every member needs a second factor (TOTP or a security
+    # key) and is sent to enrol one before anything else (accounts/middleware.py).
+    require_second_factor = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["name"]

@@ -18,6 +18,7 @@ cannot cross.
 import secrets
 from datetime import timedelta
 
+from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
@@ -262,6 +263,8 @@ def invitation_sign_up(*, invitation_id, secret: str, username: str, password: s
     if get_user_model().objects.filter(email__iexact=invitation.email).exists():
         raise ValidationError(f"A user with the address {invitation.email} exists already: log in as them to accept.")
     user = get_user_model().objects.create_user(username=username, email=invitation.email, password=password)
+    # The invitation reached this address: it is verified.
+    EmailAddress.objects.create(user=user, email=invitation.email, verified=True, primary=True)
     invitation_accept(invitation_id=invitation_id, secret=secret, user=user, client_ip=client_ip)
     return user
 

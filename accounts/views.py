@@ -10,7 +10,6 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -23,7 +22,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import account_for
-from accounts.forms import CustomRoleForm, InvitationSecretForm, InviteForm, RoleForm, SignUpForm, role_value
+from accounts.forms import CustomRoleForm, InvitationSecretForm, InviteForm, LoginForm, RoleForm, SignUpForm, role_value
 from accounts.models import Invitation, Membership, role_permissions
 from accounts.roles import Role, permission_groups
 from accounts.selectors import account_roles, role_member_counts
@@ -388,7 +387,7 @@ def invitation(request, invitation_id):
             form.add_error(None, error)
         else:
             if not signed_in:
-                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                login(request, user, backend="allauth.account.auth_backends.AuthenticationBackend")
             messages.success(request, f"You joined {membership.account.name} as {membership.get_role_display()}.")
             return redirect("clusters:list", account_id=membership.account_id)
     return _invitation_page(request, context | {"form": form}, status=400)
@@ -402,19 +401,16 @@ def _invitation_page(request, context: dict, status: int = 200):
 
 def login_locked_out(request, original_response=None, credentials=None):
     """settings.AXES_LOCKOUT_CALLABLE: the login page again, 429, saying when to retry."""
-    from accounts.login_throttle import lockout_ends_at
+    from accounts.login_throttle import lockout_ends_at, lockout_message
 
     username = (credentials or {}).get("username") or request.POST.get("username")
     ends_at = lockout_ends_at(username=username, client_ip=client_ip(request)) or timezone.now()
     seconds = max(1, math.ceil((ends_at - timezone.now()).total_seconds()))
-    form = AuthenticationForm(request, initial={"username": username})
-    message = (
-        "Too many failed logins for this username or from your address. "
-        f"Try again after {ends_at:%H:%M:%S} UTC (in {math.ceil(seconds / 60)} min)."
-    )
+    form = LoginForm(request=request, initial={"login": username})
+    message = lockout_message(request, username)
     response = render(
         request,
-        "registration/login.html",
+        "account/login.html",
         {"form": form, "lockout_message": message, "next": request.POST.get("next", "")},
         status=429,
     )

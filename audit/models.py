@@ -37,6 +37,16 @@ class Action(models.TextChoices):
     ROLE_CHANGED = "role.changed", "Role changed"
     ROLE_DELETED = "role.deleted", "Role deleted"
     LOGIN = "user.login", "Logged in"
+    SECOND_FACTOR_ADDED = "user.second_factor_added", "Second factor added"
+    SECOND_FACTOR_REMOVED = "user.second_factor_removed", "Second factor removed"
+    RECOVERY_CODES_RENEWED = "user.recovery_codes_renewed", "Recovery codes renewed"
+    RECOVERY_CODE_USED = "user.recovery_code_used", "Recovery code used"
+    SECOND_FACTOR_FAILED = "user.second_factor_failed", "Wrong second-factor code"
+    PASSWORD_CHANGED = "user.password_changed", "Password changed"
+    SESSIONS_ENDED = "user.sessions_ended", "Sessions ended"
+    SECOND_FACTOR_REQUIRED = "account.second_factor_required", "Second factor required of every member"
+    SECOND_FACTOR_NOT_REQUIRED = "account.second_factor_not_required", "Second factor no longer required"
+    ACCOUNT_CREATED = "account.created", "Account created"
 
 
 # model_name of an audited object -> what the console calls it.
@@ -50,6 +60,7 @@ TARGET_LABELS = {
     "invitation": "Invitation",
     "customrole": "Role",
     "user": "User",
+    "account": "Account",
 }
 
 

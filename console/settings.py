@@ -54,6 +54,14 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    # Sign-up, email verification, password change and reset, second factors,
+    # OpenID Connect single sign-on and the sessions list (issue 22).
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.usersessions",
 ]
 
 MIDDLEWARE = [
@@ -65,6 +73,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    # The sessions page's last-seen time, and members of an account that
+    # requires a second factor sent to enrol before anything else.
+    "accounts.middleware.SignedInSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "console.middleware.DatabaseUnavailableMiddleware",
     # Last: turns a login refused for too many failures into the lockout page.
@@ -114,7 +126,12 @@ AUTH_PASSWORD_VALIDATORS = [
 # from one client IP whatever the usernames, lock that username or that IP out
 # for LOGIN_LOCKOUT_MINUTES after the last failure. While locked, even the
 # right password is refused, and the login page says when to retry.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    # Django's ModelBackend, as allauth extends it: allauth logs users in
+    # through it after email verification and single sign-on.
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10, low=1, high=1000)
 LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15, low=1, high=24 * 60)
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
@@ -138,6 +155,78 @@ MANAGEMENT_KEY_FAILURE_LIMIT = env.int("MANAGEMENT_KEY_FAILURE_LIMIT", default=2
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
+
+# django-allauth (accounts/adapters.py). Who may sign up: `open`, anyone with
+# an email address they can verify; `invite`, only through an invitation link.
+SIGNUP = env.choice("SIGNUP", ("open", "invite"), default="invite")
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+ACCOUNT_FORMS = {"login": "accounts.forms.LoginForm"}
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False
+ACCOUNT_SESSION_REMEMBER = True
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "Vector Console: "
+# A password change keeps this session and ends every other one (Django's
+# session hash: the others no longer match the new password).
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+# django-axes is the one throttle of every way in (password and second
+# factor, accounts/forms.py): allauth's own login counters are off so a user
+# never meets two different limits.
+ACCOUNT_RATE_LIMITS = {"login": False, "login_failed": False}
+# A password reset link: an HMAC of the user's state (Django's token
+# generator), valid this long and spent by the change it makes; nothing of it is stored.
+PASSWORD_RESET_TIMEOUT = 3600
+# Dangerous actions ask for the password or a second factor again when the
+# last one is older than this (GitHub's sudo mode).
+REAUTHENTICATION_MINUTES = env.int("REAUTHENTICATION_MINUTES", default=10, low=1, high=24 * 60)
+ACCOUNT_REAUTHENTICATION_TIMEOUT = REAUTHENTICATION_MINUTES * 60
+
+MFA_ADAPTER = "accounts.adapters.MFAAdapter"
+MFA_FORMS = {"authenticate": "accounts.forms.SecondFactorForm", "reauthenticate": "accounts.forms.SecondFactorReauthForm"}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_TOTP_ISSUER = "Vector Console"
+MFA_RECOVERY_CODES_SHOW_ONCE = True
+# WebAuthn needs a secure context: https, or http on localhost.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
+
+# OpenID Connect single sign-on, configured by the operator. Users are matched
+# to existing ones by verified email; new users join OIDC_JOIN_ACCOUNT (an
+# account's name) with OIDC_JOIN_ROLE, or, without it, need SIGNUP=open.
+OIDC_ISSUER_URL = env.url("OIDC_ISSUER_URL", schemes=("https", "http"), default=None)
+OIDC_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")
+OIDC_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default="")
+OIDC_NAME = env.str("OIDC_NAME", default="single sign-on")
+OIDC_JOIN_ACCOUNT = env.str("OIDC_JOIN_ACCOUNT", default="")
+OIDC_JOIN_ROLE = env.choice("OIDC_JOIN_ROLE", ("owner", "admin", "developer", "viewer"), default="viewer")
+if OIDC_ISSUER_URL and not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("OIDC_ISSUER_URL needs OIDC_CLIENT_ID and OIDC_CLIENT_SECRET.")
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": []}}
+if OIDC_ISSUER_URL:
+    SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"].append({
+        "provider_id": "sso",
+        "name": OIDC_NAME,
+        "client_id": OIDC_CLIENT_ID,
+        "secret": OIDC_CLIENT_SECRET,
+        "settings": {"server_url": OIDC_ISSUER_URL},
+    })
+SOCIALACCOUNT_ONLY = False
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+# Tokens the provider hands over are not kept: the console needs only who signed in.
+SOCIALACCOUNT_STORE_TOKENS = False
+
+# Activity is kept by accounts/middleware.py at most once a minute, not on
+# every request as allauth's own tracking would.
+USERSESSIONS_TRACK_ACTIVITY = False
 
 # Invitations to an account are sent by email: console:// prints them to
 # stdout; smtp://, smtp+tls:// or smtps://user:password@host:port sends them.

@@ -1,4 +1,4 @@
-from django.contrib.auth import views as auth_views
+from allauth.account import views as allauth_views
 from django.urls import include, path
 
 from accounts.views import LogoutView, dashboard, invitation
@@ -13,8 +13,14 @@ account_urls = [
 
 urlpatterns = [
     path("", dashboard, name="dashboard"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    # django-allauth's login (password, then a second factor if the user has
+    # one), at the address the console always had.
+    path("login/", allauth_views.LoginView.as_view(), name="login"),
     path("logout/", LogoutView.as_view(), name="logout"),
+    # Sign-up, email verification, password change and reset, second factors,
+    # re-authentication, single sign-on and sessions (django-allauth).
+    path("auth/", include("allauth.urls")),
+    path("me/", include("accounts.user_urls")),
     path("accounts/<uuid:account_id>/", include(account_urls)),
     # Public: the link in an invitation email (its secret rides in the fragment).
     path("invitations/<uuid:invitation_id>/", invitation, name="invitation"),

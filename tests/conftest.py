@@ -5,6 +5,7 @@ alice/bob/charlie: `owner`, `admin`, `developer` and `viewer` belong to the
 import uuid
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 
 from accounts.models import Account, Membership
@@ -23,6 +24,8 @@ PASSWORD = "correct horse battery staple"
 
 def make_user(username: str, account: Account | None = None, role: Role | None = None):
     user = get_user_model().objects.create_user(username=username, email=f"{username}@example.com", password=PASSWORD)
+    # Mandatory email verification: a user of the tests has verified theirs.
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     if account is not None:
         Membership.objects.create(account=account, user=user, role=role)
     return user

@@ -1,6 +1,7 @@
 import secrets
 from datetime import datetime, UTC
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -31,6 +32,7 @@ class Command(BaseCommand):
         password = settings.DEMO_PASSWORD or secrets.token_urlsafe(12)
         user.set_password(password)
         user.save()
+        EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
         self.stdout.write(f"Created user {DEMO_USER} with password {password}")
         account = Account.objects.create(name=DEMO_ACCOUNT)
         Membership.objects.create(account=account, user=user, role=Role.OWNER)

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from accounts import user_views
+
+# Included under me/: the signed-in user's own pages, in no account.
+urlpatterns = [
+    path("", user_views.profile, name="profile"),
+    path("accounts/new/", user_views.account_create_view, name="account-create"),
+]
