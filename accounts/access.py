@@ -4,6 +4,7 @@ Outsiders get 404 (they must not learn that an account or its objects
 exist); members whose role lacks the permission get 403.
 """
 
+from allauth.account.internal.flows.reauthentication import raise_if_reauthentication_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 
@@ -42,3 +43,14 @@ def can(request: HttpRequest, perm: str) -> bool:
     """For templates: may the caller do this in the account the page is about?"""
     membership = getattr(request, "membership", None)
     return bool(membership and perm in membership.permissions)
+
+
+def require_recent_authentication(request: HttpRequest) -> None:
+    """For what is dangerous (GitHub's sudo mode): unless the caller entered
+    their password or a second factor in the last REAUTHENTICATION_MINUTES
+    (a login counts, accounts/signin.on_logged_in), raises allauth's
+    ReauthenticationRequired. Its middleware shows the re-authentication
+    page and then carries on with this very request, a POST included.
+    Called after the access check, so an outsider still gets 404 first.
+    The management API never comes here: its caller is a management key."""
+    raise_if_reauthentication_required(request, app="accounts")

@@ -21,7 +21,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.access import account_for
+from accounts.access import account_for, require_recent_authentication
 from accounts.forms import CustomRoleForm, InvitationSecretForm, InviteForm, LoginForm, RoleForm, SignUpForm, role_value
 from accounts.models import Invitation, Membership, role_permissions
 from accounts.roles import Role, permission_groups
@@ -176,6 +176,7 @@ def member_edit(request, account_id, member_id):
     """GET shows the member's role; POST changes it."""
     account = account_for(request, account_id, "write:users")
     member = _member(account, member_id)
+    require_recent_authentication(request)
     form = RoleForm(request.POST or None, granter=request.membership, initial={"role": role_value(member.held_role)})
     if request.method == "POST" and form.is_valid():
         try:
@@ -197,6 +198,7 @@ def member_remove_view(request, account_id, member_id):
     """GET asks for confirmation; POST removes the member."""
     account = account_for(request, account_id, "delete:users")
     member = _member(account, member_id)
+    require_recent_authentication(request)
     # The last owner cannot go: say so before asking to confirm (the service refuses it either way).
     error = LAST_OWNER if member.role == Role.OWNER and not account.memberships.filter(
         role=Role.OWNER).exclude(pk=member.pk).exists() else None
@@ -281,6 +283,7 @@ def _role_form_page(request, account, form, role=None, status=200):
 @require_http_methods(["GET", "POST"])
 def role_create(request, account_id):
     account = account_for(request, account_id, "write:roles")
+    require_recent_authentication(request)
     form = CustomRoleForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -298,6 +301,7 @@ def role_create(request, account_id):
 def role_edit(request, account_id, role_id):
     account = account_for(request, account_id, "write:roles")
     role = _custom_role(account, role_id)
+    require_recent_authentication(request)
     initial = {"name": role.name, "description": role.description, "permissions": role.permissions}
     form = CustomRoleForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -317,6 +321,7 @@ def role_delete(request, account_id, role_id):
     """GET asks for confirmation (and says if the role is in use); POST deletes it."""
     account = account_for(request, account_id, "delete:roles")
     role = _custom_role(account, role_id)
+    require_recent_authentication(request)
     error = None
     if request.method == "POST":
         try:

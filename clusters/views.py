@@ -5,7 +5,7 @@ from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.access import account_for
+from accounts.access import account_for, require_recent_authentication
 from clusters.forms import ClusterCreateForm, ClusterDeleteForm
 from clusters.selectors import cluster_for, cluster_status, clusters_of
 from audit.services import client_ip
@@ -105,6 +105,7 @@ def cluster_restart(request, account_id, cluster_id):
 def cluster_delete_view(request, account_id, cluster_id):
     """Confirm by typing the cluster's name (GET), then delete it (POST)."""
     cluster = cluster_for(request, account_id, cluster_id, "delete:clusters")
+    require_recent_authentication(request)
     form = ClusterDeleteForm(request.POST or None, cluster=cluster)
     if request.method == "POST" and form.is_valid():
         cluster_delete(cluster=cluster, by=request.user, client_ip=client_ip(request))

@@ -18,7 +18,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.access import account_for
+from accounts.access import account_for, require_recent_authentication
 from apikeys.policy import CREATE_PERMISSION, EDIT_PERMISSION, MANAGEMENT
 from apikeys.secret_text import SecretText
 from audit.services import client_ip
@@ -47,6 +47,7 @@ def key_list(request, account_id):
 def key_create(request, account_id):
     """GET explains what the key will be able to do; POST creates it and shows it once."""
     account = account_for(request, account_id, CREATE_PERMISSION[MANAGEMENT])
+    require_recent_authentication(request)
     context = {"account": account, "membership": request.membership}
     scope_of_form = {"held": request.membership.permissions, "account": account}
     if request.method == "GET":
