@@ -128,7 +128,3 @@ class SecondFactorReauthForm(_SecondFactorThrottle, mfa_forms.ReauthenticateForm
 
 class AccountCreateForm(forms.Form):
     name = forms.CharField(max_length=128, error_messages={"required": "Give the account a name."})
-
-
-class SecondFactorRequirementForm(forms.Form):
-    required = forms.BooleanField(required=False)

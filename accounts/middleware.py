@@ -31,7 +31,11 @@ class SignedInSessionMiddleware:
         if user is not None and user.is_authenticated and request.session.session_key:
             self._upkeep(request, user)
             if request.session.get(MISSING) and not request.path.startswith(_OPEN_PREFIXES):
-                return redirect("mfa_activate_totp")
+                # Asked again on each request while missing: the one that
+                # follows enrolment goes through.
+                request.session[MISSING] = second_factor_missing(user)
+                if request.session[MISSING]:
+                    return redirect("mfa_activate_totp")
         return self.get_response(request)
 
     def _upkeep(self, request, user) -> None:
@@ -44,5 +48,5 @@ class SignedInSessionMiddleware:
 
 
 def upkeep_now(request) -> None:
-    """The next request redoes the upkeep (after a second factor is added or removed)."""
+    """The next request redoes the upkeep (a second factor removed, a requirement set)."""
     request.session.pop(_SEEN, None)

@@ -103,3 +103,63 @@ def member_sessions_end(*, membership: Membership, by, client_ip: str | None = N
         detail=f"{ended} session{'s' if ended != 1 else ''}",
     )
     return ended
+
+
+# django-allauth's signals (connected in accounts/apps.py).
+
+_KIND = {Authenticator.Type.TOTP: "authenticator app", Authenticator.Type.WEBAUTHN: "security key",
+         Authenticator.Type.RECOVERY_CODES: "recovery codes"}
+
+
+def on_logged_in(sender, request, user, **kwargs) -> None:
+    """A login is a fresh authentication: dangerous actions in the next
+    REAUTHENTICATION_MINUTES do not ask again (allauth counts only explicit
+    re-authentications; GitHub's sudo mode counts the login too)."""
+    from allauth.account.internal.flows.login import (
+        AUTHENTICATION_METHODS_SESSION_KEY,
+        get_authentication_records,
+        record_authentication,
+    )
+
+    records = get_authentication_records(request, user)
+    if records:
+        records[-1]["reauthenticated"] = True
+        request.session[AUTHENTICATION_METHODS_SESSION_KEY] = records
+    else:  # a login outside allauth's flows (an invitee's sign-up)
+        record_authentication(request, user, "login", reauthenticated=True)
+
+
+def on_authenticator_added(sender, request, user, authenticator, **kwargs) -> None:
+    user_event(user=user, action=Action.SECOND_FACTOR_ADDED, request=request, detail=_KIND[authenticator.type])
+
+
+def on_authenticator_removed(sender, request, user, authenticator, **kwargs) -> None:
+    from accounts.middleware import upkeep_now
+
+    upkeep_now(request)
+    user_event(user=user, action=Action.SECOND_FACTOR_REMOVED, request=request, detail=_KIND[authenticator.type])
+
+
+def on_authenticator_reset(sender, request, user, authenticator, **kwargs) -> None:
+    user_event(user=user, action=Action.RECOVERY_CODES_RENEWED, request=request)
+
+
+def on_authenticator_used(sender, request, user, authenticator, **kwargs) -> None:
+    if authenticator.type == Authenticator.Type.RECOVERY_CODES:
+        authenticator.refresh_from_db()  # allauth marked the code used on a copy
+        left = len(authenticator.wrap().get_unused_codes())
+        user_event(user=user, action=Action.RECOVERY_CODE_USED, request=request, detail=f"{left} left")
+
+
+def on_authentication_failed(sender, request, user, authenticator, **kwargs) -> None:
+    # Whoever typed the code is not known to be the user (as a wrong password).
+    ip = client_ip(request) if request is not None else None
+    for membership in user.memberships.select_related("account"):
+        audit_record(
+            account=membership.account, action=Action.SECOND_FACTOR_FAILED, target=user, client_ip=ip,
+            actor_name="unknown",
+        )
+
+
+def on_password_changed(sender, request, user, **kwargs) -> None:
+    user_event(user=user, action=Action.PASSWORD_CHANGED, request=request, detail="other sessions ended")

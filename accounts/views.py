@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,10 +22,12 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import account_for, require_recent_authentication
+from accounts.middleware import upkeep_now
 from accounts.forms import CustomRoleForm, InvitationSecretForm, InviteForm, LoginForm, RoleForm, SignUpForm, role_value
 from accounts.models import Invitation, Membership, role_permissions
 from accounts.roles import Role, permission_groups
 from accounts.selectors import account_roles, role_member_counts
+from accounts.signin import member_sessions_end, second_factor_requirement_set, users_with_second_factor
 from accounts.services import (
     INVITATION_VALID_FOR,
     LAST_OWNER,
@@ -69,11 +71,56 @@ def access_management(request, account_id):
     members = account.memberships.select_related("user", "custom_role").order_by("user__username")
     invitations = [i for i in account.invitations.select_related("invited_by", "custom_role") if i.is_pending()]
     owners = sum(1 for m in members if m.role == Role.OWNER)
-    return render(
-        request,
-        "accounts/access.html",
-        {"account": account, "members": members, "invitations": invitations, "owners": owners},
-    )
+    context = {
+        "account": account,
+        "members": members,
+        "invitations": invitations,
+        "owners": owners,
+        "with_second_factor": users_with_second_factor([m.user_id for m in members]),
+        "is_owner": request.membership.role == Role.OWNER,
+    }
+    return render(request, "accounts/access.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def second_factor_requirement(request, account_id):
+    """POST (owners): require a second factor of every member, or stop
+    requiring it, which is dangerous and asks for re-authentication."""
+    account = account_for(request, account_id, "write:users")
+    if request.method == "GET":
+        return redirect("accounts:access", account_id=account.id)
+    if request.membership.role != Role.OWNER:
+        raise PermissionDenied("Only an owner can require a second factor of every member.")
+    required = request.POST.get("required") == "on"
+    if not required:
+        require_recent_authentication(request)
+    second_factor_requirement_set(account=account, required=required, by=request.user, client_ip=client_ip(request))
+    upkeep_now(request)  # an owner without a second factor is sent to add one at once
+    if required:
+        messages.success(request, "Every member now needs a second factor: those without one are sent to add one first.")
+    else:
+        messages.success(request, "Members no longer need a second factor.")
+    return redirect("accounts:access", account_id=account.id)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def member_sessions_end_view(request, account_id, member_id):
+    """POST (owners): log a member out everywhere."""
+    account = account_for(request, account_id, "delete:users")
+    member = _member(account, member_id)
+    if request.method == "GET":
+        return redirect("accounts:member-edit", account_id=account.id, member_id=member.public_id)
+    if request.membership.role != Role.OWNER:
+        raise PermissionDenied("Only an owner can end a member's sessions.")
+    try:
+        ended = member_sessions_end(membership=member, by=request.user, client_ip=client_ip(request))
+    except ValidationError as error:
+        messages.error(request, error.messages[0])
+    else:
+        messages.success(request, f"Ended {ended} session{'s' if ended != 1 else ''} of {member.name}.")
+    return redirect("accounts:access", account_id=account.id)
 
 
 def _member(account, member_id) -> Membership:
