@@ -45,7 +45,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         return bool(settings.OIDC_JOIN_ACCOUNT) or settings.SIGNUP == "open"
 
     def save_user(self, request, sociallogin, form=None):
-        from accounts.services import sso_join
+        from accounts.signin import sso_join
 
         user = super().save_user(request, sociallogin, form)
         sso_join(user=user, request=request)

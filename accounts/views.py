@@ -6,6 +6,8 @@ page where an invitation is accepted; and the login pages' own views
 import logging
 import math
 
+from allauth.account import views as allauth_views
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -468,6 +470,25 @@ def login_locked_out(request, original_response=None, credentials=None):
     )
     response["Retry-After"] = str(seconds)
     return response
+
+
+class LoginView(allauth_views.LoginView):
+    """allauth's login. Its single sign-on buttons post to the console, which
+    redirects to the provider: the Content-Security-Policy's form-action
+    must allow the provider's origin for the browser to follow."""
+
+    def dispatch(self, request, *args, **kwargs):
+        request.csp_form_action = sso_origins()
+        return super().dispatch(request, *args, **kwargs)
+
+
+def sso_origins() -> list[str]:
+    """The origins of the configured OpenID Connect providers' issuers."""
+    from urllib.parse import urlsplit
+
+    apps = settings.SOCIALACCOUNT_PROVIDERS.get("openid_connect", {}).get("APPS", [])
+    origins = (urlsplit(app["settings"]["server_url"]) for app in apps)
+    return sorted({f"{url.scheme}://{url.netloc}" for url in origins})
 
 
 class LogoutView(auth_views.LogoutView):

@@ -33,7 +33,8 @@ class DatabaseUnavailableMiddleware:
 # No inline script, no inline style, nothing from another origin; see README
 # "Content-Security-Policy". `request.csp_connect_src` lets a view allow
 # fetch() to more origins (the reveal page's "Test connection" calls the
-# cluster's endpoint).
+# cluster's endpoint); `request.csp_form_action` lets a form lead to another
+# origin (the login page's single sign-on button, redirected to the provider).
 CONTENT_SECURITY_POLICY = {
     "default-src": ["'self'"],
     "script-src": ["'self'"],
@@ -65,6 +66,7 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         if "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = content_security_policy(
-                connect_src=list(getattr(request, "csp_connect_src", ()))
+                connect_src=list(getattr(request, "csp_connect_src", ())),
+                form_action=list(getattr(request, "csp_form_action", ())),
             )
         return response

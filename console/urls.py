@@ -1,7 +1,6 @@
-from allauth.account import views as allauth_views
 from django.urls import include, path
 
-from accounts.views import LogoutView, dashboard, invitation
+from accounts.views import LoginView, LogoutView, dashboard, invitation
 
 account_urls = [
     path("clusters/", include("clusters.urls")),
@@ -15,7 +14,7 @@ urlpatterns = [
     path("", dashboard, name="dashboard"),
     # django-allauth's login (password, then a second factor if the user has
     # one), at the address the console always had.
-    path("login/", allauth_views.LoginView.as_view(), name="login"),
+    path("login/", LoginView.as_view(), name="login"),
     path("logout/", LogoutView.as_view(), name="logout"),
     # Sign-up, email verification, password change and reset, second factors,
     # re-authentication, single sign-on and sessions (django-allauth).
