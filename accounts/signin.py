@@ -6,6 +6,9 @@ django-allauth does the flows themselves (accounts/adapters.py); this module
 holds the console's rules around them.
 """
 
+import hashlib
+import hmac
+
 from allauth.mfa.models import Authenticator
 from allauth.usersessions.models import UserSession
 from django.conf import settings
@@ -88,8 +91,33 @@ def sessions_of(user) -> list[UserSession]:
     return sorted(UserSession.objects.purge_and_list(user), key=lambda s: s.last_seen_at, reverse=True)
 
 
-def session_end(*, session: UserSession) -> None:
-    session.end()
+def session_ref(session: UserSession) -> str:
+    """A session's name in the page: a digest of its key, which is a secret
+    (it is the cookie), and not its integer primary key."""
+    return hashlib.sha256(session.session_key.encode()).hexdigest()[:24]
+
+
+def device(user_agent: str) -> str:
+    """"Chrome on Android" from a User-Agent header, as the sessions page shows it."""
+    browser = next((name for token, name in _BROWSERS if token in user_agent), "A browser")
+    system = next((name for token, name in _SYSTEMS if token in user_agent), "")
+    return f"{browser} on {system}" if system else browser
+
+
+# Order matters: Edge and Chrome both say Safari, Chrome says Safari too.
+_BROWSERS = [("Edg/", "Edge"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari"), ("curl/", "curl")]
+_SYSTEMS = [("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Windows", "Windows"),
+            ("Mac OS X", "macOS"), ("Linux", "Linux")]
+
+
+def session_end(*, user, ref: str, request) -> UserSession | None:
+    """Ends one of the user's own sessions; None if there is no such session."""
+    for session in UserSession.objects.filter(user=user):
+        if hmac.compare_digest(session_ref(session), ref):
+            session.end()
+            user_event(user=user, action=Action.SESSIONS_ENDED, request=request, detail=device(session.user_agent))
+            return session
+    return None
 
 
 def member_sessions_end(*, membership: Membership, by, client_ip: str | None = None) -> int:

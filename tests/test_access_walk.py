@@ -16,7 +16,7 @@ PUBLIC = {"login", "logout", "dashboard", "api:schema", "api:docs", "invitation"
 # A user's own sign-in pages (django-allauth's and the profile): they belong
 # to no account and show only the caller's own things; walked below.
 PERSONAL_PREFIXES = ("account_", "mfa_", "socialaccount_", "usersessions_", "openid_connect_")
-PERSONAL = {"profile", "account-create"}
+PERSONAL = {"profile", "account-create", "sessions", "session-end"}
 
 
 def personal(name: str) -> bool:
