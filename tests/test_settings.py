@@ -83,6 +83,10 @@ def environment(monkeypatch, tmp_path):
         ("TRUSTED_PROXIES", "10.0.0.0/8, proxy.example", "TRUSTED_PROXIES must hold comma-separated CIDRs .*'proxy"),
         ("TRUSTED_PROXIES", "10.0.0.1/8", "TRUSTED_PROXIES must hold .*'10.0.0.1/8': 10.0.0.1/8 has host bits set"),
         ("TRUSTED_PROXIES", "2001:db8::/200", "TRUSTED_PROXIES must hold .*'2001:db8::/200'"),
+        ("SIGNUP", "anyone", "SIGNUP must be one of"),
+        ("REAUTHENTICATION_MINUTES", "0", "REAUTHENTICATION_MINUTES must be a whole number from 1"),
+        ("OIDC_ISSUER_URL", "idp.example.com", "OIDC_ISSUER_URL must be a https/http:// URL"),
+        ("OIDC_JOIN_ROLE", "boss", "OIDC_JOIN_ROLE must be one of"),
     ],
 )
 def test_a_malformed_setting_stops_the_start(environment, name, value, message):

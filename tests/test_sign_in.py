@@ -126,3 +126,28 @@ def test_a_password_change_needs_the_old_one(client_of, owner):
 def test_the_profile_shows_the_users_sign_in_and_accounts(client_of, owner, account):
     page = client_of(owner).get(reverse("profile")).content.decode()
     assert owner.email in page and "verified" in page and account.name in page and "Second factor" in page
+
+
+def test_an_operator_creates_the_first_user_with_a_command(db, monkeypatch, client):
+    import io
+
+    from django.core.management import call_command
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(NEW_PASSWORD + "\n"))
+    call_command("create_user", "olga", "olga@example.org", "--account", "Olga's Org", stdout=io.StringIO())
+    olga = get_user_model().objects.get(username="olga")
+    assert EmailAddress.objects.get(user=olga).verified
+    assert Membership.objects.get(user=olga, account__name="Olga's Org").role == Role.OWNER
+    response = client.post(reverse("login"), {"username": "olga", "password": NEW_PASSWORD})
+    assert response.url == reverse("dashboard")
+
+
+def test_the_command_refuses_a_weak_password(db, monkeypatch):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("password\n"))
+    with pytest.raises(CommandError, match="too common"):
+        call_command("create_user", "olga", "olga@example.org")
+    assert not get_user_model().objects.filter(username="olga").exists()
