@@ -16,7 +16,7 @@ def verify_existing(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0004_second_factor"),
+        ("accounts", "0005_second_factor"),
         ("account", "0009_emailaddress_unique_primary_email"),
     ]
 

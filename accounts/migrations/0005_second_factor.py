@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0003_custom_roles'),
+        ('accounts', '0004_invitation_nonce'),
     ]
 
     operations = [
