@@ -25,6 +25,12 @@ class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request) -> bool:
         return settings.SIGNUP == "open"
 
+    def add_message(self, request, level, message_template=None, *args, **kwargs) -> None:
+        # Logging in or out lands on a page that shows it; no flash says so too.
+        if message_template in ("account/messages/logged_in.txt", "account/messages/logged_out.txt"):
+            return
+        super().add_message(request, level, message_template, *args, **kwargs)
+
     def get_client_ip(self, request) -> str:
         # One rule for the client's address everywhere (no proxy header trusted).
         from audit.services import client_ip
