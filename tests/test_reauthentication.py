@@ -12,11 +12,6 @@ from accounts.models import Membership
 from tests.conftest import PASSWORD
 
 
-@pytest.fixture(autouse=True)
-def fast_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def eleven_minutes_later(client) -> None:
     """As if the last authentication were 11 minutes old."""
     session = client.session

@@ -1,7 +1,6 @@
 """Sessions: a member sees where they are signed in (device, address, last
 seen) and ends any; an owner ends a member's; a password change ends the others."""
 
-import pytest
 from django.test import Client
 from django.urls import reverse
 
@@ -10,11 +9,6 @@ from tests.conftest import PASSWORD
 
 PHONE = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36"
 LAPTOP = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
-
-
-@pytest.fixture(autouse=True)
-def fast_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def browser(user, agent: str, ip: str) -> Client:

@@ -18,11 +18,6 @@ from tests.conftest import PASSWORD
 NEW_PASSWORD = "a brand new passphrase 42"
 
 
-@pytest.fixture(autouse=True)
-def fast_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def link_in_last_mail() -> str:
     return re.search(r"http://testserver(/\S+)", mail.outbox[-1].body).group(1)
 
