@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from apikeys.models import REMINDER_DAYS, AdminKey, DatabaseApiKey, IssuedKey
-from apikeys.rights import FULL, Access, Decision, access_from_claim, rights_matrix
+from keyset.rights import FULL, Access, Decision, access_from_claim, rights_matrix
 from apikeys.tokens import access_claim
 from clusters.models import Runtime
 from clusters.nodes import cluster_collection_names
@@ -131,7 +131,7 @@ def key_access(key: DatabaseApiKey | AdminKey) -> Access:
 
 def key_rights(key: DatabaseApiKey | AdminKey) -> list[tuple[str, list[Decision]]]:
     """What the key may do on each live collection of its cluster, decided by
-    the checks the front applies (apikeys.rights)."""
+    the checks the front applies (keyset.rights)."""
     return rights_matrix(key_access(key), cluster_collections(key.cluster))
 
 

@@ -46,7 +46,7 @@ from apikeys.secret_text import SecretList, SecretText
 from apikeys.explain import explain
 from apikeys.key_policy import key_policy_set, keys_breaking, policy_of
 from apikeys.policy import ADMIN, CREATE_PERMISSION, DATABASE, EDIT_PERMISSION, create_refusal, kind_to_create
-from apikeys.rights import OPERATION_GROUPS
+from keyset.rights import OPERATION_GROUPS
 from apikeys.selectors import (
     account_key_lists,
     cluster_admin_key,

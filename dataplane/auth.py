@@ -38,7 +38,7 @@ import json
 from dataplane import clock
 from dataplane.access import FULL, Access, access_from_claim
 from dataplane.keystore import TOKEN_CACHE_SIZE, KeyEntry, KeySet
-from keyset.contract import token_matches
+from keyset.digest import matches
 
 LEEWAY_SECONDS = 30
 _U64_MAX = 2**64 - 1
@@ -260,7 +260,7 @@ def _authenticate(key_set: KeySet, token: str, host_cluster: str | None, now_exa
 
     jti = payload.get("jti")
     key = key_set.database_keys.get(jti) if isinstance(jti, str) else None
-    if key is None or key.cluster_id != cluster.id or not token_matches(key, token):
+    if key is None or key.cluster_id != cluster.id or not matches(key_set.peppers, key.pepper_id, key.digest, token):
         # Not a live key of this cluster, or a token its console never
         # minted (made with the master key, e.g. without an access claim).
         return INVALID

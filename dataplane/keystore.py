@@ -38,19 +38,18 @@ database (`Queries` counts every query the process makes, to prove it).
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from hashlib import sha256
 
 from django.conf import settings
 from django.db import close_old_connections, connection
 from django.db.backends.signals import connection_created
 
 from keyset import contract
+from keyset.digest import digest as keyset_digest
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +106,7 @@ class KeyEntry:
     expires_at: float | None  # seconds since the epoch
     # For a database key: the HMAC of the token the console minted, so the
     # front admits that token only, not another one made with the master key
-    # (checked by keyset.contract.token_matches, as the console checks keys).
+    # (checked by keyset.digest.matches, as the console checks keys).
     pepper_id: int | None = None
     digest: str | None = field(default=None, repr=False)
     # Checked per request by dataplane.auth.refusal: a disabled key is refused,
@@ -219,9 +218,8 @@ class KeySet:
         """The admin key whose digest is HMAC(pepper, token) under any configured pepper, with its index key."""
         if not self.admin_keys:
             return None
-        raw = token.encode("utf-8")
         for pepper_id, pepper in self.peppers.items():
-            digest = hmac.new(pepper, raw, sha256).hexdigest()
+            digest = keyset_digest(pepper, token)
             # Looked up by a keyed digest of the secret, not by the secret: how
             # long the lookup takes says nothing about any stored key.
             entry = self.admin_keys.get((pepper_id, digest))

@@ -65,8 +65,6 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apikeys.rights import FULL, MANAGE, READ, Access, Forbidden, access_from_claim  # noqa: F401 - for the data plane
-
 logger = logging.getLogger(__name__)
 
 
@@ -400,13 +398,6 @@ def admin_key_rows(ids: Iterable | None = None, clusters: Iterable | None = None
     from apikeys.models import AdminKey
 
     return _with_lifecycle(_live(AdminKey, ids, clusters), "id", "cluster_id", "pepper_id", "digest", "expires_at")
-
-
-def token_matches(key, token: str) -> bool:
-    """The console's own check that `token` is the one it minted for `key` (its peppered digest)."""
-    from apikeys.tokens import token_matches as matches
-
-    return matches(key, token)
 
 
 def record_last_used(kind: str, key_id: str, when, ip: str | None, protocol: str, *, interval_seconds: int) -> None:

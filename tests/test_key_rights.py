@@ -1,15 +1,15 @@
 """What can this key do: the key page's matrix of live collections × operation
-groups, decided by apikeys.rights, agrees with what the data plane answers.
+groups, decided by keyset.rights, agrees with what the data plane answers.
 
 The agreement is checked against real Qdrant behind the front (every group,
 the node applies Qdrant's own table of access) and against the embedded
-engine (whose front decides with apikeys.rights through dataplane.access)."""
+engine (whose front decides with keyset.rights through dataplane.access)."""
 
 import httpx
 import pytest
 
 from apikeys.models import AdminKey
-from apikeys.rights import OPERATION_GROUPS, access_from_claim, rights_matrix
+from keyset.rights import OPERATION_GROUPS, access_from_claim, rights_matrix
 from apikeys.selectors import key_access
 from tests.fixtures.dataplane import MANAGE, READ_ONLY, collection_rule, mint
 from tests.fixtures.qdrant import requires_qdrant

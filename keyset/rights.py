@@ -5,7 +5,7 @@ access (global manage, global read, a list of collections with `r`/`rw`/`prw`)
 and the same Forbidden messages, word for word (spec/qdrant-auth.md).
 
 Pure functions on plain values, no Django: the data plane's front decides
-every request with them (through keyset.contract, dataplane.access), and the
+every request with them (through dataplane.access), and the
 console's "what can this key do" matrix is computed by the very same checks,
 so the page cannot say anything the front would not do.
 """
