@@ -43,7 +43,7 @@ from apikeys.services import (
 )
 from audit.services import client_ip
 from clusters.models import Cluster
-from keyset.contract import Propagation, propagation
+from fronts.changelog import Propagation, propagation
 
 TAG = "DatabaseApiKeyService"
 

@@ -174,7 +174,7 @@ def validate_expiry(expires_at, *, created_at) -> None:
 class IssuedKey(models.Model):
     """What both kinds of key record: everything but the key itself.
 
-    The data plane reads these columns by name (keyset/contract.py, for
+    The data plane reads these columns by name (fronts/rows.py, for
     dataplane/keystore.py and dataplane/lastused.py): `digest`, `pepper_id`,
     `expires_at`, `revoked_at`, `disabled_at`, `retires_at`, `allowed_networks`,
     `last_used_at`, `last_used_ip`, `last_used_protocol`.

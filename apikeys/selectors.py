@@ -11,7 +11,7 @@ from keyset.rights import FULL, Access, Decision, access_from_claim, rights_matr
 from apikeys.tokens import access_claim
 from clusters.models import Runtime
 from clusters.nodes import cluster_collection_names
-from keyset.contract import embedded_collections
+from fronts.embedded import embedded_collections
 
 
 def cluster_collections(cluster) -> list[str]:

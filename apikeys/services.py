@@ -13,7 +13,7 @@ from apikeys.states import KeyState
 from apikeys.tokens import current_pepper_id, mint_jwt, new_admin_key, token_digest
 from audit.models import Action
 from audit.services import audit_record
-from keyset.contract import keys_changed
+from fronts.changelog import keys_changed
 
 
 @sensitive_variables("token")

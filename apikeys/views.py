@@ -73,7 +73,7 @@ from createonce.forms import new_nonce
 from createonce.services import create_once, repeated
 from clusters.nodes import CollectionsUnreadable
 from clusters.selectors import cluster_for
-from keyset.contract import propagation
+from fronts.changelog import propagation
 
 
 def cluster_keys_url(cluster, anchor: str = "api-keys") -> str:

@@ -212,7 +212,7 @@ def confirm_cost(tmp: Path, cluster, processes: int, trials: int) -> dict:
     from django.conf import settings
 
     from apikeys.services import database_key_create, database_key_delete
-    from keyset.contract import STATS, ask_all
+    from keyset.handshake import STATS, ask_all
 
     data_dir = tmp / f"data-confirm-{processes}"
     plane, _ = _start_dataplane(data_dir, auth_enabled=True, processes=processes, pin=False)
@@ -256,7 +256,7 @@ def front_vs_direct(tmp: Path, cluster, rounds: int, seconds: float) -> dict | N
     from apikeys.services import database_key_create
     from bench import loadgen
     from clusters.models import ClusterNode, NodeState
-    from keyset.contract import keys_changed
+    from fronts.changelog import keys_changed
     from runtimes.base import ClusterSpec, Node, start_cluster
     from runtimes.qdrant import QdrantRuntime
 

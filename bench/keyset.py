@@ -95,7 +95,7 @@ def _seed(clusters: int, keys: int) -> tuple[float, list]:
 
     from apikeys.models import DatabaseApiKey
     from clusters.models import Cluster
-    from keyset.models import KeySetChange
+    from fronts.models import KeySetChange
 
     DatabaseApiKey.objects.all().delete()
     Cluster.objects.all().delete()

@@ -40,7 +40,7 @@ from audit.services import audit_record
 from clusters.dispatch import operation_dispatch
 from clusters import nodes
 from clusters.models import Cluster, ClusterNode, NodeState, Operation, Phase, Runtime
-from keyset.contract import keys_changed
+from fronts.changelog import keys_changed
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from audit.services import audit_record
 from clusters import crypto
 from clusters.models import Cluster, ClusterNode, Operation, default_endpoint
 from clusters.operations import operation_start
-from keyset.contract import keys_changed
+from fronts.changelog import keys_changed
 
 
 @transaction.atomic

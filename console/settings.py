@@ -48,8 +48,7 @@ INSTALLED_APPS = [
     "clusters",
     "apikeys",
     "audit",
-    "dataplane",
-    "keyset",
+    "fronts",
     "managementkeys",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -323,7 +322,7 @@ AUDIT_RETENTION_DAYS = env.positive_int("AUDIT_RETENTION_DAYS", default=None)
 CELERY_BEAT_SCHEDULE = {
     "sweep-operations": {"task": "clusters.tasks.operations_sweep_task", "schedule": OPERATIONS_SWEEP_SECONDS},
     "prune-audit-log": {"task": "audit.tasks.audit_prune_task", "schedule": 3600.0},
-    "prune-key-set-changes": {"task": "keyset.tasks.keyset_prune_task", "schedule": 300.0},
+    "prune-key-set-changes": {"task": "fronts.tasks.keyset_prune_task", "schedule": 300.0},
     "key-expiry-reminders": {"task": "apikeys.tasks.expiry_reminders_task", "schedule": 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
@@ -371,7 +370,7 @@ if DATAPLANE_GRPC_PORT == DATAPLANE_PORT:
 DATAPLANE_PROCESSES = env.int("DATAPLANE_PROCESSES", default=1, low=1, high=64)
 DATAPLANE_DATA_DIR = Path(env.str("DATAPLANE_DATA_DIR", default=str(VAR_DIR / "dataplane")))
 # Where each process listens: for forwarded storage operations and for the
-# console's key set handshake (keyset/contract.py). Console and data plane
+# console's key set handshake (keyset/handshake.py). Console and data plane
 # must name the same directory.
 DATAPLANE_RUN_DIR = Path(env.str("DATAPLANE_RUN_DIR", default=str(DATAPLANE_DATA_DIR / "run")))
 # How long a create or delete of a key waits for every data plane process to

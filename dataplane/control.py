@@ -1,4 +1,4 @@
-"""This process's end of the console's key set handshake (keyset/contract.py).
+"""This process's end of the console's key set handshake (keyset/handshake.py, fronts/changelog.py).
 
 A Unix socket `run/<pid>.keyset`, made at start and removed at a clean stop.
 One JSON line in, one out:
@@ -32,7 +32,7 @@ from django.db import close_old_connections
 from dataplane import clock
 from dataplane.engine import Engine
 from dataplane.keystore import KeyStore, Queries
-from keyset.contract import MAX_REPLY_BYTES, SOCKET_SUFFIX, process_alive, socket_path
+from keyset.handshake import MAX_REPLY_BYTES, SOCKET_SUFFIX, process_alive, socket_path
 
 logger = logging.getLogger(__name__)
 

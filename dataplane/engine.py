@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from dataplane.storage import ClusterStorage, StorageError
-from keyset.contract import process_alive
+from keyset.handshake import process_alive
 
 logger = logging.getLogger(__name__)
 

@@ -1,12 +1,12 @@
 """The key set: what the data plane knows of clusters and keys, and keeping it fresh.
 
 A `KeySet` is a snapshot loaded from the console's database through
-keyset.contract, the only way the data plane reads the console: per cluster
+fronts.rows, the only way the data plane reads the console: per cluster
 its master key, jwt_rbac and version; the live database API keys (by `jti`);
 the admin keys (by digest). `KeyStore` holds the current snapshot and keeps
-it in step with the console's change log (keyset.models.KeySetChange):
+it in step with the console's change log (fronts.models.KeySetChange):
 
-- the console's services call `keyset.contract.keys_changed()`, which appends
+- the console's services call `fronts.changelog.keys_changed()`, which appends
   an entry naming what changed (a key, a cluster) in the same transaction and,
   after commit, asks every process to catch up at once (dataplane/control.py
   answers) and, when REDIS_URL is set, publishes;
@@ -48,7 +48,8 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.db.backends.signals import connection_created
 
-from keyset import contract
+from fronts import rows as console_rows
+from fronts.changelog import channel
 from keyset.digest import digest as keyset_digest
 
 logger = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ class KeyEntry:
 
 
 def _lifecycle(disabled: bool, retires_at, allowed_networks) -> dict:
-    """KeyEntry's lifecycle fields from the end of a key's row (keyset.contract.LIFECYCLE_FIELDS)."""
+    """KeyEntry's lifecycle fields from the end of a key's row (fronts.rows.LIFECYCLE_FIELDS)."""
     return {
         "disabled": bool(disabled),
         "retires_at": retires_at.timestamp() if retires_at else None,
@@ -134,21 +135,21 @@ def networks_of(cidrs) -> tuple:
 
 
 def cluster_entry(row, master_key: bytes) -> ClusterEntry:
-    """One row of contract.cluster_rows as the snapshot holds it."""
+    """One row of fronts.rows.cluster_rows as the snapshot holds it."""
     cluster_id, version, jwt_rbac, _encrypted, runtime = row
     return ClusterEntry(id=str(cluster_id), version=version.lstrip("v"), jwt_rbac=jwt_rbac, master_key=master_key,
                         runtime=runtime)
 
 
 def database_key_entry(row, cluster_id: str) -> KeyEntry:
-    """One row of contract.database_key_rows; `cluster_id` is the row's, as a shared string."""
+    """One row of fronts.rows.database_key_rows; `cluster_id` is the row's, as a shared string."""
     key_id, _cluster, expires_at, pepper_id, digest, *lifecycle = row
     return KeyEntry(str(key_id), cluster_id, "database", expires_at.timestamp() if expires_at else None,
                     pepper_id, digest, **_lifecycle(*lifecycle))
 
 
 def admin_key_entry(row, cluster_id: str) -> tuple[tuple[int, str], KeyEntry]:
-    """One row of contract.admin_key_rows, with the (pepper id, digest) it is found by."""
+    """One row of fronts.rows.admin_key_rows, with the (pepper id, digest) it is found by."""
     key_id, _cluster, pepper_id, digest, expires_at, *lifecycle = row
     entry = KeyEntry(str(key_id), cluster_id, "admin", expires_at.timestamp() if expires_at else None,
                      **_lifecycle(*lifecycle))
@@ -238,7 +239,7 @@ class KeySet:
             master_key = known[1]
         else:
             try:
-                master_key = contract.decrypt_master_key(encrypted)
+                master_key = console_rows.decrypt_master_key(encrypted)
             except Exception:  # noqa: BLE001 - one undecryptable cluster must not hide the others
                 logger.error("cannot decrypt the master key of cluster %s; its keys are refused", cluster_id)
                 return None
@@ -315,12 +316,12 @@ class KeySet:
             if kind in keys and str(cluster_id) not in clusters:
                 keys[kind].add(str(key_id))
         if clusters:
-            rows = {str(row[0]): row for row in contract.cluster_rows(ids=clusters)}
+            rows = {str(row[0]): row for row in console_rows.cluster_rows(ids=clusters)}
             database_rows: dict[str, list] = {}
             admin_rows: dict[str, list] = {}
-            for row in contract.database_key_rows(clusters=rows):
+            for row in console_rows.database_key_rows(clusters=rows):
                 database_rows.setdefault(str(row[1]), []).append(row)
-            for row in contract.admin_key_rows(clusters=rows):
+            for row in console_rows.admin_key_rows(clusters=rows):
                 admin_rows.setdefault(str(row[1]), []).append(row)
             for cluster_id in clusters:
                 if cluster_id in rows:
@@ -334,13 +335,13 @@ class KeySet:
             # Tokens were verified with the old master key and jwt_rbac.
             self.tokens = {}
         if keys["database"]:
-            found = list(contract.database_key_rows(ids=keys["database"]))
+            found = list(console_rows.database_key_rows(ids=keys["database"]))
             for row in found:
                 self.put_database_key(row)
             for key_id in keys["database"] - {str(row[0]) for row in found}:
                 self.drop_database_key(key_id)
         if keys["admin"]:
-            found = list(contract.admin_key_rows(ids=keys["admin"]))
+            found = list(console_rows.admin_key_rows(ids=keys["admin"]))
             for row in found:
                 self.put_admin_key(row)
             for key_id in keys["admin"] - {str(row[0]) for row in found}:
@@ -362,8 +363,8 @@ def load_key_set(previous: KeySet | None = None) -> KeySet:
     """Reads the whole key set. Master keys are decrypted once per ciphertext."""
     # Read where the log stands first: a change racing with this load has a
     # later id (applied by the next poll) or is a hole below it (a gap).
-    token, _pruned = contract.epoch()
-    recent = contract.recent_change_ids(MAX_GAPS)
+    token, _pruned = console_rows.epoch()
+    recent = console_rows.recent_change_ids(MAX_GAPS)
     watermark = recent[0] if recent else 0
     now = time.monotonic()
     gaps = {i: now for i in range(recent[-1] + 1, watermark) if i not in set(recent)} if recent else {}
@@ -377,7 +378,7 @@ def load_key_set(previous: KeySet | None = None) -> KeySet:
         gaps=gaps,
         epoch_checked=now,
     )
-    rows = {str(row[0]): row for row in contract.cluster_rows()}
+    rows = {str(row[0]): row for row in console_rows.cluster_rows()}
     key_set.cluster_ids = frozenset(rows)
     if previous is not None:  # what it knew and is gone now was deleted (grows only with deletions)
         key_set.deleted = (previous.deleted | previous.cluster_ids) - key_set.cluster_ids
@@ -387,11 +388,11 @@ def load_key_set(previous: KeySet | None = None) -> KeySet:
         entry = key_set._decrypted(row)
         if entry is not None:
             key_set.clusters[entry.id] = entry  # not yet seen by any request: filled in place
-    for row in contract.database_key_rows():
+    for row in console_rows.database_key_rows():
         key_set.put_database_key(row)
-    for row in contract.admin_key_rows():
+    for row in console_rows.admin_key_rows():
         key_set.put_admin_key(row)
-    rows = contract.node_rows() if key_set.has_nodes else ()
+    rows = console_rows.node_rows() if key_set.has_nodes else ()
     key_set.nodes, key_set.node_rows = nodes_by_cluster(rows), rows
     key_set.loaded_at = time.time()
     return key_set
@@ -402,11 +403,11 @@ def catch_up(key_set: KeySet) -> int | None:
     None when only a full load can tell (another epoch, pruned past it, too far
     behind, an entry that names nothing). One query when nothing changed."""
     watermark = key_set.watermark
-    changes = contract.changes_since(watermark, key_set.gaps, MAX_BEHIND)
+    changes = console_rows.changes_since(watermark, key_set.gaps, MAX_BEHIND)
     now = time.monotonic()
     still_there = watermark > 0 and any(change[0] == watermark for change in changes)
     if not still_there or now - key_set.epoch_checked > EPOCH_CHECK_SECONDS:
-        token, pruned_below = contract.epoch()
+        token, pruned_below = console_rows.epoch()
         if token != key_set.generation[1] or pruned_below - 1 > watermark:
             return None
         key_set.epoch_checked = now
@@ -528,7 +529,7 @@ class KeyStore:
             return False
 
     def _refresh_nodes(self) -> None:
-        rows = contract.node_rows()
+        rows = console_rows.node_rows()
         if rows != self.current.node_rows:
             current = self.current
             current.nodes, current.node_rows = nodes_by_cluster(rows), rows
@@ -557,7 +558,7 @@ class KeyStore:
             try:
                 client = redis.Redis.from_url(self.redis_url, socket_timeout=None, socket_connect_timeout=2)
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(contract.channel())
+                pubsub.subscribe(channel())
                 # A message may have been missed while (re)connecting.
                 self._wake.set()
                 while not self._stop.is_set():

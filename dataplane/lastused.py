@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from django.db import close_old_connections, connection, transaction
 
-from keyset.contract import record_last_used
+from fronts.rows import record_last_used
 
 logger = logging.getLogger(__name__)
 

@@ -196,7 +196,7 @@ def test_the_data_plane_sees_live_admin_keys_only(legacy_cluster, owner):
 
 
 def test_creating_and_deleting_an_admin_key_tell_the_data_plane(legacy_cluster, owner):
-    from keyset.models import KeySetChange
+    from fronts.models import KeySetChange
 
     before = KeySetChange.objects.order_by("-id").values_list("id", flat=True).first() or 0
 

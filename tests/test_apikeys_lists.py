@@ -155,7 +155,7 @@ def test_the_api_keys_page_costs_the_same_queries_with_10_or_1000_keys(
 
 def test_creating_and_deleting_a_key_tell_the_data_plane(cluster, owner):
     from apikeys.services import database_key_delete
-    from keyset.models import KeySetChange
+    from fronts.models import KeySetChange
 
     before = KeySetChange.objects.order_by("-id").values_list("id", flat=True).first() or 0
 

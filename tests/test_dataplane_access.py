@@ -187,7 +187,7 @@ def test_another_clusters_key_does_not_open_this_cluster(dataplane, books, other
 
 def test_a_key_is_refused_once_the_cluster_turns_jwt_rbac_off(dataplane, cluster, owner):
     from clusters.models import Cluster
-    from keyset.contract import keys_changed
+    from fronts.changelog import keys_changed
 
     _, token = mint(cluster, MANAGE, by=owner)
     dataplane.wait_until_accepted(token)
@@ -214,7 +214,7 @@ def test_a_value_exists_key_works_only_while_its_point_exists(dataplane, books, 
 
     from apikeys.models import DatabaseApiKey
     from apikeys.tokens import token_digest
-    from keyset.contract import keys_changed
+    from fronts.changelog import keys_changed
 
     _, manage = mint(books, MANAGE, by=owner)
     key, _ = mint(books, READ_ONLY, by=owner)

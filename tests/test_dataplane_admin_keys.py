@@ -4,7 +4,7 @@ import httpx
 
 from apikeys.services import admin_key_create, admin_key_delete
 from clusters.models import Cluster
-from keyset.contract import keys_changed
+from fronts.changelog import keys_changed
 from tests.fixtures.dataplane import http_get
 
 

@@ -21,7 +21,7 @@ from qdrant_client import QdrantClient, models
 from apikeys.services import admin_key_create, database_key_delete
 from clusters import crypto
 from clusters.models import Cluster, ClusterNode, NodeState, Runtime
-from keyset.contract import keys_changed
+from fronts.changelog import keys_changed
 from runtimes.base import wait_until
 from tests.fixtures.dataplane import MANAGE, READ_ONLY, collection_rule, mint
 from tests.fixtures.qdrant import ROOT, requires_qdrant

@@ -222,7 +222,7 @@ def test_a_value_exists_key_is_checked_over_grpc_as_over_rest(dataplane, seeded,
 
     from apikeys.models import DatabaseApiKey
     from apikeys.tokens import token_digest
-    from keyset.contract import keys_changed
+    from fronts.changelog import keys_changed
     from tests.fixtures.worker import wait_for
 
     _, manage = seeded

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from clusters.models import Cluster, ClusterNode, NodeState
-from keyset.contract import keys_changed
+from fronts.changelog import keys_changed
 from runtimes.base import wait_until
 from tests.fixtures.dataplane import MANAGE, mint
 from tests.fixtures.qdrant import requires_qdrant

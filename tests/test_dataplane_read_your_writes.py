@@ -2,7 +2,7 @@
 process admits the key; once it has answered a delete, none does.
 
 The data planes here poll every 30 s, so only the console's handshake
-(keyset/contract.py) can make a key work on its first request. Each trial goes
+(fronts/changelog.py) can make a key work on its first request. Each trial goes
 through the real data plane over a new TCP connection, which any of its
 processes may accept.
 """
@@ -21,8 +21,9 @@ import httpx
 import pytest
 
 from apikeys.models import AdminKey
-from keyset import contract
-from keyset.contract import REFRESH, ask_all, confirm, socket_path
+from fronts import changelog
+from fronts.changelog import confirm
+from keyset.handshake import REFRESH, ask_all, socket_path
 from tests.fixtures.apikeys import admin_create_url, admin_form_data, admin_key_url
 from tests.fixtures.dataplane import MANAGE, DataPlaneProcess, free_port, http_get, mint
 from tests.test_api_support import api_as, key_body, post_json, url
@@ -60,7 +61,7 @@ def plane(request, dataplane_process, django_db_blocker, tmp_path_factory):
 def console_broker(plane, settings, monkeypatch):
     """The console publishes on the plane's Redis when the plane has one (the embedded defaults otherwise)."""
     settings.REDIS_URL = plane.env.get("REDIS_URL")
-    monkeypatch.setattr(contract, "_redis", None)
+    monkeypatch.setattr(changelog, "_redis", None)
 
 
 def first_request(plane: DataPlaneProcess, token: str) -> int:
@@ -125,7 +126,7 @@ def test_a_process_that_does_not_confirm_delays_the_answer_by_the_bound_only_and
     settings.DATAPLANE_CONFIRM_SECONDS = 0.5
     api = api_as(owner, account)
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="keyset.contract"):
+    with caplog.at_level(logging.WARNING, logger="fronts.changelog"):
         response = post_json(api, url("database-api-keys", account), key_body(cluster))
     elapsed = time.monotonic() - started
     assert response.status_code == 200

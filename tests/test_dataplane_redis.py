@@ -29,11 +29,11 @@ def redis_dataplane(redis_url, dataplane_process, django_db_blocker, tmp_path_fa
 @pytest.fixture
 def publishing(redis_url, settings, monkeypatch):
     """The console side publishes on this Redis, and does not wait for the data plane."""
-    from keyset import contract
+    from fronts import changelog
 
     settings.REDIS_URL = redis_url
     settings.DATAPLANE_CONFIRM_SECONDS = 0
-    monkeypatch.setattr(contract, "_redis", None)
+    monkeypatch.setattr(changelog, "_redis", None)
 
 
 def test_a_new_and_a_deleted_key_take_effect_within_a_second_through_redis(

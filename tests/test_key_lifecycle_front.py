@@ -20,7 +20,7 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 
 from apikeys.models import DatabaseApiKey
 from apikeys.services import ROLL_GRACE, database_key_create, key_disable, key_enable, key_roll
-from keyset.contract import ask_all
+from keyset.handshake import ask_all
 from tests.fixtures.dataplane import MANAGE, DataPlaneProcess, free_port, mint
 from tests.fixtures.qdrant import requires_qdrant
 from tests.fixtures.worker import _database_url, wait_for

@@ -19,8 +19,8 @@ from clusters.models import Cluster
 from clusters.services import cluster_delete
 from dataplane import auth
 from dataplane.keystore import KeyStore
-from keyset.contract import changes_prune, keys_changed
-from keyset.models import KeySetChange, KeySetEpoch
+from fronts.changelog import changes_prune, keys_changed
+from fronts.models import KeySetChange, KeySetEpoch
 from tests.conftest import make_cluster
 from tests.fixtures.apikeys import bulk_keys, make_admin_key, make_key
 
@@ -207,7 +207,7 @@ def test_key_writes_in_two_clusters_commit_while_the_other_is_open(account, owne
 
 
 def test_celery_beat_prunes_old_changes(settings, cluster, owner):
-    from keyset.tasks import keyset_prune_task
+    from fronts.tasks import keyset_prune_task
 
     make_key(cluster, by=owner)
     KeySetChange.objects.update(changed_at=timezone.now() - timedelta(minutes=11))

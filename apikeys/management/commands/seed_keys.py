@@ -20,7 +20,7 @@ from apikeys.models import DatabaseApiKey
 from apikeys.tokens import current_pepper_id, token_digest
 from clusters import crypto
 from clusters.models import Cluster, ClusterNode, NodeState, Phase, default_endpoint
-from keyset.contract import keys_changed
+from fronts.changelog import keys_changed
 
 BATCH = 5000
 RULES = ([{"collection": None, "access": "m"}], [{"collection": None, "access": "r"}],

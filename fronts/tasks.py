@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.utils import timezone
 
-from keyset.contract import CHANGES_RETENTION, changes_prune
+from fronts.changelog import CHANGES_RETENTION, changes_prune
 
 
 @shared_task(ignore_result=True, time_limit=600)

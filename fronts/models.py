@@ -20,12 +20,15 @@ class KeySetEpoch(models.Model):
     token = models.UUIDField(default=uuid.uuid4, editable=False)
     pruned_below = models.BigIntegerField(default=0)
 
+    class Meta:
+        db_table = "keyset_keysetepoch"  # made by the keyset app, which held it until the contract left Django
+
     def __str__(self) -> str:
         return f"key set epoch {self.token}"
 
 
 class KeySetChange(models.Model):
-    """One change of the key set, appended in the transaction that made it (keyset/contract.py).
+    """One change of the key set, appended in the transaction that made it (fronts/changelog.py).
 
     What it names is what a data plane process re-reads to apply it: one key
     (`cluster_id`, `kind`, `key_id`), one cluster with all its keys (`kind`
@@ -45,5 +48,28 @@ class KeySetChange(models.Model):
     key_id = models.UUIDField(null=True, blank=True)
     changed_at = models.DateTimeField()
 
+    class Meta:
+        db_table = "keyset_keysetchange"
+
     def __str__(self) -> str:
         return f"key set change {self.id} ({self.kind})"
+
+
+class FrontCredential(models.Model):
+    """What a front presents to the contract (KEYSET_CREDENTIAL): shown once
+    when made (`manage.py create_front_credential`), stored as a peppered
+    digest, found by its id (the part before the dot), revocable."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100, unique=True)
+    pepper_id = models.PositiveSmallIntegerField()
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    # What the front last said: where it answers, when, and the change log id it had applied.
+    address = models.CharField(max_length=200, blank=True)
+    last_contact_at = models.DateTimeField(null=True, blank=True)
+    applied_sequence = models.BigIntegerField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"front credential {self.name}"
