@@ -24,4 +24,6 @@ urlpatterns = [
     # Public: the link in an invitation email (its secret rides in the fragment).
     path("invitations/<uuid:invitation_id>/", invitation, name="invitation"),
     path("api/", include("api.urls")),
+    # The fronts' contract (keyset/wire.py), authenticated by their own credentials.
+    path("contract/v1/", include("fronts.urls")),
 ]

@@ -48,6 +48,8 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import socket
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -57,7 +59,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from fronts.models import KeySetChange, KeySetEpoch
+from fronts.models import FrontInstance, KeySetChange, KeySetEpoch
 from keyset.handshake import GONE, REFRESH, ask_all
 
 logger = logging.getLogger(__name__)
@@ -149,7 +151,8 @@ def keys_changed(*, key=None, cluster=None) -> None:
         KeySetEpoch.objects.bulk_create([KeySetEpoch(id=KeySetEpoch.ROW_ID)], ignore_conflicts=True)
         entry.save(force_insert=True)
     collector = _collector.get()
-    transaction.on_commit(lambda: _after_commit(collector), robust=True)
+    sequence = entry.id
+    transaction.on_commit(lambda: _after_commit(collector, sequence), robust=True)
 
 
 # Entries older than this may be pruned (fronts.tasks): a data plane process
@@ -174,13 +177,15 @@ def changes_prune(*, before) -> int:
     return deleted
 
 
-def _after_commit(collector: Propagation | None) -> None:
+def _after_commit(collector: Propagation | None, sequence: int) -> None:
     if settings.REDIS_URL:
         _publish()
     seconds = settings.DATAPLANE_CONFIRM_SECONDS
     if not seconds:
         return
+    started = time.monotonic()
     outcome = confirm(run_dir=settings.DATAPLANE_RUN_DIR, timeout=seconds)
+    outcome.merge(await_acks(sequence=sequence, timeout=max(0.0, seconds - (time.monotonic() - started))))
     if outcome.gone:
         logger.info("skipped the sockets of data plane process(es) %s, which are gone", ", ".join(outcome.gone))
     if outcome.lagging:
@@ -190,6 +195,40 @@ def _after_commit(collector: Propagation | None) -> None:
         )
     if collector is not None:
         collector.merge(outcome)
+
+
+# A front process that has not spoken for this long is not waited for: it
+# polls several times a second (and notes its contact at least once a second),
+# so it is gone, or cut off from the console.
+CONTACT_STALE_SECONDS = 5.0
+ACK_POLL_SECONDS = 0.02
+
+
+def _handshaken(instance: str) -> bool:
+    """Whether the Unix-socket handshake (confirm) already asked this process:
+    one on this host answering under DATAPLANE_RUN_DIR (its instance names
+    its host and its socket, dataplane/console.py)."""
+    host, _, path = instance.partition(":")
+    return host == socket.gethostname() and Path(path).parent == Path(settings.DATAPLANE_RUN_DIR)
+
+
+def await_acks(*, sequence: int, timeout: float) -> Propagation:
+    """Waits up to `timeout` until every front process in contact (on any host)
+    has acknowledged change `sequence` (keyset/wire.py's X-Front-Applied)."""
+    deadline = time.monotonic() + timeout
+    waited: set[str] = set()
+    while True:
+        recent = timezone.now() - timedelta(seconds=CONTACT_STALE_SECONDS)
+        pending = {
+            str(instance) for instance in
+            FrontInstance.objects.filter(last_contact_at__gt=recent, credential__revoked_at__isnull=True,
+                                         applied_sequence__lt=sequence).select_related("credential")
+            if not _handshaken(instance.instance)
+        }
+        waited |= pending
+        if not pending or time.monotonic() >= deadline:
+            return Propagation(confirmed=len(waited - pending), lagging=sorted(pending))
+        time.sleep(ACK_POLL_SECONDS)
 
 
 def _publish() -> None:

@@ -56,9 +56,9 @@ class KeySetChange(models.Model):
 
 
 class FrontCredential(models.Model):
-    """What a front presents to the contract (KEYSET_CREDENTIAL): shown once
-    when made (`manage.py create_front_credential`), stored as a peppered
-    digest, found by its id (the part before the dot), revocable."""
+    """What a front presents to the contract (KEYSET_CREDENTIAL, `<id>.<secret>`):
+    shown once when made (`manage.py create_front_credential`), stored as a
+    peppered digest, found by its id, revocable (the front is refused at once)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=100, unique=True)
@@ -66,10 +66,23 @@ class FrontCredential(models.Model):
     digest = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
-    # What the front last said: where it answers, when, and the change log id it had applied.
-    address = models.CharField(max_length=200, blank=True)
-    last_contact_at = models.DateTimeField(null=True, blank=True)
-    applied_sequence = models.BigIntegerField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"front credential {self.name}"
+
+
+class FrontInstance(models.Model):
+    """One process of a front, as it last told the contract: where from, when,
+    and the last change it applied (what read-your-writes waits for)."""
+
+    credential = models.ForeignKey(FrontCredential, on_delete=models.CASCADE, related_name="instances")
+    instance = models.CharField(max_length=300)  # the front's X-Front-Instance
+    address = models.GenericIPAddressField(null=True)
+    last_contact_at = models.DateTimeField()
+    applied_sequence = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["credential", "instance"], name="front_instance_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.credential.name} ({self.instance})"

@@ -17,6 +17,7 @@ from apikeys.models import AdminKey, DatabaseApiKey
 from clusters import crypto
 from clusters.models import Cluster, ClusterNode, NodeState, Runtime
 from fronts.models import KeySetChange, KeySetEpoch
+from keyset import wire
 
 
 
@@ -70,14 +71,12 @@ def node_rows() -> tuple:
 
 
 def decrypt_master_key(encrypted: str) -> bytes:
-
     return crypto.decrypt(encrypted).encode("utf-8")
 
 
-# What the front checks per request besides the secret, at the end of each
-# key's row: disabled (bool), retires_at (the deadline of a rolled key's old
-# secret, or None), allowed networks (CIDR strings; empty: anywhere).
-LIFECYCLE_FIELDS = ("disabled", "retires_at", "allowed_networks")
+# At the end of each key's row: disabled (bool), retires_at (the deadline of
+# a rolled key's old secret, or None), allowed networks (CIDR strings; empty: anywhere).
+LIFECYCLE_FIELDS = wire.LIFECYCLE
 
 
 def _with_lifecycle(keys, *fields: str):

@@ -1,0 +1,73 @@
+"""A front's credential: made, revoked, checked; and what each front process last told the console."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from apikeys.tokens import current_pepper_id, peppers, token_digest
+from fronts.models import FrontCredential, FrontInstance
+from keyset.digest import matches
+from keyset.wire import credential_parts
+
+SECRET_BYTES = 32
+# A process's contact is written at most this often unless it applied something new.
+CONTACT_WRITE_SECONDS = 1.0
+
+
+@sensitive_variables("secret", "credential")
+def front_credential_create(*, name: str) -> tuple[FrontCredential, str]:
+    """A new credential: the row (its digest only) and the text to give the front, shown once."""
+    front = FrontCredential(id=uuid.uuid4(), name=name, pepper_id=current_pepper_id())
+    secret = secrets.token_urlsafe(SECRET_BYTES)
+    credential = f"{front.id.hex}.{secret}"
+    front.digest = token_digest(credential, front.pepper_id)
+    front.full_clean()
+    front.save(force_insert=True)
+    return front, credential
+
+
+@transaction.atomic
+def front_credential_revoke(*, name: str) -> FrontCredential:
+    """Refuses the credential from now on; its processes are no longer waited for."""
+    front = FrontCredential.objects.select_for_update().get(name=name, revoked_at__isnull=True)
+    front.revoked_at = timezone.now()
+    front.save(update_fields=["revoked_at"])
+    front.instances.all().delete()
+    return front
+
+
+@sensitive_variables("credential")
+def front_for(credential: str) -> FrontCredential | None:
+    """The live credential this text is, found by its id and checked by its digest; None otherwise."""
+    parts = credential_parts(credential)
+    if parts is None:
+        return None
+    try:
+        ident = uuid.UUID(hex=parts[0])
+    except ValueError:
+        return None
+    front = FrontCredential.objects.filter(id=ident, revoked_at__isnull=True).first()
+    if front is None or not matches(peppers(), front.pepper_id, front.digest, credential):
+        return None
+    return front
+
+
+def front_contact(*, front: FrontCredential, instance: str, address: str | None, applied: int | None) -> None:
+    """Notes that a process of `front` spoke: a write only when it applied
+    something new or its last noted contact is older than CONTACT_WRITE_SECONDS."""
+    now = timezone.now()
+    values = {"address": address, "last_contact_at": now}
+    if applied is not None:
+        values["applied_sequence"] = applied
+    stale = FrontInstance.objects.filter(credential=front, instance=instance).exclude(
+        last_contact_at__gt=now - timedelta(seconds=CONTACT_WRITE_SECONDS),
+        applied_sequence__gte=applied if applied is not None else 0,
+    )
+    if not stale.update(**values):
+        FrontInstance.objects.get_or_create(credential=front, instance=instance, defaults=values)

@@ -1,0 +1,71 @@
+"""The contract's wire: how a front asks the console for the key set, over HTTP(S) and JSON.
+
+The console serves (fronts/views.py); the fronts ask (dataplane/console.py).
+Every request carries `Authorization: Bearer <KEYSET_CREDENTIAL>` (made by
+`manage.py create_front_credential`), `X-Front-Instance` (which process of
+which front: the console lists it and waits for it) and `X-Front-Applied`
+(the last change it applied: the acknowledgement read-your-writes waits for).
+
+- GET SNAPSHOT_PATH: the whole key set. `{"epoch": [token, pruned_below],
+  "recent": [change ids, newest first], "peppers": {id: pepper},
+  "clusters": [CLUSTER...], "database_keys": [DATABASE_KEY...],
+  "admin_keys": [ADMIN_KEY...], "nodes": [NODE...]}`.
+- GET CHANGES_PATH?after=N&also=i,j: the ordered stream after change N (and
+  the ids in `also`, holes below N not committed when last read):
+  `{"epoch": ..., "changes": [CHANGE...], "nodes": [...]}` and, unless the
+  front must load a snapshot anyway (more than MAX_BEHIND new, or a change
+  that names nothing), the rows of what they name as they stand now:
+  `"clusters"` (named clusters; one missing is deleted), `"database_keys"`
+  and `"admin_keys"` (of those clusters, and the keys named; one missing is
+  no longer live).
+- POST ACK_PATH `{"applied": N}`: sent as soon as a change is applied.
+- POST LAST_USED_PATH `[[kind, key id, when, ip, protocol], ...]`.
+
+Rows are JSON arrays (ids as strings, times as seconds since the epoch):
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+SNAPSHOT_PATH = "/contract/v1/snapshot"
+CHANGES_PATH = "/contract/v1/changes"
+ACK_PATH = "/contract/v1/ack"
+LAST_USED_PATH = "/contract/v1/last-used"
+
+INSTANCE_HEADER = "X-Front-Instance"
+APPLIED_HEADER = "X-Front-Applied"
+
+CLUSTER = ("id", "version", "jwt_rbac", "master_key", "runtime")
+# What the front checks per request besides the secret, at the end of each key's row.
+LIFECYCLE = ("disabled", "retires_at", "allowed_networks")
+DATABASE_KEY = ("id", "cluster_id", "expires_at", "pepper_id", "digest", *LIFECYCLE)
+ADMIN_KEY = ("id", "cluster_id", "pepper_id", "digest", "expires_at", *LIFECYCLE)
+NODE = ("cluster_id", "index", "ready", "http_url", "grpc_target")
+CHANGE = ("id", "kind", "cluster_id", "key_id")
+
+# A key's last use is written at most once per this many seconds per address and protocol (NetBox's rule).
+LAST_USED_INTERVAL_SECONDS = 60
+
+# More new changes than this: a snapshot is cheaper than catching up.
+MAX_BEHIND = 1000
+
+
+def plain(value):
+    """A row (or a value in one) as JSON holds it."""
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return value
+
+
+def credential_parts(credential: str) -> tuple[str, str] | None:
+    """(credential id, secret) of `<id>.<secret>`; None when it is not of that shape."""
+    ident, dot, secret = credential.partition(".")
+    if not dot or not ident or not secret:
+        return None
+    return ident, secret
