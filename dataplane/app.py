@@ -24,7 +24,7 @@ from dataplane import auth
 from dataplane.access import FULL, Forbidden
 from dataplane.control import ControlServer
 from dataplane.engine import Engine
-from dataplane.keystore import KeyStore, Queries
+from dataplane.keystore import KeyStore
 from dataplane.lastused import LastUsed
 from dataplane.proxy import NodeProxy, NoNodeAnswered
 from dataplane.storage import StorageError
@@ -483,18 +483,22 @@ async def _error(send, status: int, message: str, started: float) -> None:
 
 
 def build_application() -> DataPlane:
-    from django.conf import settings
+    import os
 
-    from dataplane import tls
+    from dataplane import settings, tls
     from dataplane.grpcfront import GrpcFront
+    from dataplane.keyset_client import KeysetClient, instance_name
+    from keyset.handshake import socket_path
 
-    Queries.install()
-    keystore = KeyStore(poll_seconds=settings.DATAPLANE_POLL_SECONDS,
+    client = KeysetClient(url=settings.KEYSET_URL, credential=settings.KEYSET_CREDENTIAL,
+                          ca_file=settings.KEYSET_CA_FILE,
+                          instance=instance_name(socket_path(settings.DATAPLANE_RUN_DIR, os.getpid())))
+    keystore = KeyStore(client=client, poll_seconds=settings.DATAPLANE_POLL_SECONDS,
                         reload_seconds=settings.DATAPLANE_RELOAD_SECONDS, redis_url=settings.REDIS_URL)
     plane = DataPlane(
         keystore=keystore,
         engine=Engine(settings.DATAPLANE_DATA_DIR, settings.DATAPLANE_RUN_DIR, epoch=lambda: keystore.current.epoch),
-        last_used=LastUsed(flush_seconds=settings.DATAPLANE_LAST_USED_FLUSH_SECONDS),
+        last_used=LastUsed(client=client, flush_seconds=settings.DATAPLANE_LAST_USED_FLUSH_SECONDS),
         max_body_bytes=settings.DATAPLANE_MAX_BODY_BYTES,
         auth_enabled=not settings.DATAPLANE_INSECURE_NO_AUTH,
         trusted_proxies=settings.TRUSTED_PROXIES,

@@ -1,12 +1,5 @@
-"""The ASGI entry point uvicorn imports in each data plane process."""
+"""The ASGI entry point uvicorn imports in each front process."""
 
-import os
-
-import django
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
-django.setup()
-
-from dataplane.app import build_application  # noqa: E402 - needs django.setup() first
+from dataplane.app import build_application
 
 application = build_application()

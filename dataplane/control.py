@@ -3,14 +3,14 @@
 A Unix socket `run/<pid>.keyset`, made at start and removed at a clean stop.
 One JSON line in, one out:
 
-- `{"op": "refresh"}`: apply what the change log holds beyond this
-  snapshot now (under the key store's lock, reading the log after the
-  request arrived), then answer `{"ok": <database read>, "generation": <last
-  change applied>, "loads": ..., "applies": ...}`. The
+- `{"op": "refresh"}`: ask the console for what the change log holds beyond
+  this snapshot now (under the key store's lock, after the request arrived),
+  apply and acknowledge it, then answer `{"ok": <the console answered>,
+  "generation": <last change applied>, "loads": ..., "applies": ...}`. The
   console counts the change as confirmed by this process only on `ok`.
 - `{"op": "stats"}`: counters for tests and operators: full key set loads,
-  catch-ups that applied changes and the changes applied, database
-  queries of the whole process, operations forwarded to and served for other
+  catch-ups that applied changes and the changes applied, requests the
+  process made to the console, operations forwarded to and served for other
   processes, rounds of the last-used writer, and what the front holds open
   to nodes (idle pooled connections by node, gRPC channels).
 - `{"op": "clock", "offset": seconds}`: moves this process's clock
@@ -26,12 +26,9 @@ import logging
 import os
 from pathlib import Path
 
-from django.conf import settings
-from django.db import close_old_connections
-
-from dataplane import clock
+from dataplane import clock, settings
 from dataplane.engine import Engine
-from dataplane.keystore import KeyStore, Queries
+from dataplane.keystore import KeyStore
 from keyset.handshake import MAX_REPLY_BYTES, SOCKET_SUFFIX, process_alive, socket_path
 
 logger = logging.getLogger(__name__)
@@ -63,12 +60,6 @@ class ControlServer:
         if self._server:
             self._server.close()
 
-    def _refresh(self) -> bool:
-        try:
-            return self.keystore.refresh()
-        finally:
-            close_old_connections()
-
     def stats(self) -> dict:
         return {
             "pid": os.getpid(),
@@ -78,7 +69,7 @@ class ControlServer:
             "applies": self.keystore.applies,
             "changes": self.keystore.changes,
             "failures": self.keystore.failures,
-            "queries": Queries.count,
+            "contract_requests": self.keystore.client.requests,
             "forwarded": self.engine.forwarded,
             "served_for_others": self.engine.served_for_others,
             "owns": sorted(self.engine.local),
@@ -91,7 +82,7 @@ class ControlServer:
             line = await asyncio.wait_for(reader.readline(), READ_TIMEOUT_SECONDS)
             op = json.loads(line).get("op") if line else None
             if op == "refresh":
-                ok = await asyncio.to_thread(self._refresh)
+                ok = await asyncio.to_thread(self.keystore.refresh)
                 reply = {"ok": ok, "generation": self.keystore.current.generation[0], "loads": self.keystore.loads,
                          "applies": self.keystore.applies}
             elif op == "stats":

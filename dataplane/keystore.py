@@ -1,24 +1,24 @@
-"""The key set: what the data plane knows of clusters and keys, and keeping it fresh.
+"""The key set: what the front knows of clusters and keys, and keeping it fresh.
 
-A `KeySet` is a snapshot loaded from the console's database through
-fronts.rows, the only way the data plane reads the console: per cluster
-its master key, jwt_rbac and version; the live database API keys (by `jti`);
-the admin keys (by digest). `KeyStore` holds the current snapshot and keeps
-it in step with the console's change log (fronts.models.KeySetChange):
+A `KeySet` is a snapshot the console sent over the contract (keyset/wire.py,
+asked by dataplane/keyset_client.py): per cluster its master key, jwt_rbac and
+version; the live database API keys (by `jti`); the admin keys (by digest);
+the peppers their digests are made with. `KeyStore` holds the current
+snapshot and keeps it in step with the console's change log:
 
 - the console's services call `fronts.changelog.keys_changed()`, which appends
   an entry naming what changed (a key, a cluster) in the same transaction and,
-  after commit, asks every process to catch up at once (dataplane/control.py
-  answers) and, when REDIS_URL is set, publishes;
-- a background thread reads the entries after the last one it applied every
-  DATAPLANE_POLL_SECONDS (with Redis, also on the message) and re-reads only
-  the rows they name: a key by its id, a cluster with its keys. The cost of a
-  change does not grow with the number of keys;
-- it loads the whole key set when it cannot tell what changed: at start, an
-  entry that names nothing, more than MAX_BEHIND entries to apply, a log
-  pruned past what it applied, a new epoch (a database flushed or restored:
-  read when the last entry applied is gone from the log, and every
-  EPOCH_CHECK_SECONDS),
+  after commit, asks the processes on its host to catch up at once
+  (dataplane/control.py answers), waits for the acknowledgement of those on
+  other hosts and, when REDIS_URL is set, publishes;
+- a background thread asks for the entries after the last one it applied
+  every DATAPLANE_POLL_SECONDS (with Redis, also on the message); the console
+  answers with the rows they name as they stand now: a key, a cluster with
+  its keys. The cost of a change does not grow with the number of keys; the
+  process acknowledges each change it applied;
+- it asks for a whole snapshot when it cannot tell what changed: at start, an
+  entry that names nothing, more than wire.MAX_BEHIND entries to apply, a log
+  pruned past what it applied, a new epoch (a database flushed or restored),
   and every DATAPLANE_RELOAD_SECONDS for a change made without the hook
   (e.g. in a shell).
 
@@ -27,13 +27,12 @@ one leaves a hole below the last id applied: those ids are remembered as gaps
 and asked for again with every poll for GAP_SECONDS (longer than any key
 write's transaction), so a slow commit is still seen.
 
-A key row becomes a snapshot entry in one function per kind (cluster_entry,
-database_key_entry, admin_key_entry), the same for a full load and a change.
-
-When the database cannot be reached the last snapshot stays in force: the
-data plane keeps serving the keys it knew and never admits one it has not seen.
-A token that is in no snapshot is refused from memory: no request reads the
-database (`Queries` counts every query the process makes, to prove it).
+When the console cannot be reached the last snapshot stays in force: the
+front keeps serving the keys it knew and never admits one it has not seen.
+When the console refuses its credential (revoked) the front is cut off: it
+drops its snapshot and admits no key. A token that is in no snapshot is
+refused from memory: no request reaches the console (the client's `requests`
+counts every request the process makes, to prove it).
 """
 
 from __future__ import annotations
@@ -44,12 +43,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from django.conf import settings
-from django.db import close_old_connections, connection
-from django.db.backends.signals import connection_created
-
-from fronts import rows as console_rows
-from fronts.changelog import channel
+from dataplane.keyset_client import KeysetClient, Refused
+from keyset import wire
 from keyset.digest import digest as keyset_digest
 
 logger = logging.getLogger(__name__)
@@ -121,10 +116,10 @@ class KeyEntry:
 
 
 def _lifecycle(disabled: bool, retires_at, allowed_networks) -> dict:
-    """KeyEntry's lifecycle fields from the end of a key's row (fronts.rows.LIFECYCLE_FIELDS)."""
+    """KeyEntry's lifecycle fields from the end of a key's row (keyset.wire.LIFECYCLE)."""
     return {
         "disabled": bool(disabled),
-        "retires_at": retires_at.timestamp() if retires_at else None,
+        "retires_at": retires_at,
         "networks": networks_of(allowed_networks or ()),
     }
 
@@ -134,29 +129,30 @@ def networks_of(cidrs) -> tuple:
     return tuple((n.version, int(n.network_address), int(n.netmask)) for n in map(ipaddress.ip_network, cidrs))
 
 
-def cluster_entry(row, master_key: bytes) -> ClusterEntry:
-    """One row of fronts.rows.cluster_rows as the snapshot holds it."""
-    cluster_id, version, jwt_rbac, _encrypted, runtime = row
-    return ClusterEntry(id=str(cluster_id), version=version.lstrip("v"), jwt_rbac=jwt_rbac, master_key=master_key,
-                        runtime=runtime)
+def cluster_entry(row) -> ClusterEntry | None:
+    """One wire.CLUSTER row as the snapshot holds it; None for a cluster whose
+    master key the console could not decrypt (its keys are refused)."""
+    cluster_id, version, jwt_rbac, master_key, runtime = row
+    if master_key is None:
+        return None
+    return ClusterEntry(id=str(cluster_id), version=version.lstrip("v"), jwt_rbac=jwt_rbac,
+                        master_key=master_key.encode("utf-8"), runtime=runtime)
 
 
 def database_key_entry(row, cluster_id: str) -> KeyEntry:
-    """One row of fronts.rows.database_key_rows; `cluster_id` is the row's, as a shared string."""
+    """One wire.DATABASE_KEY row; `cluster_id` is the row's, as a shared string."""
     key_id, _cluster, expires_at, pepper_id, digest, *lifecycle = row
-    return KeyEntry(str(key_id), cluster_id, "database", expires_at.timestamp() if expires_at else None,
-                    pepper_id, digest, **_lifecycle(*lifecycle))
+    return KeyEntry(str(key_id), cluster_id, "database", expires_at, pepper_id, digest, **_lifecycle(*lifecycle))
 
 
 def admin_key_entry(row, cluster_id: str) -> tuple[tuple[int, str], KeyEntry]:
-    """One row of fronts.rows.admin_key_rows, with the (pepper id, digest) it is found by."""
+    """One wire.ADMIN_KEY row, with the (pepper id, digest) it is found by."""
     key_id, _cluster, pepper_id, digest, expires_at, *lifecycle = row
-    entry = KeyEntry(str(key_id), cluster_id, "admin", expires_at.timestamp() if expires_at else None,
-                     **_lifecycle(*lifecycle))
+    entry = KeyEntry(str(key_id), cluster_id, "admin", expires_at, **_lifecycle(*lifecycle))
     return (int(pepper_id), digest), entry
 
 
-UNLOADED = object()  # the epoch of a snapshot never loaded from the database
+UNLOADED = object()  # the epoch of a snapshot never loaded from the console
 
 
 @dataclass(slots=True)
@@ -169,9 +165,8 @@ class KeySet:
     # Encoded once per snapshot: admin_key_for digests a token under each.
     peppers: dict[int, bytes] = field(repr=False)
     loaded_at: float = 0.0
-    # cluster id -> (ciphertext, decrypted master key), so a load or a change
-    # decrypts only what is new or changed (Fernet costs ~50 µs a cluster).
-    ciphertexts: dict[str, tuple[str, bytes]] = field(default_factory=dict, repr=False)
+    # The Redis channel the console publishes changes on (the snapshot says which).
+    channel: str | None = None
     # token -> Grant, filled by dataplane.auth. A grant counts only while its
     # key is the very entry it was verified against, so replacing or dropping
     # an entry retires its grants; a cluster's change empties the whole cache.
@@ -186,7 +181,6 @@ class KeySet:
     admin_lookup: dict[str, tuple[int, str]] = field(default_factory=dict, repr=False)
     # Change log ids below the last applied that were not committed when read: id -> monotonic time first missed.
     gaps: dict[int, float] = field(default_factory=dict, repr=False)
-    epoch_checked: float = 0.0  # monotonic time the epoch was last read
     # Every cluster the console has (those whose master key cannot be decrypted
     # too), and those this process has seen deleted since it started: the engine
     # removes the storage of a cluster that is gone (Engine.remove_deleted).
@@ -232,22 +226,8 @@ class KeySet:
     # these dicts from other threads, so each write is one dict operation, and
     # `clusters`, which requests also iterate, is replaced instead of changed.
 
-    def _decrypted(self, row) -> ClusterEntry | None:
-        cluster_id, encrypted = str(row[0]), row[3]
-        known = self.ciphertexts.get(cluster_id)
-        if known is not None and known[0] == encrypted:
-            master_key = known[1]
-        else:
-            try:
-                master_key = console_rows.decrypt_master_key(encrypted)
-            except Exception:  # noqa: BLE001 - one undecryptable cluster must not hide the others
-                logger.error("cannot decrypt the master key of cluster %s; its keys are refused", cluster_id)
-                return None
-        self.ciphertexts[cluster_id] = (encrypted, master_key)
-        return cluster_entry(row, master_key)
-
     def put_cluster(self, row) -> None:
-        entry = self._decrypted(row)
+        entry = cluster_entry(row)
         if entry is None:
             self.drop_cluster(str(row[0]), keys=False)
         else:
@@ -258,7 +238,6 @@ class KeySet:
             self.replace_keys(cluster_id, (), ())
         if cluster_id in self.clusters:
             self.clusters = {id: entry for id, entry in self.clusters.items() if id != cluster_id}
-        self.ciphertexts.pop(cluster_id, None)
 
     def _cluster_id(self, value) -> str:
         """The cluster's id as the string its ClusterEntry holds: one copy for all its keys."""
@@ -307,22 +286,23 @@ class KeySet:
         for row in admin_rows:
             self.put_admin_key(row)
 
-    def apply(self, changes: list[tuple]) -> None:
-        """Re-reads what the change log entries name and puts it in this snapshot:
-        at most five queries, each by primary key or by cluster."""
+    def apply(self, changes: list, answer: dict) -> None:
+        """Puts in this snapshot the rows the console sent with the change log
+        entries `changes` (keyset/wire.py): a named cluster or key it did not
+        send is gone."""
         clusters = {str(cluster_id) for _, kind, cluster_id, _ in changes if kind == "cluster"}
         keys = {"database": set(), "admin": set()}
         for _, kind, cluster_id, key_id in changes:
             if kind in keys and str(cluster_id) not in clusters:
                 keys[kind].add(str(key_id))
+        database_rows: dict[str, list] = {}
+        admin_rows: dict[str, list] = {}
+        for row in answer.get("database_keys", ()):
+            database_rows.setdefault(str(row[1]), []).append(row)
+        for row in answer.get("admin_keys", ()):
+            admin_rows.setdefault(str(row[1]), []).append(row)
         if clusters:
-            rows = {str(row[0]): row for row in console_rows.cluster_rows(ids=clusters)}
-            database_rows: dict[str, list] = {}
-            admin_rows: dict[str, list] = {}
-            for row in console_rows.database_key_rows(clusters=rows):
-                database_rows.setdefault(str(row[1]), []).append(row)
-            for row in console_rows.admin_key_rows(clusters=rows):
-                admin_rows.setdefault(str(row[1]), []).append(row)
+            rows = {str(row[0]): row for row in answer.get("clusters", ())}
             for cluster_id in clusters:
                 if cluster_id in rows:
                     self.put_cluster(rows[cluster_id])
@@ -334,88 +314,82 @@ class KeySet:
             self.deleted = self.deleted | gone
             # Tokens were verified with the old master key and jwt_rbac.
             self.tokens = {}
-        if keys["database"]:
-            found = list(console_rows.database_key_rows(ids=keys["database"]))
+        for kind, put, drop, by_cluster in (("database", self.put_database_key, self.drop_database_key, database_rows),
+                                            ("admin", self.put_admin_key, self.drop_admin_key, admin_rows)):
+            if not keys[kind]:
+                continue
+            found = [row for cluster_id, rows in by_cluster.items() if cluster_id not in clusters for row in rows]
             for row in found:
-                self.put_database_key(row)
-            for key_id in keys["database"] - {str(row[0]) for row in found}:
-                self.drop_database_key(key_id)
-        if keys["admin"]:
-            found = list(console_rows.admin_key_rows(ids=keys["admin"]))
-            for row in found:
-                self.put_admin_key(row)
-            for key_id in keys["admin"] - {str(row[0]) for row in found}:
-                self.drop_admin_key(key_id)
+                put(row)
+            for key_id in keys[kind] - {str(row[0]) for row in found}:
+                drop(key_id)
 
 
-# More entries than this to apply: a full load is cheaper than catching up.
-MAX_BEHIND = 1000
+MAX_BEHIND = wire.MAX_BEHIND
 # How long an id skipped in the log is asked for again: longer than any key write's transaction.
 GAP_SECONDS = 300.0
 # More holes than this (a burst of rolled-back writes): start over with a full load.
 MAX_GAPS = 1000
-# The epoch is read when the last entry applied is gone from the log (a flush,
-# a prune) and at least this often, e.g. for a database restored from a backup.
-EPOCH_CHECK_SECONDS = 10.0
 
 
-def load_key_set(previous: KeySet | None = None) -> KeySet:
-    """Reads the whole key set. Master keys are decrypted once per ciphertext."""
-    # Read where the log stands first: a change racing with this load has a
-    # later id (applied by the next poll) or is a hole below it (a gap).
-    token, _pruned = console_rows.epoch()
-    recent = console_rows.recent_change_ids(MAX_GAPS)
+def load_key_set(client: KeysetClient, previous: KeySet | None = None) -> KeySet:
+    """Asks the console for the whole key set (`previous`: the snapshot it replaces)."""
+    snapshot = client.snapshot()
+    token, _pruned = snapshot["epoch"]
+    recent = snapshot["recent"]
     watermark = recent[0] if recent else 0
     now = time.monotonic()
-    gaps = {i: now for i in range(recent[-1] + 1, watermark) if i not in set(recent)} if recent else {}
+    seen = set(recent)
+    gaps = {i: now for i in range(recent[-1] + 1, watermark) if i not in seen} if recent else {}
     key_set = KeySet(
         generation=(watermark, token),
         clusters={},
         database_keys={},
         admin_keys={},
-        peppers={int(i): p.encode("utf-8") for i, p in getattr(settings, "API_KEY_PEPPERS", {}).items()},
-        ciphertexts=dict(previous.ciphertexts) if previous is not None else {},
+        peppers={int(i): p.encode("utf-8") for i, p in snapshot["peppers"].items()},
         gaps=gaps,
-        epoch_checked=now,
+        channel=snapshot.get("channel"),
     )
-    rows = {str(row[0]): row for row in console_rows.cluster_rows()}
+    rows = {str(row[0]): row for row in snapshot["clusters"]}
     key_set.cluster_ids = frozenset(rows)
     if previous is not None:  # what it knew and is gone now was deleted (grows only with deletions)
         key_set.deleted = (previous.deleted | previous.cluster_ids) - key_set.cluster_ids
-    for cluster_id in set(key_set.ciphertexts) - set(rows):
-        del key_set.ciphertexts[cluster_id]
     for row in rows.values():
-        entry = key_set._decrypted(row)
+        entry = cluster_entry(row)
         if entry is not None:
             key_set.clusters[entry.id] = entry  # not yet seen by any request: filled in place
-    for row in console_rows.database_key_rows():
+    for row in snapshot["database_keys"]:
         key_set.put_database_key(row)
-    for row in console_rows.admin_key_rows():
+    for row in snapshot["admin_keys"]:
         key_set.put_admin_key(row)
-    rows = console_rows.node_rows() if key_set.has_nodes else ()
+    rows = tuple(map(tuple, snapshot["nodes"]))
     key_set.nodes, key_set.node_rows = nodes_by_cluster(rows), rows
     key_set.loaded_at = time.time()
     return key_set
 
 
-def catch_up(key_set: KeySet) -> int | None:
+def catch_up(key_set: KeySet, client: KeysetClient) -> int | None:
     """Applies the change log entries this snapshot has not, and says how many;
-    None when only a full load can tell (another epoch, pruned past it, too far
-    behind, an entry that names nothing). One query when nothing changed."""
+    None when only a snapshot can tell (another epoch, pruned past it, too far
+    behind, an entry that names nothing). One request when nothing changed."""
     watermark = key_set.watermark
-    changes = console_rows.changes_since(watermark, key_set.gaps, MAX_BEHIND)
+    answer = client.changes(watermark, key_set.gaps)
+    changes = answer["changes"]
     now = time.monotonic()
-    still_there = watermark > 0 and any(change[0] == watermark for change in changes)
-    if not still_there or now - key_set.epoch_checked > EPOCH_CHECK_SECONDS:
-        token, pruned_below = console_rows.epoch()
-        if token != key_set.generation[1] or pruned_below - 1 > watermark:
-            return None
-        key_set.epoch_checked = now
+    token, pruned_below = answer["epoch"]
+    if token != key_set.generation[1] or pruned_below - 1 > watermark:
+        return None
+    still_there = watermark <= 0 or any(change[0] == watermark for change in changes)
+    if not still_there:
+        return None  # the entry it applied last is gone: a flush or a prune past it
     changes = [change for change in changes if change[0] != watermark]
     if len(changes) > MAX_BEHIND or any(kind == "all" for _, kind, _, _ in changes):
         return None
     if changes:
-        key_set.apply(changes)
+        key_set.apply(changes, answer)
+    rows = tuple(map(tuple, answer["nodes"]))
+    if rows != key_set.node_rows:
+        key_set.nodes, key_set.node_rows = nodes_by_cluster(rows), rows
     gaps = key_set.gaps
     seen = {change[0] for change in changes}
     for change_id in seen:
@@ -435,40 +409,21 @@ def catch_up(key_set: KeySet) -> int | None:
     return len(changes)
 
 
-class Queries:
-    """Every database query this process makes, from any thread (for the
-    handshake's `stats`): the proof that requests do not reach the database."""
-
-    count = 0
-
-    @classmethod
-    def install(cls) -> None:
-        connection_created.connect(cls._on_connection, weak=False, dispatch_uid="dataplane-queries")
-
-    @classmethod
-    def _on_connection(cls, sender, connection, **kwargs) -> None:
-        if cls._count not in connection.execute_wrappers:
-            connection.execute_wrappers.append(cls._count)
-
-    @staticmethod
-    def _count(execute, sql, params, many, context):
-        Queries.count += 1
-        return execute(sql, params, many, context)
-
-
 class KeyStore:
     """The current KeySet of this process, and the thread that keeps it fresh."""
 
-    def __init__(self, *, poll_seconds: float, reload_seconds: float, redis_url: str | None = None):
+    def __init__(self, *, client: KeysetClient, poll_seconds: float, reload_seconds: float,
+                 redis_url: str | None = None):
+        self.client = client
         self.current = KeySet.empty()
         self.poll_seconds = poll_seconds
         self.reload_seconds = reload_seconds
         self.redis_url = redis_url
-        self.database_ok = False
-        self.loads = 0  # full loads of the key set
+        self.console_ok = False
+        self.loads = 0  # snapshots loaded
         self.applies = 0  # catch-ups that applied at least one change
         self.changes = 0  # change log entries applied
-        self.failures = 0  # refreshes that could not read the database
+        self.failures = 0  # refreshes that could not reach the console
         # One refresh at a time: the background refresher and the console's
         # handshake (control.py) must not both load, or an older load could
         # replace a newer snapshot.
@@ -492,10 +447,11 @@ class KeyStore:
         self._wake.set()
 
     def refresh(self, *, force: bool = False) -> bool:
-        """Applies what changed since the snapshot (a full load when it cannot
-        tell, or with `force`); False when the database failed.
+        """Applies what changed since the snapshot (a whole snapshot when it
+        cannot tell, or with `force`) and acknowledges it; False when the
+        console could not be asked.
 
-        The change log is read after the lock is taken, so a caller that asks
+        The console is asked after the lock is taken, so a caller that asks
         after a commit gets a snapshot that holds it.
         """
         with self._lock:
@@ -504,35 +460,32 @@ class KeyStore:
     def _refresh(self, force: bool) -> bool:
         try:
             current = self.current
-            applied = None if force or current.generation[1] is UNLOADED else catch_up(current)
+            applied = None if force or current.generation[1] is UNLOADED else catch_up(current, self.client)
             if applied is None:
-                self.current = load_key_set(current)
+                self.current = load_key_set(self.client, current)
                 self.loads += 1
-            else:
-                if applied:
-                    self.applies += 1
-                    self.changes += applied
-                if current.has_nodes:
-                    self._refresh_nodes()
-            self.database_ok = True
+            elif applied:
+                self.applies += 1
+                self.changes += applied
+            if applied is None or applied:
+                self.client.ack(self.current.watermark)
+            self.console_ok = True
             return True
-        except Exception as exc:  # noqa: BLE001 - any database failure: keep the last snapshot
-            if self.database_ok or not self.current.loaded_at:
-                logger.warning("cannot read the key set (%s); serving the one loaded at %s", exc, self.current.loaded_at)
-            self.database_ok = False
+        except Refused as exc:
+            # Revoked (or never valid): this front is cut off and admits no key.
+            if self.current.loaded_at or self.console_ok:
+                logger.error("the console refused this front's credential (%s); serving no key", exc)
+            self.current = KeySet.empty()
+            self.console_ok = False
             self.failures += 1
-            # Drop the broken connection so the next attempt opens a new one.
-            try:
-                connection.close()
-            except Exception:  # noqa: BLE001
-                pass
             return False
-
-    def _refresh_nodes(self) -> None:
-        rows = console_rows.node_rows()
-        if rows != self.current.node_rows:
-            current = self.current
-            current.nodes, current.node_rows = nodes_by_cluster(rows), rows
+        except Exception as exc:  # noqa: BLE001 - console unreachable or failing: keep the last snapshot
+            if self.console_ok or not self.current.loaded_at:
+                logger.warning("cannot reach the console (%s); serving the key set loaded at %s",
+                               exc, self.current.loaded_at)
+            self.console_ok = False
+            self.failures += 1
+            return False
 
     def _run(self) -> None:
         last_full = time.monotonic()
@@ -545,20 +498,23 @@ class KeyStore:
             try:
                 if self.refresh(force=full) and full:
                     last_full = time.monotonic()
-                close_old_connections()
             except Exception:
                 logger.exception("refreshing the key set failed")
-        connection.close()
+        self.client.close()
 
     def _listen(self) -> None:
-        """Wakes the refresher on every message of the console's Redis channel."""
+        """Wakes the refresher on every message of the console's Redis channel (named in the snapshot)."""
         import redis
 
         while not self._stop.is_set():
+            channel = self.current.channel
+            if channel is None:
+                self._stop.wait(1.0)
+                continue
             try:
                 client = redis.Redis.from_url(self.redis_url, socket_timeout=None, socket_connect_timeout=2)
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(channel())
+                pubsub.subscribe(channel)
                 # A message may have been missed while (re)connecting.
                 self._wake.set()
                 while not self._stop.is_set():

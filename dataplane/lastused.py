@@ -1,5 +1,5 @@
 """When and from where each key was last used: noted on the request path in
-memory, written to the database by a background thread.
+memory, sent to the console (keyset/wire.py's last-used report) by a background thread.
 
 A key is noted at most once a minute per process for each address and
 protocol (REST or gRPC) it is used from, and the UPDATE skips a row that
@@ -15,18 +15,16 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from django.db import close_old_connections, connection, transaction
-
-from fronts.rows import record_last_used
+from keyset.wire import LAST_USED_INTERVAL_SECONDS as INTERVAL_SECONDS
 
 logger = logging.getLogger(__name__)
 
-INTERVAL_SECONDS = 60
 MAX_NOTED = 100_000
 
 
 class LastUsed:
-    def __init__(self, *, flush_seconds: float):
+    def __init__(self, *, client, flush_seconds: float):
+        self.client = client  # dataplane.keyset_client.KeysetClient
         self.flush_seconds = flush_seconds
         # (key id, ip, protocol) -> monotonic time it was last noted
         self._noted: dict[tuple[str, str | None, str], float] = {}
@@ -63,7 +61,6 @@ class LastUsed:
         while not self._stop.wait(self.flush_seconds):
             self.flush()
         self.flush()
-        connection.close()
 
     def flush(self) -> None:
         self.flushes += 1
@@ -72,16 +69,10 @@ class LastUsed:
         if not pending:
             return
         try:
-            close_old_connections()
-            with transaction.atomic():
-                for (kind, key_id), (when, ip, protocol) in pending.items():
-                    record_last_used(kind, key_id, when, ip, protocol, interval_seconds=INTERVAL_SECONDS)
-        except Exception as exc:  # noqa: BLE001 - database down: try these again next time
-            logger.warning("cannot record when keys were last used (%s); will retry", exc)
+            self.client.last_used([[kind, key_id, when.timestamp(), ip, protocol]
+                                   for (kind, key_id), (when, ip, protocol) in pending.items()])
+        except Exception as exc:  # noqa: BLE001 - console unreachable: try these again next time
+            logger.warning("cannot report when keys were last used (%s); will retry", exc)
             with self._lock:
                 for item, value in pending.items():
                     self._pending.setdefault(item, value)
-            try:
-                connection.close()
-            except Exception:  # noqa: BLE001
-                pass

@@ -3,28 +3,29 @@ over TLS when dataplane.tls finds a certificate and key."""
 
 import ipaddress
 import logging
-import os
-
-import django
+import sys
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
-    django.setup()
+    try:
+        from dataplane import settings
+    except ValueError as exc:  # dataplane.settings.SettingsError: a setting is malformed
+        sys.exit(f"dataplane: {exc}")
     import uvicorn
-    from django.conf import settings
-    from django.core.exceptions import ImproperlyConfigured
 
     from dataplane import tls
     from dataplane.protocol import CappedHttpToolsProtocol
 
+    if not settings.KEYSET_URL or not settings.KEYSET_CREDENTIAL:
+        sys.exit("dataplane: KEYSET_URL (the console's address) and KEYSET_CREDENTIAL "
+                 "(`manage.py create_front_credential NAME` on the console) must be set.")
     try:
         tls_files = tls.from_environ()
     except tls.TlsError as error:
         raise SystemExit(f"The data plane cannot start: {error}") from None
 
     if settings.DATAPLANE_INSECURE_NO_AUTH and not _loopback(settings.DATAPLANE_HOST):
-        raise ImproperlyConfigured("DATAPLANE_INSECURE_NO_AUTH is for benchmarks on the loopback interface only.")
+        sys.exit("dataplane: DATAPLANE_INSECURE_NO_AUTH is for benchmarks on the loopback interface only.")
     if settings.DATAPLANE_INSECURE_NO_AUTH:
         logging.getLogger("dataplane").warning("authentication is OFF (DATAPLANE_INSECURE_NO_AUTH)")
     settings.DATAPLANE_DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -41,7 +42,7 @@ def main() -> None:
         # The client's address is the peer's; X-Forwarded-For counts only from
         # TRUSTED_PROXIES, read by dataplane.auth.client_address.
         proxy_headers=False,
-        log_level=settings.DATAPLANE_LOG_LEVEL.lower(),
+        log_level=settings.DATAPLANE_LOG_LEVEL,
         timeout_graceful_shutdown=5,
         # Each worker makes its own context (a reloading one, see dataplane.tls).
         ssl_context_factory=tls.rest_context if tls_files else None,

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 
 from fronts import rows
+from fronts.changelog import channel
 from keyset import wire
+
+logger = logging.getLogger(__name__)
 
 
 def _clusters(cluster_rows) -> list:
     """Cluster rows with the master key decrypted: the front verifies JWTs with it
-    and holds no encryption key of the console's. One that cannot be decrypted is left out."""
+    and holds no encryption key of the console's. One that cannot be decrypted
+    is sent with none (the front refuses its keys, and knows it still exists)."""
     out = []
     for cluster_id, version, jwt_rbac, encrypted, runtime in cluster_rows:
         try:
             master_key = rows.decrypt_master_key(encrypted).decode("utf-8")
         except Exception:  # noqa: BLE001 - one undecryptable cluster must not hide the others
-            continue
+            logger.error("cannot decrypt the master key of cluster %s; the fronts refuse its keys", cluster_id)
+            master_key = None
         out.append(wire.plain((cluster_id, version, jwt_rbac, master_key, runtime)))
     return out
 
@@ -33,6 +40,8 @@ def snapshot() -> dict:
         "database_keys": wire.plain(list(rows.database_key_rows())),
         "admin_keys": wire.plain(list(rows.admin_key_rows())),
         "nodes": wire.plain(rows.node_rows()),
+        # Where the console publishes changes when REDIS_URL is set: a front with Redis wakes on it.
+        "channel": channel(),
     }
 
 

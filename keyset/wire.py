@@ -21,7 +21,8 @@ which front: the console lists it and waits for it) and `X-Front-Applied`
 - POST ACK_PATH `{"applied": N}`: sent as soon as a change is applied.
 - POST LAST_USED_PATH `[[kind, key id, when, ip, protocol], ...]`.
 
-Rows are JSON arrays (ids as strings, times as seconds since the epoch):
+Rows are JSON arrays (ids as strings, times as seconds since the epoch), of
+these fields; a cluster's master key is null when the console cannot decrypt it.
 """
 
 from __future__ import annotations

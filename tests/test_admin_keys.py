@@ -166,7 +166,7 @@ def test_only_a_postfix_and_a_peppered_digest_are_stored(legacy_cluster, setting
     assert not token_matches(key, secret[:-1] + ("A" if secret[-1] != "A" else "B"))
 
 
-def test_a_new_pepper_does_not_invalidate_existing_admin_keys(legacy_cluster, settings):
+def test_a_new_pepper_does_not_invalidate_existing_admin_keys(legacy_cluster, settings, contract_client):
     from dataplane.keystore import load_key_set
 
     old_key, old_secret = make_admin_key(legacy_cluster, name="before rotation")
@@ -175,20 +175,20 @@ def test_a_new_pepper_does_not_invalidate_existing_admin_keys(legacy_cluster, se
     assert new_key.pepper_id == 99 and old_key.pepper_id != 99
     assert token_matches(old_key, old_secret) and token_matches(new_key, new_secret)
     # The data plane's key set finds each by the digest under its own pepper.
-    key_set = load_key_set()
+    key_set = load_key_set(contract_client)
     for key, secret in ((old_key, old_secret), (new_key, new_secret)):
         found = key_set.admin_key_for(secret)
         assert found is not None and found[1].id == str(key.id) and found[1].cluster_id == str(legacy_cluster.id)
     assert key_set.admin_key_for(old_secret[:-1] + ("x" if old_secret[-1] != "x" else "y")) is None
 
 
-def test_the_data_plane_sees_live_admin_keys_only(legacy_cluster, owner):
+def test_the_data_plane_sees_live_admin_keys_only(legacy_cluster, owner, contract_client):
     from dataplane.keystore import load_key_set
 
     kept, _ = make_admin_key(legacy_cluster, name="kept", expires_at=timezone.now() + timedelta(days=3))
     deleted, _ = make_admin_key(legacy_cluster, name="deleted")
     admin_key_delete(key=deleted, by=owner)
-    [((pepper_id, digest), entry)] = load_key_set().admin_keys.items()
+    [((pepper_id, digest), entry)] = load_key_set(contract_client).admin_keys.items()
     assert (entry.id, entry.cluster_id, pepper_id, digest) == (
         str(kept.id), str(legacy_cluster.id), kept.pepper_id, kept.digest
     )

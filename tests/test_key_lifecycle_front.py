@@ -9,7 +9,6 @@ so a client bound to 127.0.0.2 is a proxy and one on 127.0.0.1 is not.
 """
 
 import json
-import os
 from datetime import timedelta
 
 import grpc
@@ -21,9 +20,9 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 from apikeys.models import DatabaseApiKey
 from apikeys.services import ROLL_GRACE, database_key_create, key_disable, key_enable, key_roll
 from keyset.handshake import ask_all
-from tests.fixtures.dataplane import MANAGE, DataPlaneProcess, free_port, mint
+from tests.fixtures.dataplane import MANAGE, DataPlaneProcess, contract_env, free_port, mint
 from tests.fixtures.qdrant import requires_qdrant
-from tests.fixtures.worker import _database_url, wait_for
+from tests.fixtures.worker import wait_for
 
 pytestmark = pytest.mark.filterwarnings("ignore:Api key is used with an insecure connection")
 
@@ -32,10 +31,10 @@ INVALID = "Invalid API key or JWT"
 
 
 @pytest.fixture(scope="module")
-def front_process(django_db_setup, django_db_blocker, tmp_path_factory, dataplane_run_dir):
+def front_process(django_db_setup, django_db_blocker, tmp_path_factory, dataplane_run_dir, live_server,
+                  front_credential):
     data_dir = tmp_path_factory.mktemp("lifecycle-dataplane")
-    env = os.environ | {
-        "DATABASE_URL": _database_url(),
+    env = contract_env(live_server, front_credential) | {
         "DATAPLANE_HOST": "127.0.0.1",
         "DATAPLANE_PORT": str(free_port()),
         "DATAPLANE_DATA_DIR": str(data_dir),
@@ -47,13 +46,15 @@ def front_process(django_db_setup, django_db_blocker, tmp_path_factory, dataplan
     }
     plane = DataPlaneProcess(port=int(env["DATAPLANE_PORT"]), data_dir=data_dir, env=env)
     with django_db_blocker.unblock():
+        front_credential.ensure()
         plane.start()
     yield plane
     plane.stop()
 
 
 @pytest.fixture
-def front(front_process, transactional_db):
+def front(front_process, transactional_db, front_credential):
+    front_credential.ensure()
     if front_process.process.poll() is not None:
         front_process.start()
     yield front_process

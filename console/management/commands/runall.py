@@ -25,6 +25,11 @@ from django.core.management.base import BaseCommand
 
 from console.management.commands.seed_demo import DEMO_USER
 from console.processes import die_with_parent
+from fronts.credentials import front_credential_create
+from fronts.models import FrontCredential
+
+# The credential `make run` gives its own front.
+INTERNAL_FRONT = "runall"
 
 _STOP_GRACE_SECONDS = 10
 _RESTART_FIRST_SECONDS = 1.0
@@ -34,8 +39,8 @@ _STABLE_SECONDS = 60.0
 
 
 class Child:
-    def __init__(self, name: str, command: list[str]):
-        self.name, self.command = name, command
+    def __init__(self, name: str, command: list[str], env: dict | None = None):
+        self.name, self.command, self.env = name, command, env
         self.process: subprocess.Popen | None = None
         self.started = 0.0
         self.delay = 0.0
@@ -43,7 +48,7 @@ class Child:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            self.command, cwd=settings.BASE_DIR, start_new_session=True, preexec_fn=die_with_parent
+            self.command, cwd=settings.BASE_DIR, env=self.env, start_new_session=True, preexec_fn=die_with_parent
         )
         self.started, self.restart_at = time.monotonic(), None
 
@@ -78,8 +83,10 @@ class Command(BaseCommand):
         if settings.DEBUG:
             web = [*manage, "runserver", f"{host}:{port}", "--noreload"]
         else:
+            # Threads: a key write waits (up to DATAPLANE_CONFIRM_SECONDS) for
+            # the fronts, which ask this same server for the change meanwhile.
             web = [sys.executable, "-m", "gunicorn", "console.wsgi", "--bind", f"{host}:{port}",
-                   "--workers", "2", "--access-logfile", "-"]
+                   "--workers", "2", "--worker-class", "gthread", "--threads", "8", "--access-logfile", "-"]
         commands = {
             "web": web,
             "worker": [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"],
@@ -97,7 +104,8 @@ class Command(BaseCommand):
                 "--report", "clusters.nodes:node_seen", "--binary", settings.QDRANT_BINARY,
                 "--root", str(settings.NODES_DIR),
             ]
-        self.children = [Child(name, command) for name, command in commands.items()]
+        envs = {"dataplane": os.environ | self._front_contract(host, port)}
+        self.children = [Child(name, command, envs.get(name)) for name, command in commands.items()]
         stopping = False
 
         def stop(signum, frame):
@@ -132,6 +140,16 @@ class Command(BaseCommand):
                 announced = True
             time.sleep(0.2)
         self._stop_all()
+
+    @staticmethod
+    def _front_contract(host: str, port: int) -> dict:
+        """This host's front reads the key set from this console like any other
+        front: over the contract, with a credential of its own, made anew at
+        each start (the previous one is dropped)."""
+        FrontCredential.objects.filter(name=INTERNAL_FRONT).delete()
+        _front, credential = front_credential_create(name=INTERNAL_FRONT)
+        address = "127.0.0.1" if host in ("0.0.0.0", "localhost") else host
+        return {"KEYSET_URL": f"http://{address}:{port}", "KEYSET_CREDENTIAL": credential}
 
     def _stop_all(self) -> None:
         # TERM to each leader only: gunicorn and celery then stop their own

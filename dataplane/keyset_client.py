@@ -1,0 +1,67 @@
+"""The front's end of the contract: asks the console (KEYSET_URL) for the key
+set and its changes, acknowledges what it applied, reports last uses
+(keyset/wire.py). The credential travels in every request; the console
+answers 401 to a wrong or revoked one (`Refused`)."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+
+from keyset import wire
+
+TIMEOUT_SECONDS = 10.0
+
+
+class Refused(Exception):
+    """The console refused this front's credential: it is cut off."""
+
+
+class KeysetClient:
+    def __init__(self, *, url: str, credential: str, instance: str, ca_file: str | None = None,
+                 transport: httpx.BaseTransport | None = None):
+        self.instance = instance
+        self.applied: int | None = None  # the last change applied, sent with every request
+        self.requests = 0  # requests made to the console (the handshake's `stats`)
+        self._credential = credential
+        self._http = httpx.Client(base_url=url.rstrip("/"), timeout=TIMEOUT_SECONDS,
+                                  verify=ca_file if ca_file else True, transport=transport)
+
+    def _headers(self) -> dict:
+        headers = {"Authorization": f"Bearer {self._credential}", wire.INSTANCE_HEADER: self.instance}
+        if self.applied is not None:
+            headers[wire.APPLIED_HEADER] = str(self.applied)
+        return headers
+
+    def _send(self, method: str, path: str, **kwargs) -> dict:
+        self.requests += 1
+        response = self._http.request(method, path, headers=self._headers(), **kwargs)
+        if response.status_code == 401:
+            raise Refused(response.json().get("error", "refused"))
+        response.raise_for_status()
+        return response.json()
+
+    def snapshot(self) -> dict:
+        return self._send("GET", wire.SNAPSHOT_PATH)
+
+    def changes(self, after: int, also) -> dict:
+        return self._send("GET", wire.CHANGES_PATH,
+                          params={"after": str(after), "also": ",".join(map(str, sorted(also)))})
+
+    def ack(self, applied: int) -> None:
+        self.applied = applied
+        self._send("POST", wire.ACK_PATH)
+
+    def last_used(self, uses: list) -> None:
+        self._send("POST", wire.LAST_USED_PATH, json=uses)
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def instance_name(handshake_socket) -> str:
+    """How this process names itself to the console: its host and its handshake
+    socket, so the console tells the processes it asks over that socket
+    (fronts.changelog._handshaken) from those it waits for on other hosts."""
+    return f"{socket.gethostname()}:{handshake_socket}"

@@ -1,0 +1,116 @@
+"""The front's settings, from its environment alone: the console's contract
+address and this front's credential, where it listens, and its tuning.
+
+Nothing of the console: no database, no SECRET_KEY, no encryption keys. A
+malformed value stops the start with a message naming the variable. The
+defaults serve `make run` on one host (runall passes KEYSET_URL and an
+internal KEYSET_CREDENTIAL).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A front setting that is missing or malformed: the message says which and why."""
+
+
+def _str(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def _number(name: str, default: float, low: float, high: float, *, whole: bool = False) -> float:
+    text = _str(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number; got {text!r}.") from None
+    if not low <= value <= high or (whole and not value.is_integer()):
+        kind = "a whole number" if whole else "a number"
+        raise SettingsError(f"{name} must be {kind} from {low:g} to {high:g}; got {text!r}.")
+    return int(value) if whole else value
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    text = (_str(name) or "").lower()
+    if not text:
+        return default
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false; got {text!r}.")
+
+
+def _networks(name: str) -> tuple:
+    networks = []
+    for item in filter(None, (part.strip() for part in (_str(name) or "").split(","))):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=True))
+        except ValueError as exc:
+            raise SettingsError(f"{name} must hold comma-separated CIDRs such as 10.0.0.0/8; {item!r}: {exc}.") from None
+    return tuple(networks)
+
+
+def _url(name: str, schemes: tuple[str, ...]) -> str | None:
+    value = _str(name)
+    if value is not None:
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not parts.hostname:
+            raise SettingsError(f"{name} must be a {'/'.join(schemes)}:// URL with a host; got {value!r}.")
+    return value
+
+
+# The console's contract (keyset/wire.py) and this front's credential
+# (`manage.py create_front_credential NAME` on the console). Required to serve.
+KEYSET_URL = _url("KEYSET_URL", ("http", "https"))
+KEYSET_CREDENTIAL = _str("KEYSET_CREDENTIAL")
+# A PEM file of the CA that signed the console's certificate, for an https KEYSET_URL.
+KEYSET_CA_FILE = _str("KEYSET_CA_FILE")
+if KEYSET_CA_FILE and not Path(KEYSET_CA_FILE).is_file():
+    raise SettingsError(f"KEYSET_CA_FILE names no file: {KEYSET_CA_FILE!r}.")
+
+DATAPLANE_HOST = _str("DATAPLANE_HOST", "127.0.0.1")
+DATAPLANE_PORT = _number("DATAPLANE_PORT", 6333, 1, 65535, whole=True)
+# Every cluster's gRPC endpoint (dataplane/grpcfront.py), in each process.
+DATAPLANE_GRPC_PORT = _number("DATAPLANE_GRPC_PORT", 6334, 1, 65535, whole=True)
+if DATAPLANE_GRPC_PORT == DATAPLANE_PORT:
+    raise SettingsError("DATAPLANE_GRPC_PORT must differ from DATAPLANE_PORT.")
+# Processes serving the port (uvicorn workers); collections of a cluster are
+# served by one of them at a time and the others forward to it.
+DATAPLANE_PROCESSES = _number("DATAPLANE_PROCESSES", 1, 1, 64, whole=True)
+DATAPLANE_DATA_DIR = Path(_str("DATAPLANE_DATA_DIR", str(BASE_DIR / "var" / "dataplane")))
+# Where each process listens for forwarded storage operations and the
+# console's handshake (keyset/handshake.py): on the console's host, the
+# directory the console names too.
+DATAPLANE_RUN_DIR = Path(_str("DATAPLANE_RUN_DIR", str(DATAPLANE_DATA_DIR / "run")))
+# With Redis (the console's REDIS_URL) a change wakes the front at once; it polls as a backstop.
+REDIS_URL = _url("REDIS_URL", ("redis", "rediss"))
+# How often each process asks the console for changes.
+DATAPLANE_POLL_SECONDS = _number("DATAPLANE_POLL_SECONDS", 1.0 if REDIS_URL else 0.2, 0.01, 3600)
+# A full snapshot this often, whatever the change log says: only for writes
+# made without keys_changed() (a shell).
+DATAPLANE_RELOAD_SECONDS = _number("DATAPLANE_RELOAD_SECONDS", 300.0, 1, 86400)
+DATAPLANE_LAST_USED_FLUSH_SECONDS = _number("DATAPLANE_LAST_USED_FLUSH_SECONDS", 5.0, 0.01, 3600)
+# Qdrant's own default limit (service.max_request_size_mb = 32).
+DATAPLANE_MAX_BODY_BYTES = _number("DATAPLANE_MAX_BODY_BYTES", 32 * 1024 * 1024, 1024, 2**31 - 1, whole=True)
+# Proxies whose X-Forwarded-For the front believes (see dataplane.auth.client_address).
+TRUSTED_PROXIES = _networks("TRUSTED_PROXIES")
+# uvicorn's own log.
+DATAPLANE_LOG_LEVEL = (_str("DATAPLANE_LOG_LEVEL", "warning")).lower()
+if DATAPLANE_LOG_LEVEL not in ("trace", "debug", "info", "warning", "error", "critical"):
+    raise SettingsError(f"DATAPLANE_LOG_LEVEL must be one of TRACE, DEBUG, INFO, WARNING, ERROR, CRITICAL; "
+                        f"got {DATAPLANE_LOG_LEVEL!r}.")
+# For tests only: the handshake socket may move the front's clock (dataplane/clock.py).
+DATAPLANE_TEST_CLOCK = _bool("DATAPLANE_TEST_CLOCK")
+# For the benchmark only: serve without authentication (loopback only).
+DATAPLANE_INSECURE_NO_AUTH = _bool("DATAPLANE_INSECURE_NO_AUTH")
