@@ -1,33 +1,44 @@
 """When the console is unreachable, the front keeps serving the key set it
 loaded last, and admits no key it has not seen; back, it catches up."""
 
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
-from django.contrib.staticfiles.handlers import StaticFilesHandler
-from django.test.testcases import LiveServerThread
 
-from tests.fixtures.dataplane import MANAGE, DataPlaneProcess, contract_env, free_port, mint
-from tests.fixtures.worker import wait_for
+from console.processes import die_with_parent
+from tests.fixtures.dataplane import ROOT, MANAGE, DataPlaneProcess, contract_env, free_port, http_get, mint
+from tests.fixtures.worker import _database_url, wait_for
 
 
 class Console:
-    """A console server of this test's own (the live server's kind), to stop and start again."""
+    """A console web server process of this test's own on the test database, to stop and start again."""
 
     def __init__(self, port: int):
         self.port, self.url = port, f"http://127.0.0.1:{port}"
-        self.thread = None
+        self.process = None
 
     def start(self) -> None:
-        self.thread = LiveServerThread("127.0.0.1", StaticFilesHandler, port=self.port)
-        self.thread.daemon = True
-        self.thread.start()
-        self.thread.is_ready.wait()
-        if self.thread.error:
-            raise self.thread.error
+        env = os.environ | {"DATABASE_URL": _database_url()}
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{self.port}"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
+        wait_for(lambda: http_get(self.url + "/login/", timeout=1)[0] == 200 if self._up() else False, timeout=30)
+
+    def _up(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
 
     def stop(self) -> None:
-        self.thread.terminate()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
 
 
 def test_it_keeps_serving_the_last_key_set_while_the_console_is_down(

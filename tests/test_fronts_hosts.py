@@ -1,0 +1,112 @@
+"""Fronts on several hosts: three fronts, on 127.0.0.2, 127.0.0.3 and
+127.0.0.4, each with its own data and run directory and nothing of the
+console but KEYSET_URL and a credential of its own. A key is admitted on its
+first request after the create answered and refused on the first after the
+delete, on every front; a front that does not answer delays a change by the
+bound only, named in the warning; a revoked front is cut off."""
+
+import logging
+import os
+import signal
+import time
+
+import pytest
+
+from apikeys.services import database_key_delete
+from fronts.credentials import front_credential_revoke
+from tests.fixtures.dataplane import MANAGE, DataPlaneProcess, FrontCredentialForTests, contract_env, free_port, \
+    http_get, mint
+
+HOSTS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
+ROUNDS = 20  # more in `make bench`
+
+
+@pytest.fixture(scope="module")
+def fronts(django_db_setup, django_db_blocker, live_server, tmp_path_factory):
+    started = []
+    with django_db_blocker.unblock():
+        for host in HOSTS:
+            credential = FrontCredentialForTests(name=f"front-{host}")
+            credential.ensure()
+            root = tmp_path_factory.mktemp(f"front-{host}")
+            port = free_port()
+            env = contract_env(live_server, credential) | {
+                "DATAPLANE_HOST": host, "DATAPLANE_PORT": str(port),
+                "DATAPLANE_DATA_DIR": str(root / "data"), "DATAPLANE_RUN_DIR": str(root / "run"),
+                "DATAPLANE_POLL_SECONDS": "0.1",
+            }
+            front = DataPlaneProcess(port=port, data_dir=root / "data", env=env, host=host)
+            front.credential = credential
+            front.start()
+            started.append(front)
+    yield started
+    for front in started:
+        front.stop()
+
+
+@pytest.fixture
+def hosts(fronts, transactional_db, settings):
+    settings.DATAPLANE_CONFIRM_SECONDS = 2
+    for front in fronts:
+        front.credential.ensure()  # the flush between tests took the rows
+        if front.process.poll() is not None:
+            front.start()
+    # Each has told the console it is there (its next poll), so the console waits for it.
+    deadline = time.monotonic() + 5
+    from fronts.models import FrontInstance
+
+    while FrontInstance.objects.filter(credential__name__startswith="front-127.").count() < len(fronts):
+        assert time.monotonic() < deadline, "the fronts did not reach the console"
+        time.sleep(0.05)
+    return fronts
+
+
+def status(front, token) -> int:
+    return http_get(front.url + "/", {"api-key": token})[0]
+
+
+def test_a_key_works_on_every_host_on_its_first_request_and_dies_on_every_host_after_delete(hosts, cluster, owner):
+    wrong = []
+    for trial in range(ROUNDS):
+        key, token = mint(cluster, MANAGE, by=owner)
+        wrong += [(trial, "create", front.host, s) for front in hosts if (s := status(front, token)) != 200]
+        database_key_delete(key=key, by=owner)
+        wrong += [(trial, "delete", front.host, s) for front in hosts if (s := status(front, token)) != 401]
+    assert wrong == []
+
+
+def test_a_stopped_front_delays_a_change_by_the_bound_only_and_is_named(hosts, cluster, owner, settings, caplog):
+    settings.DATAPLANE_CONFIRM_SECONDS = 0.5
+    frozen, *running = hosts
+    os.kill(frozen.process.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="fronts.changelog"):
+            _, token = mint(cluster, MANAGE, by=owner)
+        assert time.monotonic() - started < 0.5 + 1.0
+        assert f"front-{frozen.host}" in caplog.text  # the warning names it
+        assert [status(front, token) for front in running] == [200, 200]
+    finally:
+        os.kill(frozen.process.pid, signal.SIGCONT)
+    frozen.wait_until_accepted(token)  # running again, it catches up
+
+
+def test_a_killed_front_does_not_stop_the_others(hosts, cluster, owner):
+    killed, *running = hosts
+    os.killpg(killed.process.pid, signal.SIGKILL)
+    killed.process.wait()
+    key, token = mint(cluster, MANAGE, by=owner)
+    assert [status(front, token) for front in running] == [200, 200]
+    database_key_delete(key=key, by=owner)
+    assert [status(front, token) for front in running] == [401, 401]
+
+
+def test_a_revoked_front_is_cut_off(hosts, cluster, owner):
+    _, token = mint(cluster, MANAGE, by=owner)
+    revoked, *kept = hosts
+    assert status(revoked, token) == 200
+    front_credential_revoke(name=revoked.credential.name)
+    revoked.wait_until_refused(token, timeout=2)  # its next poll is refused: it drops the key set
+    assert [status(front, token) for front in kept] == [200, 200]
+    _, later = mint(cluster, MANAGE, by=owner)  # not waited for any more, and never admitted there
+    assert status(revoked, later) == 401 and [status(front, later) for front in kept] == [200, 200]
