@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from console.processes import die_with_parent
+from keyset.wire import SNAPSHOT_PATH
 from tests.fixtures.dataplane import ROOT, MANAGE, DataPlaneProcess, contract_env, free_port, http_get, mint
 from tests.fixtures.worker import _database_url, wait_for
 
@@ -26,7 +27,8 @@ class Console:
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{self.port}"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
-        wait_for(lambda: http_get(self.url + "/login/", timeout=1)[0] == 200 if self._up() else False, timeout=30)
+        # Up when the contract answers (401: this probe has no credential).
+        wait_for(lambda: self._up() and http_get(self.url + SNAPSHOT_PATH, timeout=2)[0] == 401, timeout=60)
 
     def _up(self) -> bool:
         try:
