@@ -76,6 +76,50 @@ def _setup(tmp: Path):
     return cluster, token, manage
 
 
+def contract_client():
+    """The front's contract client, answered by the console's views in this
+    process (WSGI, no socket), with a credential made here: for the benches
+    that drive a key set by hand."""
+    import httpx
+    from django.core import signals
+    from django.core.wsgi import get_wsgi_application
+    from django.db import close_old_connections
+
+    from dataplane.keyset_client import KeysetClient
+    from fronts.credentials import front_credential_create
+
+    _, credential = front_credential_create(name=f"bench-in-process-{os.getpid()}")
+    # Keep the connection across requests, as the console's server does between polls.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    return KeysetClient(url="http://localhost", credential=credential, instance="bench:in-process",
+                        transport=httpx.WSGITransport(app=get_wsgi_application()))
+
+
+_contract_env: dict = {}
+
+
+def contract_env() -> dict:
+    """KEYSET_URL and KEYSET_CREDENTIAL of the console's contract, served from a
+    thread of this process for the benches' fronts (started once)."""
+    if not _contract_env:
+        import threading
+
+        from django.core.servers.basehttp import ThreadedWSGIServer
+        from django.core.wsgi import get_wsgi_application
+        from django.test.testcases import QuietWSGIRequestHandler
+
+        from fronts.credentials import front_credential_create
+
+        port = _free_port()
+        server = ThreadedWSGIServer(("127.0.0.1", port), QuietWSGIRequestHandler)
+        server.set_app(get_wsgi_application())
+        threading.Thread(target=server.serve_forever, name="bench-contract", daemon=True).start()
+        _, credential = front_credential_create(name=f"bench-{os.getpid()}")
+        _contract_env.update(KEYSET_URL=f"http://127.0.0.1:{port}", KEYSET_CREDENTIAL=credential)
+    return _contract_env
+
+
 def _best(stmt, number: int, repeat: int = 7) -> float:
     """Seconds per call: the best of `repeat` rounds, the least disturbed by the rest of the machine."""
     return min(timeit.repeat(stmt, number=number, repeat=repeat)) / number
@@ -89,7 +133,7 @@ def auth_ratios(cluster, token: str) -> dict:
     from dataplane import auth
     from dataplane.keystore import load_key_set
 
-    key_set = load_key_set()
+    key_set = load_key_set(contract_client())
     master = cluster.master_key.encode()
     headers = [(b"host", b"localhost:6333"), (b"user-agent", b"python-client/1.20.0"),
                (b"accept", b"*/*"), (b"content-type", b"application/json"), (b"api-key", token.encode())]
@@ -134,7 +178,8 @@ def _start_dataplane(data_dir: Path, *, auth_enabled: bool, processes: int = 1,
     import urllib.request
 
     port = _free_port()
-    env = os.environ | {"DATAPLANE_PORT": str(port), "DATAPLANE_GRPC_PORT": str(grpc_port or _free_port()),
+    env = os.environ | contract_env() | {"DATAPLANE_PORT": str(port),
+                                         "DATAPLANE_GRPC_PORT": str(grpc_port or _free_port()),
                         "DATAPLANE_HOST": "127.0.0.1",
                         "DATAPLANE_DATA_DIR": str(data_dir), "DATAPLANE_RUN_DIR": str(data_dir / "run"),
                         "DATAPLANE_PROCESSES": str(processes),

@@ -115,17 +115,19 @@ def _percentile(samples: list[float], fraction: float) -> float:
 def load_figures() -> dict:
     import gc
 
+    from bench.dataplane import contract_client
     from dataplane.keystore import load_key_set
 
+    client = contract_client()
     times = []
     for _ in range(3):
         started = time.perf_counter()
-        key_set = load_key_set()
+        key_set = load_key_set(client)
         times.append(time.perf_counter() - started)
         del key_set
     gc.collect()
     tracemalloc.start()
-    key_set = load_key_set()
+    key_set = load_key_set(client)
     held = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     total = len(key_set.database_keys) + len(key_set.admin_keys)
@@ -135,9 +137,10 @@ def load_figures() -> dict:
 def apply_figures(cluster, trials: int) -> dict:
     """What the handshake waits for in a process: refresh() right after each commit."""
     from apikeys.services import database_key_create, database_key_delete
+    from bench.dataplane import contract_client
     from dataplane.keystore import KeyStore
 
-    store = KeyStore(poll_seconds=60, reload_seconds=3600)
+    store = KeyStore(client=contract_client(), poll_seconds=60, reload_seconds=3600)
     store.refresh(force=True)
     samples = {"create": [], "delete": [], "nothing": []}
     for _ in range(trials):

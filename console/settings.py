@@ -350,14 +350,10 @@ API_KEY_PEPPERS = env.peppers("API_KEY_PEPPERS")
 # Database API keys per page on the cluster page and the API Keys page.
 API_KEYS_PER_PAGE = 25
 
-# The data plane (dataplane/, `python -m dataplane`): each cluster's Qdrant
-# REST endpoint, behind the authenticating front. See README "Data plane".
-
-
-DATAPLANE_HOST = env.str("DATAPLANE_HOST", default="127.0.0.1")
-# uvicorn's own log (the data plane's is LOG_LEVEL's, like the rest).
-DATAPLANE_LOG_LEVEL = env.choice("DATAPLANE_LOG_LEVEL", ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
-                                 default="WARNING")
+# What the console knows of the fronts (dataplane/, `python -m dataplane`,
+# whose own settings are dataplane/settings.py): the ports its snippets name,
+# where their collections and sockets are on this host, and how long a key
+# change waits for them. See README "Data plane".
 DATAPLANE_PORT = env.int("DATAPLANE_PORT", default=6333, low=1, high=65535)
 # Every cluster's gRPC endpoint (dataplane/grpcfront.py), in each data plane process.
 DATAPLANE_GRPC_PORT = env.int("DATAPLANE_GRPC_PORT", default=6334, low=1, high=65535)
@@ -365,36 +361,17 @@ if DATAPLANE_GRPC_PORT == DATAPLANE_PORT:
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("DATAPLANE_GRPC_PORT must differ from DATAPLANE_PORT.")
-# Processes serving the port (uvicorn workers); collections of a cluster are
-# served by one of them at a time and the others forward to it.
-DATAPLANE_PROCESSES = env.int("DATAPLANE_PROCESSES", default=1, low=1, high=64)
 DATAPLANE_DATA_DIR = Path(env.str("DATAPLANE_DATA_DIR", default=str(VAR_DIR / "dataplane")))
-# Where each process listens: for forwarded storage operations and for the
-# console's key set handshake (keyset/handshake.py). Console and data plane
-# must name the same directory.
+# Where the fronts on this host answer the key set handshake (keyset/handshake.py);
+# fronts on other hosts are waited for by their acknowledgements (fronts/changelog.py).
 DATAPLANE_RUN_DIR = Path(env.str("DATAPLANE_RUN_DIR", default=str(DATAPLANE_DATA_DIR / "run")))
 # How long a create or delete of a key waits for every data plane process to
 # confirm it has the change (read-your-writes); past it the change still
 # stands and the response says it may take a moment. 0 turns the wait off.
 DATAPLANE_CONFIRM_SECONDS = env.seconds("DATAPLANE_CONFIRM_SECONDS", default=2.0, maximum=30)
-# How often each process reads the key set's change log; with Redis it is also
-# woken by a message, and polls as a backstop.
-DATAPLANE_POLL_SECONDS = env.float("DATAPLANE_POLL_SECONDS", default=1.0 if REDIS_URL else 0.2)
-# A full reload of the key set this often, whatever the change log says: only
-# for writes made without keys_changed() (a shell). Changes are applied one by
-# one; a full load of 100,000 keys takes seconds of a core, so not every 30 s.
-DATAPLANE_RELOAD_SECONDS = env.float("DATAPLANE_RELOAD_SECONDS", default=300.0)
-DATAPLANE_LAST_USED_FLUSH_SECONDS = env.float("DATAPLANE_LAST_USED_FLUSH_SECONDS", default=5.0)
-# Qdrant's own default limit (service.max_request_size_mb = 32).
-DATAPLANE_MAX_BODY_BYTES = env.int("DATAPLANE_MAX_BODY_BYTES", default=32 * 1024 * 1024, low=1024, high=2**31 - 1)
-# Proxies whose X-Forwarded-For the front believes (REST header, gRPC
-# metadata): the client's address is the socket peer unless the peer is one
-# of these. Read for a key's IP allowlist and its last-used address.
+# Proxies whose X-Forwarded-For the front believes (the front reads its own,
+# dataplane/settings.py; checked here too so a bad value stops `make run` early).
 TRUSTED_PROXIES = env.networks("TRUSTED_PROXIES")
-# For tests only: the handshake socket may move the data plane's clock (dataplane/clock.py).
-DATAPLANE_TEST_CLOCK = env.bool("DATAPLANE_TEST_CLOCK", default=False)
-# For the benchmark only: serve without authentication (loopback only).
-DATAPLANE_INSECURE_NO_AUTH = env.bool("DATAPLANE_INSECURE_NO_AUTH", default=False)
 
 # The management API (api/): a subset of Qdrant Cloud's public API, with
 # management keys (managementkeys/). See README "Management API". The API's

@@ -30,14 +30,14 @@ def _number(name: str, default: float, low: float, high: float, *, whole: bool =
     text = _str(name)
     if text is None:
         return default
+    kind = "a whole number" if whole else "a number"
     try:
-        value = float(text)
+        value = int(text) if whole else float(text)  # "6333.0" and "1e9" are no port, no byte count
     except ValueError:
-        raise SettingsError(f"{name} must be a number; got {text!r}.") from None
-    if not low <= value <= high or (whole and not value.is_integer()):
-        kind = "a whole number" if whole else "a number"
+        raise SettingsError(f"{name} must be {kind} from {low:g} to {high:g}; got {text!r}.") from None
+    if not low <= value <= high:
         raise SettingsError(f"{name} must be {kind} from {low:g} to {high:g}; got {text!r}.")
-    return int(value) if whole else value
+    return value
 
 
 def _bool(name: str, default: bool = False) -> bool:

@@ -27,7 +27,6 @@ def fronts(django_db_setup, django_db_blocker, live_server, tmp_path_factory):
     with django_db_blocker.unblock():
         for host in HOSTS:
             credential = FrontCredentialForTests(name=f"front-{host}")
-            credential.ensure()
             root = tmp_path_factory.mktemp(f"front-{host}")
             port = free_port()
             env = contract_env(live_server, credential) | {

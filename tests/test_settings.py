@@ -65,8 +65,6 @@ def environment(monkeypatch, tmp_path):
         ("DATAPLANE_PORT", "70000", "DATAPLANE_PORT must be a whole number from 1 to 65535"),
         ("DATAPLANE_GRPC_PORT", "grpc", "DATAPLANE_GRPC_PORT must be a whole number from 1 to 65535"),
         ("DATAPLANE_PORT", "6333.0", "DATAPLANE_PORT must be a whole number from 1 to 65535"),
-        ("DATAPLANE_MAX_BODY_BYTES", "1e9", "DATAPLANE_MAX_BODY_BYTES must be a whole number"),
-        ("DATAPLANE_LOG_LEVEL", "chatty", "DATAPLANE_LOG_LEVEL must be one of"),
         ("PORT", "http", "PORT must be a whole number from 1 to 65535"),
         ("PORT", "0", "PORT must be a whole number from 1 to 65535"),
         ("CONSOLE_URL", "console.example.com", "CONSOLE_URL must be a http/https:// URL"),
