@@ -71,3 +71,9 @@ def front_contact(*, front: FrontCredential, instance: str, address: str | None,
     )
     if not stale.update(**values):
         FrontInstance.objects.get_or_create(credential=front, instance=instance, defaults=values)
+
+
+def front_instances_prune(*, before) -> int:
+    """Forgets the processes not heard from since `before` (each restart of a front is a new one)."""
+    deleted, _ = FrontInstance.objects.filter(last_contact_at__lt=before).delete()
+    return deleted

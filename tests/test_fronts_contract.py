@@ -99,3 +99,16 @@ def test_a_second_credential_of_the_same_name_is_refused(credential):
 
     with pytest.raises(CommandError, match="already exists"):
         call_command("create_front_credential", "edge-1", stdout=io.StringIO())
+
+
+def test_processes_gone_for_a_day_are_forgotten_by_the_prune(client, credential, cluster):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from fronts.tasks import keyset_prune_task
+
+    ask(client, wire.CHANGES_PATH, credential, after=0)
+    FrontInstance.objects.update(last_contact_at=timezone.now() - timedelta(days=1, minutes=1))
+    keyset_prune_task()
+    assert not FrontInstance.objects.exists()
