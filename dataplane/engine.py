@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 FORWARD_TIMEOUT_SECONDS = 60
 _CLAIM_ATTEMPTS = 20
-# In a cluster's directory: the token of the key set's epoch (keyset.models.KeySetEpoch)
+# In a cluster's directory: the token of the key set's epoch (fronts.models.KeySetEpoch)
 # it was last served under. A directory whose cluster the key set lacks is
 # removed only when the key set has that same epoch: a data plane started on
 # another database, or on one restored from a backup, must not take every

@@ -16,8 +16,8 @@ from apikeys.reminders import send_expiry_reminders
 from audit.models import AuditEntry
 from clusters.models import Cluster
 from dataplane.engine import EPOCH_FILE, Engine
-from keyset.contract import changes_prune
-from keyset.models import KeySetChange
+from fronts.changelog import changes_prune
+from fronts.models import KeySetChange
 from tests.conftest import make_cluster
 from tests.fixtures.dataplane import MANAGE, mint
 from tests.fixtures.worker import wait_for

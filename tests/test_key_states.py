@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from apikeys.models import DatabaseApiKey
 from apikeys.states import LISTED_STATES, WORKING_STATES, KeyState, state_expression
-from keyset.contract import keys_changed
+from fronts.changelog import keys_changed
 from tests.fixtures.dataplane import MANAGE, http_get, mint
 from tests.test_api_support import api_as, url
 
