@@ -10,22 +10,22 @@ def main() -> None:
     try:
         from dataplane import settings
     except ValueError as exc:  # dataplane.settings.SettingsError: a setting is malformed
-        sys.exit(f"dataplane: {exc}")
+        sys.exit(f"The data plane cannot start: {exc}")
     import uvicorn
 
     from dataplane import tls
     from dataplane.protocol import CappedHttpToolsProtocol
 
-    if not settings.KEYSET_URL or not settings.KEYSET_CREDENTIAL:
-        sys.exit("dataplane: KEYSET_URL (the console's address) and KEYSET_CREDENTIAL "
-                 "(`manage.py create_front_credential NAME` on the console) must be set.")
     try:
         tls_files = tls.from_environ()
     except tls.TlsError as error:
         raise SystemExit(f"The data plane cannot start: {error}") from None
-
+    if not settings.KEYSET_URL or not settings.KEYSET_CREDENTIAL:
+        sys.exit("The data plane cannot start: KEYSET_URL (the console's address) and KEYSET_CREDENTIAL "
+                 "(`manage.py create_front_credential NAME` on the console) must be set.")
     if settings.DATAPLANE_INSECURE_NO_AUTH and not _loopback(settings.DATAPLANE_HOST):
-        sys.exit("dataplane: DATAPLANE_INSECURE_NO_AUTH is for benchmarks on the loopback interface only.")
+        sys.exit("The data plane cannot start: DATAPLANE_INSECURE_NO_AUTH is for benchmarks on the loopback "
+                 "interface only.")
     if settings.DATAPLANE_INSECURE_NO_AUTH:
         logging.getLogger("dataplane").warning("authentication is OFF (DATAPLANE_INSECURE_NO_AUTH)")
     settings.DATAPLANE_DATA_DIR.mkdir(parents=True, exist_ok=True)

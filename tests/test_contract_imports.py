@@ -57,3 +57,4 @@ def test_the_reader_sees_every_form_of_import(tmp_path, source, forbidden):
     path = tmp_path / "module.py"
     path.write_text(source)
     assert forbidden in imports(path)
+

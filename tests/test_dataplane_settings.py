@@ -1,0 +1,30 @@
+"""The front's own settings (dataplane/settings.py): nothing of the console, and
+a missing or malformed one stops the start with a message naming it."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.fixtures.dataplane import ROOT
+
+
+def start(**overrides) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEYSET_", "DATAPLANE_"))} | overrides
+    return subprocess.run([sys.executable, "-m", "dataplane"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({}, "KEYSET_URL (the console's address) and KEYSET_CREDENTIAL"),
+    ({"KEYSET_URL": "http://127.0.0.1:1"}, "KEYSET_URL (the console's address) and KEYSET_CREDENTIAL"),
+    ({"KEYSET_URL": "console:8000"}, "KEYSET_URL must be a http/https:// URL with a host; got 'console:8000'."),
+    ({"DATAPLANE_PORT": "70000"}, "DATAPLANE_PORT must be a whole number from 1 to 65535; got '70000'."),
+    ({"KEYSET_CA_FILE": "/nonexistent/ca.pem"}, "KEYSET_CA_FILE names no file: '/nonexistent/ca.pem'."),
+    ({"TRUSTED_PROXIES": "10.0.0.1/8"}, "TRUSTED_PROXIES must hold comma-separated CIDRs"),
+])
+def test_a_missing_or_malformed_setting_stops_the_front_with_a_message_naming_it(overrides, message):
+    started = start(**overrides)
+    assert started.returncode == 1
+    assert started.stderr.strip().splitlines()[-1].startswith(f"The data plane cannot start: {message}")
