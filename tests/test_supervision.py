@@ -26,6 +26,7 @@ from audit.models import Action, AuditEntry
 from clusters.models import Cluster, Operation, Phase
 from clusters.restarts import cluster_restart_start
 from console.processes import die_with_parent
+from fronts.models import FrontInstance
 from managementkeys.services import management_key_create
 from tests.fixtures.dataplane import free_port
 from tests.fixtures.worker import Worker, _database_url, wait_for
@@ -293,6 +294,23 @@ def test_a_restart_asked_while_the_broker_is_down_completes_once_it_is_back(redi
     operation.refresh_from_db()
     assert operation.state == "DONE"
     assert stack.process.poll() is None and set(stack.pids()) == {"web", "worker", "beat", "dataplane"}
+
+
+@pytest.mark.worker
+def test_make_run_s_own_front_admits_a_key_on_its_first_request_with_no_configuration(stack_for, cluster, owner):
+    """runall gives its front KEYSET_URL and an internal credential; a key made in
+    the console is admitted there on the first request after the create, and
+    refused on the first after the delete (the console waits for its acknowledgement)."""
+    from apikeys.services import database_key_delete
+    from tests.fixtures.dataplane import MANAGE, http_get, mint
+
+    stack = stack_for()
+    front = f"http://127.0.0.1:{stack.dataplane_port}/"
+    wait_for(lambda: FrontInstance.objects.filter(credential__name="runall").exists(), timeout=30)
+    key, token = mint(cluster, MANAGE, by=owner)
+    assert http_get(front, {"api-key": token})[0] == 200
+    database_key_delete(key=key, by=owner)
+    assert http_get(front, {"api-key": token})[0] == 401
 
 
 def test_a_child_that_keeps_dying_waits_longer_each_time_and_a_stable_one_starts_over():
