@@ -69,7 +69,7 @@ class LastUsed:
         if not pending:
             return
         try:
-            self.client.last_used([[kind, key_id, when.timestamp(), ip, protocol]
+            self.client.last_used([[kind, str(key_id), when.timestamp(), ip, protocol]
                                    for (kind, key_id), (when, ip, protocol) in pending.items()])
         except Exception as exc:  # noqa: BLE001 - console unreachable: try these again next time
             logger.warning("cannot report when keys were last used (%s); will retry", exc)

@@ -21,6 +21,9 @@ def start(**overrides) -> subprocess.CompletedProcess:
     ({"KEYSET_URL": "http://127.0.0.1:1"}, "KEYSET_URL (the console's address) and KEYSET_CREDENTIAL"),
     ({"KEYSET_URL": "console:8000"}, "KEYSET_URL must be a http/https:// URL with a host; got 'console:8000'."),
     ({"DATAPLANE_PORT": "70000"}, "DATAPLANE_PORT must be a whole number from 1 to 65535; got '70000'."),
+    ({"DATAPLANE_PORT": "6333.0"}, "DATAPLANE_PORT must be a whole number from 1 to 65535; got '6333.0'."),
+    ({"DATAPLANE_MAX_BODY_BYTES": "1e9"}, "DATAPLANE_MAX_BODY_BYTES must be a whole number"),
+    ({"DATAPLANE_LOG_LEVEL": "chatty"}, "DATAPLANE_LOG_LEVEL must be one of"),
     ({"KEYSET_CA_FILE": "/nonexistent/ca.pem"}, "KEYSET_CA_FILE names no file: '/nonexistent/ca.pem'."),
     ({"TRUSTED_PROXIES": "10.0.0.1/8"}, "TRUSTED_PROXIES must hold comma-separated CIDRs"),
 ])

@@ -7,11 +7,11 @@ from dataplane.lastused import LastUsed
 from tests.fixtures.apikeys import key_url, make_key
 
 
-def test_an_older_grpc_use_flushed_late_does_not_hide_a_newer_rest_use(cluster, owner, client_of, monkeypatch):
-    # Both writers share the test's connection, which the test's transaction keeps open.
-    monkeypatch.setattr("dataplane.lastused.close_old_connections", lambda: None)
+def test_an_older_grpc_use_flushed_late_does_not_hide_a_newer_rest_use(cluster, owner, client_of, contract_client):
     key, _ = make_key(cluster, by=owner)
-    grpc_process, rest_process = LastUsed(flush_seconds=60), LastUsed(flush_seconds=60)
+    # Two front processes, each reporting over the contract (answered in this process).
+    grpc_process = LastUsed(client=contract_client, flush_seconds=60)
+    rest_process = LastUsed(client=contract_client, flush_seconds=60)
     grpc_process.note(key, "10.0.0.7", "grpc")
     rest_process.note(key, "10.0.0.8", "rest")  # later than the gRPC use
     rest_process.flush()

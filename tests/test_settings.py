@@ -126,12 +126,11 @@ def test_good_values_are_read(environment):
     assert settings["CLUSTER_ENDPOINT_URL"] == "https://{id}.clusters.example.com"
 
 
-def test_where_make_run_listens_and_the_data_plane_logs_are_settings(environment):
-    assert (environment()["RUN_HOST"], environment()["RUN_PORT"], environment()["DATAPLANE_LOG_LEVEL"]) == (
-        "127.0.0.1", 8000, "WARNING")
-    settings = environment(HOST="0.0.0.0", PORT="8080", DATAPLANE_LOG_LEVEL="INFO",
-                           CONSOLE_URL="https://console.example.com/")
-    assert (settings["RUN_HOST"], settings["RUN_PORT"], settings["DATAPLANE_LOG_LEVEL"]) == ("0.0.0.0", 8080, "INFO")
+def test_where_make_run_listens_is_a_setting(environment):
+    # The front's log level is the front's own setting (tests/test_dataplane_settings.py).
+    assert (environment()["RUN_HOST"], environment()["RUN_PORT"]) == ("127.0.0.1", 8000)
+    settings = environment(HOST="0.0.0.0", PORT="8080", CONSOLE_URL="https://console.example.com/")
+    assert (settings["RUN_HOST"], settings["RUN_PORT"]) == ("0.0.0.0", 8080)
     assert settings["CONSOLE_URL"] == "https://console.example.com"
 
 
