@@ -30,7 +30,7 @@ from audit.services import client_ip
 from clusters import catalog
 from clusters.forms import ClusterCreateForm
 from clusters.models import MAX_NODES, ClusterNode, NodeState, Phase, Runtime
-from clusters.nodes import cluster_version
+from clusters.runtime import runtime_for
 from clusters.restarts import cluster_restart_start, granular_access_enable
 from clusters.selectors import clusters_of
 from clusters.services import cluster_create, cluster_delete
@@ -59,7 +59,7 @@ class ClusterNodeInfo(ProtoSerializer):
     state = EnumField(NODE_STATE_NAMES, NODE_STATES)
 
     def get_version(self, node) -> str:
-        return cluster_version(node.cluster, [node])
+        return runtime_for(node.cluster).version(node.cluster, [node])
 
 
 @extend_schema_serializer(component_name="v1ClusterState")
@@ -74,7 +74,7 @@ class ClusterState(ProtoSerializer):
     jwtRbac = serializers.BooleanField(source="jwt_rbac")
 
     def get_version(self, cluster) -> str:
-        return cluster_version(cluster, list(cluster.nodes.all()))
+        return runtime_for(cluster).version(cluster, list(cluster.nodes.all()))
 
 
 @extend_schema_serializer(component_name="v1ClusterConfiguration")

@@ -25,7 +25,7 @@ from apikeys.states import LISTED_STATES
 from apikeys.policy import roll_permission
 from apikeys.services import ROLL_GRACE, ROLL_GRACE_LABELS
 from createonce.forms import NonceForm
-from clusters.nodes import CollectionsUnreadable
+from clusters.runtime import CollectionsUnreadable
 
 DEFAULT_EXPIRY_DAYS = 90
 NEVER_HINT = "leave the field empty for a key that never expires."

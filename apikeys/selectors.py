@@ -9,21 +9,17 @@ from django.utils import timezone
 from apikeys.models import REMINDER_DAYS, AdminKey, DatabaseApiKey, IssuedKey
 from keyset.rights import FULL, Access, Decision, access_from_claim, rights_matrix
 from apikeys.tokens import access_claim
-from clusters.models import Runtime
-from clusters.nodes import cluster_collection_names
-from fronts.embedded import embedded_collections
+from clusters.runtime import runtime_for
 
 
 def cluster_collections(cluster) -> list[str]:
     """The collections the create form offers for this cluster, sorted.
 
     The one place the console learns a cluster's collections: the live
-    cluster, as its data plane stores them (embedded) or as a ready node lists
-    them (qdrant; raises clusters.nodes.CollectionsUnreadable when none can).
+    cluster, as its runtime reads them (raises
+    clusters.runtime.CollectionsUnreadable when it cannot).
     """
-    if cluster.runtime == Runtime.QDRANT:
-        return cluster_collection_names(cluster)
-    return embedded_collections(cluster.id)
+    return runtime_for(cluster).collections(cluster)
 
 
 # How a key list can be sorted (the `order` filter; the API's orderBy names the same fields).

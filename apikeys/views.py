@@ -71,7 +71,7 @@ from apikeys.states import WORKING_STATES
 from audit.services import client_ip
 from createonce.forms import new_nonce
 from createonce.services import create_once, repeated
-from clusters.nodes import CollectionsUnreadable
+from clusters.runtime import CollectionsUnreadable
 from clusters.selectors import cluster_for
 from fronts.changelog import propagation
 

@@ -107,13 +107,10 @@ class Cluster(models.Model):
 
     @property
     def running_version(self) -> str:
-        """The version the nodes report (`GET /`) for a `qdrant` cluster (several
-        while they differ; "" until one has answered); the engine's for an
-        embedded one. Uses prefetched nodes when there are."""
-        if self.runtime != Runtime.QDRANT:
-            return self.version
-        versions = sorted({node.version for node in self.nodes.all() if node.version})
-        return ", ".join(v if v.startswith("v") else f"v{v}" for v in versions)
+        """The version the cluster's runtime reports (clusters/runtime.py). Uses prefetched nodes when there are."""
+        from clusters.runtime import runtime_for
+
+        return runtime_for(self).version(self)
 
     @property
     def is_legacy(self) -> bool:

@@ -20,12 +20,12 @@ import logging
 import time
 from collections.abc import Callable
 
-import httpx
 from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
 from clusters.models import Cluster, ClusterNode, NodeState, Operation, Phase, Runtime
+from clusters.runtime import ClusterRuntime, CollectionsUnreadable
 from runtimes.base import ClusterSpec, Node, NodeAddress, NodeHealth, NodePorts
 
 log = logging.getLogger(__name__)
@@ -87,13 +87,10 @@ def _state(health: NodeHealth) -> str:
     return NodeState.STARTING
 
 
-def _version(address: NodeAddress | None) -> str:
-    if address is None:
-        return ""
+def _version(node: Node) -> str:
     try:
-        response = httpx.get(address.http_url + "/", timeout=2, trust_env=False, headers={"Connection": "close"})
-        return str(response.json()["version"]) if response.status_code == 200 else ""
-    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return str(node_runtime().version(node))
+    except (RuntimeError, ValueError, KeyError, TypeError):
         return ""
 
 
@@ -107,7 +104,7 @@ def node_seen(node: Node, health: NodeHealth, address: NodeAddress | None) -> No
     if address is not None:
         changes |= {"http_port": address.ports.http, "grpc_port": address.ports.grpc, "p2p_port": address.ports.p2p}
     if state == NodeState.HEALTHY:
-        changes["version"] = _version(address)[:32]
+        changes["version"] = _version(node)[:32]
     rows = ClusterNode.objects.filter(cluster_id=node.cluster.id, index=node.index)
     if state == NodeState.HEALTHY:
         rows.exclude(state=NodeState.HEALTHY).update(started_at=timezone.now())
@@ -145,14 +142,10 @@ def cluster_phase_sync(cluster_id) -> None:
 COLLECTIONS_TIMEOUT_SECONDS = 2.0
 
 
-class CollectionsUnreadable(Exception):
-    """No ready node of the cluster listed its collections; the message says why, without a key."""
-
-
 def cluster_collection_names(cluster: Cluster) -> list[str]:
     """The names of a `qdrant` cluster's collections, sorted, as one of its
-    ready nodes lists them (`GET /collections` with the master key, at the
-    address the runtime gives). Raises CollectionsUnreadable."""
+    ready nodes lists them (the runtime asks it with the master key). Raises
+    CollectionsUnreadable."""
     ready = [row for row in cluster.nodes.all() if row.state == NodeState.HEALTHY]
     if not ready:
         raise CollectionsUnreadable("no node of the cluster is ready")
@@ -164,21 +157,10 @@ def cluster_collection_names(cluster: Cluster) -> list[str]:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
-        address = runtime.address(Node(spec, row.index))
         try:
-            # Connection: close, as the supervisor's checks: an idle keep-alive
-            # connection would hold up the node's next graceful stop.
-            response = httpx.get(address.http_url + "/collections", timeout=remaining, trust_env=False,
-                                 headers={"api-key": spec.master_key, "Connection": "close"})
-            if response.status_code == 200:
-                return sorted(str(c["name"]) for c in response.json()["result"]["collections"])
-            problems.append(f"{row.name} answered {response.status_code}")
-        except httpx.TimeoutException:
-            problems.append(f"{row.name} did not answer in time")
-        except httpx.HTTPError:
-            problems.append(f"{row.name} could not be reached")
-        except (ValueError, KeyError, TypeError):
-            problems.append(f"{row.name} answered something that is not a collection list")
+            return runtime.collections(Node(spec, row.index), timeout=remaining)
+        except RuntimeError as exc:
+            problems.append(str(exc))
     raise CollectionsUnreadable("; ".join(problems) or "no node answered in time")
 
 
@@ -240,8 +222,28 @@ def cluster_nodes_remove(cluster: Cluster, renew: Callable[[], None]) -> None:
 
 
 def cluster_version(cluster: Cluster, nodes: list[ClusterNode] | None = None) -> str:
-    """What the given nodes of the cluster report (all of them by default); see Cluster.running_version."""
-    if cluster.runtime != Runtime.QDRANT or nodes is None:
-        return cluster.running_version
+    """What the given nodes of the cluster report (all of them by default),
+    several while they differ; "" until one has answered."""
+    nodes = list(cluster.nodes.all()) if nodes is None else nodes
     versions = sorted({n.version for n in nodes if n.version})
     return ", ".join(v if v.startswith("v") else f"v{v}" for v in versions)
+
+
+class LocalQdrantNodes(ClusterRuntime):
+    """The `qdrant` runtime as the console sees it: Qdrant processes on this
+    host, started by the node supervisor, driven through the rows."""
+
+    provision_node = staticmethod(node_start)
+    restart_node = staticmethod(node_restart)
+
+    def settle(self, cluster_id) -> None:
+        cluster_phase_sync(cluster_id)
+
+    def remove(self, cluster, renew) -> None:
+        cluster_nodes_remove(cluster, renew)
+
+    def collections(self, cluster) -> list[str]:
+        return cluster_collection_names(cluster)
+
+    def version(self, cluster, nodes=None) -> str:
+        return cluster_version(cluster, nodes)

@@ -23,8 +23,6 @@ same step again.
 
 import logging
 import secrets
-import time
-from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -38,8 +36,8 @@ from django.utils import timezone
 from audit.models import Action
 from audit.services import audit_record
 from clusters.dispatch import operation_dispatch
-from clusters import nodes
-from clusters.models import Cluster, ClusterNode, NodeState, Operation, Phase, Runtime
+from clusters.models import Cluster, NodeState, Operation, Phase
+from clusters.runtime import runtime_for
 from fronts.changelog import keys_changed
 
 log = logging.getLogger(__name__)
@@ -47,39 +45,6 @@ log = logging.getLogger(__name__)
 
 class LeaseLost(Exception):
     """This worker no longer holds the operation: it must write nothing more."""
-
-
-# The node steps, by runtime and kind. Each does one node's work and returns
-# when the node is up; it must be safe to run again after a worker died in it
-# (a resumed operation repeats the step of the node it was on). `renew`
-# renews the lease, and raises LeaseLost once another worker has taken over.
-# Embedded nodes are the data plane's engine: nothing starts, the steps only
-# take the configured time. Real nodes are started by the node supervisor;
-# their steps ask it through the rows and wait (clusters/nodes.py).
-
-
-def embedded_node_start(operation: Operation, node: ClusterNode, renew: Callable[[], None]) -> None:
-    time.sleep(settings.CLUSTER_NODE_START_SECONDS)
-
-
-def embedded_node_restart(operation: Operation, node: ClusterNode, renew: Callable[[], None]) -> None:
-    time.sleep(settings.CLUSTER_RESTART_NODE_SECONDS)
-
-
-Step = Callable[[Operation, ClusterNode, Callable[[], None]], None]
-
-STEPS: dict[str, dict[str, Step]] = {
-    Runtime.EMBEDDED: {
-        Operation.Kind.PROVISION: embedded_node_start,
-        Operation.Kind.RESTART: embedded_node_restart,
-        Operation.Kind.ENABLE_JWT: embedded_node_restart,
-    },
-    Runtime.QDRANT: {
-        Operation.Kind.PROVISION: nodes.node_start,
-        Operation.Kind.RESTART: nodes.node_restart,
-        Operation.Kind.ENABLE_JWT: nodes.node_restart,
-    },
-}
 
 
 def operation_start(*, cluster: Cluster, kind: str, by=None, client_ip: str | None = None) -> tuple[Operation, bool]:
@@ -161,21 +126,18 @@ def _run(claim: Claim) -> None:
         with fenced(claim):
             pass
 
+    runtime = runtime_for(cluster)
     if operation.kind == Operation.Kind.DELETE:
-        if cluster.runtime == Runtime.QDRANT:
-            nodes.cluster_nodes_remove(cluster, renew)
+        runtime.remove(cluster, renew)
         _finish(claim, operation)
         return
-    step = STEPS[cluster.runtime][operation.kind]
-    # A real node's state is what the node supervisor reports (clusters/nodes.py);
-    # an embedded node's is what its steps say.
-    simulated = cluster.runtime == Runtime.EMBEDDED
+    # Each step does one node's work and returns when the node is up (clusters/runtime.py).
+    step = runtime.provision_node if operation.kind == Operation.Kind.PROVISION else runtime.restart_node
     for node in list(cluster.nodes.all())[operation.nodes_done :]:
         already_up = operation.kind == Operation.Kind.PROVISION and node.state == NodeState.HEALTHY
         if not already_up:
             with fenced(claim, current_node=node.index):
-                if simulated:
-                    ClusterNode.objects.filter(pk=node.pk).update(state=NodeState.STARTING)
+                runtime.node_begin(node)
             try:
                 step(operation, node, renew)
             except LeaseLost:
@@ -185,8 +147,7 @@ def _run(claim: Claim) -> None:
                 _fail(claim, operation, f"{node.name}: {exc}"[:255])
                 return
         with fenced(claim, nodes_done=F("nodes_done") + 1):
-            if simulated:
-                ClusterNode.objects.filter(pk=node.pk).update(state=NodeState.HEALTHY, started_at=timezone.now())
+            runtime.node_done(node)
     _finish(claim, operation)
 
 
@@ -196,7 +157,7 @@ def _finish(claim: Claim, operation: Operation) -> None:
     with fenced(claim, state=Operation.State.DONE, finished_at=now, current_node=None, lease_until=None, lease_token=""):
         if operation.kind == Operation.Kind.PROVISION:
             Cluster.objects.filter(id=cluster.id).update(phase=Phase.HEALTHY, reason="")
-            nodes.cluster_phase_sync(cluster.id)  # a node may have gone down since its step
+            runtime_for(cluster).settle(cluster.id)  # a node may have gone down since its step
             return
         if operation.kind == Operation.Kind.DELETE:
             audit_record(
@@ -213,7 +174,7 @@ def _finish(claim: Claim, operation: Operation) -> None:
         if operation.kind == Operation.Kind.ENABLE_JWT:
             changes["jwt_rbac"] = True
         Cluster.objects.filter(id=cluster.id).update(**changes)
-        nodes.cluster_phase_sync(cluster.id)  # a node may have gone down since its step
+        runtime_for(cluster).settle(cluster.id)  # a node may have gone down since its step
         if operation.kind == Operation.Kind.ENABLE_JWT:
             keys_changed(cluster=cluster)  # every data plane process accepts its JWTs once this has committed
         audit_record(

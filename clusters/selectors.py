@@ -4,7 +4,7 @@ from django.shortcuts import get_object_or_404
 
 from accounts.access import account_for
 from clusters.models import Cluster, NodeState, Operation
-from clusters.nodes import cluster_version
+from clusters.runtime import runtime_for
 
 
 def cluster_for(request: HttpRequest, account_id, cluster_id, perm: str) -> Cluster:
@@ -31,7 +31,7 @@ def cluster_status(cluster: Cluster) -> dict:
         "reason": cluster.reason,
         "jwt_rbac": cluster.jwt_rbac,
         "runtime": cluster.runtime,
-        "version": cluster_version(cluster, nodes),
+        "version": runtime_for(cluster).version(cluster, nodes),
         "nodes_up": sum(node.state == NodeState.HEALTHY for node in nodes),
         "nodes": [
             {

@@ -127,6 +127,10 @@ class Runtime(abc.ABC):
     def version(self, node: Node) -> str:
         """The version the node itself reports."""
 
+    def collections(self, node: Node, timeout: float | None = None) -> list[str]:
+        """The collection names the node lists, sorted; raises when it cannot."""
+        raise NotImplementedError
+
     def settled(self, cluster: ClusterSpec) -> bool:
         """Whether the cluster as a whole is at rest: every node healthy, and
         nothing left to recover or hand over between them. A rolling restart

@@ -447,3 +447,22 @@ class QdrantRuntime(Runtime):
         if response is None or response.status_code != 200:
             raise RuntimeError(f"{node} does not answer GET /")
         return response.json()["version"]
+
+    def collections(self, node: Node, timeout: float | None = None) -> list[str]:
+        """The collection names the node lists (`GET /collections` with the
+        master key), sorted; RuntimeError saying why not, without the key."""
+        try:
+            response = self._http.get(self.address(node).http_url + "/collections",
+                                      headers={"api-key": node.cluster.master_key},
+                                      timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT)
+        except httpx.TimeoutException:
+            raise RuntimeError(f"{node.name} did not answer in time") from None
+        except httpx.HTTPError:
+            raise RuntimeError(f"{node.name} could not be reached") from None
+        if response.status_code != 200:
+            raise RuntimeError(f"{node.name} answered {response.status_code}")
+        try:
+            return sorted(str(c["name"]) for c in response.json()["result"]["collections"])
+        except (ValueError, KeyError, TypeError):
+            raise RuntimeError(f"{node.name} answered something that is not a collection list") from None
+

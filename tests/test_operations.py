@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from audit.models import Action, AuditEntry
 from clusters import operations
-from clusters.models import Cluster, ClusterNode, Operation, Phase, Runtime
+from clusters.embedded import EmbeddedNodes
+from clusters.models import Cluster, ClusterNode, Operation, Phase
 from clusters.operations import LeaseLost, fenced, operation_claim, operations_sweep
 from clusters.restarts import cluster_restart_start, granular_access_enable
 from console.celery import app
@@ -73,7 +74,7 @@ def test_operation_run_stops_quietly_when_its_lease_is_taken(cluster, owner, dja
         expire(operation)
         operation_claim(operation.id)
 
-    with mock.patch.dict(operations.STEPS[Runtime.EMBEDDED], {Operation.Kind.RESTART: taken_over}):
+    with mock.patch.object(EmbeddedNodes, "restart_node", staticmethod(taken_over)):
         operations.operation_run(operation_id=operation.id)
     operation.refresh_from_db()
     assert operation.state == "RUNNING" and operation.nodes_done == 0
@@ -89,7 +90,7 @@ def test_a_failing_node_step_fails_the_operation_and_says_why(legacy_cluster, ow
     def refuses(operation_, node, renew):
         raise RuntimeError("node refused to start")
 
-    with mock.patch.dict(operations.STEPS[Runtime.EMBEDDED], {Operation.Kind.ENABLE_JWT: refuses}):
+    with mock.patch.object(EmbeddedNodes, "restart_node", staticmethod(refuses)):
         operations.operation_run(operation_id=operation.id)
     operation.refresh_from_db()
     cluster = Cluster.objects.get(id=legacy_cluster.id)
