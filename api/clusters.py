@@ -28,8 +28,9 @@ from api.fields import EnumField, ProtoSerializer, TimestampField
 from api.schema import EMPTY
 from audit.services import client_ip
 from clusters import catalog
-from clusters.forms import ClusterCreateForm
-from clusters.models import MAX_NODES, ClusterNode, NodeState, Phase, Runtime
+from clusters.connected import cluster_connect
+from clusters.forms import ClusterConnectForm, ClusterCreateForm
+from clusters.models import MAX_NODES, Access, ClusterNode, NodeState, Phase, Runtime
 from clusters.runtime import runtime_for
 from clusters.restarts import cluster_restart_start, granular_access_enable
 from clusters.selectors import clusters_of
@@ -256,6 +257,54 @@ class ClusterList(AccountView):
             )
         cluster = cluster_create(account=self.account, **form.cleaned_data, by=request.user, client_ip=client_ip(request))
         return Response({"cluster": ClusterOut(_cluster(self, str(cluster.id))).data})
+
+
+@extend_schema_serializer(component_name="ClusterServiceConnectClusterBody")
+class ConnectClusterBody(ProtoSerializer):
+    name = serializers.CharField(max_length=64)
+    url = serializers.CharField(max_length=255)
+    apiKey = serializers.CharField(max_length=4096, trim_whitespace=False)
+    caCertificate = serializers.CharField(required=False, allow_blank=True, max_length=65536)
+    access = serializers.ChoiceField(choices=Access.values)
+
+
+class ClusterConnect(AccountView):
+    permissions = {"POST": "write:clusters"}
+    _FIELDS = {"name": "name", "url": "url", "api_key": "apiKey", "ca_certificate": "caCertificate",
+               "access": "access"}
+
+    @extend_schema(
+        operation_id="ClusterService_ConnectCluster",
+        summary="Extension: connects a Qdrant cluster the team already runs.",
+        description="Required permissions:\n- write:clusters\n\nNot part of Qdrant Cloud's API. The cluster is "
+        "checked first (reachable, TLS trusted, master key accepted, version, peers, jwt_rbac); a failure is "
+        "INVALID_ARGUMENT naming the field, and nothing is saved. It comes back HEALTHY with "
+        "`cloudProviderId` \"hybrid\" and `configuration.runtime` \"connected\".",
+        tags=[TAG],
+        request=ConnectClusterBody,
+        responses=CreateClusterResponse,
+    )
+    def post(self, request, account_id):
+        body = ConnectClusterBody(data=request.data)
+        if not body.is_valid():
+            raise InvalidArgument(validation_message(body.errors))
+        data = body.validated_data
+        form = ClusterConnectForm({"name": data["name"], "url": data["url"], "api_key": data["apiKey"],
+                                   "ca_certificate": data.get("caCertificate", ""), "access": data["access"]},
+                                  account=self.account)
+        if not form.is_valid():
+            errors = form.errors.as_data()
+            if any(e.message.startswith("A cluster with this name") for e in errors.get("name", [])):
+                raise AlreadyExists("name: a cluster with this name already exists in this account.")
+            raise InvalidArgument(validation_message(
+                {self._FIELDS.get(f, f): [m for e in es for m in e.messages] for f, es in errors.items()}))
+        try:
+            cluster = cluster_connect(account=self.account, **form.cleaned_data, by=request.user,
+                                      client_ip=client_ip(request))
+        except ValidationError as exc:
+            raise InvalidArgument(validation_message(
+                {self._FIELDS.get(f, f): m for f, m in exc.message_dict.items()})) from None
+        return Response({"cluster": ClusterOut(_cluster(self.account, str(cluster.id))).data})
 
 
 class ClusterDetail(AccountView):

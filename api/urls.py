@@ -56,6 +56,7 @@ urlpatterns = [
     ),
     # ClusterService (v1)
     path(f"cluster/v1/{ACCOUNT}/clusters", clusters.ClusterList.as_view(), name="clusters"),
+    path(f"cluster/v1/{ACCOUNT}/clusters:connect", clusters.ClusterConnect.as_view(), name="clusters-connect"),
     path(f"cluster/v1/{ACCOUNT}/clusters/<str:cluster_id>", clusters.ClusterDetail.as_view(), name="cluster"),
     path(
         f"cluster/v1/{ACCOUNT}/clusters/<str:cluster_id>/enable-jwt",

@@ -30,6 +30,12 @@ PROVIDERS: dict[str, tuple[str, list[tuple[str, str]]]] = {
     ),
 }
 
+# Clusters that do not run in a cloud region of ours follow Qdrant Cloud's
+# model for Hybrid Cloud: provider "hybrid", and the region names the
+# environment (README "Where a cluster runs").
+HYBRID = "hybrid"
+PROVIDER_CHOICES = [(k, v[0]) for k, v in PROVIDERS.items()] + [(HYBRID, "Hybrid (runs outside a cloud region)")]
+
 # Newest first; the first is what the create form offers by default.
 VERSIONS = ["v1.19.0", "v1.18.2", "v1.17.1", "v1.16.3", "v1.12.6"]
 
@@ -46,4 +52,6 @@ def region_label(provider: str, region: str) -> str:
 
 
 def provider_label(provider: str) -> str:
+    if provider == HYBRID:
+        return "Hybrid"
     return PROVIDERS.get(provider, (provider, []))[0]

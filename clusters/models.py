@@ -33,6 +33,8 @@ class Phase(models.TextChoices):
     NOT_FOUND = "NOT_FOUND", "Not found"
     DELETING = "DELETING", "Deleting"
     UNKNOWN = "UNKNOWN", "Unknown"
+    # Extension: a connected cluster the health check could not reach (the reason says why).
+    UNREACHABLE = "UNREACHABLE", "Unreachable"
 
 
 class NodeState(models.TextChoices):
@@ -50,6 +52,14 @@ class Runtime(models.TextChoices):
 
     EMBEDDED = "embedded", "Embedded (qdrant-edge in the data plane)"
     QDRANT = "qdrant", "Qdrant processes"
+    CONNECTED = "connected", "Connected (runs elsewhere)"
+
+
+class Access(models.TextChoices):
+    """How clients reach a connected cluster."""
+
+    THROUGH_FRONT = "ACCESS_THROUGH_FRONT", "Through the front"
+    DIRECT = "ACCESS_DIRECT", "Directly"
 
 
 cluster_name_validator = RegexValidator(
@@ -61,7 +71,7 @@ class Cluster(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="clusters")
     name = models.CharField(max_length=64, validators=[cluster_name_validator])
-    cloud_provider = models.CharField(max_length=16, choices=[(k, v[0]) for k, v in catalog.PROVIDERS.items()])
+    cloud_provider = models.CharField(max_length=16, choices=catalog.PROVIDER_CHOICES)
     region = models.CharField(max_length=32)
     version = models.CharField(max_length=16, choices=[(v, v) for v in catalog.VERSIONS])
     number_of_nodes = models.PositiveSmallIntegerField(
@@ -76,6 +86,13 @@ class Cluster(models.Model):
     runtime = models.CharField(max_length=16, choices=Runtime.choices, default=Runtime.EMBEDDED)
     # Fernet token of the master API key; see clusters/crypto.py.
     master_key_encrypted = models.TextField(editable=False)
+    # A connected cluster (runtime `connected`): the URL it was connected
+    # with, the CA certificate (PEM) that signs its TLS certificate if not a
+    # public one, how clients reach it, and when the health task last looked.
+    url = models.CharField(max_length=255, blank=True)
+    ca_certificate = models.TextField(blank=True)
+    access = models.CharField(max_length=24, choices=Access.choices, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     restarted_at = models.DateTimeField(null=True, blank=True)
 

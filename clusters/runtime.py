@@ -72,6 +72,7 @@ class ClusterRuntime(abc.ABC):
 REGISTRY = {
     "embedded": "clusters.embedded.EmbeddedNodes",
     "qdrant": "clusters.nodes.LocalQdrantNodes",
+    "connected": "clusters.connected.ConnectedQdrant",
 }
 
 _instances: dict[str, ClusterRuntime] = {}

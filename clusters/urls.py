@@ -7,6 +7,7 @@ app_name = "clusters"
 urlpatterns = [
     path("", views.cluster_list, name="list"),
     path("create/", views.cluster_new, name="create"),
+    path("connect/", views.cluster_connect_view, name="connect"),
     path("<uuid:cluster_id>/", views.cluster_detail, name="detail"),
     path("<uuid:cluster_id>/status/", views.cluster_status_json, name="status"),
     path("<uuid:cluster_id>/enable-granular-access/", views.cluster_enable_granular, name="enable-granular"),

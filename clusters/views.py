@@ -6,7 +6,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import account_for, require_recent_authentication
-from clusters.forms import ClusterCreateForm, ClusterDeleteForm
+from clusters.connected import cluster_connect
+from clusters.forms import ClusterConnectForm, ClusterCreateForm, ClusterDeleteForm
 from clusters.selectors import cluster_for, cluster_status, clusters_of
 from audit.services import client_ip
 from clusters.restarts import cluster_restart_start, granular_access_enable
@@ -29,6 +30,24 @@ def cluster_new(request, account_id):
         cluster = cluster_create(account=account, **form.cleaned_data, by=request.user, client_ip=client_ip(request))
         return redirect("clusters:detail", account_id=account.id, cluster_id=cluster.id)
     return render(request, "clusters/create.html", {"account": account, "form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cluster_connect_view(request, account_id):
+    """Connect an existing Qdrant: checked before anything is saved, each failure next to its field."""
+    account = account_for(request, account_id, "write:clusters")
+    form = ClusterConnectForm(request.POST or None, account=account)
+    if request.method == "POST" and form.is_valid():
+        try:
+            cluster = cluster_connect(account=account, **form.cleaned_data, by=request.user,
+                                      client_ip=client_ip(request))
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field, errors)
+        else:
+            return redirect("clusters:detail", account_id=account.id, cluster_id=cluster.id)
+    return render(request, "clusters/connect.html", {"account": account, "form": form})
 
 
 @login_required

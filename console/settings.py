@@ -319,7 +319,10 @@ OPERATION_LEASE_SECONDS = env.float("OPERATION_LEASE_SECONDS", default=max(30.0,
 OPERATIONS_SWEEP_SECONDS = env.float("OPERATIONS_SWEEP_SECONDS", default=10.0)
 # Audit entries older than this many days are pruned hourly; unset keeps them forever.
 AUDIT_RETENTION_DAYS = env.positive_int("AUDIT_RETENTION_DAYS", default=None)
+# How often Celery beat checks the health of connected clusters.
+CLUSTERS_CHECK_SECONDS = env.float("CLUSTERS_CHECK_SECONDS", default=30.0)
 CELERY_BEAT_SCHEDULE = {
+    "check-clusters": {"task": "clusters.tasks.clusters_check_task", "schedule": CLUSTERS_CHECK_SECONDS},
     "sweep-operations": {"task": "clusters.tasks.operations_sweep_task", "schedule": OPERATIONS_SWEEP_SECONDS},
     "prune-audit-log": {"task": "audit.tasks.audit_prune_task", "schedule": 3600.0},
     "prune-key-set-changes": {"task": "fronts.tasks.keyset_prune_task", "schedule": 300.0},

@@ -16,7 +16,7 @@ from datetime import UTC
 
 pytest_plugins = [
     "tests.fixtures.worker", "tests.fixtures.browser", "tests.fixtures.dataplane", "tests.fixtures.qdrant",
-    "tests.fixtures.nodes", "tests.fixtures.oidc",
+    "tests.fixtures.nodes", "tests.fixtures.oidc", "tests.fixtures.elsewhere",
 ]
 
 PASSWORD = "correct horse battery staple"

@@ -1,0 +1,158 @@
+"""Connected clusters: a Qdrant the team already runs, managed for its keys.
+
+The `connected` runtime (registered in clusters/runtime.py) runs no node:
+provisioning and restarts are refused, removing touches nothing on the
+cluster, collections and health are read over the cluster's own REST API
+(runtimes/connected.py). `cluster_connect` checks a cluster before anything
+is saved; every failure names the field that caused it.
+"""
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import Action
+from audit.services import audit_record
+from clusters import catalog, crypto
+from clusters.models import Access, Cluster, ClusterNode, NodeState, Phase, Runtime, default_endpoint
+from clusters.nodes import cluster_version
+from clusters.runtime import ClusterRuntime, CollectionsUnreadable
+from keyset.contract import keys_changed
+from runtimes import connected
+from runtimes.connected import Refused, Target
+
+# The gRPC port a connected cluster is assumed to serve (Qdrant's default):
+# the REST API does not say which one it listens on.
+DEFAULT_GRPC_PORT = 6334
+
+
+def target_of(cluster: Cluster, master_key: str | None = None) -> Target:
+    return Target(url=cluster.url, master_key=master_key or cluster.master_key, ca_certificate=cluster.ca_certificate)
+
+
+def _environment(url: str) -> str:
+    """The Hybrid "region" of a connected cluster: the host it was connected at."""
+    return (urlsplit(url).hostname or "connected")[:32]
+
+
+def _refused(exc: Refused) -> ValidationError:
+    return ValidationError({exc.field: exc.message})
+
+
+def cluster_connect(*, account, name: str, url: str, api_key: str, ca_certificate: str = "", access: str,
+                    by=None, client_ip: str | None = None) -> Cluster:
+    """Checks the cluster (reachable, TLS trusted, Qdrant, master key accepted,
+    peers, jwt_rbac), then records it HEALTHY. Raises ValidationError keyed
+    by the field to blame (url, api_key, ca_certificate, access), saving nothing."""
+    url = url.strip().rstrip("/")
+    if access == Access.THROUGH_FRONT and ca_certificate.strip():
+        # The front forwards over the system's trust store only.
+        raise ValidationError({"access": "Through the front needs a certificate from a public CA; with your own CA, "
+                                         "choose Directly."})
+    target = Target(url=url, master_key=api_key, ca_certificate=ca_certificate)
+    try:
+        probe = connected.probe(target)
+        # The console's collection, on every node: the markers of keys used
+        # directly, and the health check's heartbeat (runtimes/connected.py).
+        connected.markers_prepare(target, replicas=len(probe.peers))
+    except Refused as exc:
+        raise _refused(exc) from None
+    return _record(account=account, name=name, target=target, probe=probe, access=access, by=by,
+                   client_ip=client_ip)
+
+
+@transaction.atomic
+def _record(*, account, name, target: Target, probe, access, by, client_ip) -> Cluster:
+    parts = urlsplit(target.url)
+    direct = access == Access.DIRECT
+    cluster = Cluster(
+        account=account, name=name, runtime=Runtime.CONNECTED, url=target.url,
+        ca_certificate=target.ca_certificate.strip(), access=access,
+        cloud_provider=catalog.HYBRID, region=_environment(target.url),
+        version="v" + probe.version.lstrip("v"), number_of_nodes=len(probe.peers),
+        phase=Phase.HEALTHY, jwt_rbac=probe.jwt_rbac, checked_at=timezone.now(),
+        master_key_encrypted=crypto.encrypt(target.master_key),
+    )
+    if direct:
+        cluster.endpoint_url = f"{parts.scheme}://{parts.hostname}"
+        cluster.rest_port = parts.port or (443 if parts.scheme == "https" else 6333)
+        cluster.grpc_port = DEFAULT_GRPC_PORT
+    else:
+        cluster.endpoint_url = default_endpoint(cluster.id)
+        cluster.rest_port = settings.DATAPLANE_PORT
+        cluster.grpc_port = settings.DATAPLANE_GRPC_PORT
+    # The version is whatever the cluster runs, not one of the versions the
+    # console creates clusters with.
+    cluster.full_clean(exclude=["version"])
+    cluster.save()
+    now = timezone.now()
+    ClusterNode.objects.bulk_create(
+        ClusterNode(cluster=cluster, index=i, state=NodeState.HEALTHY, started_at=now, version=probe.version,
+                    detail=peer.uri[:255])
+        for i, peer in enumerate(probe.peers)
+    )
+    keys_changed(cluster=cluster)
+    audit_record(account=account, action=Action.CLUSTER_CREATED, target=cluster, actor=by, client_ip=client_ip)
+    return cluster
+
+
+def health_check(cluster: Cluster) -> None:
+    """Sets a connected cluster's phase from what it answers now: HEALTHY,
+    NOT_READY naming the nodes that are not, or UNREACHABLE with the error.
+    An operation (a disconnect) owns the phase while it runs."""
+    seen = connected.health(target_of(cluster))
+    now = timezone.now()
+    rows = Cluster.objects.filter(id=cluster.id, phase__in=(Phase.HEALTHY, Phase.NOT_READY, Phase.UNREACHABLE))
+    if seen.error:
+        rows.update(phase=Phase.UNREACHABLE, reason=seen.error[:255], checked_at=now)
+        return
+    # A connected cluster's node rows keep the peer's p2p URI in `detail`:
+    # the only name Qdrant gives a peer besides its id.
+    nodes = {row.detail: row for row in cluster.nodes.all()}
+    down = []
+    for peer in seen.peers:
+        why = seen.not_ready.get(peer.id)
+        row = nodes.get(peer.uri)
+        state = NodeState.UNHEALTHY if why else NodeState.HEALTHY
+        if row is None:
+            row = ClusterNode.objects.create(cluster=cluster, index=_free_index(cluster), detail=peer.uri[:255])
+        ClusterNode.objects.filter(pk=row.pk).update(state=state, version=seen.version if not why else row.version)
+        if why:
+            down.append(f"{row.name} ({peer.uri or peer.id}): {why}")
+    known = {peer.id for peer in seen.peers}
+    down += [why for peer_id, why in seen.not_ready.items() if peer_id not in known]
+    if down:
+        rows.update(phase=Phase.NOT_READY, reason=("Not every node is ready: " + "; ".join(down))[:255],
+                    checked_at=now)
+    else:
+        rows.update(phase=Phase.HEALTHY, reason="", checked_at=now)
+
+
+def _free_index(cluster: Cluster) -> int:
+    return max(cluster.nodes.values_list("index", flat=True), default=-1) + 1
+
+
+class ConnectedQdrant(ClusterRuntime):
+    def provision_node(self, operation, node, renew) -> None:
+        raise RuntimeError("The console does not run this cluster's nodes: restart them where they run.")
+
+    restart_node = provision_node
+
+    def remove(self, cluster, renew) -> None:
+        pass  # disconnecting touches nothing on the cluster
+
+    def collections(self, cluster) -> list[str]:
+        try:
+            names = connected.collections(target_of(cluster))
+        except Refused as exc:
+            raise CollectionsUnreadable(exc.message) from None
+        return [name for name in names if name != connected.MARKER_COLLECTION]
+
+    def version(self, cluster, nodes=None) -> str:
+        return cluster_version(cluster, nodes)
+
+    def check(self, cluster) -> None:
+        health_check(cluster)

@@ -1,0 +1,123 @@
+"""Connecting a Qdrant the team already runs (issue 21), against real Qdrant
+processes the test starts "elsewhere" on 127.0.0.2 (tests/fixtures/elsewhere.py)."""
+
+import httpx
+import pytest
+
+from clusters.connected import health_check
+from clusters.models import Cluster, Phase
+from tests.fixtures.qdrant import requires_qdrant
+from tests.test_api_support import api_as, post_json
+
+pytestmark = [requires_qdrant, pytest.mark.django_db(transaction=True)]
+
+
+def connect_url(account) -> str:
+    return f"/api/cluster/v1/accounts/{account.id}/clusters:connect"
+
+
+def connect(owner, account, **body):
+    body = {"name": "theirs", "access": "ACCESS_DIRECT"} | body
+    return post_json(api_as(owner, account), connect_url(account), body)
+
+
+def test_a_cluster_is_checked_and_connected_through_the_api(owner, account, elsewhere):
+    theirs = elsewhere()
+    response = connect(owner, account, url=theirs.url(), apiKey=theirs.master_key, access="ACCESS_THROUGH_FRONT")
+    assert response.status_code == 200, response.content
+    got = response.json()["cluster"]
+    assert (got["cloudProviderId"], got["cloudProviderRegionId"]) == ("hybrid", "127.0.0.2")
+    assert got["configuration"]["runtime"] == "connected"
+    assert got["state"]["phase"] == "CLUSTER_PHASE_HEALTHY" and got["state"]["jwtRbac"] is True
+    assert got["state"]["version"] == "v1.16.3"
+    cluster = Cluster.objects.get(id=got["id"])
+    assert theirs.master_key not in cluster.master_key_encrypted and cluster.master_key == theirs.master_key
+
+
+@pytest.mark.parametrize("problem, field, says", [
+    ("key", "apiKey", "refused this master key"),
+    ("unreachable", "url", "Could not connect"),
+    ("not a url", "url", "http(s)://host:port"),
+])
+def test_a_failed_check_names_the_field_and_saves_nothing(owner, account, elsewhere, problem, field, says):
+    theirs = elsewhere()
+    body = {"url": theirs.url(), "apiKey": theirs.master_key}
+    if problem == "key":
+        body["apiKey"] = "not-" + theirs.master_key
+    elif problem == "unreachable":
+        theirs.stop()
+    else:
+        body["url"] = "qdrant.example.com"
+    response = connect(owner, account, **body)
+    assert response.status_code == 400
+    message = response.json()["message"]
+    assert field in message and says in message, message
+    assert theirs.master_key not in message
+    assert not Cluster.objects.exists()
+
+
+def test_tls_needs_the_right_ca(owner, account, elsewhere, tmp_path):
+    from tests.fixtures.elsewhere import make_tls
+
+    theirs = elsewhere(tls=True)
+    other_ca = make_tls(tmp_path / "other").ca_pem
+    for ca in ("", other_ca):
+        response = connect(owner, account, url=theirs.url(), apiKey=theirs.master_key, caCertificate=ca)
+        assert response.status_code == 400 and "caCertificate" in response.json()["message"]
+        assert "not trusted" in response.json()["message"]
+    assert not Cluster.objects.exists()
+    response = connect(owner, account, url=theirs.url(), apiKey=theirs.master_key, caCertificate=theirs.tls.ca_pem)
+    assert response.status_code == 200, response.content
+    assert Cluster.objects.get().ca_certificate.startswith("-----BEGIN CERTIFICATE-----")
+
+
+def test_jwt_rbac_off_is_found(owner, account, elsewhere):
+    theirs = elsewhere(jwt_rbac=False)
+    response = connect(owner, account, url=theirs.url(), apiKey=theirs.master_key)
+    assert response.status_code == 200 and response.json()["cluster"]["state"]["jwtRbac"] is False
+
+
+def test_the_console_form_shows_the_message_next_to_the_field(owner, account, elsewhere, client_of):
+    theirs = elsewhere()
+    page = client_of(owner).post(f"/accounts/{account.id}/clusters/connect/", {
+        "name": "theirs", "url": theirs.url(), "api_key": "wrong-" + theirs.master_key,
+        "access": "ACCESS_DIRECT"})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'id="id_api_key-error">The cluster refused this master key' in html
+    assert not Cluster.objects.exists()
+    page = client_of(owner).post(f"/accounts/{account.id}/clusters/connect/", {
+        "name": "theirs", "url": theirs.url(), "api_key": theirs.master_key, "access": "ACCESS_DIRECT"})
+    cluster = Cluster.objects.get()
+    assert page.status_code == 302 and page["Location"].endswith(f"/clusters/{cluster.id}/")
+    detail = client_of(owner).get(page["Location"]).content.decode()
+    assert theirs.url() in detail and theirs.master_key not in detail
+
+
+def test_health_names_the_node_down_then_unreachable(owner, account, elsewhere):
+    theirs = elsewhere(size=3)
+    response = connect(owner, account, url=theirs.url(0), apiKey=theirs.master_key)
+    assert response.status_code == 200, response.content
+    cluster = Cluster.objects.get()
+    assert cluster.number_of_nodes == 3
+    theirs.kill(2)
+    health_check(cluster)
+    cluster.refresh_from_db()
+    # The console numbers peers in its own order; the node is named with its p2p address.
+    assert cluster.phase == Phase.NOT_READY and f"127.0.0.2:{theirs.nodes[2].p2p}/" in cluster.reason
+    assert all(f":{theirs.nodes[i].p2p}/" not in cluster.reason for i in (0, 1))
+    assert cluster.checked_at is not None
+    theirs.stop()
+    health_check(cluster)
+    cluster.refresh_from_db()
+    assert cluster.phase == Phase.UNREACHABLE and "Could not connect" in cluster.reason
+
+
+def test_disconnecting_touches_nothing_on_the_cluster(owner, account, elsewhere):
+    theirs = elsewhere()
+    cluster_id = connect(owner, account, url=theirs.url(), apiKey=theirs.master_key).json()["cluster"]["id"]
+    with httpx.Client(base_url=theirs.url(), headers={"api-key": theirs.master_key}) as http:
+        http.put("/collections/data", json={"vectors": {"size": 2, "distance": "Dot"}}).raise_for_status()
+        response = api_as(owner, account).delete(f"/api/cluster/v1/accounts/{account.id}/clusters/{cluster_id}")
+        assert response.status_code == 200
+        assert http.get("/collections/data").status_code == 200
