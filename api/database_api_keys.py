@@ -379,8 +379,11 @@ class DatabaseApiKeyDetail(AccountView):
         if key is None:
             raise NotFound("databaseApiKeyId: no database api key with this id in the account.")
         self.check_cluster(key.cluster_id)
-        with propagation() as reached:
-            database_key_delete(key=key, by=request.user, client_ip=client_ip(request))
+        try:
+            with propagation() as reached:
+                database_key_delete(key=key, by=request.user, client_ip=client_ip(request))
+        except ValidationError as error:  # a cluster reached directly did not take it: nothing changed
+            raise FailedPrecondition(f"databaseApiKeyId: {' '.join(error.messages)}") from None
         return _with_warning(Response({}), reached)
 
 
@@ -471,8 +474,11 @@ def _set_disabled_view(verb: str, service, summary: str, detail: str):
         )
         def post(self, request, account_id, database_api_key_id):
             key = _account_key(self, request, database_api_key_id)
-            with propagation() as reached:
-                service(key=key, by=request.user, client_ip=client_ip(request))
+            try:
+                with propagation() as reached:
+                    service(key=key, by=request.user, client_ip=client_ip(request))
+            except ValidationError as error:  # a cluster reached directly did not take it: nothing changed
+                raise FailedPrecondition(f"databaseApiKeyId: {' '.join(error.messages)}") from None
             return _with_warning(Response({"databaseApiKey": DatabaseApiKeyOut(key).data}), reached)
 
     View.__name__ = View.__qualname__ = f"DatabaseApiKey{verb}"

@@ -22,7 +22,7 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 
-from apikeys.states import KeyState, state_expression, state_of
+from apikeys.states import WORKING_STATES, KeyState, state_expression, state_of
 
 MAX_RULES = 20
 MAX_EXPIRY_DAYS = 3650
@@ -152,6 +152,10 @@ class KeyQuerySet(models.QuerySet):
     def listed(self) -> "KeyQuerySet":
         """Keys lists show: live, and not the old secret of a roll whose deadline passed."""
         return self.live().exclude(retires_at__lte=timezone.now())
+
+    def usable(self) -> "KeyQuerySet":
+        """Keys that open their cluster now (apikeys/states.py's WORKING_STATES)."""
+        return self.alias(key_state=state_expression()).filter(key_state__in=WORKING_STATES)
 
     def in_state(self, state: str) -> "KeyQuerySet":
         """Keys in that state (apikeys/states.py)."""

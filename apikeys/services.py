@@ -9,10 +9,12 @@ from django.views.decorators.debug import sensitive_variables
 from apikeys.models import POSTFIX_LENGTH, AdminKey, DatabaseApiKey, IssuedKey
 from apikeys.key_policy import check_new_key
 from apikeys.policy import ADMIN, DATABASE, admin_key_refusal, database_key_refusal
+from apikeys.retire import key_retire_dispatch
 from apikeys.states import KeyState
 from apikeys.tokens import current_pepper_id, mint_jwt, new_admin_key, token_digest
 from audit.models import Action
 from audit.services import audit_record
+from clusters.runtime import runtime_for
 from fronts.changelog import keys_changed
 
 
@@ -22,6 +24,14 @@ def _seal(key: IssuedKey, token: str) -> None:
     key.postfix = token[-POSTFIX_LENGTH:]
     key.pepper_id = current_pepper_id()
     key.digest = token_digest(token, key.pepper_id)
+
+
+def _admit(key: IssuedKey, *, admit=(), refuse=()) -> None:
+    """Tells the cluster itself which of its database keys it accepts now,
+    where it checks that (a cluster reached directly). A failure raises
+    ValidationError inside the caller's transaction: nothing is changed."""
+    if isinstance(key, DatabaseApiKey):
+        runtime_for(key.cluster).keys_admit(key.cluster, admit=[k.pk for k in admit], refuse=[k.pk for k in refuse])
 
 
 def _revoke(key: IssuedKey, by) -> bool:
@@ -56,6 +66,9 @@ def database_key_create(
     if refusal:
         raise ValidationError(refusal)
     check_new_key(cluster.account, DATABASE, expires_at=expires_at, allowed_networks=allowed_networks, rules=rules)
+    unsupported = runtime_for(cluster).key_options_refusal(cluster, allowed_networks=allowed_networks)
+    if unsupported:
+        raise ValidationError(unsupported)
     key = DatabaseApiKey(
         cluster=cluster,
         name=name,
@@ -74,6 +87,7 @@ def database_key_create(
     token = mint_jwt(cluster, key)
     _seal(key, token)
     key.save(force_insert=True)
+    _admit(key, admit=[key])
     audit_record(
         account=cluster.account, action=Action.DATABASE_KEY_CREATED, target=key, actor=by, client_ip=client_ip
     )
@@ -85,6 +99,7 @@ def database_key_create(
 def database_key_delete(*, key: DatabaseApiKey, by, client_ip: str | None = None) -> None:
     """Revokes the key: it leaves every list, and its id stays recorded as revoked."""
     if _revoke(key, by):
+        _admit(key, refuse=[key])
         audit_record(
             account=key.cluster.account, action=Action.DATABASE_KEY_DELETED, target=key, actor=by, client_ip=client_ip
         )
@@ -229,6 +244,11 @@ def key_roll(
         key.revoked_at, key.revoked_by = now, by
         fields += ["revoked_at", "revoked_by"]
     key.save(update_fields=fields)
+    # The old secret's marker goes now, or at its deadline (a task then, and
+    # the health check's reconcile after it, clusters/connected.py).
+    _admit(key, admit=[successor], refuse=[key] if not grace else [])
+    if grace and isinstance(key, DatabaseApiKey):
+        transaction.on_commit(lambda: key_retire_dispatch(key.pk, key.retires_at))
     until = "stops working at once" if not grace else f"keeps working until {key.retires_at:%Y-%m-%d %H:%M} UTC"
     audit_record(
         account=key.cluster.account, action=_ACTIONS[key.kind]["rolled"], target=key, actor=by, client_ip=client_ip,
@@ -257,6 +277,10 @@ def _set_disabled(key: IssuedKey, disabled: bool, by, client_ip: str | None) -> 
     changed = live.update(disabled_at=timezone.now() if disabled else None)
     key.refresh_from_db(fields=["disabled_at"])
     if changed:
+        if disabled:
+            _admit(key, refuse=[key])
+        else:
+            _admit(key, admit=[key])
         action = _ACTIONS[key.kind]["disabled" if disabled else "enabled"]
         audit_record(account=key.cluster.account, action=action, target=key, actor=by, client_ip=client_ip)
         keys_changed(key=key)  # read-your-writes: the first request after the response sees it

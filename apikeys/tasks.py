@@ -5,6 +5,7 @@ from datetime import datetime
 from celery import shared_task
 
 from apikeys.reminders import send_expiry_reminders
+from apikeys.retire import key_retire
 
 
 @shared_task(ignore_result=False, time_limit=600)
@@ -12,3 +13,8 @@ def expiry_reminders_task(at: str | None = None) -> int:
     """Sends the expiry reminders due now (or at `at`, an ISO time, for tests
     that move the clock); safe to run twice at once. Returns how many it sent."""
     return send_expiry_reminders(now=datetime.fromisoformat(at) if at else None)
+
+
+@shared_task(ignore_result=True, time_limit=60, acks_late=True)
+def key_retire_task(key_id: str) -> None:
+    key_retire(key_id)

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
 from apikeys.models import DatabaseApiKey
+from clusters.runtime import runtime_for
 from keyset.digest import digest, matches
 
 # Qdrant rejects every other algorithm as "not a JWT".
@@ -49,8 +50,11 @@ def mint_jwt(cluster, key: DatabaseApiKey) -> str:
     # sort_headers puts "alg" before "typ": {"alg":"HS256","typ":"JWT"} is
     # what makes the token start with "eyJhb". PyJWT sorts by default; say so
     # here so a change of that default cannot change the prefix unnoticed.
+    # The runtime may add a claim: a cluster reached directly checks each
+    # key's `value_exists` condition itself (clusters/connected.py).
+    claims = claims_for(key) | runtime_for(cluster).key_claims(cluster, str(key.id))
     return jwt.encode(
-        claims_for(key),
+        claims,
         master_key.encode("utf-8"),
         algorithm=ALGORITHM,
         headers={"typ": "JWT"},

@@ -166,8 +166,12 @@ def _delete(request, cluster, key: IssuedKey, delete: Callable[..., None]) -> Ht
     next_url = _next_url(request)
     back = next_url or cluster_keys_url(cluster, key.list_anchor)
     if request.method == "POST":
-        with propagation() as reached:
-            delete(key=key, by=request.user, client_ip=client_ip(request))
+        try:
+            with propagation() as reached:
+                delete(key=key, by=request.user, client_ip=client_ip(request))
+        except ValidationError as error:  # a cluster reached directly did not take it: nothing changed
+            messages.error(request, " ".join(error.messages))
+            return redirect(back)
         if reached.message:
             messages.warning(request, f"Deleted the {key.kind_label} {key.name} (…{key.postfix}). {reached.message}")
         else:
@@ -213,8 +217,12 @@ def _set_disabled(request, cluster, key: IssuedKey, disabled: bool) -> HttpRespo
     """POST only (checked after access, so an outsider learns nothing): disable or enable the key."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    with propagation() as reached:
-        changed = (key_disable if disabled else key_enable)(key=key, by=request.user, client_ip=client_ip(request))
+    try:
+        with propagation() as reached:
+            changed = (key_disable if disabled else key_enable)(key=key, by=request.user, client_ip=client_ip(request))
+    except ValidationError as error:  # a cluster reached directly did not take it: nothing changed
+        messages.error(request, " ".join(error.messages))
+        return _see_other(key.get_absolute_url())
     verb = "Disabled" if disabled else "Enabled"
     if not changed:
         messages.info(request, f"The {key.kind_label} {key.name} was {verb.lower()} already.")

@@ -156,3 +156,47 @@ class ConnectedQdrant(ClusterRuntime):
 
     def check(self, cluster) -> None:
         health_check(cluster)
+        if cluster.access == Access.DIRECT:
+            markers_reconcile(cluster)
+
+    # Keys of a cluster reached directly are checked by the cluster itself:
+    # each carries a `value_exists` condition on a marker point of its own
+    # (spec/qdrant-auth.md), which exists exactly while the key is usable.
+
+    def key_claims(self, cluster, key_id: str) -> dict:
+        return {"value_exists": connected.value_exists_claim(key_id)} if cluster.access == Access.DIRECT else {}
+
+    def keys_admit(self, cluster, *, admit=(), refuse=()) -> None:
+        if cluster.access != Access.DIRECT:
+            return
+        target = target_of(cluster)
+        try:
+            for key_id in admit:
+                connected.marker_put(target, str(key_id))
+            connected.marker_delete(target, [str(k) for k in refuse])
+        except Refused as exc:
+            raise ValidationError(f"The cluster did not take the change, so nothing changed: {exc.message}") from None
+
+    def key_options_refusal(self, cluster, *, allowed_networks) -> dict[str, str]:
+        if cluster.access == Access.DIRECT and allowed_networks:
+            return {"allowed_networks": "Clients reach this cluster directly, not through the front, so an IP "
+                                        "allowlist cannot be enforced: leave it empty, or connect the cluster "
+                                        "through the front."}
+        return {}
+
+
+def markers_reconcile(cluster: Cluster) -> None:
+    """Makes the markers on a directly reached cluster match the keys usable
+    now: a roll's deadline or an expiry passed removes a marker, a marker the
+    console did not write (or a lost one of a usable key) is corrected."""
+    from apikeys.models import DatabaseApiKey
+
+    usable = {str(k) for k in DatabaseApiKey.objects.filter(cluster=cluster).usable().values_list("id", flat=True)}
+    target = target_of(cluster)
+    try:
+        present = set(connected.markers_present(target))
+        connected.marker_delete(target, sorted(present - usable))
+        for key_id in sorted(usable - present):
+            connected.marker_put(target, key_id)
+    except Refused:
+        pass  # the health check has said what is wrong; the next check tries again

@@ -63,6 +63,21 @@ class ClusterRuntime(abc.ABC):
     def version(self, cluster, nodes=None) -> str:
         """The version the given nodes (all by default) run, as pages show it."""
 
+    def key_claims(self, cluster, key_id: str) -> dict:
+        """Claims a database API key of this cluster carries besides its rights."""
+        return {}
+
+    def keys_admit(self, cluster, *, admit=(), refuse=()) -> None:
+        """Tells the cluster itself which keys (ids) it accepts from now on,
+        where it checks that (connected clusters reached directly). Raises
+        ValidationError when the cluster did not take it: the caller's
+        transaction rolls back and nothing has changed."""
+        return None
+
+    def key_options_refusal(self, cluster, *, allowed_networks) -> dict[str, str]:
+        """Key options this cluster cannot honour: field -> why (empty: all can)."""
+        return {}
+
     def check(self, cluster) -> None:
         """The periodic health check (clusters.tasks); nothing for a runtime whose nodes report themselves."""
         return None

@@ -274,3 +274,21 @@ def marker_delete(target: Target, key_ids: list[str]) -> None:
                      headers={"api-key": target.master_key},
                      json={"points": [_point_id(k) for k in key_ids]}),
             "Deleting a key's marker")
+
+
+def markers_present(target: Target) -> list[str]:
+    """The key ids that have a marker now (the heartbeat is not a key)."""
+    found, offset = [], None
+    with client(target) as http:
+        while True:
+            body = {"limit": 1000, "with_payload": [MARKER_FIELD], "with_vector": False}
+            if offset is not None:
+                body["offset"] = offset
+            response = _request(http, "POST", f"/collections/{MARKER_COLLECTION}/points/scroll",
+                                headers={"api-key": target.master_key}, json=body)
+            _ok(response, "Reading the markers")
+            result = response.json()["result"]
+            found += [str(p["payload"].get(MARKER_FIELD)) for p in result["points"] if p["id"] != HEARTBEAT_ID]
+            offset = result.get("next_page_offset")
+            if offset is None:
+                return found
