@@ -98,6 +98,7 @@ def test_an_old_secret_dies_within_2_s_of_its_deadline(owner, trio, worker):
     theirs, cluster = trio
     key, token = database_key_create(cluster=cluster, name="rolled", rules=READ, expires_at=None, by=owner)
     successor, new_token = key_roll(key=key, grace=timedelta(seconds=3), by=owner)
+    key.refresh_from_db()
     deadline = key.retires_at.timestamp()
     with httpx.Client(timeout=10) as http:
         assert count_status(theirs, 1, token, http) == 200
