@@ -60,11 +60,11 @@ class ClusterEntry:
     version: str  # without the leading "v", as Qdrant reports it
     jwt_rbac: bool
     master_key: bytes = field(repr=False)
-    runtime: str = "embedded"  # "qdrant": the front forwards to the cluster's nodes
+    runtime: str = "embedded"  # "qdrant" or "connected": the front forwards to the cluster's nodes
 
     @property
     def forwarded(self) -> bool:
-        return self.runtime == "qdrant"
+        return self.runtime in ("qdrant", "connected")
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,8 @@ from django.db.models import BooleanField, ExpressionWrapper, Q
 
 from apikeys.models import AdminKey, DatabaseApiKey
 from clusters import crypto
-from clusters.models import Cluster, ClusterNode, NodeState, Runtime
+from clusters.models import Access as ClusterAccess
+from clusters.models import Cluster, ClusterNode, NodeState, Phase, Runtime
 from fronts.models import KeySetChange, KeySetEpoch
 from keyset import wire
 
@@ -63,11 +64,17 @@ def node_rows() -> tuple:
     down or coming back reaches the front without a key set reload."""
     rows = (ClusterNode.objects.filter(cluster__runtime=Runtime.QDRANT, http_port__isnull=False)
             .order_by("cluster_id", "index").values_list("cluster_id", "index", "state", "http_port", "grpc_port"))
-    return tuple(
+    local = tuple(
         (str(cluster_id), index, state == NodeState.HEALTHY, f"http://{NODE_HOST}:{http}",
          f"{NODE_HOST}:{grpc}" if grpc else None)
         for cluster_id, index, state, http, grpc in rows
     )
+    # A connected cluster reached through the front is one upstream: the URL
+    # it was connected with (its load balancer or one node), over REST only.
+    connected = (Cluster.objects.filter(runtime=Runtime.CONNECTED, access=ClusterAccess.THROUGH_FRONT)
+                 .order_by("id").values_list("id", "phase", "url"))
+    return local + tuple((str(cluster_id), 0, phase in (Phase.HEALTHY, Phase.NOT_READY), url, None)
+                         for cluster_id, phase, url in connected)
 
 
 def decrypt_master_key(encrypted: str) -> bytes:

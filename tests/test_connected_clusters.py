@@ -121,3 +121,20 @@ def test_disconnecting_touches_nothing_on_the_cluster(owner, account, elsewhere)
         response = api_as(owner, account).delete(f"/api/cluster/v1/accounts/{account.id}/clusters/{cluster_id}")
         assert response.status_code == 200
         assert http.get("/collections/data").status_code == 200
+
+
+def test_through_the_front_a_key_reaches_the_cluster_and_dies_at_the_front(owner, account, elsewhere, dataplane):
+    from apikeys.services import database_key_create, database_key_delete
+    from tests.fixtures.dataplane import http_get
+
+    theirs = elsewhere()
+    with httpx.Client(headers={"api-key": theirs.master_key}) as http:
+        http.put(f"{theirs.url()}/collections/theirs-data", json={"vectors": {"size": 2, "distance": "Dot"}})
+    response = connect(owner, account, url=theirs.url(), apiKey=theirs.master_key, access="ACCESS_THROUGH_FRONT")
+    cluster = Cluster.objects.get(id=response.json()["cluster"]["id"])
+    key, token = database_key_create(cluster=cluster, name="via front", rules=[{"collection": None, "access": "r"}],
+                                     expires_at=None, by=owner)
+    status, body = http_get(dataplane.url + "/collections", {"api-key": token})
+    assert status == 200 and b"theirs-data" in body
+    database_key_delete(key=key, by=owner)
+    assert dataplane.wait_until_refused(token)[1] == 401
