@@ -285,6 +285,9 @@ class ClusterConnect(AccountView):
         responses=CreateClusterResponse,
     )
     def post(self, request, account_id):
+        refusal = create_cluster_refusal(self.key)  # a key limited to some clusters adds none
+        if refusal:
+            raise PermissionDenied(refusal)
         body = ConnectClusterBody(data=request.data)
         if not body.is_valid():
             raise InvalidArgument(validation_message(body.errors))
@@ -304,7 +307,7 @@ class ClusterConnect(AccountView):
         except ValidationError as exc:
             raise InvalidArgument(validation_message(
                 {self._FIELDS.get(f, f): m for f, m in exc.message_dict.items()})) from None
-        return Response({"cluster": ClusterOut(_cluster(self.account, str(cluster.id))).data})
+        return Response({"cluster": ClusterOut(_cluster(self, str(cluster.id))).data})
 
 
 class ClusterDetail(AccountView):
@@ -379,5 +382,8 @@ class ClusterRestart(AccountView):
     )
     def post(self, request, account_id, cluster_id):
         cluster = _cluster(self, cluster_id)
-        cluster_restart_start(cluster=cluster, by=request.user, client_ip=client_ip(request))
+        try:
+            cluster_restart_start(cluster=cluster, by=request.user, client_ip=client_ip(request))
+        except ValidationError as error:
+            raise FailedPrecondition(f"clusterId: {' '.join(error.messages)}") from None
         return Response({})

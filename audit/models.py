@@ -22,6 +22,7 @@ class Action(models.TextChoices):
     MANAGEMENT_KEY_EDITED = "management_key.edited", "Management key edited"
     KEY_POLICY_CHANGED = "key_policy.changed", "Key policy changed"
     GRANULAR_ACCESS_ENABLED = "cluster.granular_access_enabled", "Granular access enabled"
+    MASTER_KEY_CHANGED = "cluster.master_key_changed", "Master key changed"
     RESTART_STARTED = "cluster.restart_started", "Restart started"
     RESTART_FINISHED = "cluster.restart_finished", "Restart finished"
     CLUSTER_CREATED = "cluster.created", "Cluster created"

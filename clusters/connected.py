@@ -135,7 +135,49 @@ def _free_index(cluster: Cluster) -> int:
     return max(cluster.nodes.values_list("index", flat=True), default=-1) + 1
 
 
+@transaction.atomic
+def granular_access_check(*, cluster: Cluster, by, client_ip: str | None) -> bool:
+    """The console cannot restart a connected cluster: the team turns
+    jwt_rbac on where it runs, then this probes it; granular keys are on from
+    the moment it accepts a JWT signed with its master key. False: not yet."""
+    try:
+        accepted = connected.accepts_jwt(target_of(cluster))
+    except Refused as exc:
+        raise ValidationError(exc.message) from None
+    if accepted and Cluster.objects.filter(id=cluster.id, jwt_rbac=False).update(jwt_rbac=True):
+        audit_record(account=cluster.account, action=Action.GRANULAR_ACCESS_ENABLED, target=cluster, actor=by,
+                     client_ip=client_ip)
+        keys_changed(cluster=cluster)
+    return accepted
+
+
+@transaction.atomic
+def master_key_change(*, cluster: Cluster, api_key: str, by, client_ip: str | None) -> list:
+    """Records the master key the team gave the cluster, once the cluster
+    accepts it (ValidationError on `api_key` otherwise, nothing saved).
+    Returns the database keys that stop working: every one was signed with
+    the old key, which the cluster no longer has."""
+    from apikeys.models import DatabaseApiKey
+
+    try:
+        connected.probe(target_of(cluster, master_key=api_key))
+    except Refused as exc:
+        raise _refused(exc) from None
+    Cluster.objects.filter(id=cluster.id).update(master_key_encrypted=crypto.encrypt(api_key))
+    audit_record(account=cluster.account, action=Action.MASTER_KEY_CHANGED, target=cluster, actor=by,
+                 client_ip=client_ip)
+    keys_changed(cluster=cluster)
+    return list(DatabaseApiKey.objects.filter(cluster=cluster).usable().order_by("name"))
+
+
 class ConnectedQdrant(ClusterRuntime):
+    restartable = False
+
+    def where(self, cluster) -> str:
+        reached = "clients reach it through the front" if cluster.access == Access.THROUGH_FRONT else \
+            "clients reach it directly"
+        return f"Connected: runs elsewhere, at {cluster.url}; {reached}"
+
     def provision_node(self, operation, node, renew) -> None:
         raise RuntimeError("The console does not run this cluster's nodes: restart them where they run.")
 

@@ -93,3 +93,8 @@ class ClusterConnectForm(forms.Form):
 
     def clean_name(self) -> str:
         return _new_cluster_name(self.account, self.cleaned_data["name"])
+
+
+class MasterKeyForm(forms.Form):
+    api_key = forms.CharField(label="New master key", widget=forms.PasswordInput, strip=False,
+                              help_text="The service.api_key the cluster runs with now. Checked before it is saved.")

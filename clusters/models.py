@@ -130,6 +130,18 @@ class Cluster(models.Model):
         return runtime_for(self).version(self)
 
     @property
+    def runs_where(self) -> str:
+        from clusters.runtime import runtime_for
+
+        return runtime_for(self).where(self)
+
+    @property
+    def restartable(self) -> bool:
+        from clusters.runtime import runtime_for
+
+        return runtime_for(self).restartable
+
+    @property
     def is_legacy(self) -> bool:
         """Created before granular keys existed: admin keys until enabled."""
         return self.created_at.date() < catalog.GRANULAR_KEYS_SINCE

@@ -233,6 +233,9 @@ class LocalQdrantNodes(ClusterRuntime):
     """The `qdrant` runtime as the console sees it: Qdrant processes on this
     host, started by the node supervisor, driven through the rows."""
 
+    def where(self, cluster) -> str:
+        return "Qdrant processes on this console's host"
+
     provision_node = staticmethod(node_start)
     restart_node = staticmethod(node_restart)
 

@@ -12,6 +12,8 @@ from audit.services import audit_record
 from clusters.models import Cluster, Operation
 from clusters.operations import operation_start
 
+NOT_RESTARTABLE = "The console does not run this cluster's nodes: restart them where they run."
+
 
 @transaction.atomic
 def granular_access_enable(*, cluster: Cluster, by, client_ip: str | None) -> Operation:
@@ -23,6 +25,8 @@ def granular_access_enable(*, cluster: Cluster, by, client_ip: str | None) -> Op
     cluster = Cluster.objects.select_for_update().get(id=cluster.id)
     if cluster.jwt_rbac:
         raise ValidationError("Granular access control is already enabled on this cluster.")
+    if not cluster.restartable:
+        raise ValidationError(NOT_RESTARTABLE + " Turn jwt_rbac on there, then check the cluster.")
     active = cluster.operations.filter(state__in=Operation.ACTIVE).first()
     if active is None:
         active, created = operation_start(
@@ -48,5 +52,7 @@ def granular_access_enable(*, cluster: Cluster, by, client_ip: str | None) -> Op
 def cluster_restart_start(*, cluster: Cluster, by, client_ip: str | None) -> Operation:
     """A plain rolling restart through the same machinery; joins one that runs."""
     cluster = Cluster.objects.select_for_update().get(id=cluster.id)
+    if not cluster.restartable:
+        raise ValidationError(NOT_RESTARTABLE)
     active = cluster.operations.filter(state__in=Operation.ACTIVE).first()
     return active or operation_start(cluster=cluster, kind=Operation.Kind.RESTART, by=by, client_ip=client_ip)[0]

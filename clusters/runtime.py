@@ -24,6 +24,9 @@ class CollectionsUnreadable(Exception):
 class ClusterRuntime(abc.ABC):
     """What the console asks of whatever runs a cluster's nodes.
 
+    `restartable`: whether the console can restart the nodes (and so enable
+    granular access by a rolling restart); `where` says where they run.
+
     The node steps (`provision_node`, `restart_node`) do one node's work and
     return when the node is up; they run outside any transaction and must be
     safe to repeat (a resumed operation repeats the step of the node it was
@@ -32,6 +35,12 @@ class ClusterRuntime(abc.ABC):
     transaction, before and after the step: a runtime whose nodes nobody else
     reports on records their state there.
     """
+
+    restartable = True
+
+    @abc.abstractmethod
+    def where(self, cluster) -> str:
+        """Where the cluster's nodes run, as the page and the API say it."""
 
     @abc.abstractmethod
     def provision_node(self, operation, node, renew: Renew) -> None: ...

@@ -138,3 +138,45 @@ def test_through_the_front_a_key_reaches_the_cluster_and_dies_at_the_front(owner
     assert status == 200 and b"theirs-data" in body
     database_key_delete(key=key, by=owner)
     assert dataplane.wait_until_refused(token)[1] == 401
+
+
+def test_granular_access_is_turned_on_where_it_runs_then_checked(owner, account, elsewhere, client_of):
+    theirs = elsewhere(jwt_rbac=False)
+    cluster_id = connect(owner, account, url=theirs.url(), apiKey=theirs.master_key).json()["cluster"]["id"]
+    browser = client_of(owner)
+    page = browser.get(f"/accounts/{account.id}/clusters/{cluster_id}/enable-granular-access/").content.decode()
+    assert "QDRANT__SERVICE__JWT_RBAC=true" in page and "service.jwt_rbac: true" in page
+    check = browser.post(f"/accounts/{account.id}/clusters/{cluster_id}/enable-granular-access/", follow=True)
+    assert "still refuses a JWT" in check.content.decode()
+    assert not Cluster.objects.get(id=cluster_id).jwt_rbac
+    theirs.restart(jwt_rbac=True)
+    check = browser.post(f"/accounts/{account.id}/clusters/{cluster_id}/enable-granular-access/", follow=True)
+    assert "accepts granular keys" in check.content.decode()
+    assert Cluster.objects.get(id=cluster_id).jwt_rbac
+    # The console cannot restart it, and says so.
+    restart = browser.post(f"/accounts/{account.id}/clusters/{cluster_id}/restart/", follow=True).content.decode()
+    assert "restart them where they run" in restart
+
+
+def test_a_changed_master_key_is_checked_and_the_old_keys_are_named(owner, account, elsewhere, client_of):
+    import secrets
+
+    from apikeys.services import database_key_create
+
+    theirs = elsewhere()
+    cluster = Cluster.objects.get(id=connect(owner, account, url=theirs.url(),
+                                             apiKey=theirs.master_key).json()["cluster"]["id"])
+    key, token = database_key_create(cluster=cluster, name="signed before", rules=[{"collection": None, "access": "r"}],
+                                     expires_at=None, by=owner)
+    old = theirs.master_key
+    theirs.restart(master_key=secrets.token_urlsafe(32))
+    browser = client_of(owner)
+    page = browser.post(f"/accounts/{account.id}/clusters/{cluster.id}/master-key/", {"api_key": old})
+    assert 'id="id_api_key-error">The cluster refused this master key' in page.content.decode()
+    assert Cluster.objects.get(id=cluster.id).master_key == old
+    page = browser.post(f"/accounts/{account.id}/clusters/{cluster.id}/master-key/", {"api_key": theirs.master_key},
+                        follow=True)
+    assert f"signed with the old one and no longer work: signed before (…{key.postfix})" in page.content.decode()
+    assert Cluster.objects.get(id=cluster.id).master_key == theirs.master_key
+    with httpx.Client() as http:
+        assert http.get(f"{theirs.url()}/collections", headers={"Authorization": f"Bearer {token}"}).status_code == 403
