@@ -91,7 +91,12 @@ def test_the_console_form_shows_the_message_next_to_the_field(owner, account, el
     cluster = Cluster.objects.get()
     assert page.status_code == 302 and page["Location"].endswith(f"/clusters/{cluster.id}/")
     detail = client_of(owner).get(page["Location"]).content.decode()
-    assert theirs.url() in detail and theirs.master_key not in detail
+    assert f"at {theirs.url()}; clients reach it directly" in detail and theirs.master_key not in detail
+    # Its snippets name the cluster's own URL and ports, not the front's.
+    from apikeys.snippets import snippets_for
+
+    curl = dict((s[0], s) for s in snippets_for(cluster, "KEY"))
+    assert f"http://127.0.0.2:{theirs.nodes[0].http}" in str(curl)
 
 
 def test_health_names_the_node_down_then_unreachable(owner, account, elsewhere):
