@@ -25,7 +25,7 @@ from apikeys.states import LISTED_STATES
 from apikeys.policy import roll_permission
 from apikeys.services import ROLL_GRACE, ROLL_GRACE_LABELS
 from createonce.forms import NonceForm
-from clusters.runtime import CollectionsUnreadable
+from clusters.runtime import CollectionsUnreadable, runtime_for
 
 DEFAULT_EXPIRY_DAYS = 90
 NEVER_HINT = "leave the field empty for a key that never expires."
@@ -275,6 +275,12 @@ class DatabaseApiKeyForm(KeyForm):
             self.known_collections = cluster_collections(cluster)
         except CollectionsUnreadable as exc:
             self.known_collections, self.collections_unreadable = [], str(exc)
+        # A cluster clients reach directly checks its keys itself: the form
+        # says up front what such a key cannot have.
+        limits = runtime_for(cluster).key_options_refusal(cluster, allowed_networks=True)
+        if "allowed_networks" in limits and "allowed_networks" in self.fields:
+            self.fields["allowed_networks"].help_text = (
+                limits["allowed_networks"] + " Nor is the key's last use recorded: requests do not pass the console.")
 
     def clean(self):
         cleaned = super().clean()

@@ -66,7 +66,7 @@ def database_key_create(
     if refusal:
         raise ValidationError(refusal)
     check_new_key(cluster.account, DATABASE, expires_at=expires_at, allowed_networks=allowed_networks, rules=rules)
-    unsupported = runtime_for(cluster).key_options_refusal(cluster, allowed_networks=allowed_networks)
+    unsupported = runtime_for(cluster).key_options_refusal(cluster, allowed_networks=bool(allowed_networks))
     if unsupported:
         raise ValidationError(unsupported)
     key = DatabaseApiKey(

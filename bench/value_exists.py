@@ -35,6 +35,8 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
 
 
 def main() -> None:
+    if os.environ.get("BENCH_ONLY", "") not in ("", "value_exists"):
+        return
     binary = os.environ.get("QDRANT_BINARY")
     if not binary:
         print("value_exists bench: skipped (QDRANT_BINARY is not set)")

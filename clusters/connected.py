@@ -219,7 +219,7 @@ class ConnectedQdrant(ClusterRuntime):
         except Refused as exc:
             raise ValidationError(f"The cluster did not take the change, so nothing changed: {exc.message}") from None
 
-    def key_options_refusal(self, cluster, *, allowed_networks) -> dict[str, str]:
+    def key_options_refusal(self, cluster, *, allowed_networks: bool) -> dict[str, str]:
         if cluster.access == Access.DIRECT and allowed_networks:
             return {"allowed_networks": "Clients reach this cluster directly, not through the front, so an IP "
                                         "allowlist cannot be enforced: leave it empty, or connect the cluster "

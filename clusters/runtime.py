@@ -83,8 +83,9 @@ class ClusterRuntime(abc.ABC):
         transaction rolls back and nothing has changed."""
         return None
 
-    def key_options_refusal(self, cluster, *, allowed_networks) -> dict[str, str]:
-        """Key options this cluster cannot honour: field -> why (empty: all can)."""
+    def key_options_refusal(self, cluster, *, allowed_networks: bool) -> dict[str, str]:
+        """Key options this cluster cannot honour (`allowed_networks`: the key
+        would have an IP allowlist): field -> why; empty when it can."""
         return {}
 
     def check(self, cluster) -> None:

@@ -125,3 +125,9 @@ def test_a_cluster_that_does_not_take_the_delete_keeps_the_key(owner, trio):
         database_key_delete(key=key, by=owner)
     key.refresh_from_db()
     assert key.revoked_at is None
+
+
+def test_the_key_form_says_what_direct_access_cannot_do(owner, account, trio, client_of):
+    theirs, cluster = trio
+    form = client_of(owner).get(f"/accounts/{account.id}/clusters/{cluster.id}/api-keys/create/").content.decode()
+    assert "an IP allowlist cannot be enforced" in form and "last use recorded" in form
