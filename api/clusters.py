@@ -25,7 +25,7 @@ from rest_framework.response import Response
 from api.base import AccountView, parse_uuid, query_param
 from api.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, validation_message
 from api.fields import EnumField, ProtoSerializer, TimestampField
-from api.schema import EMPTY
+from api.schema import EMPTY, EXTENSION
 from audit.services import client_ip
 from clusters import catalog
 from clusters.connected import cluster_connect
@@ -276,13 +276,14 @@ class ClusterConnect(AccountView):
     @extend_schema(
         operation_id="ClusterService_ConnectCluster",
         summary="Extension: connects a Qdrant cluster the team already runs.",
-        description="Required permissions:\n- write:clusters\n\nNot part of Qdrant Cloud's API. The cluster is "
+        description=f"{EXTENSION}\n\nRequired permissions:\n- write:clusters\n\nThe cluster is "
         "checked first (reachable, TLS trusted, master key accepted, version, peers, jwt_rbac); a failure is "
         "INVALID_ARGUMENT naming the field, and nothing is saved. It comes back HEALTHY with "
         "`cloudProviderId` \"hybrid\" and `configuration.runtime` \"connected\".",
         tags=[TAG],
         request=ConnectClusterBody,
         responses=CreateClusterResponse,
+        extensions={"x-console-extension": True},
     )
     def post(self, request, account_id):
         refusal = create_cluster_refusal(self.key)  # a key limited to some clusters adds none

@@ -91,7 +91,7 @@ EXTENSION_METHODS = {
     f"DatabaseApiKeyService_{verb}DatabaseApiKey": (
         "post", f"/api/cluster/auth/v2/accounts/{{}}/database-api-keys/{{}}:{verb.lower()}")
     for verb in ("Roll", "Disable", "Enable")
-} | EXTENSIONS
+} | EXTENSIONS | {"ClusterService_ConnectCluster": ("post", "/api/cluster/v1/accounts/{}/clusters:connect")}
 
 
 def test_the_schema_serves_the_spec_paths_and_operation_ids_exactly(openapi):
