@@ -236,6 +236,8 @@ def markers_reconcile(cluster: Cluster) -> None:
     usable = {str(k) for k in DatabaseApiKey.objects.filter(cluster=cluster).usable().values_list("id", flat=True)}
     target = target_of(cluster)
     try:
+        # A marker collection deleted by someone with manage access comes back.
+        connected.markers_prepare(target, replicas=cluster.number_of_nodes)
         present = set(connected.markers_present(target))
         connected.marker_delete(target, sorted(present - usable))
         for key_id in sorted(usable - present):
