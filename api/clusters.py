@@ -86,8 +86,20 @@ class ClusterConfiguration(ProtoSerializer):
         choices=Runtime.values,
         read_only=True,
         help_text="Extension: what runs the nodes, fixed at creation: `qdrant` (real Qdrant processes, when the "
-        "console has a Qdrant binary) or `embedded` (the data plane's own engine).",
+        "console has a Qdrant binary), `embedded` (the data plane's own engine) or `connected` (a Qdrant the team "
+        "runs elsewhere, ClusterService_ConnectCluster).",
     )
+    connectedUrl = serializers.SerializerMethodField(
+        help_text="Extension: the URL a connected cluster was connected with; absent for the others.")
+    access = serializers.SerializerMethodField(
+        help_text="Extension: how clients reach a connected cluster (ACCESS_THROUGH_FRONT, ACCESS_DIRECT); "
+        "absent for the others.")
+
+    def get_connectedUrl(self, cluster) -> str | None:
+        return cluster.url or None
+
+    def get_access(self, cluster) -> str | None:
+        return cluster.access or None
 
 
 @extend_schema_serializer(component_name="v1Cluster")

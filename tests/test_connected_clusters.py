@@ -27,7 +27,8 @@ def test_a_cluster_is_checked_and_connected_through_the_api(owner, account, else
     assert response.status_code == 200, response.content
     got = response.json()["cluster"]
     assert (got["cloudProviderId"], got["cloudProviderRegionId"]) == ("hybrid", "127.0.0.2")
-    assert got["configuration"]["runtime"] == "connected"
+    assert got["configuration"] == {"numberOfNodes": 1, "version": "v1.16.3", "runtime": "connected",
+                                    "connectedUrl": theirs.url(), "access": "ACCESS_THROUGH_FRONT"}
     assert got["state"]["phase"] == "CLUSTER_PHASE_HEALTHY" and got["state"]["jwtRbac"] is True
     assert got["state"]["version"] == "v1.16.3"
     cluster = Cluster.objects.get(id=got["id"])

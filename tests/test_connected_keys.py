@@ -131,3 +131,17 @@ def test_the_key_form_says_what_direct_access_cannot_do(owner, account, trio, cl
     theirs, cluster = trio
     form = client_of(owner).get(f"/accounts/{account.id}/clusters/{cluster.id}/api-keys/create/").content.decode()
     assert "an IP allowlist cannot be enforced" in form and "last use recorded" in form
+
+
+def test_a_deleted_marker_collection_fails_closed_until_the_health_check(owner, trio):
+    from clusters.runtime import runtime_for
+    from runtimes.connected import MARKER_COLLECTION
+
+    theirs, cluster = trio
+    key, token = database_key_create(cluster=cluster, name="kept alive", rules=READ, expires_at=None, by=owner)
+    with httpx.Client(timeout=10) as http:
+        http.delete(f"{theirs.url(0)}/collections/{MARKER_COLLECTION}",
+                    headers={"api-key": theirs.master_key}).raise_for_status()
+        assert count_status(theirs, 0, token, http) == 403
+        runtime_for(cluster).check(cluster)
+        assert count_status(theirs, 0, token, http) == 200
