@@ -7,6 +7,7 @@ cluster, collections and health are read over the cluster's own REST API
 is saved; every failure names the field that caused it.
 """
 
+import logging
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -23,6 +24,8 @@ from clusters.runtime import ClusterRuntime, CollectionsUnreadable
 from keyset.contract import keys_changed
 from runtimes import connected
 from runtimes.connected import Refused, Target
+
+logger = logging.getLogger(__name__)
 
 # The gRPC port a connected cluster is assumed to serve (Qdrant's default):
 # the REST API does not say which one it listens on.
@@ -242,5 +245,6 @@ def markers_reconcile(cluster: Cluster) -> None:
         connected.marker_delete(target, sorted(present - usable))
         for key_id in sorted(usable - present):
             connected.marker_put(target, key_id)
-    except Refused:
-        pass  # the health check has said what is wrong; the next check tries again
+    except Refused as exc:
+        # The health check has set the phase; the next check tries again.
+        logger.warning("cluster %s: its key markers could not be reconciled: %s", cluster.id, exc.message)

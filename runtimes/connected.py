@@ -252,6 +252,24 @@ def markers_prepare(target: Target, *, replicas: int) -> None:
             }), "Creating the marker collection")
         _ok(_request(http, "PUT", f"/collections/{MARKER_COLLECTION}/index?wait=true", headers=keyed,
                      json={"field_name": MARKER_FIELD, "field_schema": "keyword"}), "Indexing the marker field")
+        _replicas_active(http, keyed, replicas)
+
+
+def _replicas_active(http: httpx.Client, keyed: dict, replicas: int, timeout: float = 15.0) -> None:
+    """Waits until every replica of the new collection is Active: a write of
+    every replica made before (the first marker) would fail."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = _request(http, "GET", f"/collections/{MARKER_COLLECTION}/cluster", headers=keyed)
+        if info.status_code == 200:
+            result = info.json().get("result") or {}
+            shards = result.get("local_shards", []) + result.get("remote_shards", [])
+            if len(shards) >= replicas and all(shard.get("state") == "Active" for shard in shards):
+                return
+        if time.monotonic() > deadline:
+            raise Refused("url", f"The console's collection on the cluster did not get {replicas} active replicas "
+                                 f"within {timeout:g} s.")
+        time.sleep(0.1)
 
 
 def _point_id(key_id: str) -> str:

@@ -96,8 +96,8 @@ def test_the_console_form_shows_the_message_next_to_the_field(owner, account, el
     # Its snippets name the cluster's own URL and ports, not the front's.
     from apikeys.snippets import snippets_for
 
-    curl = dict((s[0], s) for s in snippets_for(cluster, "KEY"))
-    assert f"http://127.0.0.2:{theirs.nodes[0].http}" in str(curl)
+    python = next(s.code for s in snippets_for(cluster, "KEY") if s.id == "python")
+    assert f'url="http://127.0.0.2",\n    port={theirs.nodes[0].http},' in python, python
 
 
 def test_health_names_the_node_down_then_unreachable(owner, account, elsewhere):
