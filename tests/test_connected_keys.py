@@ -145,3 +145,22 @@ def test_a_deleted_marker_collection_fails_closed_until_the_health_check(owner, 
         assert count_status(theirs, 0, token, http) == 403
         runtime_for(cluster).check(cluster)
         assert count_status(theirs, 0, token, http) == 200
+
+
+def test_collection_keys_follow_qdrants_table_of_access_directly(owner, trio):
+    theirs, cluster = trio
+    with httpx.Client(headers={"api-key": theirs.master_key}) as http:
+        http.put(f"{theirs.url(0)}/collections/other", json={"vectors": {"size": 2, "distance": "Dot"}}
+                 ).raise_for_status()
+    key, token = database_key_create(cluster=cluster, name="data writer", by=owner, expires_at=None,
+                                     rules=[{"collection": "data", "access": "rw"}])
+    bearer = {"Authorization": f"Bearer {token}"}
+    point = {"points": [{"id": 1, "vector": [1.0, 0.0]}]}
+    with httpx.Client(timeout=10) as http:
+        assert http.put(f"{theirs.url(1)}/collections/data/points?wait=true", json=point, headers=bearer
+                        ).status_code == 200
+        other = http.put(f"{theirs.url(1)}/collections/other/points?wait=true", json=point, headers=bearer)
+        assert other.status_code == 403 and "Access to collection other is required" in other.text
+        listed = http.get(f"{theirs.url(2)}/collections", headers=bearer).json()["result"]["collections"]
+        assert [c["name"] for c in listed] == ["data"]  # not the console's marker collection
+        assert http.delete(f"{theirs.url(0)}/collections/data", headers=bearer).status_code == 403
