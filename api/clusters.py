@@ -78,6 +78,13 @@ class ClusterState(ProtoSerializer):
         return runtime_for(cluster).version(cluster, list(cluster.nodes.all()))
 
 
+class _AbsentWhenBlank(serializers.CharField):
+    """A field only some clusters have: left out (ProtoSerializer drops None) where it is blank."""
+
+    def to_representation(self, value):
+        return value or None
+
+
 @extend_schema_serializer(component_name="v1ClusterConfiguration")
 class ClusterConfiguration(ProtoSerializer):
     numberOfNodes = serializers.IntegerField(source="number_of_nodes", min_value=1, max_value=MAX_NODES)
@@ -89,17 +96,13 @@ class ClusterConfiguration(ProtoSerializer):
         "console has a Qdrant binary), `embedded` (the data plane's own engine) or `connected` (a Qdrant the team "
         "runs elsewhere, ClusterService_ConnectCluster).",
     )
-    connectedUrl = serializers.SerializerMethodField(
+    connectedUrl = _AbsentWhenBlank(
+        source="url", required=False,
         help_text="Extension: the URL a connected cluster was connected with; absent for the others.")
-    access = serializers.SerializerMethodField(
+    access = _AbsentWhenBlank(
+        required=False,
         help_text="Extension: how clients reach a connected cluster (ACCESS_THROUGH_FRONT, ACCESS_DIRECT); "
         "absent for the others.")
-
-    def get_connectedUrl(self, cluster) -> str | None:
-        return cluster.url or None
-
-    def get_access(self, cluster) -> str | None:
-        return cluster.access or None
 
 
 @extend_schema_serializer(component_name="v1Cluster")
