@@ -234,7 +234,7 @@ class LocalQdrantNodes(ClusterRuntime):
     host, started by the node supervisor, driven through the rows."""
 
     def where(self, cluster) -> str:
-        return "Qdrant processes on this console's host"
+        return "Qdrant processes on the console host"
 
     provision_node = staticmethod(node_start)
     restart_node = staticmethod(node_restart)

@@ -23,7 +23,7 @@ def reader_key(cluster, owner) -> DatabaseApiKey:
 
 def test_the_cluster_page_shows_its_runtime_and_version(client_of, owner, cluster):
     html = client_of(owner).get(page(cluster)).content.decode()
-    assert "Embedded (qdrant-edge in the data plane)" in html
+    assert "Embedded in the front (the data plane serves it)" in html
     assert 'data-version>v1.19.0<' in html
 
 
