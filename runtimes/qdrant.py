@@ -465,4 +465,3 @@ class QdrantRuntime(Runtime):
             return sorted(str(c["name"]) for c in response.json()["result"]["collections"])
         except (ValueError, KeyError, TypeError):
             raise RuntimeError(f"{node.name} answered something that is not a collection list") from None
-
