@@ -21,7 +21,7 @@ from clusters import catalog, crypto
 from clusters.models import Access, Cluster, ClusterNode, NodeState, Phase, Runtime, default_endpoint
 from clusters.nodes import cluster_version
 from clusters.runtime import ClusterRuntime, CollectionsUnreadable
-from keyset.contract import keys_changed
+from fronts.changelog import keys_changed
 from runtimes import connected
 from runtimes.connected import Refused, Target
 
