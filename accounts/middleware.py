@@ -10,9 +10,11 @@ tests hold; NetBox writes a token's last_used the same way).
 import time
 
 from allauth.usersessions.models import UserSession
+from django.db import OperationalError
 from django.shortcuts import redirect
 
 from accounts.signin import second_factor_missing
+from console.middleware import database_unavailable
 
 UPKEEP_SECONDS = 60
 _SEEN = "console_seen_at"
@@ -27,6 +29,13 @@ class SignedInSessionMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        try:
+            refusal = self._check(request)
+        except OperationalError as exception:
+            return database_unavailable(request, exception)
+        return refusal or self.get_response(request)
+
+    def _check(self, request):
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and request.session.session_key:
             self._upkeep(request, user)
@@ -36,7 +45,7 @@ class SignedInSessionMiddleware:
                 request.session[MISSING] = second_factor_missing(user)
                 if request.session[MISSING]:
                     return redirect("mfa_activate_totp")
-        return self.get_response(request)
+        return None
 
     def _upkeep(self, request, user) -> None:
         now = time.time()

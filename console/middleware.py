@@ -24,10 +24,17 @@ class DatabaseUnavailableMiddleware:
     def process_exception(self, request, exception):
         if not isinstance(exception, OperationalError):
             return None
-        logger.error("Database unavailable on %s %s: %s", request.method, request.path, exception)
-        response = HttpResponse(render_to_string("503.html"), status=503)
-        response["Retry-After"] = "5"
-        return response
+        return database_unavailable(request, exception)
+
+
+def database_unavailable(request, exception: OperationalError) -> HttpResponse:
+    """The 503 page; also for a middleware that queries before any view runs
+    (Django turns a middleware's exception into a 500 before an outer
+    middleware could see it)."""
+    logger.error("Database unavailable on %s %s: %s", request.method, request.path, exception)
+    response = HttpResponse(render_to_string("503.html"), status=503)
+    response["Retry-After"] = "5"
+    return response
 
 
 # No inline script, no inline style, nothing from another origin; see README
