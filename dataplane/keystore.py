@@ -481,8 +481,10 @@ class KeyStore:
             return False
         except Exception as exc:  # noqa: BLE001 - console unreachable or failing: keep the last snapshot
             if self.console_ok or not self.current.loaded_at:
-                logger.warning("cannot reach the console (%s); serving the key set loaded at %s",
-                               exc, self.current.loaded_at)
+                loaded = self.current.loaded_at
+                serving = (f"serving the key set loaded at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(loaded))}"
+                           if loaded else "admitting no key until one loads")
+                logger.warning("cannot load the key set from the console (%s); %s", exc, serving)
             self.console_ok = False
             self.failures += 1
             return False
