@@ -1,11 +1,14 @@
 """The front's end of the contract: asks the console (KEYSET_URL) for the key
 set and its changes, acknowledges what it applied, reports last uses
 (keyset/wire.py). The credential travels in every request; the console
-answers 401 to a wrong or revoked one (`Refused`)."""
+answers 401 to a wrong or revoked one (`Refused`). Over https the console's
+certificate is checked against KEYSET_CA_FILE (else the system's CAs); one
+that does not verify is `Untrusted`, and nothing is sent to it."""
 
 from __future__ import annotations
 
 import socket
+import ssl
 
 import httpx
 
@@ -18,6 +21,10 @@ class Refused(Exception):
     """The console refused this front's credential: it is cut off."""
 
 
+class Untrusted(Exception):
+    """The console's certificate did not verify: the message says against what, and why."""
+
+
 class KeysetClient:
     def __init__(self, *, url: str, credential: str, instance: str, ca_file: str | None = None,
                  transport: httpx.BaseTransport | None = None):
@@ -25,8 +32,10 @@ class KeysetClient:
         self.applied: int | None = None  # the last change applied, sent with every request
         self.requests = 0  # requests made to the console (the handshake's `stats`)
         self._credential = credential
+        self._trust = f"KEYSET_CA_FILE ({ca_file})" if ca_file else "the system's CAs (is KEYSET_CA_FILE set?)"
         self._http = httpx.Client(base_url=url.rstrip("/"), timeout=TIMEOUT_SECONDS,
-                                  verify=ca_file if ca_file else True, transport=transport)
+                                  verify=ssl.create_default_context(cafile=ca_file) if ca_file else True,
+                                  transport=transport)
 
     def _headers(self) -> dict:
         headers = {"Authorization": f"Bearer {self._credential}", wire.INSTANCE_HEADER: self.instance}
@@ -36,7 +45,14 @@ class KeysetClient:
 
     def _send(self, method: str, path: str, **kwargs) -> dict:
         self.requests += 1
-        response = self._http.request(method, path, headers=self._headers(), **kwargs)
+        try:
+            response = self._http.request(method, path, headers=self._headers(), **kwargs)
+        except httpx.ConnectError as exc:
+            failure = _verification_failure(exc)
+            if failure is None:
+                raise
+            raise Untrusted(f"the certificate of the console at {self._http.base_url} does not verify against "
+                            f"{self._trust}: {failure.verify_message}") from exc
         if response.status_code == 401:
             raise Refused(response.json().get("error", "refused"))
         response.raise_for_status()
@@ -58,6 +74,13 @@ class KeysetClient:
 
     def close(self) -> None:
         self._http.close()
+
+
+def _verification_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate check under httpx's ConnectError (httpx and httpcore chain it as the cause)."""
+    while exc is not None and not isinstance(exc, ssl.SSLCertVerificationError):
+        exc = exc.__cause__ or exc.__context__
+    return exc
 
 
 def instance_name(handshake_socket) -> str:

@@ -420,6 +420,7 @@ class KeyStore:
         self.reload_seconds = reload_seconds
         self.redis_url = redis_url
         self.console_ok = False
+        self._said: str | None = None  # the failure last logged: said again only when it changes
         self.loads = 0  # snapshots loaded
         self.applies = 0  # catch-ups that applied at least one change
         self.changes = 0  # change log entries applied
@@ -470,6 +471,7 @@ class KeyStore:
             if applied is None or applied:
                 self.client.ack(self.current.watermark)
             self.console_ok = True
+            self._said = None
             return True
         except Refused as exc:
             # Revoked (or never valid): this front is cut off and admits no key.
@@ -480,9 +482,12 @@ class KeyStore:
             self.failures += 1
             return False
         except Exception as exc:  # noqa: BLE001 - console unreachable or failing: keep the last snapshot
-            if self.console_ok or not self.current.loaded_at:
-                logger.warning("cannot reach the console (%s); serving the key set loaded at %s",
-                               exc, self.current.loaded_at)
+            if str(exc) != self._said:  # once, not at every poll
+                self._said = str(exc)
+                loaded = self.current.loaded_at
+                serving = (f"serving the key set loaded at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(loaded))}"
+                           if loaded else "admitting no key until one loads")
+                logger.warning("cannot load the key set from the console (%s); %s", exc, serving)
             self.console_ok = False
             self.failures += 1
             return False

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import ssl
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -74,10 +75,20 @@ def _url(name: str, schemes: tuple[str, ...]) -> str | None:
 # (`manage.py create_front_credential NAME` on the console). Required to serve.
 KEYSET_URL = _url("KEYSET_URL", ("http", "https"))
 KEYSET_CREDENTIAL = _str("KEYSET_CREDENTIAL")
-# A PEM file of the CA that signed the console's certificate, for an https KEYSET_URL.
+# A PEM file of the CA that signed the console's certificate, for an https
+# KEYSET_URL (without it, the system's CAs). Loaded here so that a wrong file
+# stops the start instead of failing every request to the console.
 KEYSET_CA_FILE = _str("KEYSET_CA_FILE")
-if KEYSET_CA_FILE and not Path(KEYSET_CA_FILE).is_file():
-    raise SettingsError(f"KEYSET_CA_FILE names no file: {KEYSET_CA_FILE!r}.")
+if KEYSET_CA_FILE:
+    if not Path(KEYSET_CA_FILE).is_file():
+        raise SettingsError(f"KEYSET_CA_FILE names no file: {KEYSET_CA_FILE!r}.")
+    try:
+        ssl.create_default_context(cafile=KEYSET_CA_FILE)
+    except (OSError, ssl.SSLError):
+        raise SettingsError(f"KEYSET_CA_FILE holds no PEM certificate: {KEYSET_CA_FILE!r}.") from None
+    if KEYSET_URL and urlsplit(KEYSET_URL).scheme != "https":
+        raise SettingsError(f"KEYSET_CA_FILE is set but KEYSET_URL is not https://: {KEYSET_URL!r} "
+                            "would carry the credential and the key set in the clear.")
 
 DATAPLANE_HOST = _str("DATAPLANE_HOST", "127.0.0.1")
 DATAPLANE_PORT = _number("DATAPLANE_PORT", 6333, 1, 65535, whole=True)

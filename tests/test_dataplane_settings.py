@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from tests.fixtures.dataplane import ROOT
+from tests.fixtures.tls import make_certificates
 
 
 def start(**overrides) -> subprocess.CompletedProcess:
@@ -25,9 +26,20 @@ def start(**overrides) -> subprocess.CompletedProcess:
     ({"DATAPLANE_MAX_BODY_BYTES": "1e9"}, "DATAPLANE_MAX_BODY_BYTES must be a whole number"),
     ({"DATAPLANE_LOG_LEVEL": "chatty"}, "DATAPLANE_LOG_LEVEL must be one of"),
     ({"KEYSET_CA_FILE": "/nonexistent/ca.pem"}, "KEYSET_CA_FILE names no file: '/nonexistent/ca.pem'."),
+    ({"KEYSET_CA_FILE": str(ROOT / "README.md")}, f"KEYSET_CA_FILE holds no PEM certificate: '{ROOT / 'README.md'}'."),
     ({"TRUSTED_PROXIES": "10.0.0.1/8"}, "TRUSTED_PROXIES must hold comma-separated CIDRs"),
 ])
 def test_a_missing_or_malformed_setting_stops_the_front_with_a_message_naming_it(overrides, message):
     started = start(**overrides)
     assert started.returncode == 1
     assert started.stderr.strip().splitlines()[-1].startswith(f"The data plane cannot start: {message}")
+
+
+def test_a_ca_file_for_a_plain_http_console_stops_the_front(tmp_path):
+    """The operator meant TLS: the credential and the key set would travel in the clear."""
+    ca_file = make_certificates(tmp_path, ["127.0.0.1"]).ca_file
+    started = start(KEYSET_URL="http://127.0.0.1:1", KEYSET_CREDENTIAL="x", KEYSET_CA_FILE=str(ca_file))
+    assert started.returncode == 1
+    assert started.stderr.strip().splitlines()[-1] == (
+        "The data plane cannot start: KEYSET_CA_FILE is set but KEYSET_URL is not https://: 'http://127.0.0.1:1' "
+        "would carry the credential and the key set in the clear.")
