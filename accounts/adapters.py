@@ -2,9 +2,9 @@
 SOCIALACCOUNT_ADAPTER).
 
 Who may sign up is SIGNUP (open or invite: invitees sign up on the
-invitation's own page, accounts/views.invitation). Second-factor secrets
-(TOTP keys, the recovery codes' seed) are encrypted at rest with the same
-Fernet keys as clusters' master keys. Single sign-on users are matched by
+invitation's own page, accounts/views.invitation). TOTP keys are
+encrypted at rest with the same Fernet keys as clusters' master keys
+(recovery codes are kept as digests: accounts/recovery_codes.py). Single sign-on users are matched by
 verified email; a new one joins OIDC_JOIN_ACCOUNT, if set, with OIDC_JOIN_ROLE.
 """
 

@@ -17,7 +17,9 @@ class AccountsConfig(AppConfig):
         from allauth.mfa import signals as mfa
         from django.contrib.auth.signals import user_logged_in
 
-        from accounts import signin
+        from accounts import recovery_codes, signin
+
+        recovery_codes.install()
 
         user_logged_in.connect(signin.on_logged_in, dispatch_uid="accounts.logged_in")
         mfa.authenticator_added.connect(signin.on_authenticator_added, dispatch_uid="accounts.mfa_added")

@@ -106,6 +106,9 @@ def test_a_member_without_a_second_factor_is_sent_to_add_one(transactional_db, c
     secret = page.locator("#authenticator_secret").input_value()
     page.fill("#id_code", totp(secret))
     page.keyboard.press("Enter")
+    # The recovery codes are shown once: on the page the activation leads to (and it must
+    # have loaded before going on, or the activation's POST may be cut short).
+    expect(page.locator("#recovery_codes")).to_be_visible()
     page.goto(f"/accounts/{account.id}/clusters/")
     expect(page.get_by_role("heading", name="Clusters", exact=True)).to_be_visible()
     context.close()

@@ -2,16 +2,24 @@
 recovery codes shown once and usable once, an owner requiring a second factor
 of every member, failed codes throttled with failed passwords, all audited."""
 
+import importlib
+import io
 import re
 
 import pytest
 from allauth.mfa.models import Authenticator
+from django.apps import apps
 from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.core.management import call_command
 from django.urls import reverse
 
 from audit.models import Action, AuditEntry
 from tests.conftest import PASSWORD
 from tests.fixtures.totp import next_totp, totp
+
+
+CODE = r"\b[0-9a-f]{4}(?:-[0-9a-f]{4}){4}\b"
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +43,7 @@ def enrol(on_commit):
         with on_commit():
             response = client.post(reverse("mfa_activate_totp"), {"code": totp(secret)})
         assert response.url == reverse("mfa_view_recovery_codes")
-        codes = re.findall(r"\b\d{8}\b", client.get(response.url).content.decode())
+        codes = re.findall(CODE, client.get(response.url).content.decode())
         return secret, codes
 
     return enrol
@@ -79,6 +87,61 @@ def test_a_recovery_code_works_once(enrol, client_of, client, owner, account):
     log_in(client, owner)
     again = client.post(reverse("mfa_authenticate"), {"code": codes[0]})
     assert "Incorrect code." in again.content.decode() and "_auth_user_id" not in client.session
+
+
+def test_the_database_holds_no_recovery_code(enrol, client_of, owner):
+    _, codes = enrol(client_of(owner))
+    dump = io.StringIO()
+    call_command("dumpdata", stdout=dump)
+    sessions = " ".join(str(s.get_decoded()) for s in Session.objects.all())
+    for code in codes:
+        for form in (code, code.replace("-", "")):
+            assert form not in dump.getvalue() and form not in sessions
+    stored = Authenticator.objects.get(user=owner, type=Authenticator.Type.RECOVERY_CODES).data
+    assert "seed" not in stored and len(stored["digests"]) == 10
+
+
+def test_recovery_codes_are_shown_once_and_typed_loosely(enrol, client_of, client, owner):
+    owners_client = client_of(owner)
+    _, codes = enrol(owners_client)
+    again = owners_client.get(reverse("mfa_view_recovery_codes")).content.decode()
+    assert not re.findall(CODE, again) and "There are 10 out of 10 recovery codes available." in again
+    assert owners_client.get(reverse("mfa_download_recovery_codes")).status_code == 403
+    client.logout()
+    log_in(client, owner)
+    client.post(reverse("mfa_authenticate"), {"code": codes[3].upper().replace("-", " ")})
+    assert client.session["_auth_user_id"] == str(owner.pk)
+
+
+def test_new_recovery_codes_replace_the_old_ones(enrol, on_commit, client_of, client, owner, account):
+    owners_client = client_of(owner)
+    _, old = enrol(owners_client)
+    with on_commit():
+        response = owners_client.post(reverse("mfa_generate_recovery_codes"))
+    new = re.findall(CODE, owners_client.get(response.url).content.decode())
+    assert len(new) == 10 and not set(new) & set(old)
+    assert AuditEntry.objects.filter(account=account, action=Action.RECOVERY_CODES_RENEWED).exists()
+    client.logout()
+    log_in(client, owner)
+    refused = client.post(reverse("mfa_authenticate"), {"code": old[0]})
+    assert "Incorrect code." in refused.content.decode()
+    client.post(reverse("mfa_authenticate"), {"code": new[0]})
+    assert client.session["_auth_user_id"] == str(owner.pk)
+
+
+def test_codes_from_allauths_seed_keep_working_as_digests(owner):
+    # A user who made recovery codes before they were digests (migration 0007).
+    from accounts.recovery_codes import SeedRecoveryCodes
+
+    seeded = SeedRecoveryCodes.activate(owner)
+    codes = seeded.generate_codes()
+    assert seeded.validate_code(codes[0])
+    importlib.import_module("accounts.migrations.0007_recovery_code_digests").seeds_to_digests(apps, None)
+
+    stored = Authenticator.objects.get(user=owner, type=Authenticator.Type.RECOVERY_CODES)
+    assert "seed" not in stored.data and len(stored.data["digests"]) == 9
+    assert not stored.wrap().validate_code(codes[0])
+    assert stored.wrap().validate_code(codes[1]) and not stored.wrap().validate_code(codes[1])
 
 
 def test_wrong_codes_lock_the_user_out_like_wrong_passwords(enrol, client_of, client, owner):
