@@ -4,7 +4,10 @@ Outsiders get 404 (they must not learn that an account or its objects
 exist); members whose role lacks the permission get 403.
 """
 
-from allauth.account.internal.flows.reauthentication import raise_if_reauthentication_required
+from allauth.account.internal.flows.reauthentication import (
+    is_reauthentication_required,
+    raise_if_reauthentication_required,
+)
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 
@@ -45,12 +48,19 @@ def can(request: HttpRequest, perm: str) -> bool:
     return bool(membership and perm in membership.permissions)
 
 
-def require_recent_authentication(request: HttpRequest) -> None:
+def require_recent_authentication(request: HttpRequest, *, form_holds_secret: bool = False) -> None:
     """For what is dangerous (GitHub's sudo mode): unless the caller entered
     their password or a second factor in the last REAUTHENTICATION_MINUTES
     (a login counts, accounts/signin.on_logged_in), raises allauth's
     ReauthenticationRequired. Its middleware shows the re-authentication
     page and then carries on with this very request, a POST included.
     Called after the access check, so an outsider still gets 404 first.
-    The management API never comes here: its caller is a management key."""
+    The management API never comes here: its caller is a management key.
+
+    allauth carries a POST on by keeping it in the session until the password
+    is given; a form that holds a secret (a cluster's master key) must not be
+    kept there, so with `form_holds_secret` such a POST comes back as its
+    page, empty, once the caller has confirmed it is them."""
+    if form_holds_secret and request.method == "POST" and is_reauthentication_required(request, app="accounts"):
+        request.method = "GET"  # allauth's suspend_request keeps only a POST
     raise_if_reauthentication_required(request, app="accounts")

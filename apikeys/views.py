@@ -28,7 +28,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.access import account_for
+from accounts.access import account_for, require_recent_authentication
 from apikeys.forms import (
     AccountKeyFilterForm,
     AdminKeyForm,
@@ -516,6 +516,7 @@ def key_policy(request, account_id):
     form, status = KeyPolicyForm(instance=policy), 200
     if request.method == "POST":
         account_for(request, account_id, "write:account")
+        require_recent_authentication(request)  # reading it needs no question
         form, status = KeyPolicyForm(request.POST, instance=policy_of(account)), 400
         if form.is_valid():
             key_policy_set(account=account, by=request.user, client_ip=client_ip(request),

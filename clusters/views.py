@@ -37,6 +37,7 @@ def cluster_new(request, account_id):
 def cluster_connect_view(request, account_id):
     """Connect an existing Qdrant: checked before anything is saved, each failure next to its field."""
     account = account_for(request, account_id, "write:clusters")
+    require_recent_authentication(request, form_holds_secret=True)
     form = ClusterConnectForm(request.POST or None, account=account)
     if request.method == "POST" and form.is_valid():
         try:
@@ -116,6 +117,7 @@ def cluster_master_key(request, account_id, cluster_id):
     cluster = cluster_for(request, account_id, cluster_id, "write:clusters")
     if cluster.restartable:
         raise Http404  # the console made this cluster's master key, and keeps it
+    require_recent_authentication(request, form_holds_secret=True)
     form = MasterKeyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
