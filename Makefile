@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 
-.PHONY: run test bench install secrets migrate lint qdrant clean qdrant
+.PHONY: run test bench install secrets migrate lint docs qdrant clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,10 +51,15 @@ bench: secrets
 lint: install
 	$(VENV)/bin/ruff check .
 
+# The documentation site (mkdocs.yml, MkDocs pinned in requirements.txt) from
+# docs/ into site/; --strict fails on any warning, so a broken link or anchor fails.
+docs: install
+	$(VENV)/bin/mkdocs build --strict
+
 # A Qdrant 1.16.3 binary from npm, integrity-checked, cached in .qdrant/;
 # prints its path: QDRANT_BINARY=$$(scripts/install-qdrant) make test
 qdrant:
 	scripts/install-qdrant
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var site

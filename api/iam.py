@@ -3,7 +3,7 @@
 Roles are the four system roles (accounts/roles.py, the same ids in every
 account) and the account's custom roles. A user here is a member of the
 account, identified by the membership's public id. A member holds exactly
-one role (README "Roles"): AssignUserRoles computes the set the spec says
+one role (docs/concepts/accounts.md, "Roles"): AssignUserRoles computes the set the spec says
 (the current role, plus roleIdsToAdd, minus roleIdsToDelete) and that set
 must be one role; the call changes the member's role to it, or nothing.
 """

@@ -206,7 +206,7 @@ class IssuedKey(models.Model):
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
     last_used_protocol = models.CharField(max_length=4, choices=Protocol.choices, blank=True, default="")
     # Where the key may be used from (CIDRs); empty: anywhere. Checked at the
-    # front against the client's address (TRUSTED_PROXIES, README).
+    # front against the client's address (TRUSTED_PROXIES, docs/concepts/keys.md).
     allowed_networks = models.JSONField(default=list, blank=True, validators=[validate_networks])
     # A disabled key is refused at the front until it is enabled again.
     disabled_at = models.DateTimeField(null=True, blank=True)

@@ -32,7 +32,7 @@ PROVIDERS: dict[str, tuple[str, list[tuple[str, str]]]] = {
 
 # Clusters that do not run in a cloud region of ours follow Qdrant Cloud's
 # model for Hybrid Cloud: provider "hybrid", and the region names the
-# environment (README "Where a cluster runs").
+# environment (docs/concepts/connected-clusters.md, "Where a cluster runs").
 HYBRID = "hybrid"
 PROVIDER_CHOICES = [(k, v[0]) for k, v in PROVIDERS.items()] + [(HYBRID, "Hybrid (runs outside a cloud region)")]
 

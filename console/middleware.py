@@ -37,8 +37,8 @@ def database_unavailable(request, exception: OperationalError) -> HttpResponse:
     return response
 
 
-# No inline script, no inline style, nothing from another origin; see README
-# "Content-Security-Policy". `request.csp_connect_src` lets a view allow
+# No inline script, no inline style, nothing from another origin; see
+# docs/security.md, "Content-Security-Policy". `request.csp_connect_src` lets a view allow
 # fetch() to more origins (the reveal page's "Test connection" calls the
 # cluster's endpoint); `request.csp_form_action` lets a form lead to another
 # origin (the login page's single sign-on button, redirected to the provider).

@@ -302,8 +302,8 @@ CLUSTER_NODE_START_SECONDS = env.float("CLUSTER_NODE_START_SECONDS", default=1.0
 
 # A rolling restart takes this long per node, in seconds.
 CLUSTER_RESTART_NODE_SECONDS = env.float("CLUSTER_RESTART_NODE_SECONDS", default=3.0)
-# The Qdrant binary that runs the nodes of `qdrant` clusters (README "Real
-# Qdrant nodes"). Set, it must be an executable file (else the console does
+# The Qdrant binary that runs the nodes of `qdrant` clusters
+# (docs/concepts/runtimes.md). Set, it must be an executable file (else the console does
 # not start); unset, a `qdrant` on PATH is used if there is one. With a binary
 # new clusters get the `qdrant` runtime, without one the `embedded` engine.
 QDRANT_BINARY = env.executable("QDRANT_BINARY")
@@ -356,7 +356,7 @@ API_KEYS_PER_PAGE = 25
 # What the console knows of the fronts (dataplane/, `python -m dataplane`,
 # whose own settings are dataplane/settings.py): the ports its snippets name,
 # where their collections and sockets are on this host, and how long a key
-# change waits for them. See README "Data plane".
+# change waits for them. See docs/concepts/front.md.
 DATAPLANE_PORT = env.int("DATAPLANE_PORT", default=6333, low=1, high=65535)
 # Every cluster's gRPC endpoint (dataplane/grpcfront.py), in each data plane process.
 DATAPLANE_GRPC_PORT = env.int("DATAPLANE_GRPC_PORT", default=6334, low=1, high=65535)
@@ -377,7 +377,7 @@ DATAPLANE_CONFIRM_SECONDS = env.seconds("DATAPLANE_CONFIRM_SECONDS", default=2.0
 TRUSTED_PROXIES = env.networks("TRUSTED_PROXIES")
 
 # The management API (api/): a subset of Qdrant Cloud's public API, with
-# management keys (managementkeys/). See README "Management API". The API's
+# management keys (managementkeys/). See docs/management-api.md. The API's
 # views set their own authentication, parsers and renderers (api/base.py);
 # these apply to every DRF view.
 REST_FRAMEWORK = {

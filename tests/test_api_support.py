@@ -32,8 +32,8 @@ def _strict(schema):
     return schema
 
 
-# This console's documented extensions to Cloud's messages (README
-# "Management API"): allowed on top of the spec, and only these.
+# This console's documented extensions to Cloud's messages
+# (docs/management-api.md): allowed on top of the spec, and only these.
 _TIMESTAMP = {"type": "string", "format": "date-time"}
 EXTENSIONS = {
     "database_api_key.v2.swagger.json": {

@@ -132,7 +132,7 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"\nVector Console is running at {url}\n"
                     f"Log in as {DEMO_USER} / {password}\n"
-                    # https when the data plane serves TLS (README: TLS on the front)
+                    # https when the data plane serves TLS (docs/operating/tls.md)
                     f"Clusters answer at {urlsplit(settings.CLUSTER_ENDPOINT_URL).scheme}://localhost:"
                     f"{settings.DATAPLANE_PORT}/ (the data plane)\n"
                     "Press Ctrl-C to stop.\n"
