@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 import httpx
 
-from console.processes import die_with_parent
+from runtimes.processes import die_with_parent
 from runtimes.base import ClusterSpec, Node, NodeAddress, NodeHealth, NodePorts, Runtime
 
 HOST = "127.0.0.1"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from console.processes import die_with_parent
+from runtimes.processes import die_with_parent
 from keyset.wire import SNAPSHOT_PATH
 from tests.fixtures.dataplane import ROOT, MANAGE, DataPlaneProcess, contract_env, free_port, http_get, mint
 from tests.fixtures.worker import _database_url, wait_for

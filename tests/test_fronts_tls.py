@@ -16,7 +16,7 @@ import pytest
 from qdrant_client import QdrantClient
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from console.processes import die_with_parent
+from runtimes.processes import die_with_parent
 from fronts.models import FrontInstance
 from keyset import wire
 from tests.fixtures.dataplane import MANAGE, ROOT, DataPlaneProcess, FrontCredentialForTests, contract_env, \

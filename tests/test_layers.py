@@ -50,7 +50,6 @@ KNOWN = {
     "clusters/connected.py imports apikeys.models": "a directly reached cluster's markers follow its usable keys (wants a hook)",
     "clusters/dispatch.py imports console.celery": "sends a task by name through the project's Celery app",
     "clusters/services.py imports apikeys.models": "a deleted cluster revokes its keys with a direct query",
-    "runtimes/qdrant.py imports console.processes": "die_with_parent lives in the project",
 }
 
 
@@ -124,7 +123,7 @@ def test_every_console_app_has_a_layer():
     ("managementkeys.forms", "apikeys.forms.KeyForm", False),        # a form is no entry point
     ("clusters.services", "fronts.changelog.keys_changed", False),   # the change log sits below
     ("fronts.changelog", "fronts.rows.snapshot", True),              # the rest of fronts does not
-    ("runtimes.qdrant", "console.processes.die_with_parent", True),  # the project is on top
+    ("runtimes.qdrant", "console.celery.app", True),                 # the project is on top
     ("clusters.selectors", "accounts.views.home", True),             # nothing imports a view ...
     ("audit.views", "accounts.access.cluster_for", False),           # ... and a view imports anything
     ("console.urls", "accounts.views", False),

@@ -13,7 +13,7 @@ import httpx
 import jwt
 import pytest
 
-from console.processes import die_with_parent
+from runtimes.processes import die_with_parent
 from runtimes.base import ClusterSpec, Node, wait_healthy, wait_until
 from runtimes.qdrant import QdrantRuntime
 from tests.fixtures.qdrant import (

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from console.management.commands.seed_demo import DEMO_USER
-from console.processes import die_with_parent
+from runtimes.processes import die_with_parent
 from fronts.credentials import front_credential_create
 from fronts.models import FrontCredential
 
