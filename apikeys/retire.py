@@ -6,7 +6,7 @@ markers too, so a lost message delays the end by one check at most."""
 
 import logging
 
-from console.celery import app
+from celery import current_app as app  # the project's (console/celery.py): apps sit below it
 
 log = logging.getLogger(__name__)
 

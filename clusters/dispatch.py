@@ -7,10 +7,10 @@ one way, tasks -> operations -> dispatch (tests/test_operations.py checks it).
 
 import logging
 
+from celery import current_app as app  # the project's (console/celery.py): apps sit below it
 from django.utils import timezone
 
 from clusters.models import Operation
-from console.celery import app
 
 log = logging.getLogger(__name__)
 

@@ -46,9 +46,7 @@ ENTRY_POINTS = {"views", "urls", "middleware", "admin", "management", "templatet
 KNOWN = {
     "accounts/adapters.py imports clusters": "MFA secrets use the master keys' encryption (clusters/crypto.py)",
     "accounts/services.py imports apikeys.tokens": "invitations are digested with the keys' peppers",
-    "apikeys/retire.py imports console.celery": "sends a task by name through the project's Celery app",
     "clusters/connected.py imports apikeys.models": "a directly reached cluster's markers follow its usable keys (wants a hook)",
-    "clusters/dispatch.py imports console.celery": "sends a task by name through the project's Celery app",
     "clusters/services.py imports apikeys.models": "a deleted cluster revokes its keys with a direct query",
 }
 
