@@ -28,9 +28,9 @@ from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import AnyRole, CustomRole, Invitation, Membership, role_name, role_permissions
 from accounts.roles import PERMISSIONS, Role
-from apikeys.tokens import current_pepper_id, token_digest, token_matches
 from audit.models import Action
 from audit.services import audit_record
+from createonce.digests import current_pepper_id, token_digest, token_matches
 
 INVITATION_VALID_FOR = timedelta(days=7)
 INVITATION_SECRET_BYTES = 32  # 256 bits from `secrets`
@@ -211,7 +211,7 @@ def invitation_check(invitation_id, secret: str) -> Invitation:
 
 
 class _Sealed:
-    """An invitation as apikeys.tokens.token_matches reads stored secrets."""
+    """An invitation as createonce.digests.token_matches reads stored secrets."""
 
     def __init__(self, invitation: Invitation):
         self.pepper_id, self.digest = invitation.pepper_id, invitation.digest

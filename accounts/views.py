@@ -24,12 +24,11 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import account_for, require_recent_authentication
-from accounts.middleware import upkeep_now
 from accounts.forms import CustomRoleForm, InvitationSecretForm, InviteForm, LoginForm, RoleForm, SignUpForm, role_value
+from accounts.middleware import upkeep_now
 from accounts.models import Invitation, Membership, role_permissions
 from accounts.roles import Role, permission_groups
 from accounts.selectors import account_roles, role_member_counts
-from accounts.signin import member_sessions_end, second_factor_requirement_set, users_with_second_factor
 from accounts.services import (
     INVITATION_VALID_FOR,
     LAST_OWNER,
@@ -39,17 +38,18 @@ from accounts.services import (
     custom_role_update,
     invitation_accept,
     invitation_create,
-    invitation_revoke,
     invitation_for_link,
+    invitation_revoke,
     invitation_sign_up,
     may_grant,
     member_change_role,
     member_remove,
     wrong_invitee,
 )
-from apikeys.secret_text import SecretText
+from accounts.signin import member_sessions_end, second_factor_requirement_set, users_with_second_factor
 from audit.services import client_ip
 from createonce.forms import new_nonce
+from createonce.secret_text import SecretText
 from createonce.services import create_once, repeated
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.views.decorators.debug import sensitive_variables
 
 from apikeys.models import AdminKey, DatabaseApiKey, IssuedKey
-from apikeys.tokens import token_digest, token_matches
+from createonce.digests import token_digest, token_matches
 
 UNKNOWN = "unknown"
 

@@ -6,15 +6,16 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from apikeys.models import POSTFIX_LENGTH, AdminKey, DatabaseApiKey, IssuedKey
 from apikeys.key_policy import check_new_key
+from apikeys.models import POSTFIX_LENGTH, AdminKey, DatabaseApiKey, IssuedKey
 from apikeys.policy import ADMIN, DATABASE, admin_key_refusal, database_key_refusal
 from apikeys.retire import key_retire_dispatch
 from apikeys.states import KeyState
-from apikeys.tokens import current_pepper_id, mint_jwt, new_admin_key, token_digest
+from apikeys.tokens import mint_jwt, new_admin_key
 from audit.models import Action
 from audit.services import audit_record
 from clusters.runtime import runtime_for
+from createonce.digests import current_pepper_id, token_digest
 from fronts.changelog import keys_changed
 
 

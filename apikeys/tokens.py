@@ -1,5 +1,5 @@
-"""Minting database API keys as the JWTs Qdrant verifies, admin keys as random
-secrets, and digesting both the same way.
+"""Minting database API keys as the JWTs Qdrant verifies and admin keys as
+random secrets (both are stored as createonce/digests.py digests them).
 
 The token format follows spec/qdrant-auth.md to the letter: HS256
 over the raw UTF-8 bytes of the cluster's master key, a header serialised
@@ -8,15 +8,12 @@ integer `exp` only when the key expires, and the key's id in `jti`.
 """
 
 import secrets
-from typing import Protocol
 
 import jwt
-from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
 from apikeys.models import DatabaseApiKey
 from clusters.runtime import runtime_for
-from keyset.digest import digest, matches
 
 # Qdrant rejects every other algorithm as "not a JWT".
 ALGORITHM = "HS256"
@@ -66,37 +63,3 @@ def new_admin_key() -> str:
     """An admin key: URL-safe random text, never a JWT (it has no dots), so the
     data plane and Qdrant both read it as a plain API key."""
     return secrets.token_urlsafe(ADMIN_KEY_BYTES)
-
-
-def current_pepper_id() -> int:
-    return max(settings.API_KEY_PEPPERS)
-
-
-@sensitive_variables("token", "pepper")
-def token_digest(token: str, pepper_id: int) -> str:
-    return digest(settings.API_KEY_PEPPERS[pepper_id].encode("utf-8"), token)
-
-
-class Digested(Protocol):
-    """What is stored of a key instead of the key: database API keys, admin keys,
-    management keys and the data plane's copies of them."""
-
-    @property
-    def pepper_id(self) -> int | None: ...
-
-    @property
-    def digest(self) -> str | None: ...
-
-
-@sensitive_variables("token")
-def token_matches(key: Digested, token: str) -> bool:
-    """Whether `token` is the one `key` was minted as, in constant time.
-
-    A key digested under a pepper that is no longer configured matches nothing.
-    """
-    return matches(peppers(), key.pepper_id, key.digest, token)
-
-
-def peppers() -> dict[int, bytes]:
-    """API_KEY_PEPPERS as keyset.digest takes them (and the snapshot sends them to the fronts)."""
-    return {int(i): pepper.encode("utf-8") for i, pepper in settings.API_KEY_PEPPERS.items()}

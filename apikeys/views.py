@@ -29,24 +29,22 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import account_for, require_recent_authentication
+from apikeys.explain import explain
 from apikeys.forms import (
     AccountKeyFilterForm,
     AdminKeyForm,
     ClusterPickerForm,
-    ExplainKeyForm,
     DatabaseApiKeyForm,
+    ExplainKeyForm,
     KeyEditForm,
     KeyForm,
     KeyPolicyForm,
     RollForm,
     add_service_error,
 )
-from apikeys.models import AdminKey, DatabaseApiKey, IssuedKey
-from apikeys.secret_text import SecretList, SecretText
-from apikeys.explain import explain
 from apikeys.key_policy import key_policy_set, keys_breaking, policy_of
+from apikeys.models import AdminKey, DatabaseApiKey, IssuedKey
 from apikeys.policy import ADMIN, CREATE_PERMISSION, DATABASE, EDIT_PERMISSION, create_refusal, kind_to_create
-from keyset.rights import OPERATION_GROUPS
 from apikeys.selectors import (
     account_key_lists,
     cluster_admin_key,
@@ -69,11 +67,13 @@ from apikeys.services import (
 from apikeys.snippets import snippets_for
 from apikeys.states import WORKING_STATES
 from audit.services import client_ip
-from createonce.forms import new_nonce
-from createonce.services import create_once, repeated
 from clusters.runtime import CollectionsUnreadable
 from clusters.selectors import cluster_for
+from createonce.forms import new_nonce
+from createonce.secret_text import SecretList, SecretText
+from createonce.services import create_once, repeated
 from fronts.changelog import propagation
+from keyset.rights import OPERATION_GROUPS
 
 
 def cluster_keys_url(cluster, anchor: str = "api-keys") -> str:

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from apikeys.tokens import current_pepper_id, peppers, token_digest
+from createonce.digests import current_pepper_id, peppers, token_digest
 from fronts.models import FrontCredential, FrontInstance
 from keyset.digest import matches
 from keyset.wire import credential_parts

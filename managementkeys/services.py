@@ -1,7 +1,6 @@
 import math
 import secrets
-from datetime import datetime, timedelta
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -13,9 +12,9 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.models import Membership
 from apikeys.key_policy import check_new_key
 from apikeys.policy import MANAGEMENT
-from apikeys.tokens import current_pepper_id, token_digest, token_matches
 from audit.models import Action
 from audit.services import audit_record
+from createonce.digests import current_pepper_id, token_digest, token_matches
 from managementkeys.models import PREFIX_LENGTH, PREFIX_PATTERN, SECRET_BYTES, ManagementKey, ManagementKeyFailure
 from managementkeys.scope import clean_scope
 from managementkeys.selectors import management_key_by_prefix

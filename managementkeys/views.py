@@ -19,12 +19,12 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import account_for, require_recent_authentication
+from apikeys.forms import add_service_error
 from apikeys.policy import CREATE_PERMISSION, EDIT_PERMISSION, MANAGEMENT
-from apikeys.secret_text import SecretText
 from audit.services import client_ip
 from createonce.forms import new_nonce
+from createonce.secret_text import SecretText
 from createonce.services import create_once, repeated
-from apikeys.forms import add_service_error
 from managementkeys.forms import MANAGEMENT_SERVICE_FIELDS, ManagementKeyForm, ManagementKeyRenameForm
 from managementkeys.models import ManagementKey
 from managementkeys.selectors import account_management_key, account_management_keys, listed_with_scope

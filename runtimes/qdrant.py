@@ -31,8 +31,8 @@ from urllib.parse import quote
 
 import httpx
 
-from runtimes.processes import die_with_parent
 from runtimes.base import ClusterSpec, Node, NodeAddress, NodeHealth, NodePorts, Runtime
+from runtimes.processes import die_with_parent
 
 HOST = "127.0.0.1"
 

@@ -12,12 +12,12 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from createonce import services as create_once
 from apikeys.models import AdminKey, DatabaseApiKey
 from apikeys.services import admin_key_delete
-from apikeys.tokens import token_matches
 from audit.models import Action, AuditEntry
 from clusters.models import Cluster, Operation
+from createonce import services as create_once
+from createonce.digests import token_matches
 from tests.fixtures.apikeys import (
     admin_create_url,
     admin_form_data,

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from apikeys.models import DatabaseApiKey
-from apikeys.tokens import token_matches
+from createonce.digests import token_matches
 from tests.fixtures.apikeys import MANAGE, READ_ONLY, make_key
 
 

@@ -1,13 +1,13 @@
 """On a legacy cluster like the demo's, a user creates an admin key, copies it
 once, never sees it again, and deletes it."""
 
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 
 import pytest
 from playwright.sync_api import expect
 
 from apikeys.models import AdminKey
-from apikeys.tokens import token_matches
+from createonce.digests import token_matches
 from tests.conftest import make_cluster
 from tests.fixtures.apikeys import cluster_url
 

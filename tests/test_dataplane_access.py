@@ -213,7 +213,7 @@ def test_a_value_exists_key_works_only_while_its_point_exists(dataplane, books, 
     import jwt as pyjwt
 
     from apikeys.models import DatabaseApiKey
-    from apikeys.tokens import token_digest
+    from createonce.digests import token_digest
     from fronts.changelog import keys_changed
 
     _, manage = mint(books, MANAGE, by=owner)

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apikeys.tokens import current_pepper_id, token_digest
+from createonce.digests import current_pepper_id, token_digest
 from dataplane import auth
 from dataplane.access import FULL, Forbidden
 from dataplane.keystore import ClusterEntry, KeyEntry, KeySet
@@ -22,7 +22,7 @@ from dataplane.keystore import ClusterEntry, KeyEntry, KeySet
 MASTER = "master-key-of-the-cluster-0123456789abcdef"
 OTHER_MASTER = "master-key-of-another-cluster-0123456789ab"
 # The data plane checks a database key's digest under the configured peppers
-# (apikeys.tokens.token_matches), as the console made it.
+# (createonce.digests.token_matches), as the console made it.
 PEPPER_ID = current_pepper_id()
 CLUSTER = str(uuid.uuid4())
 OTHER = str(uuid.uuid4())

@@ -221,7 +221,7 @@ def test_a_value_exists_key_is_checked_over_grpc_as_over_rest(dataplane, seeded,
     import jwt as pyjwt
 
     from apikeys.models import DatabaseApiKey
-    from apikeys.tokens import token_digest
+    from createonce.digests import token_digest
     from fronts.changelog import keys_changed
     from tests.fixtures.worker import wait_for
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 
-from runtimes.processes import die_with_parent
 from keyset.wire import SNAPSHOT_PATH
-from tests.fixtures.dataplane import ROOT, MANAGE, DataPlaneProcess, contract_env, free_port, http_get, mint
+from runtimes.processes import die_with_parent
+from tests.fixtures.dataplane import MANAGE, ROOT, DataPlaneProcess, contract_env, free_port, http_get, mint
 from tests.fixtures.worker import _database_url, wait_for
 
 

@@ -16,11 +16,10 @@ import pytest
 from qdrant_client import QdrantClient
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from runtimes.processes import die_with_parent
 from fronts.models import FrontInstance
 from keyset import wire
-from tests.fixtures.dataplane import MANAGE, ROOT, DataPlaneProcess, FrontCredentialForTests, contract_env, \
-    free_port, http_get, mint
+from runtimes.processes import die_with_parent
+from tests.fixtures.dataplane import MANAGE, ROOT, DataPlaneProcess, FrontCredentialForTests, contract_env, free_port, http_get, mint
 from tests.fixtures.tls import make_certificates
 from tests.fixtures.worker import _database_url, wait_for
 

@@ -13,8 +13,8 @@ import httpx
 import jwt
 import pytest
 
-from runtimes.processes import die_with_parent
 from runtimes.base import ClusterSpec, Node, wait_healthy, wait_until
+from runtimes.processes import die_with_parent
 from runtimes.qdrant import QdrantRuntime
 from tests.fixtures.qdrant import (
     QDRANT_BINARY,

@@ -25,9 +25,9 @@ from django.utils import timezone
 from audit.models import Action, AuditEntry
 from clusters.models import Cluster, Operation, Phase
 from clusters.restarts import cluster_restart_start
-from runtimes.processes import die_with_parent
 from fronts.models import FrontInstance
 from managementkeys.services import management_key_create
+from runtimes.processes import die_with_parent
 from tests.fixtures.dataplane import free_port
 from tests.fixtures.worker import Worker, _database_url, wait_for
 

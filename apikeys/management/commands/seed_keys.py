@@ -17,9 +17,9 @@ from django.utils import timezone
 
 from accounts.models import Account
 from apikeys.models import DatabaseApiKey
-from apikeys.tokens import current_pepper_id, token_digest
 from clusters import crypto
 from clusters.models import Cluster, ClusterNode, NodeState, Phase, default_endpoint
+from createonce.digests import current_pepper_id, token_digest
 from fronts.changelog import keys_changed
 
 BATCH = 5000

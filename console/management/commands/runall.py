@@ -24,9 +24,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from console.management.commands.seed_demo import DEMO_USER
-from runtimes.processes import die_with_parent
 from fronts.credentials import front_credential_create
 from fronts.models import FrontCredential
+from runtimes.processes import die_with_parent
 
 # The credential `make run` gives its own front.
 INTERNAL_FRONT = "runall"
