@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from console.management.commands.seed_demo import DEMO_USER
+from clusters.management.commands.seed_demo import DEMO_USER
 from fronts.credentials import front_credential_create
 from fronts.models import FrontCredential
 from runtimes.processes import die_with_parent
