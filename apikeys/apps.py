@@ -3,3 +3,15 @@ from django.apps import AppConfig
 
 class ApikeysConfig(AppConfig):
     name = "apikeys"
+
+    def ready(self):
+        from clusters.signals import cluster_deleting
+
+        # clusters sits below apikeys and may not import it: it says a cluster goes, apikeys revokes its keys.
+        cluster_deleting.connect(_cluster_keys_revoke, dispatch_uid="apikeys.cluster_keys_revoke")
+
+
+def _cluster_keys_revoke(sender, *, cluster, by, client_ip, **signal) -> None:
+    from apikeys.services import cluster_keys_revoke
+
+    cluster_keys_revoke(cluster=cluster, by=by, client_ip=client_ip)

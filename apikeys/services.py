@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from apikeys.key_policy import check_new_key
-from apikeys.models import POSTFIX_LENGTH, AdminKey, DatabaseApiKey, IssuedKey
+from apikeys.models import POSTFIX_LENGTH, AdminKey, DatabaseApiKey, ExpiryReminder, IssuedKey
 from apikeys.policy import ADMIN, DATABASE, admin_key_refusal, database_key_refusal
 from apikeys.retire import key_retire_dispatch
 from apikeys.states import KeyState
@@ -150,6 +150,22 @@ def admin_key_create(
     audit_record(account=cluster.account, action=Action.ADMIN_KEY_CREATED, target=key, actor=by, client_ip=client_ip)
     keys_changed(key=key)  # every data plane process accepts it before this returns
     return key, secret
+
+
+@transaction.atomic
+def cluster_keys_revoke(*, cluster, by, client_ip: str | None = None) -> None:
+    """Revokes every live key of a cluster being deleted, each audited as a
+    delete. The caller (clusters' cluster_deleting signal) tells the data
+    plane once for the whole cluster, so no key is announced one by one."""
+    now = timezone.now()
+    for model, action in ((DatabaseApiKey, Action.DATABASE_KEY_DELETED), (AdminKey, Action.ADMIN_KEY_DELETED)):
+        keys = list(model.objects.filter(cluster=cluster).live())
+        model.objects.filter(pk__in=[key.pk for key in keys]).update(revoked_at=now, revoked_by=by)
+        for key in keys:
+            audit_record(account=cluster.account, action=action, target=key, actor=by, client_ip=client_ip)
+        # Reminders name their key without a foreign key: they would outlive the
+        # cascade that removes the keys with the cluster. A revoked key gets none.
+        ExpiryReminder.objects.filter(key_kind=model.kind, key_id__in=model.objects.filter(cluster=cluster).values("id")).delete()
 
 
 @transaction.atomic

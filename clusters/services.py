@@ -2,12 +2,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apikeys.models import AdminKey, DatabaseApiKey, ExpiryReminder
 from audit.models import Action
 from audit.services import audit_record
 from clusters import crypto
 from clusters.models import Cluster, ClusterNode, Operation, default_endpoint
 from clusters.operations import operation_start
+from clusters.signals import cluster_deleting
 from fronts.changelog import keys_changed
 
 
@@ -75,13 +75,7 @@ def cluster_delete(*, cluster: Cluster, by, client_ip: str | None) -> Operation:
             state=Operation.State.FAILED, error="Cancelled: the cluster is being deleted.", lease_token="",
             lease_until=None, finished_at=timezone.now(),
         )
-    now = timezone.now()
-    DatabaseApiKey.objects.filter(cluster=cluster).live().update(revoked_at=now, revoked_by=by)
-    AdminKey.objects.filter(cluster=cluster).live().update(revoked_at=now, revoked_by=by)
-    # Reminders name their key without a foreign key: they would outlive the
-    # cascade that removes the keys with the cluster. A revoked key gets none.
-    for model in (DatabaseApiKey, AdminKey):
-        ExpiryReminder.objects.filter(key_kind=model.kind, key_id__in=model.objects.filter(cluster=cluster).values("id")).delete()
+    cluster_deleting.send(sender=Cluster, cluster=cluster, by=by, client_ip=client_ip)  # apikeys revokes its keys
     keys_changed(cluster=cluster)  # all its keys at once
     return operation_start(cluster=cluster, kind=Operation.Kind.DELETE, by=by, client_ip=client_ip)[0]
 

@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from apikeys.models import DatabaseApiKey
 from apikeys.services import database_key_create
+from audit.models import AuditEntry
 from clusters.models import Cluster, Operation, Phase
 from tests.fixtures.worker import wait_for
 from tests.test_api_support import api_as, assert_error, assert_matches_spec, post_json, url
@@ -72,6 +73,8 @@ def test_delete_asks_for_the_name_and_then_the_keys_stop_at_once(worker, client_
     assert DatabaseApiKey.objects.get(id=key.id).revoked_at is not None
     wait_for(lambda: not Cluster.objects.filter(id=cluster.id).exists(), timeout=30)
     assert not DatabaseApiKey.objects.filter(id=key.id).exists()
+    # The audit log names each key the delete revoked, and who deleted it.
+    assert AuditEntry.objects.filter(action="database_key.deleted", target_id=str(key.id), actor=owner).exists()
 
 
 def test_deleting_cancels_a_restart_that_runs(client_of, owner, cluster, django_capture_on_commit_callbacks):

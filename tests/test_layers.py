@@ -48,7 +48,6 @@ ENTRY_POINTS = {"views", "urls", "middleware", "admin", "management", "templatet
 KNOWN = {
     "accounts/adapters.py imports clusters": "MFA secrets use the master keys' encryption (clusters/crypto.py)",
     "clusters/connected.py imports apikeys.models": "a directly reached cluster's markers follow its usable keys (wants a hook)",
-    "clusters/services.py imports apikeys.models": "a deleted cluster revokes its keys with a direct query",
 }
 
 
