@@ -3,7 +3,7 @@
 And this console's extensions, which Qdrant Cloud's API lacks, marked
 `x-console-extension` in the schema (api/schema.py): roll, disable and enable
 as grpc-gateway custom methods on a key (`…/database-api-keys/{id}:roll`),
-the list's filters and order, and the key's lifecycle fields (EXTENSION_FIELDS).
+the list's filters and order, and the key's lifecycle fields (help_text starting with EXTENSION).
 A Cloud client sends and reads exactly what it did before.
 
 The API reads Qdrant Cloud's shape (`accessRules` of `globalAccess` /
@@ -90,15 +90,6 @@ ORDER_BY = {"createdAt desc": "", "createdAt": "created", "lastUsedAt desc": "la
 
 # Fields this console adds to Qdrant Cloud's messages: the schema marks each
 # `x-console-extension` (api/schema.py), by component.
-EXTENSION_FIELDS = {
-    "v2DatabaseApiKey": ["state", "allowedNetworks", "disabledAt", "retiresAt", "rolledIntoId", "lastUsedAt",
-                         "lastUsedIp", "lastUsedProtocol", "description"],
-    "DatabaseApiKeyServiceCreateDatabaseApiKeyBodyDatabaseApiKey": ["allowedNetworks"],
-    # UpdateManagementKey's answer (api/key_edits.py): Cloud's v1ManagementKey has no name.
-    "v1NamedManagementKey": ["name"],
-}
-
-
 @extend_schema_serializer(component_name="v2GlobalAccessRule")
 class GlobalAccessRule(ProtoSerializer):
     accessType = EnumField(GLOBAL_ACCESS_NAMES, GLOBAL_ACCESS)
@@ -146,7 +137,7 @@ class DatabaseApiKeyOut(ProtoSerializer):
     key = serializers.CharField(
         required=False, help_text="The key itself: only in the response of CreateDatabaseApiKey, and only once."
     )
-    # Extensions (EXTENSION_FIELDS).
+    # Extensions: help_text starting with EXTENSION marks them in the schema (api/schema.py).
     state = EnumField(STATE_NAMES, STATES, help_text=f"{EXTENSION} Active, disabled, rolled (the old secret of a "
                       "roll, working until retiresAt), expired, retired (a rolled secret past retiresAt) or deleted; "
                       "the first that holds of deleted, retired, expired, disabled, rolled (apikeys/states.py).")

@@ -1,6 +1,6 @@
 """AuthService v1 management keys (management_key.v1.swagger.json): list, create, delete.
 
-Extensions (EXTENSION_FIELDS, marked in the schema): a key's name and expiry,
+Extensions (marked in the schema by their help_text): a key's name and expiry,
 and its scope (managementkeys/scope.py): `permissions`, `clusterIds` and
 `allowedNetworks`. Qdrant Cloud's clients send none of them: their key gets
 whatever its creator's role holds at each request, on every cluster, from
@@ -37,7 +37,7 @@ class ManagementKeyOut(ProtoSerializer):
     key = serializers.CharField(
         required=False, help_text="The key itself: only in the response of CreateManagementKey, and only once."
     )
-    # Extensions (EXTENSION_FIELDS).
+    # Extensions: help_text starting with EXTENSION marks them in the schema (api/schema.py).
     name = serializers.CharField(help_text=f"{EXTENSION} The key's name.")
     expiresAt = TimestampField(source="expires_at", required=False,
                                help_text=f"{EXTENSION} When the key stops working; none: never.")
@@ -58,8 +58,8 @@ class ManagementKeyIn(ProtoSerializer):
     """Qdrant Cloud's body sets nothing (the key acts as its creator in the
     account of the path); this console also takes a name, an expiry and a scope."""
 
-    name = StringField(required=False, allow_blank=True)
-    expiresAt = TimestampField(required=False)
+    name = StringField(required=False, allow_blank=True, help_text=f"{EXTENSION} The key's name.")
+    expiresAt = TimestampField(required=False, help_text=f"{EXTENSION} When the key stops working; none: never.")
     permissions = serializers.ListField(
         child=StringField(), required=False,
         help_text=f"{EXTENSION} Permission strings (IAM's ListPermissions), each held by the caller (and by the "
@@ -152,13 +152,6 @@ _API_FIELD = {"name": "name", "expires_at": "expiresAt", "cluster_ids": "cluster
               "allowed_networks": "allowedNetworks", "created_by": "createdBy"}
 
 # Fields this console adds to Qdrant Cloud's messages (api/schema.py marks them).
-EXTENSION_FIELDS = {
-    "v1ManagementKey": ["name", "expiresAt", "permissions", "clusterIds", "allowedNetworks"],
-    "AuthServiceCreateManagementKeyBodyManagementKey": ["name", "expiresAt", "permissions", "clusterIds",
-                                                        "allowedNetworks"],
-}
-
-
 def _model_message(error: ValidationError) -> str:
     """The model's complaint in the API's field names, e.g. "managementKey.name: ..."."""
     if not hasattr(error, "error_dict"):

@@ -61,13 +61,12 @@ def _document_key_rules(schemas: dict) -> None:
 
 
 def _mark_extension_fields(schemas: dict) -> None:
-    from api import database_api_keys, management_keys
-
-    for component, fields in (database_api_keys.EXTENSION_FIELDS | management_keys.EXTENSION_FIELDS).items():
-        properties = schemas.get(component, {}).get("properties", {})
-        for name in fields:
-            if name in properties:
-                properties[name]["x-console-extension"] = True
+    """A field the serializers describe as an extension (help_text starting
+    with EXTENSION) is marked one: its description is the one list of them."""
+    for component in schemas.values():
+        for field in component.get("properties", {}).values():
+            if field.get("description", "").startswith(EXTENSION):
+                field["x-console-extension"] = True
 
 
 def grpc_gateway_conventions(result, generator, request, public):

@@ -133,6 +133,10 @@ def test_every_extension_is_marked_and_says_so(openapi):
         properties = openapi["components"]["schemas"][component]["properties"]
         for name, field in properties.items():
             assert bool(field.get("x-console-extension")) == (name not in cloud["properties"]), (component, name)
+    cloud = json.loads((SPEC_DIR / "management_key.v1.swagger.json").read_text())["definitions"]["v1ManagementKey"]
+    for component in ("v1ManagementKey", "AuthServiceCreateManagementKeyBodyManagementKey"):
+        for name, field in openapi["components"]["schemas"][component]["properties"].items():
+            assert bool(field.get("x-console-extension")) == (name not in cloud["properties"]), (component, name)
 
 
 def test_the_schema_documents_the_required_permission_and_errors(openapi):
