@@ -13,11 +13,10 @@ from allauth.usersessions.models import UserSession
 from django.db import OperationalError
 from django.shortcuts import redirect
 
-from accounts.signin import second_factor_missing
+from accounts.signin import UPKEEP_SEEN, second_factor_missing
 from console.middleware import database_unavailable
 
 UPKEEP_SECONDS = 60
-_SEEN = "console_seen_at"
 MISSING = "console_second_factor_missing"
 # Where a member sent to enrol may still go: enrolment itself, the sign-in
 # pages it needs, logging out, static files.
@@ -49,13 +48,9 @@ class SignedInSessionMiddleware:
 
     def _upkeep(self, request, user) -> None:
         now = time.time()
-        if now - request.session.get(_SEEN, 0) < UPKEEP_SECONDS:
+        if now - request.session.get(UPKEEP_SEEN, 0) < UPKEEP_SECONDS:
             return
         UserSession.objects.create_from_request(request)
-        request.session[_SEEN] = now
+        request.session[UPKEEP_SEEN] = now
         request.session[MISSING] = second_factor_missing(user)
 
-
-def upkeep_now(request) -> None:
-    """The next request redoes the upkeep (a second factor removed, a requirement set)."""
-    request.session.pop(_SEEN, None)

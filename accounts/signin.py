@@ -58,6 +58,15 @@ def second_factor_missing(user) -> bool:
     return required and not has_second_factor(user)
 
 
+# When accounts/middleware.py last did a session's upkeep (in the session).
+UPKEEP_SEEN = "console_seen_at"
+
+
+def upkeep_now(request) -> None:
+    """The next request redoes the upkeep (a second factor removed, a requirement set)."""
+    request.session.pop(UPKEEP_SEEN, None)
+
+
 def users_with_second_factor(users) -> set[int]:
     """The ids of those of `users` who have a second factor (the members page)."""
     return set(
@@ -162,8 +171,6 @@ def on_authenticator_added(sender, request, user, authenticator, **kwargs) -> No
 
 
 def on_authenticator_removed(sender, request, user, authenticator, **kwargs) -> None:
-    from accounts.middleware import upkeep_now
-
     upkeep_now(request)
     user_event(user=user, action=Action.SECOND_FACTOR_REMOVED, request=request, detail=_KIND[authenticator.type])
 

@@ -25,7 +25,6 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import account_for, require_recent_authentication
 from accounts.forms import CustomRoleForm, InvitationSecretForm, InviteForm, LoginForm, RoleForm, SignUpForm, role_value
-from accounts.middleware import upkeep_now
 from accounts.models import Invitation, Membership, role_permissions
 from accounts.roles import Role, permission_groups
 from accounts.selectors import account_roles, role_member_counts
@@ -46,7 +45,7 @@ from accounts.services import (
     member_remove,
     wrong_invitee,
 )
-from accounts.signin import member_sessions_end, second_factor_requirement_set, users_with_second_factor
+from accounts.signin import member_sessions_end, second_factor_requirement_set, upkeep_now, users_with_second_factor
 from audit.services import client_ip
 from createonce.forms import new_nonce
 from createonce.secret_text import SecretText
