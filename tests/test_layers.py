@@ -18,9 +18,11 @@ Bottom to top (README, "Layers"):
 
 Entry points (views, urls, middleware, admin, management commands, template
 tags) sit above every layer: Django calls them, no module below imports one.
+Inside an app, no two modules import each other, however far round.
 """
 
 import ast
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 import pytest
@@ -91,13 +93,39 @@ def against_the_layers(source: str, target: str) -> bool:
 
 def arrows() -> set[str]:
     """"file imports module" for every import against the layers."""
-    found = set()
+    return {f"{path.relative_to(ROOT)} imports {module}"
+            for source, path in console_files() for module, target in imported(path)
+            if against_the_layers(source, target)}
+
+
+def console_files():
     for package in sorted({unit.split(".")[0] for unit in LAYER_OF}):
         for path in sorted((ROOT / package).rglob("*.py")):
-            source = ".".join(path.relative_to(ROOT).with_suffix("").parts)
-            found |= {f"{path.relative_to(ROOT)} imports {module}"
-                      for module, target in imported(path) if against_the_layers(source, target)}
-    return found
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            yield ".".join(parts[:-1] if parts[-1] == "__init__" else parts), path
+
+
+def module_cycle() -> list[str] | None:
+    """A cycle of console modules importing each other (imports inside
+    functions count: they only hide a cycle from the interpreter), or None."""
+    modules = dict(console_files())
+
+    def module_of(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph = {module: {module_of(target) for _, target in imported(path)} - {None, module}
+             for module, path in modules.items()}
+    try:
+        tuple(TopologicalSorter(graph).static_order())
+    except CycleError as error:
+        return error.args[1]
+    return None
+
+
+def test_no_modules_import_each_other():
+    assert module_cycle() is None
 
 
 def test_every_import_runs_down_the_layers():
