@@ -69,6 +69,11 @@ def cluster_keys(cluster, **filters) -> QuerySet[DatabaseApiKey]:
     return filtered_keys(listed_keys(DatabaseApiKey).filter(cluster=cluster), **filters)
 
 
+def usable_keys(cluster) -> QuerySet[DatabaseApiKey]:
+    """The cluster's database keys that open it now, by name."""
+    return DatabaseApiKey.objects.filter(cluster=cluster).usable().order_by("name")
+
+
 def account_keys(account, **filters) -> QuerySet[DatabaseApiKey]:
     return filtered_keys(listed_keys(DatabaseApiKey).filter(cluster__account=account), **filters)
 

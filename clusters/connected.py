@@ -155,13 +155,11 @@ def granular_access_check(*, cluster: Cluster, by, client_ip: str | None) -> boo
 
 
 @transaction.atomic
-def master_key_change(*, cluster: Cluster, api_key: str, by, client_ip: str | None) -> list:
+def master_key_change(*, cluster: Cluster, api_key: str, by, client_ip: str | None) -> None:
     """Records the master key the team gave the cluster, once the cluster
-    accepts it (ValidationError on `api_key` otherwise, nothing saved).
-    Returns the database keys that stop working: every one was signed with
-    the old key, which the cluster no longer has."""
-    from apikeys.models import DatabaseApiKey
-
+    accepts it (ValidationError on `api_key` otherwise, nothing saved). Every
+    usable database key stops working: each was signed with the old key,
+    which the cluster no longer has."""
     try:
         connected.probe(target_of(cluster, master_key=api_key))
     except Refused as exc:
@@ -170,7 +168,6 @@ def master_key_change(*, cluster: Cluster, api_key: str, by, client_ip: str | No
     audit_record(account=cluster.account, action=Action.MASTER_KEY_CHANGED, target=cluster, actor=by,
                  client_ip=client_ip)
     keys_changed(cluster=cluster)
-    return list(DatabaseApiKey.objects.filter(cluster=cluster).usable().order_by("name"))
 
 
 class ConnectedQdrant(ClusterRuntime):

@@ -1,16 +1,17 @@
-from django.contrib.auth.decorators import login_required
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import account_for, require_recent_authentication
+from apikeys.selectors import usable_keys
+from audit.services import client_ip
 from clusters.connected import cluster_connect, granular_access_check, master_key_change
 from clusters.forms import ClusterConnectForm, ClusterCreateForm, ClusterDeleteForm, MasterKeyForm
-from clusters.selectors import cluster_for, cluster_status, clusters_of
-from audit.services import client_ip
 from clusters.restarts import cluster_restart_start, granular_access_enable
+from clusters.selectors import cluster_for, cluster_status, clusters_of
 from clusters.services import cluster_create, cluster_delete
 
 
@@ -121,12 +122,13 @@ def cluster_master_key(request, account_id, cluster_id):
     form = MasterKeyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            stopped = master_key_change(cluster=cluster, api_key=form.cleaned_data["api_key"], by=request.user,
-                                        client_ip=client_ip(request))
+            master_key_change(cluster=cluster, api_key=form.cleaned_data["api_key"], by=request.user,
+                              client_ip=client_ip(request))
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
         else:
+            stopped = usable_keys(cluster)  # signed with the old master key
             names = ", ".join(f"{key.name} (…{key.postfix})" for key in stopped)
             messages.warning(request, "Saved the new master key. " + (
                 f"These keys were signed with the old one and no longer work: {names}. Roll or recreate them."
