@@ -135,7 +135,7 @@ class Invitation(HoldsRole):
     """An invitation to join an account, sent by email as a one-time link.
 
     The link carries `secret`, of which only an HMAC-SHA256 digest under a
-    numbered pepper is stored (apikeys/tokens.py), like every secret here.
+    numbered pepper is stored (createonce/digests.py), like every secret here.
     The secret travels in the link's fragment (`#…`), which browsers never
     send to a server, so no access log or Referer header carries it.
     """

@@ -6,7 +6,7 @@ with full (manage) access to that cluster, the role of Qdrant's own `api_key`.
 
 Only what identifies and describes a key is stored, never the key itself: its
 id, name, expiry, creator, a postfix of the key and an HMAC digest of it under
-a pepper with an id (see apikeys/tokens.py), for both kinds alike.
+a pepper with an id (see createonce/digests.py), for both kinds alike.
 """
 
 import ipaddress

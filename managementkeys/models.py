@@ -2,7 +2,7 @@
 
 A key is `<prefix>.<secret>`. Only the prefix (a non-secret lookup id, shown in
 lists) and an HMAC-SHA256 digest of the whole key under a numbered pepper are
-stored (apikeys/tokens.py digests it, as it does database API keys).
+stored (createonce/digests.py digests it, as it does database API keys).
 
 A key is scoped (managementkeys/scope.py): it holds a subset of the Qdrant
 Cloud permission strings its creator held when it was made (or, unscoped,

@@ -3,7 +3,7 @@ layers below its own, never from its own layer's other apps, never an entry
 point. The contract's boundary (dataplane/ imports only keyset/, keyset/ no
 console app) is tests/test_contract_imports.py's; this is the console's side.
 
-Bottom to top (README, "Layers"):
+Bottom to top (docs/development/index.md, "Layers"):
 
     keyset                    the contract with the fronts
     createonce                create once, reveal once, keep a digest

@@ -2,7 +2,7 @@
 
 100,000 keys in 1,000 clusters take well under a minute: rows are written
 with bulk_create in batches, each key with a digest of a secret of its own
-computed beforehand (peppered HMAC, as apikeys.tokens stores them; nobody is
+computed beforehand (peppered HMAC, as createonce/digests.py stores them; nobody is
 ever shown the secrets, so no key made here can be used). Then one
 keys_changed() makes running data planes load the lot.
 """
