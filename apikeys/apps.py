@@ -5,13 +5,21 @@ class ApikeysConfig(AppConfig):
     name = "apikeys"
 
     def ready(self):
-        from clusters.signals import cluster_deleting
+        from clusters.signals import cluster_checked, cluster_deleting
 
-        # clusters sits below apikeys and may not import it: it says a cluster goes, apikeys revokes its keys.
+        # clusters sits below apikeys and may not import it: it says a cluster goes (apikeys revokes its
+        # keys) or was checked (apikeys makes the keys the cluster accepts its usable ones).
         cluster_deleting.connect(_cluster_keys_revoke, dispatch_uid="apikeys.cluster_keys_revoke")
+        cluster_checked.connect(_cluster_keys_reconcile, dispatch_uid="apikeys.cluster_keys_reconcile")
 
 
 def _cluster_keys_revoke(sender, *, cluster, by, client_ip, **signal) -> None:
     from apikeys.services import cluster_keys_revoke
 
     cluster_keys_revoke(cluster=cluster, by=by, client_ip=client_ip)
+
+
+def _cluster_keys_reconcile(sender, *, cluster, **signal) -> None:
+    from apikeys.services import cluster_keys_reconcile
+
+    cluster_keys_reconcile(cluster=cluster)

@@ -168,6 +168,13 @@ def cluster_keys_revoke(*, cluster, by, client_ip: str | None = None) -> None:
         ExpiryReminder.objects.filter(key_kind=model.kind, key_id__in=model.objects.filter(cluster=cluster).values("id")).delete()
 
 
+def cluster_keys_reconcile(*, cluster) -> None:
+    """Makes the keys a cluster that checks them itself accepts its usable ones:
+    a roll's deadline or an expiry passed since, a marker lost or deleted."""
+    usable = {str(k) for k in DatabaseApiKey.objects.filter(cluster=cluster).usable().values_list("id", flat=True)}
+    runtime_for(cluster).keys_reconcile(cluster, usable)
+
+
 @transaction.atomic
 def admin_key_delete(*, key: AdminKey, by, client_ip: str | None = None) -> None:
     """Revokes the admin key; allowed after granular access is enabled too."""

@@ -21,6 +21,7 @@ from clusters import catalog, crypto
 from clusters.models import Access, Cluster, ClusterNode, NodeState, Phase, Runtime, default_endpoint
 from clusters.nodes import cluster_version
 from clusters.runtime import ClusterRuntime, CollectionsUnreadable
+from clusters.signals import cluster_checked
 from fronts.changelog import keys_changed
 from runtimes import connected
 from runtimes.connected import Refused, Target
@@ -199,7 +200,7 @@ class ConnectedQdrant(ClusterRuntime):
     def check(self, cluster) -> None:
         health_check(cluster)
         if cluster.access == Access.DIRECT:
-            markers_reconcile(cluster)
+            cluster_checked.send(sender=Cluster, cluster=cluster)  # apikeys reconciles the markers (keys_reconcile)
 
     # Keys of a cluster reached directly are checked by the cluster itself:
     # each carries a `value_exists` condition on a marker point of its own
@@ -219,29 +220,27 @@ class ConnectedQdrant(ClusterRuntime):
         except Refused as exc:
             raise ValidationError(f"The cluster did not take the change, so nothing changed: {exc.message}") from None
 
+    def keys_reconcile(self, cluster, usable: set[str]) -> None:
+        """Makes the markers on a directly reached cluster match the keys usable
+        now: a roll's deadline or an expiry passed removes a marker, a marker the
+        console did not write (or a lost one of a usable key) is corrected."""
+        if cluster.access != Access.DIRECT:
+            return
+        target = target_of(cluster)
+        try:
+            # A marker collection deleted by someone with manage access comes back.
+            connected.markers_prepare(target, replicas=cluster.number_of_nodes)
+            present = set(connected.markers_present(target))
+            connected.marker_delete(target, sorted(present - usable))
+            for key_id in sorted(usable - present):
+                connected.marker_put(target, key_id)
+        except Refused as exc:
+            # The health check has set the phase; the next check tries again.
+            logger.warning("cluster %s: its key markers could not be reconciled: %s", cluster.id, exc.message)
+
     def key_options_refusal(self, cluster, *, allowed_networks: bool) -> dict[str, str]:
         if cluster.access == Access.DIRECT and allowed_networks:
             return {"allowed_networks": "Clients reach this cluster directly, not through the front, so an IP "
                                         "allowlist cannot be enforced: leave it empty, or connect the cluster "
                                         "through the front."}
         return {}
-
-
-def markers_reconcile(cluster: Cluster) -> None:
-    """Makes the markers on a directly reached cluster match the keys usable
-    now: a roll's deadline or an expiry passed removes a marker, a marker the
-    console did not write (or a lost one of a usable key) is corrected."""
-    from apikeys.models import DatabaseApiKey
-
-    usable = {str(k) for k in DatabaseApiKey.objects.filter(cluster=cluster).usable().values_list("id", flat=True)}
-    target = target_of(cluster)
-    try:
-        # A marker collection deleted by someone with manage access comes back.
-        connected.markers_prepare(target, replicas=cluster.number_of_nodes)
-        present = set(connected.markers_present(target))
-        connected.marker_delete(target, sorted(present - usable))
-        for key_id in sorted(usable - present):
-            connected.marker_put(target, key_id)
-    except Refused as exc:
-        # The health check has set the phase; the next check tries again.
-        logger.warning("cluster %s: its key markers could not be reconciled: %s", cluster.id, exc.message)

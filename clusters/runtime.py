@@ -83,6 +83,11 @@ class ClusterRuntime(abc.ABC):
         transaction rolls back and nothing has changed."""
         return None
 
+    def keys_reconcile(self, cluster, usable: set[str]) -> None:
+        """Makes the keys the cluster itself accepts the `usable` ones (ids),
+        after a health check (apikeys.services.cluster_keys_reconcile)."""
+        return None
+
     def key_options_refusal(self, cluster, *, allowed_networks: bool) -> dict[str, str]:
         """Key options this cluster cannot honour (`allowed_networks`: the key
         would have an IP allowlist): field -> why; empty when it can."""

@@ -49,7 +49,6 @@ ENTRY_POINTS = {"views", "urls", "middleware", "admin", "management", "templatet
 # the list only shrinks.
 KNOWN = {
     "accounts/adapters.py imports clusters": "MFA secrets use the master keys' encryption (clusters/crypto.py)",
-    "clusters/connected.py imports apikeys.models": "the health check reconciles key markers from usable keys (wants a hook)",
 }
 
 
