@@ -2,6 +2,8 @@
 alice/bob/charlie: `owner`, `admin`, `developer` and `viewer` belong to the
 `account`; `outsider` owns `other_account` and nothing else."""
 
+import sys
+import traceback
 import uuid
 
 import pytest
@@ -107,6 +109,14 @@ def client_of(client):
 
 def pytest_configure(config):
     from django.conf import settings
+
+    # CPython 3.11 (this machine's 3.11.7; gh-106905 upstream) corrupts
+    # ast.parse when two threads parse at once, and 3.11's tracebacks parse each
+    # line for their ^^^ carets: a live-server thread printing an error while a
+    # test or pytest itself parsed raised SystemError ("AST constructor
+    # recursion depth mismatch"). Tracebacks without carets parse nothing.
+    if sys.version_info < (3, 12):
+        traceback._extract_caret_anchors_from_line_segment = lambda segment: None
 
     # Tests render templates without running collectstatic first.
     settings.STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
