@@ -16,7 +16,7 @@ from clusters.runtime import ClusterRuntime
 
 class EmbeddedNodes(ClusterRuntime):
     def where(self, cluster) -> str:
-        return "Embedded in the front (the data plane serves it)"
+        return f"Embedded in the front (the data plane serves it) on this console's host, {cluster.region}"
 
     def provision_node(self, operation, node, renew) -> None:
         time.sleep(settings.CLUSTER_NODE_START_SECONDS)

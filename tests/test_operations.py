@@ -106,7 +106,7 @@ def test_a_failing_node_step_fails_the_operation_and_says_why(legacy_cluster, ow
 def test_provisioning_is_an_operation_the_page_follows(client_of, owner, account, django_capture_on_commit_callbacks):
     from django.urls import reverse
 
-    form = {"name": "vectors-eu", "cloud_provider": "aws", "region": "eu-central-1", "version": "v1.19.0",
+    form = {"name": "vectors-eu", "version": "v1.19.0",
             "number_of_nodes": "2"}
     with django_capture_on_commit_callbacks(execute=False):
         client_of(owner).post(reverse("clusters:create", kwargs={"account_id": account.id}), form)

@@ -338,7 +338,7 @@ def test_with_a_qdrant_binary_the_node_supervisor_is_a_fifth_child_restarted_lik
     from runtimes.qdrant import _pid_alive
 
     stack = stack_for(qdrant_binary=qdrant_binary)
-    cluster = cluster_create(account=account, name="real", cloud_provider="aws", region="eu-central-1",
+    cluster = cluster_create(account=account, name="real",
                              version="v1.19.0", number_of_nodes=1, runtime="qdrant")
     wait_for(lambda: Cluster.objects.get(id=cluster.id).phase == Phase.HEALTHY, timeout=90)
     node = ClusterNode.objects.get(cluster=cluster)
