@@ -2,8 +2,8 @@
 
 Extensions to Cloud's fields, documented in the schema: `configuration.runtime`
 (`embedded` or `qdrant`, fixed at creation). Every cluster's `cloudProviderId` is
-`hybrid` and its `cloudProviderRegionId` the host it runs on (README "Where a
-cluster runs"). `state.version` and each node's
+`hybrid` and its `cloudProviderRegionId` the host it runs on
+(docs/concepts/connected-clusters.md, "Where a cluster runs"). `state.version` and each node's
 `version` are what the nodes report (`GET /` of a node), not a catalog value.
 
 enable-jwt and restart start the same rolling-restart operation as the
