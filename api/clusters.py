@@ -1,7 +1,9 @@
 """ClusterService v1 (cluster.v1.swagger.json): list, get, create, delete, enable-jwt, restart.
 
 Extensions to Cloud's fields, documented in the schema: `configuration.runtime`
-(`embedded` or `qdrant`, fixed at creation). `state.version` and each node's
+(`embedded` or `qdrant`, fixed at creation). Every cluster's `cloudProviderId` is
+`hybrid` and its `cloudProviderRegionId` the host it runs on
+(docs/concepts/connected-clusters.md, "Where a cluster runs"). `state.version` and each node's
 `version` are what the nodes report (`GET /` of a node), not a catalog value.
 
 enable-jwt and restart start the same rolling-restart operation as the
@@ -136,9 +138,27 @@ class CreateClusterResponse(ProtoSerializer):
 
 class ClusterIn(ProtoSerializer):
     name = serializers.CharField(max_length=64)
-    cloudProviderId = serializers.ChoiceField(choices=list(catalog.PROVIDERS))
-    cloudProviderRegionId = serializers.CharField(max_length=32)
+    cloudProviderId = serializers.CharField(
+        max_length=16, required=False,
+        help_text='The console runs a cluster\'s nodes on its own host, in no cloud region: "hybrid", or leave it '
+        "out.")
+    cloudProviderRegionId = serializers.CharField(
+        max_length=32, required=False,
+        help_text="The environment, this console's host name (the `cloudProviderRegionId` of its clusters), or "
+        "leave it out.")
     configuration = ClusterConfiguration()
+
+    def validate(self, data):
+        # A Cloud client names a provider and region; this console has one
+        # place to put nodes, and says so rather than pretend it used another.
+        host = catalog.this_host()
+        where = {"cloudProviderId": (data.get("cloudProviderId"), catalog.HYBRID),
+                 "cloudProviderRegionId": (data.get("cloudProviderRegionId"), host)}
+        for field, (given, only) in where.items():
+            if given not in (None, "", only):
+                raise serializers.ValidationError({field: f"This console runs clusters on its own host, in no cloud "
+                                                          f"region: use \"{only}\" or leave it out."})
+        return data
 
 
 @extend_schema_serializer(component_name="ClusterServiceCreateClusterBody")
@@ -253,8 +273,6 @@ class ClusterList(AccountView):
         form = ClusterCreateForm(
             {
                 "name": data["name"],
-                "cloud_provider": data["cloudProviderId"],
-                "region": data["cloudProviderRegionId"],
                 "version": data["configuration"].get("version") or catalog.VERSIONS[0],
                 "number_of_nodes": data["configuration"]["number_of_nodes"],
             },
@@ -264,8 +282,7 @@ class ClusterList(AccountView):
             errors = form.errors.as_data()
             if any(e.message.startswith("A cluster with this name") for e in errors.get("name", [])):
                 raise AlreadyExists("cluster.name: a cluster with this name already exists in this account.")
-            fields = {"name": "name", "cloud_provider": "cloudProviderId", "region": "cloudProviderRegionId",
-                      "version": "configuration.version", "number_of_nodes": "configuration.numberOfNodes"}
+            fields = {"name": "name", "version": "configuration.version", "number_of_nodes": "configuration.numberOfNodes"}
             raise InvalidArgument(
                 validation_message({fields.get(f, f): [m for e in es for m in e.messages] for f, es in errors.items()},
                                    "cluster")

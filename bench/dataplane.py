@@ -59,13 +59,13 @@ def _setup(tmp: Path):
     call_command("migrate", verbosity=0)
     from accounts.models import Account
     from apikeys.services import database_key_create
-    from clusters import crypto
+    from clusters import catalog, crypto
     from clusters.models import Cluster, Phase
 
     account = Account.objects.create(name="Bench")
     # Made directly, not through cluster_create: no provisioning task for the broker.
     cluster = Cluster.objects.create(
-        account=account, name="bench", cloud_provider="aws", region="eu-central-1", version="v1.19.0",
+        account=account, name="bench", cloud_provider=catalog.HYBRID, region=catalog.this_host(), version="v1.19.0",
         number_of_nodes=1, phase=Phase.HEALTHY, endpoint_url="http://localhost", jwt_rbac=True,
         master_key_encrypted=crypto.encrypt(crypto.new_master_key()),
     )

@@ -28,31 +28,18 @@ class ClusterCreateForm(forms.Form):
         "no spaces. Unique in this account.",
         error_messages={"max_length": "Use at most 64 characters (this has %(show_value)d)."},
     )
-    cloud_provider = forms.ChoiceField(
-        label="Cloud provider", choices=[(k, v[0]) for k, v in catalog.PROVIDERS.items()]
-    )
-    region = forms.ChoiceField(
-        choices=[
-            (label, [(region, region_label) for region, region_label in regions])
-            for label, regions in catalog.PROVIDERS.values()
-        ]
-    )
     version = forms.ChoiceField(choices=[(v, v) for v in catalog.VERSIONS])
     number_of_nodes = forms.IntegerField(label="Nodes", min_value=1, max_value=MAX_NODES, initial=1)
 
     def __init__(self, *args, account, **kwargs):
         super().__init__(*args, **kwargs)
         self.account = account
+        # Not a cloud region to choose: the nodes run here.
+        self.fields["number_of_nodes"].help_text = (
+            f"Its nodes run on this console's host, {catalog.this_host()} (listed as Hybrid · {catalog.this_host()}).")
 
     def clean_name(self) -> str:
         return _new_cluster_name(self.account, self.cleaned_data["name"])
-
-    def clean(self):
-        cleaned = super().clean()
-        provider, region = cleaned.get("cloud_provider"), cleaned.get("region")
-        if provider and region and region not in dict(catalog.PROVIDERS[provider][1]):
-            self.add_error("region", f"{region} is not a region of {catalog.provider_label(provider)}.")
-        return cleaned
 
 
 class ClusterDeleteForm(forms.Form):

@@ -103,24 +103,9 @@ class Cluster(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
-        regions = dict(catalog.PROVIDERS.get(self.cloud_provider, ("", []))[1])
-        if self.cloud_provider in catalog.PROVIDERS and self.region not in regions:
-            raise ValidationError({"region": f"Choose a region of {catalog.provider_label(self.cloud_provider)}."})
-
     @property
     def master_key(self) -> str:
         return crypto.decrypt(self.master_key_encrypted)
-
-    @property
-    def region_label(self) -> str:
-        return catalog.region_label(self.cloud_provider, self.region)
-
-    @property
-    def provider_label(self) -> str:
-        return catalog.provider_label(self.cloud_provider)
 
     @property
     def running_version(self) -> str:

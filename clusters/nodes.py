@@ -234,7 +234,7 @@ class LocalQdrantNodes(ClusterRuntime):
     host, started by the node supervisor, driven through the rows."""
 
     def where(self, cluster) -> str:
-        return "Qdrant processes on the console host"
+        return f"Qdrant processes on this console's host, {cluster.region}"
 
     provision_node = staticmethod(node_start)
     restart_node = staticmethod(node_restart)

@@ -4,7 +4,7 @@ from django.utils import timezone
 
 from audit.models import Action
 from audit.services import audit_record
-from clusters import crypto
+from clusters import catalog, crypto
 from clusters.models import Cluster, ClusterNode, Operation, default_endpoint
 from clusters.operations import operation_start
 from clusters.signals import cluster_deleting
@@ -16,8 +16,6 @@ def cluster_create(
     *,
     account,
     name: str,
-    cloud_provider: str,
-    region: str,
     version: str,
     number_of_nodes: int,
     created_at=None,
@@ -28,14 +26,15 @@ def cluster_create(
     """Records a new cluster in CREATING, with its provisioning operation dispatched on commit.
 
     Its runtime is fixed here for good: `qdrant` when the console has a Qdrant
-    binary (settings.QDRANT_BINARY), else `embedded`.
+    binary (settings.QDRANT_BINARY), else `embedded`. Either way its nodes
+    run on this host, which is what its provider and region say.
     """
     cluster = Cluster(
         runtime=runtime or settings.CLUSTER_RUNTIME,
         account=account,
         name=name,
-        cloud_provider=cloud_provider,
-        region=region,
+        cloud_provider=catalog.HYBRID,
+        region=catalog.this_host(),
         version=version,
         number_of_nodes=number_of_nodes,
         master_key_encrypted=crypto.encrypt(crypto.new_master_key()),

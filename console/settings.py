@@ -300,8 +300,6 @@ CELERY_TASK_PUBLISH_RETRY = False
 # How long a simulated node takes to start during provisioning, in seconds.
 CLUSTER_NODE_START_SECONDS = env.float("CLUSTER_NODE_START_SECONDS", default=1.0)
 
-# A rolling restart takes this long per node, in seconds.
-CLUSTER_RESTART_NODE_SECONDS = env.float("CLUSTER_RESTART_NODE_SECONDS", default=3.0)
 # The Qdrant binary that runs the nodes of `qdrant` clusters
 # (docs/concepts/runtimes.md). Set, it must be an executable file (else the console does
 # not start); unset, a `qdrant` on PATH is used if there is one. With a binary
@@ -314,7 +312,7 @@ NODES_DIR = Path(env.str("NODES_DIR", default=str(VAR_DIR / "nodes")))
 CLUSTER_NODE_TIMEOUT_SECONDS = env.seconds("CLUSTER_NODE_TIMEOUT_SECONDS", default=180.0, maximum=3600)
 # A worker renews its claim on an operation this often; past it, it is presumed
 # dead and the sweeper hands the operation to another worker.
-OPERATION_LEASE_SECONDS = env.float("OPERATION_LEASE_SECONDS", default=max(30.0, 3 * CLUSTER_RESTART_NODE_SECONDS))
+OPERATION_LEASE_SECONDS = env.float("OPERATION_LEASE_SECONDS", default=30.0)
 # How often Celery beat runs the sweeper.
 OPERATIONS_SWEEP_SECONDS = env.float("OPERATIONS_SWEEP_SECONDS", default=10.0)
 # Audit entries older than this many days are pruned hourly; unset keeps them forever.

@@ -13,6 +13,10 @@ One JSON line in, one out:
   process made to the console, operations forwarded to and served for other
   processes, rounds of the last-used writer, and what the front holds open
   to nodes (idle pooled connections by node, gRPC channels).
+- `{"op": "restart", "cluster": id}`: restart the cluster's storage if this
+  process holds it open (Engine.restart), answering `{"ok": true,
+  "restarted": <collections loaded back, or null when not open here>}`:
+  an embedded cluster's node step in a rolling restart (clusters/embedded.py).
 - `{"op": "clock", "offset": seconds}`: moves this process's clock
   (dataplane/clock.py) by that much from the system's, for tests of deadlines;
   refused unless DATAPLANE_TEST_CLOCK is on.
@@ -72,6 +76,7 @@ class ControlServer:
             "contract_requests": self.keystore.client.requests,
             "forwarded": self.engine.forwarded,
             "served_for_others": self.engine.served_for_others,
+            "restarts": self.engine.restarts,
             "owns": sorted(self.engine.local),
             "last_used_flushes": self.last_used.flushes if self.last_used is not None else None,
             "nodes": self.front.node_connections() if self.front is not None else None,
@@ -85,6 +90,9 @@ class ControlServer:
                 ok = await asyncio.to_thread(self.keystore.refresh)
                 reply = {"ok": ok, "generation": self.keystore.current.generation[0], "loads": self.keystore.loads,
                          "applies": self.keystore.applies}
+            elif op == "restart":
+                cluster_id = str(json.loads(line)["cluster"])
+                reply = {"ok": True, "restarted": self.engine.restart(cluster_id)}
             elif op == "stats":
                 reply = {"ok": True} | self.stats()
             elif op == "clock" and settings.DATAPLANE_TEST_CLOCK:

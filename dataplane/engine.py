@@ -54,6 +54,7 @@ class Engine:
         # (the handshake's `stats` shows them: tests prove forwarding with them).
         self.forwarded = 0
         self.served_for_others = 0
+        self.restarts = 0  # clusters restarted (the console's rolling restarts of embedded clusters)
 
     def cluster_dir(self, cluster_id: str) -> Path:
         return self.data_dir / "clusters" / cluster_id
@@ -164,6 +165,26 @@ class Engine:
                 os.close(fd)
         logger.info("removed the storage of deleted cluster %s", cluster_id)
         return not root.exists()
+
+    def restart(self, cluster_id: str) -> int | None:
+        """Restarts a cluster this process serves, as a node restarts: its
+        shards are flushed and closed, the storage let go, then claimed again
+        and every shard loaded back from disk. Returns how many collections
+        came back; None when this process does not hold the cluster open
+        (nothing of it runs here: it loads from disk when next needed).
+        Synchronous on the event loop, so no request sees it half done."""
+        storage = self.local.pop(cluster_id, None)
+        if storage is None:
+            return None
+        storage.close()
+        self._release(cluster_id)
+        storage = self._claim(cluster_id)
+        if storage is None:
+            return None  # another process took it in between: it loaded it from disk
+        for collection in storage.collections.values():
+            collection.shard  # noqa: B018 - loading it is the point: a shard that does not load fails here
+        self.restarts += 1
+        return len(storage.collections)
 
     def _release(self, cluster_id: str) -> None:
         fd = self._locks.pop(cluster_id, None)

@@ -22,6 +22,11 @@ STATS = b'{"op":"stats"}\n'
 MAX_REPLY_BYTES = 65536
 
 
+def restart_request(cluster_id) -> bytes:
+    """Asks a process to restart the embedded cluster's storage if it holds it open (dataplane/control.py)."""
+    return json.dumps({"op": "restart", "cluster": str(cluster_id)}).encode() + b"\n"
+
+
 def socket_path(run_dir: Path, pid: int) -> Path:
     """Where the data plane process `pid` answers the handshake."""
     return Path(run_dir) / f"{pid}{SOCKET_SUFFIX}"

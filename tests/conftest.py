@@ -35,7 +35,7 @@ def make_user(username: str, account: Account | None = None, role: Role | None =
 
 def make_cluster(account: Account, name: str = "prod-search", **fields) -> Cluster:
     """A running cluster, as after provisioning."""
-    defaults = {"cloud_provider": "aws", "region": "eu-central-1", "version": "v1.19.0", "number_of_nodes": 3}
+    defaults = {"version": "v1.19.0", "number_of_nodes": 3}
     cluster = cluster_create(account=account, name=name, **(defaults | fields))
     ClusterNode.objects.filter(cluster=cluster).update(state=NodeState.HEALTHY)
     Cluster.objects.filter(id=cluster.id).update(phase=Phase.HEALTHY)

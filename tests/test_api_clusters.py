@@ -1,5 +1,7 @@
 """ClusterService v1: list, get, enable-jwt and restart, in cluster.v1's shape."""
 
+import socket
+
 from django.utils import timezone
 
 from clusters.models import Cluster, ClusterNode, NodeState, Operation, Phase
@@ -21,7 +23,8 @@ def test_get_maps_the_cluster_to_v1_cluster(viewer, account, cluster):
     assert_matches_spec(body, SPEC, "v1GetClusterResponse")
     got = body["cluster"]
     assert got["id"] == str(cluster.id) and got["accountId"] == str(account.id) and got["name"] == "prod-search"
-    assert (got["cloudProviderId"], got["cloudProviderRegionId"]) == ("aws", "eu-central-1")
+    # It runs on this host, in no cloud region: Cloud's model for clusters outside its cloud.
+    assert (got["cloudProviderId"], got["cloudProviderRegionId"]) == ("hybrid", socket.gethostname()[:32])
     assert got["configuration"] == {"numberOfNodes": 3, "version": "v1.19.0", "runtime": "embedded"}
     state = got["state"]
     assert state["phase"] == "CLUSTER_PHASE_HEALTHY" and state["jwtRbac"] is True
@@ -33,8 +36,9 @@ def test_get_maps_the_cluster_to_v1_cluster(viewer, account, cluster):
 
 
 def test_list_filters_and_pages(viewer, account, cluster, other_cluster):
-    make_cluster(account, name="berlin", cloud_provider="gcp", region="europe-west3")
-    make_cluster(account, name="virginia", cloud_provider="gcp", region="us-east4")
+    make_cluster(account, name="berlin")
+    connected = make_cluster(account, name="elsewhere")
+    Cluster.objects.filter(id=connected.id).update(region="qdrant.example.com")  # as a connected one says it
     client = api_as(viewer, account)
 
     everything = client.get(url("clusters", account)).json()
@@ -42,10 +46,11 @@ def test_list_filters_and_pages(viewer, account, cluster, other_cluster):
     assert everything["totalSize"] == 3 and "nextPageToken" not in everything
     assert str(other_cluster.id) not in {item["id"] for item in everything["items"]}
 
-    gcp = client.get(url("clusters", account), {"cloudProviderId": "gcp"}).json()
-    assert {item["name"] for item in gcp["items"]} == {"berlin", "virginia"}
-    frankfurt = client.get(url("clusters", account), {"cloud_provider_region_id": "europe-west3"}).json()
-    assert [item["name"] for item in frankfurt["items"]] == ["berlin"]
+    hybrid = client.get(url("clusters", account), {"cloudProviderId": "hybrid"}).json()
+    assert hybrid["totalSize"] == 3
+    assert client.get(url("clusters", account), {"cloudProviderId": "aws"}).json()["totalSize"] == 0
+    elsewhere = client.get(url("clusters", account), {"cloud_provider_region_id": "qdrant.example.com"}).json()
+    assert [item["name"] for item in elsewhere["items"]] == ["elsewhere"]
 
     seen, token = [], None
     while True:

@@ -11,9 +11,9 @@ def test_a_user_logs_in_creates_a_cluster_and_sees_it_become_healthy(login, owne
     expect(page.get_by_role("heading", name="Clusters", exact=True)).to_be_visible()
     page.get_by_role("link", name="Create cluster").click()
     page.fill("#id_name", "search-prod")
-    page.select_option("#id_cloud_provider", "gcp")
-    # The region list follows the provider.
-    expect(page.locator("#id_region")).to_have_value("us-east4")
+    # No cloud region to pick: the form says where the nodes will run.
+    expect(page.locator("#id_cloud_provider")).to_have_count(0)
+    expect(page.get_by_text("Its nodes run on this console's host")).to_be_visible()
     page.fill("#id_number_of_nodes", "2")
     page.get_by_role("button", name="Create").click()
 

@@ -2,6 +2,8 @@
 on embedded clusters (the same job machine runs them on real nodes:
 tests/test_clusters_qdrant.py)."""
 
+import socket
+
 from django.urls import reverse
 
 from apikeys.models import DatabaseApiKey
@@ -10,6 +12,8 @@ from audit.models import AuditEntry
 from clusters.models import Cluster, Operation, Phase
 from tests.fixtures.worker import wait_for
 from tests.test_api_support import api_as, assert_error, assert_matches_spec, post_json, url
+
+HOST = socket.gethostname()[:32]
 
 
 def page(cluster, name: str = "detail") -> str:
@@ -88,7 +92,7 @@ def test_deleting_cancels_a_restart_that_runs(client_of, owner, cluster, django_
 
 
 def create_body(**cluster) -> dict:
-    return {"cluster": {"name": "from-api", "cloudProviderId": "aws", "cloudProviderRegionId": "eu-central-1",
+    return {"cluster": {"name": "from-api", "cloudProviderId": "hybrid", "cloudProviderRegionId": HOST,
                         "configuration": {"numberOfNodes": 1, "version": "v1.18.2"}} | cluster}
 
 
@@ -102,14 +106,20 @@ def test_create_cluster_through_the_api(worker, developer, account):
     assert (got["name"], got["configuration"]) == ("from-api", {"numberOfNodes": 1, "version": "v1.18.2",
                                                                 "runtime": "embedded"})
     assert got["state"]["phase"] == "CLUSTER_PHASE_CREATING"
+    assert (got["cloudProviderId"], got["cloudProviderRegionId"]) == ("hybrid", HOST)
     wait_for(lambda: Cluster.objects.get(id=got["id"]).phase == Phase.HEALTHY, timeout=30)
 
 
-def test_create_refuses_a_taken_name_a_wrong_region_and_a_viewer(developer, viewer, account, cluster):
+def test_create_refuses_a_taken_name_a_cloud_region_and_a_viewer(developer, viewer, account, cluster):
     client = api_as(developer, account)
     assert_error(post_json(client, url("clusters", account), create_body(name=cluster.name)), 409, 6, "cluster.name")
-    assert_error(post_json(client, url("clusters", account), create_body(cloudProviderRegionId="mars-1")), 400, 3,
-                 "cloudProviderRegionId")
+    # The nodes would run here, not in a cloud region: a client that asks for
+    # one is told so rather than given a cluster that claims it.
+    for wrong in ({"cloudProviderId": "aws", "cloudProviderRegionId": "eu-central-1"},
+                  {"cloudProviderRegionId": "mars-1"}):
+        field = next(iter(wrong))
+        assert_error(post_json(client, url("clusters", account), create_body(**wrong)), 400, 3, field, "on its own host")
+    assert not Cluster.objects.filter(name="from-api").exists()
     assert_error(post_json(client, url("clusters", account), create_body(configuration={"numberOfNodes": 0})),
                  400, 3, "numberOfNodes")
     assert_error(post_json(api_as(viewer, account), url("clusters", account), create_body()), 403, 7)

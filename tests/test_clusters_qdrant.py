@@ -31,7 +31,7 @@ LEGACY = datetime(2024, 11, 5, tzinfo=UTC)
 
 def new_cluster(account, name: str, nodes: int, created_at=None) -> Cluster:
     cluster = cluster_create(
-        account=account, name=name, cloud_provider="aws", region="eu-central-1", version="v1.19.0",
+        account=account, name=name, version="v1.19.0",
         number_of_nodes=nodes, created_at=created_at,
     )
     return healthy(cluster)
@@ -62,7 +62,7 @@ def restarts_of(node_supervisor, cluster, index: int) -> int:
 
 def test_a_cluster_created_through_the_api_runs_on_real_nodes(node_supervisor, owner, account):
     response = post_json(api_as(owner, account), url("clusters", account), {"cluster": {
-        "name": "real-search", "cloudProviderId": "aws", "cloudProviderRegionId": "eu-central-1",
+        "name": "real-search",
         "configuration": {"numberOfNodes": 2},
     }})
     assert response.status_code == 200, response.content

@@ -185,7 +185,7 @@ def test_enabling_during_a_plain_restart_is_refused_with_a_reason(client_of, own
 
 @pytest.mark.worker
 def test_with_the_broker_down_a_new_cluster_is_provisioned_once_it_is_back(client_of, owner, account, worker):
-    form = {"name": "late-one", "cloud_provider": "aws", "region": "eu-central-1", "version": "v1.19.0",
+    form = {"name": "late-one", "version": "v1.19.0",
             "number_of_nodes": "1"}
     url = reverse("clusters:create", kwargs={"account_id": account.id})
     with mock.patch.object(app, "send_task", side_effect=OperationalError("Connection refused")):

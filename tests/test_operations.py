@@ -18,7 +18,7 @@ from clusters.models import Cluster, ClusterNode, Operation, Phase
 from clusters.operations import LeaseLost, fenced, operation_claim, operations_sweep
 from clusters.restarts import cluster_restart_start, granular_access_enable
 from console.celery import app
-from tests.fixtures.worker import Worker, wait_for
+from tests.fixtures.worker import SlowDataPlane, Worker, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,7 +66,6 @@ def test_a_worker_that_lost_its_lease_writes_nothing(cluster, owner, django_capt
 
 def test_operation_run_stops_quietly_when_its_lease_is_taken(cluster, owner, django_capture_on_commit_callbacks,
                                                              settings, caplog):
-    settings.CLUSTER_RESTART_NODE_SECONDS = 0
     with django_capture_on_commit_callbacks(execute=False):
         operation = cluster_restart_start(cluster=cluster, by=owner, client_ip=None)
 
@@ -106,7 +105,7 @@ def test_a_failing_node_step_fails_the_operation_and_says_why(legacy_cluster, ow
 def test_provisioning_is_an_operation_the_page_follows(client_of, owner, account, django_capture_on_commit_callbacks):
     from django.urls import reverse
 
-    form = {"name": "vectors-eu", "cloud_provider": "aws", "region": "eu-central-1", "version": "v1.19.0",
+    form = {"name": "vectors-eu", "version": "v1.19.0",
             "number_of_nodes": "2"}
     with django_capture_on_commit_callbacks(execute=False):
         client_of(owner).post(reverse("clusters:create", kwargs={"account_id": account.id}), form)
@@ -153,7 +152,9 @@ def test_the_clusters_imports_run_one_way_and_nothing_imports_the_tasks():
 def test_two_workers_racing_on_one_operation_finish_it_once(owner, legacy_cluster, worker, tmp_path):
     queue = f"{settings.CELERY_TASK_DEFAULT_QUEUE}-stalled"
     log_file = tmp_path / "stalled-worker.log"
-    stalled = Worker(queue, worker.env | {"CELERY_QUEUE": queue, "CLUSTER_RESTART_NODE_SECONDS": "8"},
+    # Its data plane takes 8 s to restart a node: A waits, past its lease.
+    slow = SlowDataPlane(tmp_path, seconds=8)
+    stalled = Worker(queue, worker.env | {"CELERY_QUEUE": queue, "DATAPLANE_RUN_DIR": str(tmp_path)},
                      schedule_file=None, concurrency=1, log_file=str(log_file))
     stalled.start()
     try:
@@ -169,6 +170,7 @@ def test_two_workers_racing_on_one_operation_finish_it_once(owner, legacy_cluste
         wait_for(lambda: "lost its lease" in log_file.read_text(), timeout=30)
     finally:
         stalled.stop()
+        slow.close()
     operation.refresh_from_db()
     assert operation.state == "DONE" and operation.nodes_done == 3 and operation.lease_token != first
     assert AuditEntry.objects.filter(action=Action.RESTART_FINISHED).count() == 1

@@ -29,7 +29,7 @@ from fronts.models import FrontInstance
 from managementkeys.services import management_key_create
 from runtimes.processes import die_with_parent
 from tests.fixtures.dataplane import free_port
-from tests.fixtures.worker import Worker, _database_url, wait_for
+from tests.fixtures.worker import SlowDataPlane, Worker, _database_url, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 LEASE, SWEEP, NODE = 3.0, 1.0, 0.5
@@ -93,13 +93,18 @@ class Stack:
             "DATAPLANE_PORT": str(self.dataplane_port),
             "DATAPLANE_GRPC_PORT": str(free_port()),
             "CELERY_QUEUE": f"stack-{uuid.uuid4().hex[:8]}",
-            "CLUSTER_RESTART_NODE_SECONDS": str(NODE),
             "CLUSTER_NODE_START_SECONDS": "0.1",
             "OPERATION_LEASE_SECONDS": str(LEASE),
             "OPERATIONS_SWEEP_SECONDS": str(SWEEP),
             "DEBUG": "false",
         } | ({"REDIS_URL": broker_url} if broker_url else {}) | ({"QDRANT_BINARY": qdrant_binary} if qdrant_binary else {})
         self.process = None
+        # Beside the stack's own data plane (same run directory, where it
+        # restarts an embedded cluster's storage at once), one that takes NODE
+        # seconds per node: the worker waits for both, so a test can act mid-restart.
+        run_dir = self.var / "dataplane" / "run"
+        run_dir.mkdir(parents=True)
+        self.slow = SlowDataPlane(run_dir, seconds=NODE)
 
     def start(self) -> None:
         with open(self.log, "ab") as log:
@@ -169,6 +174,7 @@ def stack_for(transactional_db, tmp_path):
     yield start
     for stack in stacks:
         stack.stop()
+        stack.slow.close()
 
 
 def _broker_url(broker: str) -> str | None:
@@ -338,7 +344,7 @@ def test_with_a_qdrant_binary_the_node_supervisor_is_a_fifth_child_restarted_lik
     from runtimes.qdrant import _pid_alive
 
     stack = stack_for(qdrant_binary=qdrant_binary)
-    cluster = cluster_create(account=account, name="real", cloud_provider="aws", region="eu-central-1",
+    cluster = cluster_create(account=account, name="real",
                              version="v1.19.0", number_of_nodes=1, runtime="qdrant")
     wait_for(lambda: Cluster.objects.get(id=cluster.id).phase == Phase.HEALTHY, timeout=90)
     node = ClusterNode.objects.get(cluster=cluster)

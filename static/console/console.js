@@ -71,28 +71,6 @@ function followClusterStatus(head) {
 
 document.querySelectorAll("[data-cluster-status]").forEach(followClusterStatus);
 
-// Region options follow the chosen cloud provider on the create-cluster form.
-const provider = document.getElementById("id_cloud_provider");
-const region = document.getElementById("id_region");
-if (provider && region) {
-  const labels = Object.fromEntries([...provider.options].map((o) => [o.value, o.textContent]));
-  const sync = () => {
-    const wanted = labels[provider.value];
-    [...region.querySelectorAll("optgroup")].forEach((group) => {
-      const show = group.label === wanted;
-      group.hidden = !show;
-      group.disabled = !show;
-    });
-    const chosen = region.selectedOptions[0];
-    if (!chosen || chosen.parentElement.label !== wanted) {
-      const first = region.querySelector(`optgroup[label="${CSS.escape(wanted)}"] option`);
-      if (first) region.value = first.value;
-    }
-  };
-  provider.addEventListener("change", sync);
-  sync();
-}
-
 // Below 768 px the sidebar's navigation folds behind a Menu button (issue 14).
 // Without this script the button stays hidden and the links show.
 document.querySelectorAll("[data-sidebar]").forEach((sidebar) => {

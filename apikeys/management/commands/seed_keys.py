@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from apikeys.models import DatabaseApiKey
-from clusters import crypto
+from clusters import catalog, crypto
 from clusters.models import Cluster, ClusterNode, NodeState, Phase, default_endpoint
 from createonce.digests import current_pepper_id, token_digest
 from fronts.changelog import keys_changed
@@ -59,8 +59,8 @@ def seed(*, account_name: str, clusters: int, keys: int) -> list[Cluster]:
     for i in range(clusters):
         cluster_id = uuid.uuid4()
         made.append(Cluster(
-            id=cluster_id, account=account, name=f"scale-{prefix}-{i:04d}", cloud_provider="aws",
-            region="eu-central-1", version="v1.19.0", number_of_nodes=1, phase=Phase.HEALTHY,
+            id=cluster_id, account=account, name=f"scale-{prefix}-{i:04d}", cloud_provider=catalog.HYBRID,
+            region=catalog.this_host(), version="v1.19.0", number_of_nodes=1, phase=Phase.HEALTHY,
             endpoint_url=default_endpoint(cluster_id), jwt_rbac=True, created_at=now,
             master_key_encrypted=crypto.encrypt(crypto.new_master_key()),
         ))

@@ -40,8 +40,6 @@ class Command(BaseCommand):
             cluster = cluster_create(
                 account=account,
                 name=name,
-                cloud_provider="aws",
-                region="eu-central-1",
                 version=version,
                 number_of_nodes=3 if created_at else 1,
                 created_at=created_at,
