@@ -171,7 +171,9 @@ def cluster_keys_revoke(*, cluster, by, client_ip: str | None = None) -> None:
 def cluster_keys_reconcile(*, cluster) -> None:
     """Makes the keys a cluster that checks them itself accepts its usable ones:
     a roll's deadline or an expiry passed since, a marker lost or deleted."""
-    usable = {str(k) for k in DatabaseApiKey.objects.filter(cluster=cluster).usable().values_list("id", flat=True)}
+    def usable() -> set[str]:
+        return {str(k) for k in DatabaseApiKey.objects.filter(cluster=cluster).usable().values_list("id", flat=True)}
+
     runtime_for(cluster).keys_reconcile(cluster, usable)
 
 

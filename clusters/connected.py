@@ -8,6 +8,7 @@ is saved; every failure names the field that caused it.
 """
 
 import logging
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -220,7 +221,7 @@ class ConnectedQdrant(ClusterRuntime):
         except Refused as exc:
             raise ValidationError(f"The cluster did not take the change, so nothing changed: {exc.message}") from None
 
-    def keys_reconcile(self, cluster, usable: set[str]) -> None:
+    def keys_reconcile(self, cluster, usable: Callable[[], set[str]]) -> None:
         """Makes the markers on a directly reached cluster match the keys usable
         now: a roll's deadline or an expiry passed removes a marker, a marker the
         console did not write (or a lost one of a usable key) is corrected."""
@@ -231,6 +232,9 @@ class ConnectedQdrant(ClusterRuntime):
             # A marker collection deleted by someone with manage access comes back.
             connected.markers_prepare(target, replicas=cluster.number_of_nodes)
             present = set(connected.markers_present(target))
+            # Usable keys are read after the markers: a key created meanwhile (its
+            # marker written before its row commits) is not taken for a stray marker.
+            usable = usable()
             connected.marker_delete(target, sorted(present - usable))
             for key_id in sorted(usable - present):
                 connected.marker_put(target, key_id)

@@ -83,7 +83,7 @@ class ClusterRuntime(abc.ABC):
         transaction rolls back and nothing has changed."""
         return None
 
-    def keys_reconcile(self, cluster, usable: set[str]) -> None:
+    def keys_reconcile(self, cluster, usable: Callable[[], set[str]]) -> None:
         """Makes the keys the cluster itself accepts the `usable` ones (ids),
         after a health check (apikeys.services.cluster_keys_reconcile)."""
         return None
