@@ -164,3 +164,56 @@ def test_collection_keys_follow_qdrants_table_of_access_directly(owner, trio):
         listed = http.get(f"{theirs.url(2)}/collections", headers=bearer).json()["result"]["collections"]
         assert [c["name"] for c in listed] == ["data"]  # not the console's marker collection
         assert http.delete(f"{theirs.url(0)}/collections/data", headers=bearer).status_code == 403
+
+
+def test_a_reconcile_between_a_keys_marker_and_its_commit_keeps_the_marker(owner, trio, monkeypatch):
+    """The interleaving made on purpose: a key's create has written its marker
+    and not yet committed its row when the health check reconciles. The
+    reconcile waits for the commit, so the key's first request is answered."""
+    import threading
+
+    from django.db import connection
+
+    from apikeys.services import cluster_keys_reconcile
+    from runtimes import connected
+
+    theirs, cluster = trio
+    marker_written, release = threading.Event(), threading.Event()
+    put = connected.marker_put
+
+    def put_then_hold(target, key_id):
+        put(target, key_id)
+        if threading.current_thread().name == "create":
+            marker_written.set()
+            assert release.wait(20)
+
+    monkeypatch.setattr(connected, "marker_put", put_then_hold)
+    created = {}
+
+    def create():
+        try:
+            created["key"] = database_key_create(cluster=cluster, name="created meanwhile", rules=READ,
+                                                 expires_at=None, by=owner)
+        finally:
+            connection.close()
+
+    def reconcile():
+        try:
+            cluster_keys_reconcile(cluster=cluster)
+        finally:
+            connection.close()
+
+    creating = threading.Thread(target=create, name="create")
+    creating.start()
+    assert marker_written.wait(20)
+    reconciling = threading.Thread(target=reconcile, name="reconcile")
+    reconciling.start()
+    reconciling.join(1.0)
+    waited = reconciling.is_alive()
+    release.set()
+    creating.join(20)
+    reconciling.join(20)
+    key, token = created["key"]
+    with httpx.Client(timeout=10) as http:
+        assert count_status(theirs, 0, token, http) == 200
+    assert waited, "the reconcile did not wait for the key's transaction"
