@@ -296,6 +296,8 @@ class ConnectClusterBody(ProtoSerializer):
     name = serializers.CharField(max_length=64)
     url = serializers.CharField(max_length=255)
     apiKey = serializers.CharField(max_length=4096, trim_whitespace=False)
+    grpcPort = serializers.IntegerField(required=False, min_value=1, max_value=65535,
+                                       help_text="The port the cluster serves gRPC on at the URL's host; 6334 if not given.")
     caCertificate = serializers.CharField(required=False, allow_blank=True, max_length=65536)
     access = serializers.ChoiceField(choices=Access.values)
 
@@ -303,7 +305,7 @@ class ConnectClusterBody(ProtoSerializer):
 class ClusterConnect(AccountView):
     permissions = {"POST": "write:clusters"}
     _FIELDS = {"name": "name", "url": "url", "api_key": "apiKey", "ca_certificate": "caCertificate",
-               "access": "access"}
+               "grpc_port": "grpcPort", "access": "access"}
 
     @extend_schema(
         operation_id="ClusterService_ConnectCluster",
@@ -326,7 +328,8 @@ class ClusterConnect(AccountView):
             raise InvalidArgument(validation_message(body.errors))
         data = body.validated_data
         form = ClusterConnectForm({"name": data["name"], "url": data["url"], "api_key": data["apiKey"],
-                                   "ca_certificate": data.get("caCertificate", ""), "access": data["access"]},
+                                   "ca_certificate": data.get("caCertificate", ""), "access": data["access"],
+                                   "grpc_port": data.get("grpcPort")},
                                   account=self.account)
         if not form.is_valid():
             errors = form.errors.as_data()

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.models import Action
@@ -48,15 +48,13 @@ def _refused(exc: Refused) -> ValidationError:
 
 
 def cluster_connect(*, account, name: str, url: str, api_key: str, ca_certificate: str = "", access: str,
-                    by=None, client_ip: str | None = None) -> Cluster:
+                    grpc_port: int | None = None, by=None, client_ip: str | None = None) -> Cluster:
     """Checks the cluster (reachable, TLS trusted, Qdrant, master key accepted,
     peers, jwt_rbac), then records it HEALTHY. Raises ValidationError keyed
-    by the field to blame (url, api_key, ca_certificate, access), saving nothing."""
+    by the field to blame (url, api_key, ca_certificate, access), saving nothing.
+    Through the front, the fronts reach it over REST and gRPC (`grpc_port`,
+    Qdrant's default when not given), over TLS verified against the CA given."""
     url = url.strip().rstrip("/")
-    if access == Access.THROUGH_FRONT and ca_certificate.strip():
-        # The front forwards over the system's trust store only.
-        raise ValidationError({"access": "Through the front needs a certificate from a public CA; with your own CA, "
-                                         "choose Directly."})
     target = Target(url=url, master_key=api_key, ca_certificate=ca_certificate)
     try:
         probe = connected.probe(target)
@@ -65,12 +63,12 @@ def cluster_connect(*, account, name: str, url: str, api_key: str, ca_certificat
         connected.markers_prepare(target, replicas=len(probe.peers))
     except Refused as exc:
         raise _refused(exc) from None
-    return _record(account=account, name=name, target=target, probe=probe, access=access, by=by,
-                   client_ip=client_ip)
+    return _record(account=account, name=name, target=target, probe=probe, access=access,
+                   grpc_port=grpc_port or DEFAULT_GRPC_PORT, by=by, client_ip=client_ip)
 
 
 @transaction.atomic
-def _record(*, account, name, target: Target, probe, access, by, client_ip) -> Cluster:
+def _record(*, account, name, target: Target, probe, access, grpc_port: int, by, client_ip) -> Cluster:
     parts = urlsplit(target.url)
     direct = access == Access.DIRECT
     cluster = Cluster(
@@ -79,12 +77,12 @@ def _record(*, account, name, target: Target, probe, access, by, client_ip) -> C
         cloud_provider=catalog.HYBRID, region=_environment(target.url),
         version="v" + probe.version.lstrip("v"), number_of_nodes=len(probe.peers),
         phase=Phase.HEALTHY, jwt_rbac=probe.jwt_rbac, checked_at=timezone.now(),
-        master_key_encrypted=crypto.encrypt(target.master_key),
+        master_key_encrypted=crypto.encrypt(target.master_key), connected_grpc_port=grpc_port,
     )
     if direct:
         cluster.endpoint_url = f"{parts.scheme}://{parts.hostname}"
         cluster.rest_port = parts.port or (443 if parts.scheme == "https" else 6333)
-        cluster.grpc_port = DEFAULT_GRPC_PORT
+        cluster.grpc_port = grpc_port
     else:
         cluster.endpoint_url = default_endpoint(cluster.id)
         cluster.rest_port = settings.DATAPLANE_PORT
@@ -172,6 +170,27 @@ def master_key_change(*, cluster: Cluster, api_key: str, by, client_ip: str | No
     keys_changed(cluster=cluster)
 
 
+# The class of PostgreSQL advisory locks that serialise a cluster's marker
+# changes (see _markers_lock); the cluster is the second key.
+MARKERS_LOCK_CLASS = 21
+
+
+def _markers_lock(cluster) -> None:
+    """Serialises, per cluster, the transactions that change its key markers:
+    a key's create, delete, disable, enable or roll (which write the marker
+    before the key's row commits) and the health check's reconcile (which
+    reads the markers and the usable keys, then corrects one by the other).
+    Without it a reconcile between a key's marker and its commit took the new
+    marker for a stray one (the key's first request got 401), or put back the
+    marker of a key being deleted. Held until the caller's transaction ends.
+    PostgreSQL: an advisory lock, which no row lock can wait on in a cycle;
+    SQLite: every transaction already holds the write lock from its start
+    (BEGIN IMMEDIATE, console/settings.py)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [MARKERS_LOCK_CLASS, cluster.id.int & 0x7FFFFFFF])
+
+
 class ConnectedQdrant(ClusterRuntime):
     restartable = False
 
@@ -214,6 +233,7 @@ class ConnectedQdrant(ClusterRuntime):
         if cluster.access != Access.DIRECT:
             return
         target = target_of(cluster)
+        _markers_lock(cluster)
         try:
             for key_id in admit:
                 connected.marker_put(target, str(key_id))
@@ -229,15 +249,16 @@ class ConnectedQdrant(ClusterRuntime):
             return
         target = target_of(cluster)
         try:
-            # A marker collection deleted by someone with manage access comes back.
-            connected.markers_prepare(target, replicas=cluster.number_of_nodes)
-            present = set(connected.markers_present(target))
-            # Usable keys are read after the markers: a key created meanwhile (its
-            # marker written before its row commits) is not taken for a stray marker.
-            usable = usable()
-            connected.marker_delete(target, sorted(present - usable))
-            for key_id in sorted(usable - present):
-                connected.marker_put(target, key_id)
+            with transaction.atomic():
+                # No key's marker changes while its row has not committed (_markers_lock).
+                _markers_lock(cluster)
+                # A marker collection deleted by someone with manage access comes back.
+                connected.markers_prepare(target, replicas=cluster.number_of_nodes)
+                present = set(connected.markers_present(target))
+                usable = usable()
+                connected.marker_delete(target, sorted(present - usable))
+                for key_id in sorted(usable - present):
+                    connected.marker_put(target, key_id)
         except Refused as exc:
             # The health check has set the phase; the next check tries again.
             logger.warning("cluster %s: its key markers could not be reconciled: %s", cluster.id, exc.message)

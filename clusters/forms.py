@@ -66,6 +66,8 @@ class ClusterConnectForm(forms.Form):
                          help_text="Its REST URL: a load-balanced URL or one node's, e.g. https://qdrant.example.com:6333.")
     api_key = forms.CharField(label="Master key", widget=forms.PasswordInput, strip=False,
                               help_text="The cluster's service.api_key. Stored encrypted; never shown again.")
+    grpc_port = forms.IntegerField(label="gRPC port", min_value=1, max_value=65535, initial=6334, required=False,
+                                   help_text="The port it serves gRPC on at the URL's host (Qdrant's default: 6334).")
     ca_certificate = forms.CharField(label="CA certificate (PEM)", required=False, widget=forms.Textarea(attrs={"rows": 4}),
                                      help_text="Only if its TLS certificate is signed by your own CA.")
     access = forms.ChoiceField(label="How clients reach it", choices=Access.choices, widget=forms.RadioSelect,

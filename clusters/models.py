@@ -87,9 +87,11 @@ class Cluster(models.Model):
     # Fernet token of the master API key; see clusters/crypto.py.
     master_key_encrypted = models.TextField(editable=False)
     # A connected cluster (runtime `connected`): the URL it was connected
-    # with, the CA certificate (PEM) that signs its TLS certificate if not a
-    # public one, how clients reach it, and when the health task last looked.
+    # with, the gRPC port it serves at that URL's host, the CA certificate
+    # (PEM) that signs its TLS certificate if not a public one, how clients
+    # reach it, and when the health task last looked.
     url = models.CharField(max_length=255, blank=True)
+    connected_grpc_port = models.PositiveIntegerField(null=True, blank=True)
     ca_certificate = models.TextField(blank=True)
     access = models.CharField(max_length=24, choices=Access.choices, blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)

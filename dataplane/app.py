@@ -323,7 +323,7 @@ class DataPlane:
             response = await self.proxy.forward(
                 nodes=nodes, method=scope["method"], path=raw_path.decode("latin-1"),
                 query=scope.get("query_string", b""), headers=headers, body=body, credential=credential,
-                idempotent=idempotent(scope["method"], path_segments(scope)),
+                idempotent=idempotent(scope["method"], path_segments(scope)), ca=cluster.ca_certificate,
             )
         except NoNodeAnswered as exc:
             logger.warning("cluster %s: no node answered %s %s (%s)", cluster.id, scope["method"], scope["path"], exc)

@@ -12,7 +12,9 @@ Refusals are Qdrant's (spec/qdrant-auth.md, gRPC): a REST 401 is
 UNAUTHENTICATED, a 403 PERMISSION_DENIED, with the REST text as details.
 `/qdrant.Qdrant/HealthCheck` and `/grpc.health.v1.Health/Check` are open.
 Every Qdrant method is unary (qdrant_client/grpc/*_pb2_grpc.py), so only
-unary calls are carried. An embedded cluster's calls are served by
+unary calls are carried. A connected cluster that serves TLS is reached
+over a secure channel verified against its CA (the key set's
+`ca_certificate`; none: the system's roots). An embedded cluster's calls are served by
 dataplane.grpcembedded on the same table of access and shards as REST.
 
 The server runs on the event loop of each data plane process, beside
@@ -115,6 +117,8 @@ class GrpcFront:
         self.timeout = timeout
         self._server: grpc.aio.Server | None = None
         self._channels: dict[str, grpc.aio.Channel] = {}
+        # target -> (TLS, CA) its channel was made with: a change makes a new channel.
+        self._channel_tls: dict[str, tuple[bool, bytes | None]] = {}
         # (target, method) -> the channel's callable for it, made once: making
         # one per call was a measurable part of the front's cost per request.
         self._calls: dict[tuple[str, str], grpc.aio.UnaryUnaryMultiCallable] = {}
@@ -153,19 +157,27 @@ class GrpcFront:
         cluster's ready list, or the cluster is gone). Calls still on a channel
         get the front's timeout to finish before it is torn down."""
         for target in [target for target in self._channels if target not in targets]:
-            self._calls = {key: call for key, call in self._calls.items() if key[0] != target}
-            closing = asyncio.ensure_future(self._channels.pop(target).close(grace=self.timeout))
-            self._closing.add(closing)
-            closing.add_done_callback(self._closing.discard)
+            self._close(target)
+
+    def _close(self, target: str) -> None:
+        self._calls = {key: call for key, call in self._calls.items() if key[0] != target}
+        self._channel_tls.pop(target, None)
+        closing = asyncio.ensure_future(self._channels.pop(target).close(grace=self.timeout))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
 
     @property
     def channel_targets(self) -> list[str]:
         return sorted(self._channels)
 
-    def channel(self, target: str) -> grpc.aio.Channel:
+    def channel(self, target: str, tls: bool = False, ca: bytes | None = None) -> grpc.aio.Channel:
+        """The channel to a node: plaintext, or TLS verified against `ca` (PEM; None: the system's roots)."""
         channel = self._channels.get(target)
+        if channel is not None and self._channel_tls.get(target, (False, None)) != (tls, ca):
+            self._close(target)  # the same address connected again, with or without TLS or another CA
+            channel = None
         if channel is None:
-            channel = self._channels[target] = grpc.aio.insecure_channel(target, options=[
+            options = [
                 ("grpc.max_receive_message_length", -1),
                 ("grpc.max_send_message_length", -1),
                 # A restarted node is reached again within a fraction of a second.
@@ -173,13 +185,23 @@ class GrpcFront:
                 ("grpc.min_reconnect_backoff_ms", 100),
                 ("grpc.max_reconnect_backoff_ms", 1000),
                 ("grpc.enable_retries", 0),
-            ])
+            ]
+            if tls:
+                credentials = grpc.ssl_channel_credentials(root_certificates=ca)
+                channel = grpc.aio.secure_channel(target, credentials, options=options)
+            else:
+                channel = grpc.aio.insecure_channel(target, options=options)
+            self._channels[target] = channel
+            self._channel_tls[target] = (tls, ca)
         return channel
 
-    def _call(self, target: str, method: str) -> grpc.aio.UnaryUnaryMultiCallable:
+    def _call(self, target: str, method: str, tls: bool = False, ca: bytes | None = None
+              ) -> grpc.aio.UnaryUnaryMultiCallable:
         call = self._calls.get((target, method))
+        if call is not None and self._channel_tls.get(target, (False, None)) != (tls, ca):
+            call = None
         if call is None:
-            call = self.channel(target).unary_unary(method)
+            call = self.channel(target, tls, ca).unary_unary(method)
             # Method names come from clients: only so many are remembered.
             if len(self._calls) < _CACHED_METHODS:
                 self._calls[(target, method)] = call
@@ -229,7 +251,7 @@ class GrpcFront:
         last: grpc.aio.AioRpcError | None = None
         for offset in range(len(targets)):
             target = targets[(start + offset) % len(targets)]
-            call = self._call(target, method)
+            call = self._call(target, method, cluster.tls, cluster.ca_certificate)
             try:
                 return await call(request, metadata=outgoing, timeout=max(0.001, deadline - time.monotonic()))
             except grpc.aio.AioRpcError as error:

@@ -61,6 +61,10 @@ class ClusterEntry:
     jwt_rbac: bool
     master_key: bytes = field(repr=False)
     runtime: str = "embedded"  # "qdrant" or "connected": the front forwards to the cluster's nodes
+    # How the front reaches the nodes of a cluster connected through it: over
+    # TLS (an https URL), verified against this CA (PEM; None: the system's).
+    tls: bool = False
+    ca_certificate: bytes | None = field(default=None, repr=False)
 
     @property
     def forwarded(self) -> bool:
@@ -132,11 +136,13 @@ def networks_of(cidrs) -> tuple:
 def cluster_entry(row) -> ClusterEntry | None:
     """One wire.CLUSTER row as the snapshot holds it; None for a cluster whose
     master key the console could not decrypt (its keys are refused)."""
-    cluster_id, version, jwt_rbac, master_key, runtime = row
+    cluster_id, version, jwt_rbac, master_key, runtime, *upstream = row
     if master_key is None:
         return None
+    tls, ca_certificate = (*upstream, False, None)[:2]  # a console of an older version sends neither
     return ClusterEntry(id=str(cluster_id), version=version.lstrip("v"), jwt_rbac=jwt_rbac,
-                        master_key=master_key.encode("utf-8"), runtime=runtime)
+                        master_key=master_key.encode("utf-8"), runtime=runtime, tls=bool(tls),
+                        ca_certificate=ca_certificate.encode("utf-8") if ca_certificate else None)
 
 
 def database_key_entry(row, cluster_id: str) -> KeyEntry:

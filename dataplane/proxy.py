@@ -25,12 +25,16 @@ master key in place of an admin key). This module only carries the request.
   with a 5xx while another node is left to try.
 - The response body is relayed as the node sent it (no decompression), in
   chunks, so a snapshot download does not sit in memory.
+- A node at an https URL (a connected cluster's) is reached over TLS, its
+  certificate verified against the CA the caller gives (PEM) or, with none,
+  the system's trust store. One TLS context per CA, made once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -195,9 +199,11 @@ class _Connection(asyncio.Protocol):
 
 
 class _Pool:
-    def __init__(self, node: str, *, connect_timeout: float, max_idle: int) -> None:
+    def __init__(self, node: str, *, connect_timeout: float, max_idle: int,
+                 tls: ssl.SSLContext | None = None) -> None:
         url = urlsplit(node)
-        self.host, self.port = url.hostname, url.port or 80
+        self.host, self.port = url.hostname, url.port or (443 if tls else 80)
+        self.tls = tls
         self.authority = f"{self.host}:{self.port}".encode()
         self.connect_timeout = connect_timeout
         self.max_idle = max_idle
@@ -212,7 +218,8 @@ class _Pool:
         loop = asyncio.get_running_loop()
         try:
             _, connection = await asyncio.wait_for(
-                loop.create_connection(_Connection, self.host, self.port), self.connect_timeout)
+                loop.create_connection(_Connection, self.host, self.port, ssl=self.tls,
+                                       server_hostname=self.host if self.tls else None), self.connect_timeout)
         except (OSError, TimeoutError) as error:
             raise ConnectFailed(f"{type(error).__name__}: {error}") from error
         return connection
@@ -286,13 +293,29 @@ class NodeProxy:
         self._timeout = timeout
         self._max_idle = max_connections
         self._pools: dict[str, _Pool] = {}
+        self._tls: dict[bytes | None, ssl.SSLContext] = {}  # by CA certificate (None: the system's)
         self._turn = itertools.count()
         self.failovers = 0  # requests sent to another node after a failed connection
 
-    def _pool(self, node: str) -> _Pool:
+    def _context(self, node: str, ca: bytes | None) -> ssl.SSLContext | None:
+        """The TLS context for a node at an https URL (raises ssl.SSLError for a CA that does not load)."""
+        if not node.startswith("https://"):
+            return None
+        context = self._tls.get(ca)
+        if context is None:
+            context = ssl.create_default_context(cadata=ca.decode("utf-8") if ca else None)
+            self._tls[ca] = context
+        return context
+
+    def _pool(self, node: str, ca: bytes | None = None) -> _Pool:
         pool = self._pools.get(node)
+        tls = self._context(node, ca)
+        if pool is not None and pool.tls is not tls:  # the same URL connected again with another CA
+            pool.close()
+            pool = None
         if pool is None:
-            pool = self._pools[node] = _Pool(node, connect_timeout=self._connect_timeout, max_idle=self._max_idle)
+            pool = self._pools[node] = _Pool(node, connect_timeout=self._connect_timeout, max_idle=self._max_idle,
+                                             tls=tls)
         return pool
 
     async def forget(self, node: str) -> None:
@@ -319,10 +342,11 @@ class NodeProxy:
 
     async def forward(self, *, nodes: Sequence[str], method: str, path: str, query: bytes = b"",
                       headers: Headers = (), body: bytes = b"", credential: tuple[str, str] | None = None,
-                      idempotent: bool | None = None) -> ProxyResponse:
+                      idempotent: bool | None = None, ca: bytes | None = None) -> ProxyResponse:
         """Sends the request to one of `nodes` (base URLs, e.g.
         `http://127.0.0.1:6333`), taking them in turn, and returns the first
-        response any node gives, whatever its status. Raises NoNodeAnswered."""
+        response any node gives, whatever its status. Nodes at https URLs are
+        verified against `ca` (PEM; None: the system's trust store). Raises NoNodeAnswered."""
         method = method.upper()
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
@@ -336,7 +360,10 @@ class NodeProxy:
             node = nodes[(start + offset) % len(nodes)]
             if offset:
                 self.failovers += 1
-            pool = self._pool(node)
+            try:
+                pool = self._pool(node, ca)
+            except ssl.SSLError as error:  # the CA does not load: no node can be verified
+                raise NoNodeAnswered([(node, error)]) from error
             data = _encode(method, target, pool.authority, outgoing, body)
             try:
                 connection = await pool.take()

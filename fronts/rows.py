@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.db.models import BooleanField, ExpressionWrapper, Q
 
@@ -46,10 +47,13 @@ def changes_since(after: int, also: Iterable[int] = (), limit: int = 1000) -> li
                 .values_list("id", "kind", "cluster_id", "key_id")[: limit + 2])
 
 
-def cluster_rows(ids: Iterable | None = None):
-    """(id, version, jwt_rbac, encrypted master key, runtime) of every cluster, or of those in `ids`."""
+def cluster_rows(ids: Iterable | None = None) -> list[tuple]:
+    """(id, version, jwt_rbac, encrypted master key, runtime, tls, CA certificate
+    or None) of every cluster, or of those in `ids`. TLS: the front reaches the
+    cluster's nodes over TLS (a connected cluster's https URL)."""
     clusters = Cluster.objects.all() if ids is None else Cluster.objects.filter(id__in=list(ids))
-    return clusters.values_list("id", "version", "jwt_rbac", "master_key_encrypted", "runtime")
+    return [(*row, url.startswith("https://"), ca or None) for *row, url, ca in clusters.values_list(
+        "id", "version", "jwt_rbac", "master_key_encrypted", "runtime", "url", "ca_certificate")]
 
 
 # The `qdrant` runtime runs nodes on this machine's loopback (runtimes/qdrant.py);
@@ -70,11 +74,24 @@ def node_rows() -> tuple:
         for cluster_id, index, state, http, grpc in rows
     )
     # A connected cluster reached through the front is one upstream: the URL
-    # it was connected with (its load balancer or one node), over REST only.
+    # it was connected with (its load balancer or one node), and the gRPC
+    # port at that host; over TLS when the URL is https (see cluster_rows).
     connected = (Cluster.objects.filter(runtime=Runtime.CONNECTED, access=ClusterAccess.THROUGH_FRONT)
-                 .order_by("id").values_list("id", "phase", "url"))
-    return local + tuple((str(cluster_id), 0, phase in (Phase.HEALTHY, Phase.NOT_READY), url, None)
-                         for cluster_id, phase, url in connected)
+                 .order_by("id").values_list("id", "phase", "url", "connected_grpc_port"))
+    return local + tuple((str(cluster_id), 0, phase in (Phase.HEALTHY, Phase.NOT_READY), url,
+                          _grpc_target(url, grpc_port or CONNECTED_GRPC_PORT))
+                         for cluster_id, phase, url, grpc_port in connected)
+
+
+# Qdrant's default gRPC port, for a cluster connected before its port was asked for.
+CONNECTED_GRPC_PORT = 6334
+
+
+def _grpc_target(url: str, port: int) -> str | None:
+    host = urlsplit(url).hostname
+    if not host:
+        return None
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def decrypt_master_key(encrypted: str) -> bytes:

@@ -18,13 +18,13 @@ def _clusters(cluster_rows) -> list:
     and holds no encryption key of the console's. One that cannot be decrypted
     is sent with none (the front refuses its keys, and knows it still exists)."""
     out = []
-    for cluster_id, version, jwt_rbac, encrypted, runtime in cluster_rows:
+    for cluster_id, version, jwt_rbac, encrypted, runtime, tls, ca_certificate in cluster_rows:
         try:
             master_key = rows.decrypt_master_key(encrypted).decode("utf-8")
         except Exception:  # noqa: BLE001 - one undecryptable cluster must not hide the others
             logger.error("cannot decrypt the master key of cluster %s; the fronts refuse its keys", cluster_id)
             master_key = None
-        out.append(wire.plain((cluster_id, version, jwt_rbac, master_key, runtime)))
+        out.append(wire.plain((cluster_id, version, jwt_rbac, master_key, runtime, tls, ca_certificate)))
     return out
 
 

@@ -23,6 +23,10 @@ which front: the console lists it and waits for it) and `X-Front-Applied`
 
 Rows are JSON arrays (ids as strings, times as seconds since the epoch), of
 these fields; a cluster's master key is null when the console cannot decrypt it.
+A cluster whose nodes are reached elsewhere (runtime "connected", through the
+front) says whether they serve TLS (`tls`) and the CA certificate (PEM) to
+verify them with (`ca_certificate`; null: the system's trust store). Neither
+is secret; a front of an older version reads the first five fields only.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ LAST_USED_PATH = "/contract/v1/last-used"
 INSTANCE_HEADER = "X-Front-Instance"
 APPLIED_HEADER = "X-Front-Applied"
 
-CLUSTER = ("id", "version", "jwt_rbac", "master_key", "runtime")
+CLUSTER = ("id", "version", "jwt_rbac", "master_key", "runtime", "tls", "ca_certificate")
 # What the front checks per request besides the secret, at the end of each key's row.
 LIFECYCLE = ("disabled", "retires_at", "allowed_networks")
 DATABASE_KEY = ("id", "cluster_id", "expires_at", "pepper_id", "digest", *LIFECYCLE)

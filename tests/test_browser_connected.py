@@ -77,3 +77,75 @@ def test_a_cluster_connected_in_the_console_gets_keys_with_direct_snippets(login
     expect(page.locator(".flash")).to_contain_text("Deleted the database API key direct reader")
     answer = httpx.get(f"{theirs.url()}/collections", headers={"api-key": token})
     assert answer.status_code == 401, answer.text
+
+
+def connect_in_the_form(page, account, theirs, *, through_front: bool) -> None:
+    page.goto(reverse("clusters:list", kwargs={"account_id": account.id}))
+    page.get_by_role("link", name="Connect an existing Qdrant").click()
+    page.fill("#id_name", "theirs")
+    page.fill("#id_url", theirs.url(0))
+    page.fill("#id_api_key", theirs.master_key)
+    page.fill("#id_grpc_port", str(theirs.nodes[0].grpc))
+    if theirs.tls:
+        page.fill("#id_ca_certificate", theirs.tls.ca_pem)
+    page.get_by_label("Through the front" if through_front else "Directly").check()
+    page.get_by_role("button", name="Check and connect").click()
+    expect(page.get_by_role("heading", name="theirs")).to_be_visible()
+
+
+def create_key_in_the_form(page, account, name: str) -> str:
+    cluster = Cluster.objects.get(name="theirs")
+    page.goto(reverse("apikeys:create", kwargs={"account_id": account.id, "cluster_id": cluster.id}))
+    page.fill("#id_name", name)
+    page.get_by_role("button", name="Create").click()
+    secret = page.locator("[data-secret]")
+    expect(secret).to_contain_text("eyJ")
+    return secret.inner_text().strip()
+
+
+@pytest.mark.parametrize("setup", ["three nodes", "tls", "jwt_rbac off"])
+def test_each_set_up_is_connected_in_the_console_and_its_keys_reach_it_directly(login, owner, account,
+                                                                               elsewhere_shared, setup):
+    theirs = elsewhere_shared(setup)
+    page = login(owner)
+    connect_in_the_form(page, account, theirs, through_front=False)
+    expect(page.locator(".page-head [data-phase-badge]")).to_have_text("Healthy")
+    expect(page.locator("[data-runtime-label]")).to_have_text(
+        f"Connected: runs elsewhere, at {theirs.url(0)}; clients reach it directly")
+    expect(page.locator("[data-nodes] li")).to_have_count(theirs.size)
+    expect(page.locator("[data-endpoint]")).to_have_text(f"{theirs.scheme}://127.0.0.2:{theirs.nodes[0].http}")
+    if not theirs.jwt_rbac:
+        expect(page.locator("dd[data-jwt-rbac]")).to_have_text("Admin keys (legacy)")
+        return
+    token = create_key_in_the_form(page, account, "direct reader")
+    last = theirs.size - 1  # any node checks the key itself
+    answer = httpx.get(f"{theirs.url(last)}/collections", headers={"api-key": token}, verify=theirs.verify())
+    assert answer.status_code == 200, answer.text
+
+
+def test_a_tls_cluster_on_a_private_ca_connected_through_the_front_in_the_console(login, owner, account,
+                                                                                 elsewhere_shared, dataplane):
+    from qdrant_client import QdrantClient
+    from qdrant_client.http.exceptions import UnexpectedResponse
+
+    theirs = elsewhere_shared("tls")
+    page = login(owner)
+    connect_in_the_form(page, account, theirs, through_front=True)
+    expect(page.locator("[data-runtime-label]")).to_have_text(
+        f"Connected: runs elsewhere, at {theirs.url(0)}; clients reach it through the front")
+    token = create_key_in_the_form(page, account, "front reader")
+    dataplane.wait_until_accepted(token)
+    rest = QdrantClient(url=dataplane.url, api_key=token, check_compatibility=False, timeout=10)
+    grpc = QdrantClient(host="127.0.0.1", port=dataplane.port, grpc_port=dataplane.grpc_port, prefer_grpc=True,
+                        https=False, api_key=token, check_compatibility=False, timeout=10)
+    assert rest.get_collections() == grpc.get_collections()
+
+    page.get_by_role("link", name="Done").click()
+    page.locator("#api-keys").get_by_role("link", name="Delete front reader").click()
+    page.get_by_role("button", name="Delete key").click()
+    expect(page.locator(".flash")).to_contain_text("Deleted the database API key front reader")
+    with pytest.raises(UnexpectedResponse) as refused:
+        rest.get_collections()
+    assert refused.value.status_code == 401
+    with pytest.raises(Exception, match="UNAUTHENTICATED"):
+        grpc.get_collections()

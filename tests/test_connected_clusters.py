@@ -1,13 +1,15 @@
 """Connecting a Qdrant the team already runs (issue 21), against real Qdrant
 processes the test starts "elsewhere" on 127.0.0.2 (tests/fixtures/elsewhere.py)."""
 
+import time
+
 import httpx
 import pytest
 
 from clusters.connected import health_check
 from clusters.models import Cluster, Phase
 from tests.fixtures.qdrant import requires_qdrant
-from tests.test_api_support import api_as, post_json
+from tests.test_api_support import api_as, post_json, url
 
 pytestmark = [requires_qdrant, pytest.mark.django_db(transaction=True)]
 
@@ -144,6 +146,73 @@ def test_through_the_front_a_key_reaches_the_cluster_and_dies_at_the_front(owner
     assert status == 200 and b"theirs-data" in body
     database_key_delete(key=key, by=owner)
     assert dataplane.wait_until_refused(token)[1] == 401
+
+
+def test_through_the_front_over_tls_on_a_private_ca_rest_and_grpc(owner, account, elsewhere, dataplane):
+    """The front forwards REST and gRPC to a cluster on TLS whose CA the console
+    was given (it reaches the front in the key set), and verifies it."""
+    from qdrant_client import QdrantClient
+    from qdrant_client.http.exceptions import UnexpectedResponse
+    from qdrant_client.models import PointStruct
+
+    theirs = elsewhere(tls=True)
+    with httpx.Client(headers={"api-key": theirs.master_key}, verify=theirs.verify()) as http:
+        http.put(f"{theirs.url()}/collections/theirs-data", json={"vectors": {"size": 2, "distance": "Dot"}}
+                 ).raise_for_status()
+    response = connect(owner, account, url=theirs.url(), apiKey=theirs.master_key, caCertificate=theirs.tls.ca_pem,
+                       grpcPort=theirs.nodes[0].grpc, access="ACCESS_THROUGH_FRONT")
+    assert response.status_code == 200, response.content
+    api = api_as(owner, account)
+    created = post_json(api, url("database-api-keys", account), {"databaseApiKey": {
+        "clusterId": response.json()["cluster"]["id"], "name": "via front over tls"}})
+    assert created.status_code == 200, created.content
+    key_id, token = created.json()["databaseApiKey"]["id"], created.json()["databaseApiKey"]["key"]
+    dataplane.wait_until_accepted(token)
+
+    rest = QdrantClient(url=dataplane.url, api_key=token, check_compatibility=False, timeout=10)
+    grpc = QdrantClient(host="127.0.0.1", port=dataplane.port, grpc_port=dataplane.grpc_port, prefer_grpc=True,
+                        api_key=token, https=False, check_compatibility=False, timeout=10)
+    # A manage key: its writes reach the cluster on TLS, over either protocol.
+    rest.upsert("theirs-data", points=[PointStruct(id=1, vector=[1.0, 0.0])], wait=True)
+    grpc.upsert("theirs-data", points=[PointStruct(id=2, vector=[0.0, 1.0])], wait=True)
+    assert rest.count("theirs-data").count == 2 and grpc.count("theirs-data").count == 2
+    assert "theirs-data" in [c.name for c in grpc.get_collections().collections]
+    with httpx.Client(verify=theirs.verify()) as http:  # the cluster itself holds what the front sent
+        count = http.post(f"{theirs.url()}/collections/theirs-data/points/count", json={"exact": True},
+                          headers={"api-key": theirs.master_key})
+        assert count.json()["result"]["count"] == 2
+
+    deleted = api.delete(url("database-api-key", account, database_api_key_id=key_id))
+    assert deleted.status_code == 200, deleted.content
+    with pytest.raises(UnexpectedResponse) as refused:
+        rest.count("theirs-data")
+    assert refused.value.status_code == 401
+    with pytest.raises(Exception, match="UNAUTHENTICATED"):
+        grpc.count("theirs-data")
+
+
+def test_through_the_front_a_cluster_whose_certificate_the_ca_does_not_sign_is_not_reached(
+        owner, account, elsewhere, dataplane, tmp_path):
+    """The CA is what the front verifies against: the same cluster with another
+    CA recorded (as if its certificate changed) is refused by the front's TLS."""
+    from clusters.models import Cluster
+    from fronts.changelog import keys_changed
+    from tests.fixtures.dataplane import http_get, mint
+    from tests.fixtures.elsewhere import make_tls
+
+    theirs = elsewhere(tls=True)
+    response = connect(owner, account, url=theirs.url(), apiKey=theirs.master_key, caCertificate=theirs.tls.ca_pem,
+                       grpcPort=theirs.nodes[0].grpc, access="ACCESS_THROUGH_FRONT")
+    cluster = Cluster.objects.get(id=response.json()["cluster"]["id"])
+    key, token = mint(cluster, [{"collection": None, "access": "r"}], by=owner)
+    dataplane.wait_until_accepted(token)
+    assert http_get(dataplane.url + "/collections", {"api-key": token})[0] == 200
+    Cluster.objects.filter(id=cluster.id).update(ca_certificate=make_tls(tmp_path / "other").ca_pem)
+    keys_changed(cluster=cluster)
+    deadline = time.monotonic() + 10
+    while http_get(dataplane.url + "/collections", {"api-key": token})[0] != 503:
+        assert time.monotonic() < deadline, "the front still reached a cluster its CA does not sign"
+        time.sleep(0.1)
 
 
 def test_granular_access_is_turned_on_where_it_runs_then_checked(owner, account, elsewhere, client_of):
