@@ -6,7 +6,6 @@ the variable, so a typo never turns into a 500 on some later request.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from pathlib import Path
@@ -15,6 +14,8 @@ from urllib.parse import unquote, urlsplit
 import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
+
+from keyset.client_address import trusted_networks
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -108,15 +109,10 @@ class Env:
     def networks(self, name: str) -> tuple:
         """Comma-separated IPv4/IPv6 networks in CIDR notation (a bare address is
         one host); a value that is not one, or has host bits set, stops the start."""
-        networks = []
-        for item in self.list(name, default=[]):
-            try:
-                networks.append(ipaddress.ip_network(item, strict=True))
-            except ValueError as exc:
-                raise ImproperlyConfigured(
-                    f"{name} must hold comma-separated CIDRs such as 10.0.0.0/8 or 2001:db8::/32; {item!r}: {exc}."
-                ) from None
-        return tuple(networks)
+        try:
+            return trusted_networks(self._get(name, ""))
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name} {exc}") from None
 
     def url(self, name: str, schemes: tuple[str, ...], default=_MISSING) -> str | None:
         value = self._get(name, default)
