@@ -168,6 +168,19 @@ EXPIRY_MESSAGE = (
 )
 
 
+EXPIRY_PAST_MESSAGE = "Must be in the future."
+
+
+def validate_future_expiry(expires_at, *, now) -> None:
+    """The expiry a new key is asked for, of any kind, however it is asked (the
+    management API's serializers, a management key's model): none, or later
+    than `now`. Not a rule of stored keys: a database key minted by a service
+    may already be expired (the front then refuses it), and every key expires
+    in time. The console's forms ask for days from 1, so they cannot break it."""
+    if expires_at is not None and expires_at <= now:
+        raise ValidationError({"expires_at": EXPIRY_PAST_MESSAGE})
+
+
 def validate_expiry(expires_at, *, created_at) -> None:
     """The one expiry rule of every key, whichever way it is created (the console's
     form, the management API): none, or at most MAX_EXPIRY_DAYS after creation."""
