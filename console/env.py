@@ -22,6 +22,12 @@ _FALSE = {"0", "false", "no", "off"}
 _MISSING = object()
 
 
+def var_dir() -> Path:
+    """VAR_DIR: where the console keeps its state, var/ beside the code unless set.
+    Read before the settings (their secrets file is in it) and by `make secrets`."""
+    return Path(Env.raw("VAR_DIR") or Path(__file__).resolve().parent.parent / "var")
+
+
 class Env:
     def __init__(self, secrets_file: Path | None = None):
         self._file_values = _read_env_file(secrets_file) if secrets_file else {}

@@ -12,11 +12,11 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from console.env import Env
+from console.env import Env, var_dir
 from console.private import make_private
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(Env.raw("VAR_DIR") or BASE_DIR / "var")
+VAR_DIR = var_dir()
 # Owner-only: var/ 0700, what every console process creates 0600 (console/private.py).
 make_private(VAR_DIR)
 
