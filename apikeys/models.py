@@ -240,7 +240,6 @@ class IssuedKey(models.Model):
     kind_label: str
     kind_with_article: str
     url_prefix: str
-    url_kwarg: str
     list_anchor: str
 
     class Meta:
@@ -276,7 +275,7 @@ class IssuedKey(models.Model):
         return time_left(self.expires_at)
 
     def _url(self, name: str) -> str:
-        kwargs = {"account_id": self.cluster.account_id, "cluster_id": self.cluster_id, self.url_kwarg: self.id}
+        kwargs = {"account_id": self.cluster.account_id, "cluster_id": self.cluster_id, "key_id": self.id}
         return reverse(f"apikeys:{self.url_prefix}{name}", kwargs=kwargs)
 
     def get_absolute_url(self) -> str:
@@ -307,7 +306,6 @@ class DatabaseApiKey(IssuedKey):
     kind_label = "database API key"
     kind_with_article = "a database API key"
     url_prefix = ""
-    url_kwarg = "key_id"
     list_anchor = "api-keys"
 
     class Meta(IssuedKey.Meta):
@@ -357,7 +355,6 @@ class AdminKey(IssuedKey):
     kind_label = "admin key"
     kind_with_article = "an admin key"
     url_prefix = "admin-"
-    url_kwarg = "admin_key_id"
     list_anchor = "admin-keys"
 
     # An admin key is what Qdrant's own `api_key` is: global manage, every collection.
