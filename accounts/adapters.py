@@ -32,7 +32,7 @@ class AccountAdapter(DefaultAccountAdapter):
         super().add_message(request, level, message_template, *args, **kwargs)
 
     def get_client_ip(self, request) -> str:
-        # One rule for the client's address everywhere (no proxy header trusted).
+        # One rule for the client's address everywhere (keyset/client_address.py).
         from audit.services import client_ip
 
         return client_ip(request)

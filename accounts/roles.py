@@ -120,11 +120,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
 }
 
 
-def permission_groups(held=None) -> list[dict]:
+def permission_groups(held=None, offered=None) -> list[dict]:
     """The permissions by category, each with what it allows in words, for the
-    pages that list or pick them; `held` marks the ones a role has."""
+    pages that list or pick them; `held` marks the ones a role has (or a form
+    ticks); `offered`, if given, keeps only those (a category left empty goes)."""
     groups: dict[str, list[dict]] = {}
     for value, category in PERMISSIONS.items():
+        if offered is not None and value not in offered:
+            continue
         groups.setdefault(category, []).append(
             {"value": value, "words": PERMISSION_DESCRIPTIONS[value], "held": held is not None and value in held}
         )

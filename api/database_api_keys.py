@@ -16,7 +16,6 @@ form and the API answer to the same rules.
 import uuid
 
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_variables
@@ -27,7 +26,7 @@ from rest_framework.response import Response
 
 from api.base import AccountView, parse_uuid, query_param
 from api.errors import FailedPrecondition, InvalidArgument, NotFound, validation_message
-from api.fields import EnumField, ProtoSerializer, StringField, TimestampField
+from api.fields import EnumField, ProtoSerializer, StringField, TimestampField, future_expiry
 from api.schema import EMPTY, EXTENSION
 from apikeys.models import ClusterAccess, CollectionAccess, Protocol, parse_networks
 from apikeys.states import LISTED_STATES, KeyState
@@ -195,9 +194,7 @@ class DatabaseApiKeyIn(ProtoSerializer):
             raise serializers.ValidationError("Must be an identifier in GUID format.") from None
 
     def validate_expiresAt(self, value):
-        if value <= timezone.now():
-            raise serializers.ValidationError("Must be in the future.")
-        return value
+        return future_expiry(value)
 
 
 @extend_schema_serializer(component_name="DatabaseApiKeyServiceCreateDatabaseApiKeyBody")

@@ -12,9 +12,13 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from django.core.exceptions import ValidationError
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from apikeys.models import validate_future_expiry
 
 
 def snake_case(name: str) -> str:
@@ -73,6 +77,15 @@ class TimestampField(serializers.Field):
         value = value.astimezone(UTC)
         fraction = f".{value.microsecond:06d}" if value.microsecond else ""
         return value.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+
+
+def future_expiry(value: datetime) -> datetime:
+    """A new key's `expiresAt` (any kind): the one rule, apikeys.models.validate_future_expiry."""
+    try:
+        validate_future_expiry(value, now=timezone.now())
+    except ValidationError as error:
+        raise serializers.ValidationError(error.message_dict["expires_at"]) from None
+    return value
 
 
 class EnumField(serializers.ChoiceField):

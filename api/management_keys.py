@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from api.base import AccountView, parse_uuid
 from api.errors import InvalidArgument, NotFound, validation_message
-from api.fields import ProtoSerializer, StringField, TimestampField
+from api.fields import ProtoSerializer, StringField, TimestampField, future_expiry
 from api.schema import EMPTY, EXTENSION
 from apikeys.models import parse_networks
 from apikeys.policy import CREATE_PERMISSION, MANAGEMENT
@@ -74,9 +74,7 @@ class ManagementKeyIn(ProtoSerializer):
         help_text=f"{EXTENSION} CIDRs (IPv4 or IPv6) or addresses the key may be used from; none: anywhere.")
 
     def validate_expiresAt(self, value):
-        if value <= timezone.now():
-            raise serializers.ValidationError("Must be in the future.")
-        return value
+        return future_expiry(value)
 
     def validate_allowedNetworks(self, value: list[str]) -> list[str]:
         try:

@@ -20,7 +20,7 @@ from apikeys.models import (
 )
 from apikeys.key_policy import limits_text, max_days, needs_allowlist
 from apikeys.policy import ADMIN, DATABASE
-from apikeys.selectors import KEY_ORDERS, cluster_collections
+from apikeys.selectors import KEY_ORDERS
 from apikeys.states import LISTED_STATES
 from apikeys.policy import roll_permission
 from apikeys.services import ROLL_GRACE, ROLL_GRACE_LABELS
@@ -272,7 +272,7 @@ class DatabaseApiKeyForm(KeyForm):
         # still takes collection names typed in.
         self.collections_unreadable = ""
         try:
-            self.known_collections = cluster_collections(cluster)
+            self.known_collections = runtime_for(cluster).collections(cluster)
         except CollectionsUnreadable as exc:
             self.known_collections, self.collections_unreadable = [], str(exc)
         # A cluster clients reach directly checks its keys itself: the form

@@ -168,6 +168,19 @@ EXPIRY_MESSAGE = (
 )
 
 
+EXPIRY_PAST_MESSAGE = "Must be in the future."
+
+
+def validate_future_expiry(expires_at, *, now) -> None:
+    """The expiry a new key is asked for, of any kind, however it is asked (the
+    management API's serializers, a management key's model): none, or later
+    than `now`. Not a rule of stored keys: a database key minted by a service
+    may already be expired (the front then refuses it), and every key expires
+    in time. The console's forms ask for days from 1, so they cannot break it."""
+    if expires_at is not None and expires_at <= now:
+        raise ValidationError({"expires_at": EXPIRY_PAST_MESSAGE})
+
+
 def validate_expiry(expires_at, *, created_at) -> None:
     """The one expiry rule of every key, whichever way it is created (the console's
     form, the management API): none, or at most MAX_EXPIRY_DAYS after creation."""
@@ -227,7 +240,6 @@ class IssuedKey(models.Model):
     kind_label: str
     kind_with_article: str
     url_prefix: str
-    url_kwarg: str
     list_anchor: str
 
     class Meta:
@@ -263,7 +275,7 @@ class IssuedKey(models.Model):
         return time_left(self.expires_at)
 
     def _url(self, name: str) -> str:
-        kwargs = {"account_id": self.cluster.account_id, "cluster_id": self.cluster_id, self.url_kwarg: self.id}
+        kwargs = {"account_id": self.cluster.account_id, "cluster_id": self.cluster_id, "key_id": self.id}
         return reverse(f"apikeys:{self.url_prefix}{name}", kwargs=kwargs)
 
     def get_absolute_url(self) -> str:
@@ -294,7 +306,6 @@ class DatabaseApiKey(IssuedKey):
     kind_label = "database API key"
     kind_with_article = "a database API key"
     url_prefix = ""
-    url_kwarg = "key_id"
     list_anchor = "api-keys"
 
     class Meta(IssuedKey.Meta):
@@ -344,7 +355,6 @@ class AdminKey(IssuedKey):
     kind_label = "admin key"
     kind_with_article = "an admin key"
     url_prefix = "admin-"
-    url_kwarg = "admin_key_id"
     list_anchor = "admin-keys"
 
     # An admin key is what Qdrant's own `api_key` is: global manage, every collection.

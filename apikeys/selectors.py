@@ -3,23 +3,11 @@ from datetime import UTC, datetime, time, timedelta
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import F, OuterRef, QuerySet, Subquery
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from apikeys.models import REMINDER_DAYS, AdminKey, DatabaseApiKey, IssuedKey
-from keyset.rights import FULL, Access, Decision, access_from_claim, rights_matrix
+from keyset.rights import FULL, Access, access_from_claim
 from apikeys.tokens import access_claim
-from clusters.runtime import runtime_for
-
-
-def cluster_collections(cluster) -> list[str]:
-    """The collections the create form offers for this cluster, sorted.
-
-    The one place the console learns a cluster's collections: the live
-    cluster, as its runtime reads them (raises
-    clusters.runtime.CollectionsUnreadable when it cannot).
-    """
-    return runtime_for(cluster).collections(cluster)
 
 
 # How a key list can be sorted (the `order` filter; the API's orderBy names the same fields).
@@ -100,26 +88,11 @@ def keys_page(keys: QuerySet[IssuedKey], number) -> Page:
     return Paginator(keys, settings.API_KEYS_PER_PAGE).get_page(number)
 
 
-def cluster_key(cluster, key_id) -> DatabaseApiKey:
-    """A key of this cluster, deleted or not; 404 for any other id."""
-    return get_object_or_404(
-        DatabaseApiKey.objects.filter(cluster=cluster).select_related("cluster", "created_by", "revoked_by"), id=key_id
-    )
-
-
 # Admin keys
 
 
 def cluster_admin_keys(cluster, **filters) -> QuerySet[AdminKey]:
     return filtered_keys(listed_keys(AdminKey).filter(cluster=cluster), **filters)
-
-
-def cluster_admin_key(cluster, admin_key_id) -> AdminKey:
-    """An admin key of this cluster, deleted or not; 404 for any other id."""
-    return get_object_or_404(
-        AdminKey.objects.filter(cluster=cluster).select_related("cluster", "created_by", "revoked_by"),
-        id=admin_key_id,
-    )
 
 
 def key_access(key: DatabaseApiKey | AdminKey) -> Access:
@@ -128,12 +101,6 @@ def key_access(key: DatabaseApiKey | AdminKey) -> Access:
     if key.kind == "admin":
         return FULL
     return access_from_claim(access_claim(key.rules))
-
-
-def key_rights(key: DatabaseApiKey | AdminKey) -> list[tuple[str, list[Decision]]]:
-    """What the key may do on each live collection of its cluster, decided by
-    the checks the front applies (keyset.rights)."""
-    return rights_matrix(key_access(key), cluster_collections(key.cluster))
 
 
 def expiring_keys(cluster) -> list[DatabaseApiKey | AdminKey]:

@@ -187,6 +187,12 @@ def admin_key_delete(*, key: AdminKey, by, client_ip: str | None = None) -> None
         keys_changed(key=key)  # no data plane process accepts it after this returns
 
 
+def key_delete(*, key: IssuedKey, by, client_ip: str | None = None) -> None:
+    """Revokes a key of either kind (the console's key pages)."""
+    delete = admin_key_delete if key.kind == "admin" else database_key_delete
+    delete(key=key, by=by, client_ip=client_ip)
+
+
 # The rest of a key's life, for both kinds alike: roll, disable, enable.
 
 # How long the old secret of a rolled key keeps working: the choices a user has.

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from apikeys import views
+from apikeys.policy import ADMIN, DATABASE
 
 app_name = "apikeys"
 
@@ -13,21 +14,19 @@ urlpatterns = [
     path("api-keys/explain/", views.account_key_explain, name="account-explain"),
     path("access/key-policy/", views.key_policy, name="key-policy"),
     path("clusters/<uuid:cluster_id>/api-keys/create/", views.key_create, name="create"),
-    path("clusters/<uuid:cluster_id>/api-keys/<uuid:key_id>/", views.key_detail, name="detail"),
-    path("clusters/<uuid:cluster_id>/api-keys/<uuid:key_id>/edit/", views.key_edit_view, name="edit"),
-    path("clusters/<uuid:cluster_id>/api-keys/<uuid:key_id>/delete/", views.key_delete, name="delete"),
-    path("clusters/<uuid:cluster_id>/api-keys/<uuid:key_id>/roll/", views.key_roll_view, name="roll"),
-    path("clusters/<uuid:cluster_id>/api-keys/<uuid:key_id>/disable/", views.key_disable_view, name="disable"),
-    path("clusters/<uuid:cluster_id>/api-keys/<uuid:key_id>/enable/", views.key_enable_view, name="enable"),
     path("clusters/<uuid:cluster_id>/admin-keys/create/", views.admin_create, name="admin-create"),
-    path("clusters/<uuid:cluster_id>/admin-keys/<uuid:admin_key_id>/", views.admin_detail, name="admin-detail"),
-    path("clusters/<uuid:cluster_id>/admin-keys/<uuid:admin_key_id>/edit/", views.admin_edit, name="admin-edit"),
-    path(
-        "clusters/<uuid:cluster_id>/admin-keys/<uuid:admin_key_id>/delete/", views.admin_delete, name="admin-delete"
-    ),
-    path("clusters/<uuid:cluster_id>/admin-keys/<uuid:admin_key_id>/roll/", views.admin_roll, name="admin-roll"),
-    path(
-        "clusters/<uuid:cluster_id>/admin-keys/<uuid:admin_key_id>/disable/", views.admin_disable, name="admin-disable"
-    ),
-    path("clusters/<uuid:cluster_id>/admin-keys/<uuid:admin_key_id>/enable/", views.admin_enable, name="admin-enable"),
 ]
+
+# A key's page and what can be done to it, the same views for both kinds: database
+# API keys under api-keys/ (names "detail", "edit", ...), admin keys under
+# admin-keys/ ("admin-detail", ...); IssuedKey._url builds them.
+for kind, prefix, name_prefix in ((DATABASE, "api-keys", ""), (ADMIN, "admin-keys", "admin-")):
+    key_url = f"clusters/<uuid:cluster_id>/{prefix}/<uuid:key_id>/"
+    urlpatterns += [
+        path(key_url, views.key_detail, {"kind": kind}, name=f"{name_prefix}detail"),
+        path(f"{key_url}edit/", views.key_edit_view, {"kind": kind}, name=f"{name_prefix}edit"),
+        path(f"{key_url}delete/", views.key_delete_view, {"kind": kind}, name=f"{name_prefix}delete"),
+        path(f"{key_url}roll/", views.key_roll_view, {"kind": kind}, name=f"{name_prefix}roll"),
+        path(f"{key_url}disable/", views.key_disable_view, {"kind": kind}, name=f"{name_prefix}disable"),
+        path(f"{key_url}enable/", views.key_enable_view, {"kind": kind}, name=f"{name_prefix}enable"),
+    ]

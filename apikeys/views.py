@@ -20,7 +20,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -29,6 +29,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import account_for, require_recent_authentication
+from apikeys.access import key_for
 from apikeys.explain import explain
 from apikeys.forms import (
     AccountKeyFilterForm,
@@ -45,19 +46,12 @@ from apikeys.forms import (
 from apikeys.key_policy import key_policy_set, keys_breaking, policy_of
 from apikeys.models import AdminKey, DatabaseApiKey, IssuedKey
 from apikeys.policy import ADMIN, CREATE_PERMISSION, DATABASE, EDIT_PERMISSION, create_refusal, kind_to_create
-from apikeys.selectors import (
-    account_key_lists,
-    cluster_admin_key,
-    cluster_key,
-    key_rights,
-    keys_page,
-)
+from apikeys.selectors import account_key_lists, key_access, keys_page
 from apikeys.services import (
     ROLL_GRACE,
     admin_key_create,
-    admin_key_delete,
     database_key_create,
-    database_key_delete,
+    key_delete,
     key_disable,
     key_edit,
     key_enable,
@@ -67,13 +61,13 @@ from apikeys.services import (
 from apikeys.snippets import snippets_for
 from apikeys.states import WORKING_STATES
 from audit.services import client_ip
-from clusters.runtime import CollectionsUnreadable
-from clusters.selectors import cluster_for
+from clusters.access import cluster_for
+from clusters.runtime import CollectionsUnreadable, runtime_for
 from createonce.forms import new_nonce
 from createonce.secret_text import SecretList, SecretText
 from createonce.services import create_once, repeated
 from fronts.changelog import propagation
-from keyset.rights import OPERATION_GROUPS
+from keyset.rights import OPERATION_GROUPS, rights_matrix
 
 
 def cluster_keys_url(cluster, anchor: str = "api-keys") -> str:
@@ -161,14 +155,58 @@ def _next_url(request) -> str:
     return next_url
 
 
-def _delete(request, cluster, key: IssuedKey, delete: Callable[..., None]) -> HttpResponse:
-    """GET asks for confirmation; POST revokes the key, for either kind."""
+# Either kind of key: its page, edit, delete, roll, disable and enable. The
+# URLs name the kind (apikeys/urls.py: database API keys under api-keys/,
+# admin keys under admin-keys/); apikeys/access.py finds the key.
+
+
+@login_required
+@require_GET
+@never_cache
+def key_detail(request, account_id, cluster_id, key_id, kind):
+    """A key's page: everything about it but the key, which can no longer be shown."""
+    cluster, key = key_for(request, account_id, cluster_id, key_id, kind=kind, perm="read:api_keys", live=False)
+    return render(
+        request,
+        "apikeys/detail.html",
+        {"account": cluster.account, "cluster": cluster, "key": key, "repeated": "repeated" in request.GET,
+         "operation_groups": OPERATION_GROUPS, **_rights(key)},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def key_edit_view(request, account_id, cluster_id, key_id, kind):
+    """GET shows the name and description; POST saves them."""
+    cluster, key = key_for(request, account_id, cluster_id, key_id, kind=kind, perm=EDIT_PERMISSION[kind])
+    if request.method == "POST":
+        form = KeyEditForm(request.POST)
+        if form.is_valid():
+            try:
+                key_edit(key=key, by=request.user, client_ip=client_ip(request), **form.cleaned_data)
+            except ValidationError as error:
+                form.add_error(None, error)  # a field's complaint goes next to that field
+            else:
+                messages.success(request, f"Saved the {key.kind_label} {key.name} (…{key.postfix}).")
+                return redirect(key.get_absolute_url())
+        status = 400
+    else:
+        form, status = KeyEditForm(initial={"name": key.name, "description": key.description}), 200
+    context = {"account": cluster.account, "cluster": cluster, "key": key, "form": form}
+    return render(request, "apikeys/edit.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def key_delete_view(request, account_id, cluster_id, key_id, kind):
+    """GET asks for confirmation; POST revokes the key."""
+    cluster, key = key_for(request, account_id, cluster_id, key_id, kind=kind, perm="delete:api_keys")
     next_url = _next_url(request)
     back = next_url or cluster_keys_url(cluster, key.list_anchor)
     if request.method == "POST":
         try:
             with propagation() as reached:
-                delete(key=key, by=request.user, client_ip=client_ip(request))
+                key_delete(key=key, by=request.user, client_ip=client_ip(request))
         except ValidationError as error:  # a cluster reached directly did not take it: nothing changed
             messages.error(request, " ".join(error.messages))
             return redirect(back)
@@ -186,16 +224,17 @@ def _delete(request, cluster, key: IssuedKey, delete: Callable[..., None]) -> Ht
     )
 
 
-def _roll(request, cluster, key: IssuedKey) -> HttpResponse:
+@login_required
+@require_http_methods(["GET", "POST"])
+def key_roll_view(request, account_id, cluster_id, key_id, kind):
     """GET asks when the old secret should stop; POST makes the new one and
     reveals it once, through the create forms' flow (the nonce is the new key's)."""
+    cluster, key = key_for(request, account_id, cluster_id, key_id, kind=kind, perm="write:api_keys")
     context = {"account": cluster.account, "cluster": cluster, "key": key, "rolled_from": key}
     if request.method == "GET":
+        # Said before the user tries (an unbound form holds no errors: the page shows `refusal`).
         form = RollForm(held=request.membership.permissions)
-        refusal = roll_refusal(key)
-        if refusal:
-            form.add_error(None, refusal)
-        return _no_store(render(request, "apikeys/roll.html", context | {"form": form}))
+        return _no_store(render(request, "apikeys/roll.html", context | {"form": form, "refusal": roll_refusal(key)}))
 
     def roll(data: dict) -> tuple[IssuedKey, str]:
         new_key, token = key_roll(key=key, grace=ROLL_GRACE[data["grace"]], by=request.user, nonce=data["nonce"],
@@ -213,7 +252,19 @@ def _roll(request, cluster, key: IssuedKey) -> HttpResponse:
                               context=context)
 
 
-def _set_disabled(request, cluster, key: IssuedKey, disabled: bool) -> HttpResponse:
+@login_required
+def key_disable_view(request, account_id, cluster_id, key_id, kind):
+    return _set_disabled(request, *key_for(request, account_id, cluster_id, key_id, kind=kind,
+                                           perm="write:api_keys"), disabled=True)
+
+
+@login_required
+def key_enable_view(request, account_id, cluster_id, key_id, kind):
+    return _set_disabled(request, *key_for(request, account_id, cluster_id, key_id, kind=kind,
+                                           perm="write:api_keys"), disabled=False)
+
+
+def _set_disabled(request, cluster, key: IssuedKey, *, disabled: bool) -> HttpResponse:
     """POST only (checked after access, so an outsider learns nothing): disable or enable the key."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
@@ -237,44 +288,17 @@ def _set_disabled(request, cluster, key: IssuedKey, disabled: bool) -> HttpRespo
     return _see_other(key.get_absolute_url())
 
 
-def _edit(request, cluster, key: IssuedKey) -> HttpResponse:
-    """GET shows the name and description; POST saves them, for either kind."""
-    if request.method == "POST":
-        form = KeyEditForm(request.POST)
-        if form.is_valid():
-            try:
-                key_edit(key=key, by=request.user, client_ip=client_ip(request), **form.cleaned_data)
-            except ValidationError as error:
-                form.add_error(None, error)  # a field's complaint goes next to that field
-            else:
-                messages.success(request, f"Saved the {key.kind_label} {key.name} (…{key.postfix}).")
-                return redirect(key.get_absolute_url())
-        status = 400
-    else:
-        form, status = KeyEditForm(initial={"name": key.name, "description": key.description}), 200
-    context = {"account": cluster.account, "cluster": cluster, "key": key, "form": form}
-    return render(request, "apikeys/edit.html", context, status=status)
-
-
-def _detail(request, cluster, key: IssuedKey) -> HttpResponse:
-    """A key's page: everything about it but the key, which can no longer be shown."""
-    return render(
-        request,
-        "apikeys/detail.html",
-        {"account": cluster.account, "cluster": cluster, "key": key, "repeated": "repeated" in request.GET,
-         "operation_groups": OPERATION_GROUPS, **_rights(key)},
-    )
-
-
 def _rights(key: IssuedKey) -> dict:
-    """The matrix's context: `rights` None for a key the front refuses before
-    any rule is checked (deleted, expired, disabled, a rolled secret past its
-    deadline), and `rights_unreadable` when the cluster's collections could
-    not be read just now (no ready node of a `qdrant` cluster answered)."""
+    """The matrix's context: what the key may do on each live collection of its
+    cluster, decided by the checks the front applies (keyset.rights). `rights`
+    None for a key the front refuses before any rule is checked (deleted,
+    expired, disabled, a rolled secret past its deadline), and
+    `rights_unreadable` when the cluster's collections could not be read just
+    now (no ready node of a `qdrant` cluster answered)."""
     if key.state not in WORKING_STATES:
         return {"rights": None}
     try:
-        return {"rights": key_rights(key)}
+        return {"rights": rights_matrix(key_access(key), runtime_for(key.cluster).collections(key.cluster))}
     except CollectionsUnreadable as exc:
         return {"rights": [], "rights_unreadable": str(exc)}
 
@@ -309,53 +333,6 @@ def key_create(request, account_id, cluster_id):
     return _create_and_reveal(
         request, cluster, form, template="apikeys/create.html", model=DatabaseApiKey, create=create
     )
-
-
-@login_required
-@require_GET
-@never_cache
-def key_detail(request, account_id, cluster_id, key_id):
-    cluster = cluster_for(request, account_id, cluster_id, "read:api_keys")
-    return _detail(request, cluster, cluster_key(cluster, key_id))
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def key_edit_view(request, account_id, cluster_id, key_id):
-    cluster = cluster_for(request, account_id, cluster_id, EDIT_PERMISSION[DATABASE])
-    key = get_object_or_404(DatabaseApiKey.objects.live().filter(cluster=cluster).select_related("cluster"), id=key_id)
-    return _edit(request, cluster, key)
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def key_delete(request, account_id, cluster_id, key_id):
-    cluster = cluster_for(request, account_id, cluster_id, "delete:api_keys")
-    key = get_object_or_404(DatabaseApiKey.objects.live().filter(cluster=cluster), id=key_id)
-    return _delete(request, cluster, key, database_key_delete)
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def key_roll_view(request, account_id, cluster_id, key_id):
-    cluster = cluster_for(request, account_id, cluster_id, "write:api_keys")
-    return _roll(request, cluster, _live_key(DatabaseApiKey, cluster, key_id))
-
-
-@login_required
-def key_disable_view(request, account_id, cluster_id, key_id):
-    cluster = cluster_for(request, account_id, cluster_id, "write:api_keys")
-    return _set_disabled(request, cluster, _live_key(DatabaseApiKey, cluster, key_id), True)
-
-
-@login_required
-def key_enable_view(request, account_id, cluster_id, key_id):
-    cluster = cluster_for(request, account_id, cluster_id, "write:api_keys")
-    return _set_disabled(request, cluster, _live_key(DatabaseApiKey, cluster, key_id), False)
-
-
-def _live_key(model: type[IssuedKey], cluster, key_id) -> IssuedKey:
-    return get_object_or_404(model.objects.live().filter(cluster=cluster).select_related("cluster"), id=key_id)
 
 
 @login_required
@@ -457,49 +434,6 @@ def admin_create(request, account_id, cluster_id):
         model=AdminKey,
         create=create,
     )
-
-
-@login_required
-@require_GET
-@never_cache
-def admin_detail(request, account_id, cluster_id, admin_key_id):
-    cluster = cluster_for(request, account_id, cluster_id, "read:api_keys")
-    return _detail(request, cluster, cluster_admin_key(cluster, admin_key_id))
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def admin_edit(request, account_id, cluster_id, admin_key_id):
-    cluster = cluster_for(request, account_id, cluster_id, EDIT_PERMISSION[ADMIN])
-    key = get_object_or_404(AdminKey.objects.live().filter(cluster=cluster).select_related("cluster"), id=admin_key_id)
-    return _edit(request, cluster, key)
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def admin_delete(request, account_id, cluster_id, admin_key_id):
-    cluster = cluster_for(request, account_id, cluster_id, "delete:api_keys")
-    key = get_object_or_404(AdminKey.objects.live().filter(cluster=cluster).select_related("cluster"), id=admin_key_id)
-    return _delete(request, cluster, key, admin_key_delete)
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def admin_roll(request, account_id, cluster_id, admin_key_id):
-    cluster = cluster_for(request, account_id, cluster_id, "write:api_keys")
-    return _roll(request, cluster, _live_key(AdminKey, cluster, admin_key_id))
-
-
-@login_required
-def admin_disable(request, account_id, cluster_id, admin_key_id):
-    cluster = cluster_for(request, account_id, cluster_id, "write:api_keys")
-    return _set_disabled(request, cluster, _live_key(AdminKey, cluster, admin_key_id), True)
-
-
-@login_required
-def admin_enable(request, account_id, cluster_id, admin_key_id):
-    cluster = cluster_for(request, account_id, cluster_id, "write:api_keys")
-    return _set_disabled(request, cluster, _live_key(AdminKey, cluster, admin_key_id), False)
 
 
 # The account's key policy

@@ -1,5 +1,8 @@
+from django.conf import settings
+
 from audit.context import acting_key
 from audit.models import Action, AuditEntry
+from keyset.client_address import client_address, wsgi_headers
 
 
 def audit_record(
@@ -45,9 +48,10 @@ def audit_record(
 
 
 def client_ip(request) -> str | None:
-    """The caller's address. REMOTE_ADDR only: X-Forwarded-For is client-controlled
-    unless a trusted proxy sets it, and this console does not assume one."""
-    return request.META.get("REMOTE_ADDR") or None
+    """The caller's address, by the front's rule (keyset/client_address.py): the
+    peer, or what X-Forwarded-For says when the peer is one of TRUSTED_PROXIES."""
+    meta = request.META
+    return client_address(meta.get("REMOTE_ADDR") or None, wsgi_headers(meta), settings.TRUSTED_PROXIES)
 
 
 def login_record(*, user, request) -> None:

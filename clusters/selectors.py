@@ -1,16 +1,6 @@
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
-
-from accounts.access import account_for
-from clusters.models import Cluster, NodeState, Operation
+from clusters.models import Cluster, NodeState
 from clusters.runtime import runtime_for
-
-
-def cluster_for(request: HttpRequest, account_id, cluster_id, perm: str) -> Cluster:
-    """The cluster, if the caller is a member of its account with `perm`: 404 for outsiders, 403 for the role."""
-    account = account_for(request, account_id, perm)
-    return get_object_or_404(Cluster.objects.filter(account=account), id=cluster_id)
 
 
 def clusters_of(account) -> QuerySet[Cluster]:
@@ -22,8 +12,7 @@ def clusters_of(account) -> QuerySet[Cluster]:
 def cluster_status(cluster: Cluster) -> dict:
     """What the cluster page polls to follow provisioning and restarts live."""
     nodes = list(cluster.nodes.all())
-    operation = cluster.operations.filter(state__in=Operation.ACTIVE).first()
-    cluster.__dict__["active_operation"] = operation  # what the page's notices read too: one query
+    operation = cluster.active_operation  # cached: the page's notices read it too, one query
     return {
         "id": str(cluster.id),
         "phase": cluster.phase,

@@ -11,7 +11,8 @@ from audit.services import client_ip
 from clusters.connected import cluster_connect, granular_access_check, master_key_change
 from clusters.forms import ClusterConnectForm, ClusterCreateForm, ClusterDeleteForm, MasterKeyForm
 from clusters.restarts import cluster_restart_start, granular_access_enable
-from clusters.selectors import cluster_for, cluster_status, clusters_of
+from clusters.access import cluster_for
+from clusters.selectors import cluster_status, clusters_of
 from clusters.services import cluster_create, cluster_delete
 
 
@@ -83,15 +84,7 @@ def cluster_enable_granular(request, account_id, cluster_id):
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
-            operation.refresh_from_db()
-            if operation.dispatched_at or operation.state != operation.State.PENDING:
-                messages.success(request, "Enabling granular access: the cluster restarts node by node.")
-            else:
-                messages.warning(
-                    request,
-                    "The restart is scheduled and starts as soon as the task queue is reachable again. "
-                    "Nothing is lost; this page follows it.",
-                )
+            _scheduled_message(request, operation, "Enabling granular access: the cluster restarts node by node.")
         return redirect("clusters:detail", account_id=account_id, cluster_id=cluster.id)
     return render(request, "clusters/enable_granular.html", {"account": cluster.account, "cluster": cluster})
 
@@ -138,14 +131,13 @@ def cluster_master_key(request, account_id, cluster_id):
 
 
 def _scheduled_message(request, operation, started: str) -> None:
+    """What a restart's POST says: `started`, or that it waits for the task queue (clusters/dispatch.py)."""
     operation.refresh_from_db()
     if operation.dispatched_at or operation.state != operation.State.PENDING:
         messages.success(request, started)
     else:
-        messages.warning(
-            request,
-            "It is scheduled and starts as soon as the task queue is reachable again. Nothing is lost; this page follows it.",
-        )
+        messages.warning(request, "The restart is scheduled and starts as soon as the task queue is reachable "
+                                  "again. Nothing is lost; this page follows it.")
 
 
 @login_required

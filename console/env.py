@@ -6,7 +6,6 @@ the variable, so a typo never turns into a 500 on some later request.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from pathlib import Path
@@ -16,9 +15,17 @@ import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from keyset.client_address import trusted_networks
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _MISSING = object()
+
+
+def var_dir() -> Path:
+    """VAR_DIR: where the console keeps its state, var/ beside the code unless set.
+    Read before the settings (their secrets file is in it) and by `make secrets`."""
+    return Path(Env.raw("VAR_DIR") or Path(__file__).resolve().parent.parent / "var")
 
 
 class Env:
@@ -108,15 +115,10 @@ class Env:
     def networks(self, name: str) -> tuple:
         """Comma-separated IPv4/IPv6 networks in CIDR notation (a bare address is
         one host); a value that is not one, or has host bits set, stops the start."""
-        networks = []
-        for item in self.list(name, default=[]):
-            try:
-                networks.append(ipaddress.ip_network(item, strict=True))
-            except ValueError as exc:
-                raise ImproperlyConfigured(
-                    f"{name} must hold comma-separated CIDRs such as 10.0.0.0/8 or 2001:db8::/32; {item!r}: {exc}."
-                ) from None
-        return tuple(networks)
+        try:
+            return trusted_networks(self._get(name, ""))
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name} {exc}") from None
 
     def url(self, name: str, schemes: tuple[str, ...], default=_MISSING) -> str | None:
         value = self._get(name, default)

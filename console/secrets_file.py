@@ -14,6 +14,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from console.env import var_dir
+
 HEADER = "# Generated once by `make secrets`; keep it, or clusters' master keys cannot be decrypted.\n"
 
 # name -> how to generate a fresh value, in the order a new file lists them.
@@ -52,7 +54,7 @@ def write_secrets_file(path: Path) -> list[str]:
 
 
 if __name__ == "__main__":
-    target = Path(os.environ.get("VAR_DIR") or Path(__file__).resolve().parent.parent / "var") / "secrets.env"
+    target = var_dir() / "secrets.env"
     written = write_secrets_file(target)
     if written:
         print(f"wrote {', '.join(written)} to {target}", file=sys.stderr)

@@ -12,11 +12,11 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from console.env import Env
+from console.env import Env, var_dir
 from console.private import make_private
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(Env.raw("VAR_DIR") or BASE_DIR / "var")
+VAR_DIR = var_dir()
 # Owner-only: var/ 0700, what every console process creates 0600 (console/private.py).
 make_private(VAR_DIR)
 
@@ -370,8 +370,8 @@ DATAPLANE_RUN_DIR = Path(env.str("DATAPLANE_RUN_DIR", default=str(DATAPLANE_DATA
 # confirm it has the change (read-your-writes); past it the change still
 # stands and the response says it may take a moment. 0 turns the wait off.
 DATAPLANE_CONFIRM_SECONDS = env.seconds("DATAPLANE_CONFIRM_SECONDS", default=2.0, maximum=30)
-# Proxies whose X-Forwarded-For the front believes (the front reads its own,
-# dataplane/settings.py; checked here too so a bad value stops `make run` early).
+# Proxies whose X-Forwarded-For the console (audit.services.client_ip) and the
+# front (which reads its own, dataplane/settings.py) believe: keyset/client_address.py.
 TRUSTED_PROXIES = env.networks("TRUSTED_PROXIES")
 
 # The management API (api/): a subset of Qdrant Cloud's public API, with

@@ -24,7 +24,8 @@ a disabled key is refused like an unknown one (401), and so is the old secret
 of a rolled key from its deadline on (compared to dataplane.clock); a key
 with an IP allowlist is refused (403) from any other address, the client's
 address being the socket peer, or what `X-Forwarded-For` says when the peer
-is one of TRUSTED_PROXIES (`client_address`).
+is one of TRUSTED_PROXIES (`client_address`: the console's rule too,
+keyset/client_address.py).
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import ipaddress
 import json
 
 from dataplane import clock
 from dataplane.access import FULL, Access, access_from_claim
 from dataplane.keystore import TOKEN_CACHE_SIZE, KeyEntry, KeySet
+from keyset.client_address import address as _address
+from keyset.client_address import client_address  # noqa: F401 (the front's callers read it here)
 from keyset.digest import matches
 
 LEEWAY_SECONDS = 30
@@ -168,43 +170,6 @@ def _allowed(networks: tuple, client_ip: str | None) -> bool:
 _PARSED: dict = {}
 _PARSED_SIZE = 10_000
 _UNPARSED = object()
-
-
-def _address(text: str | None):
-    """An address, an IPv4-mapped IPv6 one (a dual-stack socket's peer) as the IPv4 it maps."""
-    try:
-        address = ipaddress.ip_address(text.strip()) if text else None
-    except ValueError:
-        return None
-    mapped = getattr(address, "ipv4_mapped", None)
-    return mapped or address
-
-
-def client_address(peer: str | None, headers, trusted: tuple) -> str | None:
-    """The client's address: the socket peer, unless the peer is a trusted proxy.
-
-    `headers` are (name, value) bytes, lower-case names (REST's, or gRPC's
-    metadata); `trusted` is settings.TRUSTED_PROXIES, which each front reads
-    once (a settings lookup costs more than the rest of this). Then `X-Forwarded-For` (every such header, in order) is read from the
-    right, past each hop that is itself a trusted proxy: the first one that is
-    not is the client. A hop that is not an address ends the walk at the last
-    trusted one, so a forged or broken header never gains anything.
-    """
-    if not trusted:
-        return peer
-    current = _address(peer)
-    if current is None or not any(current in network for network in trusted):
-        return peer
-    hops = [hop for name, value in headers if name == b"x-forwarded-for"
-            for hop in value.decode("latin-1").split(",")]
-    for hop in reversed(hops):
-        address = _address(hop)
-        if address is None:
-            break
-        current = address
-        if not any(address in network for network in trusted):
-            break
-    return str(current)
 
 
 def _authenticate(key_set: KeySet, token: str, host_cluster: str | None, now_exact: float) -> Grant | Denied:

@@ -9,11 +9,12 @@ internal KEYSET_CREDENTIAL).
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import ssl
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from keyset.client_address import trusted_networks
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -53,13 +54,10 @@ def _bool(name: str, default: bool = False) -> bool:
 
 
 def _networks(name: str) -> tuple:
-    networks = []
-    for item in filter(None, (part.strip() for part in (_str(name) or "").split(","))):
-        try:
-            networks.append(ipaddress.ip_network(item, strict=True))
-        except ValueError as exc:
-            raise SettingsError(f"{name} must hold comma-separated CIDRs such as 10.0.0.0/8; {item!r}: {exc}.") from None
-    return tuple(networks)
+    try:
+        return trusted_networks(_str(name) or "")
+    except ValueError as exc:
+        raise SettingsError(f"{name} {exc}") from None
 
 
 def _url(name: str, schemes: tuple[str, ...]) -> str | None:
@@ -114,7 +112,7 @@ DATAPLANE_RELOAD_SECONDS = _number("DATAPLANE_RELOAD_SECONDS", 300.0, 1, 86400)
 DATAPLANE_LAST_USED_FLUSH_SECONDS = _number("DATAPLANE_LAST_USED_FLUSH_SECONDS", 5.0, 0.01, 3600)
 # Qdrant's own default limit (service.max_request_size_mb = 32).
 DATAPLANE_MAX_BODY_BYTES = _number("DATAPLANE_MAX_BODY_BYTES", 32 * 1024 * 1024, 1024, 2**31 - 1, whole=True)
-# Proxies whose X-Forwarded-For the front believes (see dataplane.auth.client_address).
+# Proxies whose X-Forwarded-For the front believes (keyset/client_address.py).
 TRUSTED_PROXIES = _networks("TRUSTED_PROXIES")
 # uvicorn's own log.
 DATAPLANE_LOG_LEVEL = (_str("DATAPLANE_LOG_LEVEL", "warning")).lower()

@@ -4,7 +4,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from accounts.models import Account, Membership
-from accounts.roles import PERMISSION_DESCRIPTIONS, PERMISSIONS
+from accounts.roles import PERMISSIONS, permission_groups
 from apikeys.forms import SERVICE_FIELDS, KeyEditForm, KeyForm
 from apikeys.key_policy import policy_of
 from apikeys.policy import MANAGEMENT
@@ -63,14 +63,9 @@ class ManagementKeyForm(KeyForm):
         return cleaned
 
     def permission_groups(self) -> list[dict]:
-        """The offered permissions by category, each with its words and whether it is ticked."""
-        ticked = set(self["permissions"].value() or [])
-        groups: dict[str, list[dict]] = {}
-        for value, _ in self.fields["permissions"].choices:
-            groups.setdefault(PERMISSIONS[value], []).append(
-                {"value": value, "words": PERMISSION_DESCRIPTIONS[value], "checked": value in ticked}
-            )
-        return [{"category": category, "permissions": items} for category, items in groups.items()]
+        """The offered permissions by category, each with its words and whether it is ticked (`held`)."""
+        return permission_groups(set(self["permissions"].value() or []),
+                                 offered={value for value, _ in self.fields["permissions"].choices})
 
     def cluster_options(self) -> list[dict]:
         ticked = set(self["clusters"].value() or [])

@@ -24,7 +24,13 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from accounts.roles import PERMISSIONS
-from apikeys.models import KEY_NAME_MESSAGE, KEY_NAME_PATTERN, MAX_EXPIRY_DAYS, validate_networks
+from apikeys.models import (
+    KEY_NAME_MESSAGE,
+    KEY_NAME_PATTERN,
+    MAX_EXPIRY_DAYS,
+    validate_future_expiry,
+    validate_networks,
+)
 
 PREFIX_LENGTH = 12  # hex characters: 48 random bits, enough for a unique lookup id
 PREFIX_PATTERN = re.compile(rf"\A[0-9a-f]{{{PREFIX_LENGTH}}}\Z")
@@ -87,8 +93,7 @@ class ManagementKey(models.Model):
     def clean(self) -> None:
         if self.expires_at is not None and self._state.adding:
             created = self.created_at or timezone.now()
-            if self.expires_at <= created:
-                raise ValidationError({"expires_at": "Must be in the future."})
+            validate_future_expiry(self.expires_at, now=created)
             if self.expires_at > created + timedelta(days=MAX_EXPIRY_DAYS):
                 raise ValidationError({"expires_at": f"At most {MAX_EXPIRY_DAYS} days (10 years) from now."})
 

@@ -1,5 +1,4 @@
 from django.db.models import Exists, OuterRef, QuerySet
-from django.shortcuts import get_object_or_404
 
 from accounts.models import Membership
 from managementkeys.models import ManagementKey
@@ -14,11 +13,6 @@ def _with_creator_membership(keys: QuerySet[ManagementKey]) -> QuerySet[Manageme
 
 def account_management_keys(account) -> QuerySet[ManagementKey]:
     return _with_creator_membership(ManagementKey.objects.filter(account=account).select_related("created_by"))
-
-
-def account_management_key(account, key_id) -> ManagementKey:
-    """A key of this account; 404 for any other id."""
-    return get_object_or_404(account_management_keys(account), id=key_id)
 
 
 def management_key_by_prefix(prefix: str) -> ManagementKey | None:

@@ -27,7 +27,8 @@ from createonce.secret_text import SecretText
 from createonce.services import create_once, repeated
 from managementkeys.forms import MANAGEMENT_SERVICE_FIELDS, ManagementKeyForm, ManagementKeyRenameForm
 from managementkeys.models import ManagementKey
-from managementkeys.selectors import account_management_key, account_management_keys, listed_with_scope
+from managementkeys.access import management_key_for
+from managementkeys.selectors import account_management_keys, listed_with_scope
 from managementkeys.services import management_key_create, management_key_delete, management_key_rename
 
 USED_ELSEWHERE = "This form was already used in another account. Submit it again."
@@ -122,8 +123,7 @@ def _no_store(response: HttpResponse) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def key_rename(request, account_id, management_key_id):
     """GET shows the name; POST saves a new one (the key itself stays)."""
-    account = account_for(request, account_id, EDIT_PERMISSION[MANAGEMENT])
-    key = account_management_key(account, management_key_id)
+    account, key = management_key_for(request, account_id, management_key_id, EDIT_PERMISSION[MANAGEMENT])
     form, status = ManagementKeyRenameForm(initial={"name": key.name}), 200
     if request.method == "POST":
         form, status = ManagementKeyRenameForm(request.POST), 400
@@ -144,8 +144,7 @@ def key_rename(request, account_id, management_key_id):
 @require_http_methods(["GET", "POST"])
 def key_delete(request, account_id, management_key_id):
     """GET asks for confirmation; POST deletes the key."""
-    account = account_for(request, account_id, "delete:management_keys")
-    key = account_management_key(account, management_key_id)
+    account, key = management_key_for(request, account_id, management_key_id, "delete:management_keys")
     if request.method == "POST":
         management_key_delete(key=key, by=request.user, client_ip=client_ip(request))
         messages.success(

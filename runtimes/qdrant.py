@@ -30,6 +30,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+import yaml
 
 from runtimes.base import ClusterSpec, Node, NodeAddress, NodeHealth, NodePorts, Runtime
 from runtimes.processes import die_with_parent
@@ -52,23 +53,10 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def _yaml(data: dict, indent: int = 0) -> str:
-    """Block-style YAML for nested dicts of scalars. Strings are written as JSON
-    strings, which are valid YAML double-quoted scalars, so a key with `#`, `:`
-    or quotes cannot change the document's structure."""
-    lines = []
-    for key, value in data.items():
-        prefix = "  " * indent + f"{key}:"
-        if isinstance(value, dict):
-            lines.append(prefix)
-            lines.append(_yaml(value, indent + 1))
-        elif isinstance(value, bool):
-            lines.append(f"{prefix} {'true' if value else 'false'}")
-        elif isinstance(value, int):
-            lines.append(f"{prefix} {value}")
-        else:
-            lines.append(f"{prefix} {json.dumps(str(value))}")
-    return "\n".join(lines)
+def write_config_file(path: Path, config: dict) -> None:
+    """A node's config.yaml, written by PyYAML (safe_dump quotes any string that
+    needs it, so a key with `#`, `:` or quotes cannot change the structure); 0600."""
+    _write_private(path, yaml.safe_dump(config, default_flow_style=False, sort_keys=False))
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -189,7 +177,7 @@ class QdrantRuntime(Runtime):
         ports = self.ports(node.cluster)[node.index]
         path = self.config_path(node)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_private(path, _yaml(self.config(node, ports)) + "\n")
+        write_config_file(path, self.config(node, ports))
         return path
 
     def command(self, node: Node) -> list[str]:

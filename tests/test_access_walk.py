@@ -73,7 +73,9 @@ def account_urls(objects):
     for name, params in _patterns():
         if name in PUBLIC or personal(name):
             continue
-        yield name, reverse(name, kwargs=_kwargs(params, objects))
+        # An admin key's pages take its id as `key_id`, like a database API key's.
+        ids = objects | {"key_id": objects["admin_key_id"]} if name.startswith("apikeys:admin-") else objects
+        yield name, reverse(name, kwargs=_kwargs(params, ids))
 
 
 def test_every_account_url_is_404_for_an_outsider(client_of, outsider, objects):

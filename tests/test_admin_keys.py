@@ -439,3 +439,17 @@ def test_the_admin_keys_of_a_legacy_cluster_cost_the_same_queries_however_many(
     # access is being enabled; the expiry banner's database keys and admin keys;
     # the account's key policy (once, for the "Breaks key policy" badges).
     assert len(queries) == 15
+
+
+@pytest.mark.parametrize("name", ["detail", "edit", "delete", "roll", "disable", "enable"])
+def test_the_key_pages_find_a_key_only_under_its_own_kind(client_of, owner, cluster, name):
+    """One set of views serves both kinds (apikeys/views.py, apikeys/access.py): the URL's kind is part of the lookup."""
+    from tests.fixtures.apikeys import make_key, stored_admin_key
+
+    database_key, admin_key = make_key(cluster)[0], stored_admin_key(cluster)
+    client = client_of(owner)
+    assert client.get(key_url(database_key, name)).status_code != 404
+    assert client.get(admin_key_url(admin_key, name)).status_code != 404
+    kwargs = {"account_id": cluster.account_id, "cluster_id": cluster.id}
+    assert client.get(reverse(f"apikeys:admin-{name}", kwargs=kwargs | {"key_id": database_key.id})).status_code == 404
+    assert client.get(reverse(f"apikeys:{name}", kwargs=kwargs | {"key_id": admin_key.id})).status_code == 404

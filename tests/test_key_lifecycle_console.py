@@ -249,3 +249,11 @@ def test_the_api_list_filters_by_state_and_last_used_and_orders(owner, account, 
     assert (item["lastUsedIp"], item["lastUsedProtocol"]) == ("2001:db8::1", "PROTOCOL_GRPC")
     assert_error(client.get(f"{keys}?lastUsedAfter=soon"), 400, 3, "lastUsedAfter")
     assert_error(client.get(f"{keys}?state=SLEEPING"), 400, 3, "state")
+
+
+def test_the_roll_page_of_a_key_that_cannot_roll_says_why_before_any_submit(client_of, owner, cluster):
+    key, _ = make_key(cluster)
+    key_disable(key=key, by=owner)
+    response = client_of(owner).get(roll_url(key))
+    assert response.status_code == 200
+    assert "This key is disabled: enable it before rolling it." in response.content.decode()

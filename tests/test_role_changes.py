@@ -65,7 +65,7 @@ def test_the_role_form_refuses_to_narrow_a_role_that_holds_more_than_the_editor(
     )
     assert response.status_code == 400
     body = response.content.decode()
-    assert 'id="permissions-error"' in body and "write:account" in body
+    assert 'id="id_permissions-error"' in body and "write:account" in body
     assert permissions_of(everything) == list(PERMISSIONS)
     # carol keeps Access Management.
     assert client_of(carol).get(page(account, "access")).status_code == 200

@@ -22,6 +22,7 @@ from tests.fixtures.qdrant import (
     master,
     new_key,
     requires_qdrant,
+    start_cluster,
     url,
 )
 
@@ -67,6 +68,16 @@ def test_the_config_is_private_and_the_master_key_is_on_no_command_line(qdrant, 
     assert key.encode() not in Path(f"/proc/{pid}/environ").read_bytes()
     httpx.get(url(qdrant, qdrant_node, "/collections"), headers=master(qdrant_node))
     assert key not in qdrant.log_path(qdrant_node).read_text()
+
+
+def test_a_master_key_with_characters_yaml_gives_meaning_to_is_the_key_the_node_requires(qdrant):
+    """config.yaml is written by PyYAML: quoting keeps `&`, `#`, `: ` and quotes inside the key."""
+    key = f"&anchor {new_key()} #no comment: 'single' \"double\" yes"
+    node = Node(ClusterSpec(id="quoted", size=1, master_key=key, jwt_rbac=False), 0)
+    start_cluster(qdrant, node.cluster)
+    collections = url(qdrant, node, "/collections")
+    assert httpx.get(collections, headers={"api-key": key}).status_code == 200
+    assert httpx.get(collections, headers={"api-key": key.split(" #")[0]}).status_code == 401
 
 
 def test_ports_are_recorded_and_kept_across_a_restart(qdrant, qdrant_node):

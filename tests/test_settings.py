@@ -192,3 +192,35 @@ def test_the_runtime_of_new_clusters_follows_the_qdrant_binary(environment, monk
     monkeypatch.delenv("QDRANT_BINARY")
     monkeypatch.setenv("PATH", str(binary.parent))
     assert environment()["QDRANT_BINARY"] == str(binary)  # a qdrant on PATH
+
+
+# Where the console reads os.environ other than console/env.py, and why that is no setting.
+ENVIRONMENT_READERS = {
+    # DJANGO_SETTINGS_MODULE, set before settings exist.
+    "manage.py": "setdefault", "console/asgi.py": "setdefault", "console/wsgi.py": "setdefault",
+    "console/celery.py": "setdefault",
+    # The whole environment handed to a child process, not one variable read.
+    "console/management/commands/runall.py": "the front's environment",
+    "runtimes/qdrant.py": "a node's environment, QDRANT_* removed",
+    # A command-line tool below the console (runtimes may not import console.env): its --binary default.
+    "runtimes/supervisor.py": "QDRANT_BINARY and DJANGO_SETTINGS_MODULE, as a standalone tool",
+}
+
+
+def test_the_console_reads_its_settings_only_through_env_py():
+    """console/env.py is the one reader of the console's environment: a setting read
+    anywhere else would skip its strict parsing and the configuration table."""
+    import ast
+
+    # Not the front (dataplane/settings.py reads its own), its contract, tests or benchmarks.
+    skipped = {"node_modules", "var", "tests", "bench", "dataplane", "keyset"}
+    tops = [p for p in ROOT.iterdir() if not p.name.startswith(".") and p.name not in skipped]
+    paths = [p for top in tops for p in ([top] if top.suffix == ".py" else top.rglob("*.py") if top.is_dir() else [])]
+    readers = set()
+    for path in paths:
+        relative = path.relative_to(ROOT).as_posix()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os" \
+                    and node.attr in ("environ", "getenv", "environb"):
+                readers.add(relative)
+    assert readers - {"console/env.py"} == set(ENVIRONMENT_READERS)
