@@ -49,6 +49,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import socket
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -178,6 +179,7 @@ def changes_prune(*, before) -> int:
 
 
 def _after_commit(collector: Propagation | None, sequence: int) -> None:
+    long_polls_wake()
     if settings.REDIS_URL:
         _publish()
     seconds = settings.DATAPLANE_CONFIRM_SECONDS
@@ -257,3 +259,79 @@ def confirm(*, run_dir: Path, timeout: float) -> Propagation:
     return outcome
 
 
+
+
+class _Waker:
+    """Wakes the contract's long-polls (fronts/selectors.changes_wait) held
+    by this process: at once for a change this process committed, on the
+    Redis channel's message for one committed elsewhere (when REDIS_URL is
+    set: one subscription per process, not one per long-poll); without
+    Redis, the long-polls look at the log every few tenths of a second."""
+
+    def __init__(self):
+        self._changed = threading.Condition()
+        self.generation = 0
+        self._listening = False
+        self.subscribed = False  # a Redis subscription is live: long-polls may look less often
+
+    def wake(self) -> None:
+        with self._changed:
+            self.generation += 1
+            self._changed.notify_all()
+
+    def wait(self, generation: int, timeout: float) -> None:
+        """Returns when woken after `generation`, or after `timeout` seconds."""
+        if settings.REDIS_URL and not self._listening:
+            self._listen()
+        with self._changed:
+            self._changed.wait_for(lambda: self.generation != generation, timeout)
+
+    def _listen(self) -> None:
+        with self._changed:
+            if self._listening:
+                return
+            self._listening = True
+        threading.Thread(target=self._subscribe, name="keyset-long-polls", daemon=True).start()
+
+    def _subscribe(self) -> None:
+        import redis
+
+        while True:
+            try:
+                pubsub = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=None,
+                                              socket_connect_timeout=2).pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(channel())
+                self.subscribed = True
+                self.wake()  # a change may have been missed while (re)connecting
+                for _message in pubsub.listen():
+                    self.wake()
+            except Exception as exc:  # noqa: BLE001 - the long-polls look at the log meanwhile
+                logger.warning("Redis subscription for the fronts' long-polls failed (%s); retrying", exc)
+            self.subscribed = False
+            time.sleep(1.0)
+
+
+_waker = _Waker()
+
+
+def long_polls_wake() -> None:
+    """Answers this process's long-polls now (they look at the log and the credential)."""
+    _waker.wake()
+
+
+def long_polls_generation() -> int:
+    return _waker.generation
+
+
+def long_polls_wait(generation: int, timeout: float) -> bool:
+    """Waits until woken after `generation` or `timeout`; True when a Redis
+    subscription carries the changes of other processes."""
+    _waker.wait(generation, timeout)
+    return _waker.subscribed
+
+
+def publish() -> None:
+    """Wakes every console process's long-polls (Redis; this process's at once)."""
+    long_polls_wake()
+    if settings.REDIS_URL:
+        _publish()

@@ -1,13 +1,20 @@
-"""The key set as the contract sends it to a front (shapes in keyset/wire.py)."""
+"""The key set as the contract sends it to a front (shapes in keyset/wire.py), and the fronts as the operators' page lists them."""
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.utils import timezone
 
 from fronts import rows
-from fronts.changelog import channel
+from fronts.changelog import CONTACT_STALE_SECONDS, channel, long_polls_generation, long_polls_wait
+from fronts.models import FrontCredential, KeySetChange
 from keyset import wire
 
 logger = logging.getLogger(__name__)
@@ -45,6 +52,76 @@ def snapshot() -> dict:
     }
 
 
+# Without a Redis subscription a long-poll looks at the log this often (a
+# change committed in this process wakes it at once); with one, this is a
+# backstop. The nodes (their rows change without a log entry) are looked at
+# every NODES_LOOK_SECONDS, and the front's contact is noted every
+# TOUCH_SECONDS, well inside CONTACT_STALE_SECONDS, so the console keeps
+# waiting for a front that is holding a long-poll.
+LOOK_SECONDS = 0.1
+LOOK_SECONDS_SUBSCRIBED = 1.0
+NODES_LOOK_SECONDS = 1.0
+TOUCH_SECONDS = CONTACT_STALE_SECONDS / 2.5
+
+_held = 0
+_held_lock = threading.Lock()
+
+
+def _something_new(after: int, also: list[int]) -> bool:
+    """A change after `after` or among `also`; or `after` gone from the log (pruned, flushed)."""
+    newer = KeySetChange.objects.filter(id__gt=after)
+    if also:
+        newer = KeySetChange.objects.filter(id__gt=after) | KeySetChange.objects.filter(id__in=also)
+    if newer.exists():
+        return True
+    return after > 0 and not KeySetChange.objects.filter(id=after).exists()
+
+
+def changes_wait(*, after: int, also: list[int], nodes: str | None, seconds: float,
+                 still_in_contact: Callable[[], bool]) -> None:
+    """Returns once GET changes has something to tell a front that applied
+    `after` and holds nodes of digest `nodes`, or after `seconds` (a
+    long-poll, keyset/wire.py). `still_in_contact` notes the front's contact
+    and says whether its credential is still live (False: answer now, it is
+    refused at its next request). Returns at once when this process already
+    holds settings.KEYSET_LONG_POLLS of them: each holds a thread, which the
+    console's pages need too."""
+    global _held
+    with _held_lock:
+        if _held >= settings.KEYSET_LONG_POLLS:
+            return
+        _held += 1
+    try:
+        _wait(after, also, nodes, min(seconds, wire.MAX_WAIT_SECONDS), still_in_contact)
+    finally:
+        with _held_lock:
+            _held -= 1
+
+
+def _wait(after, also, nodes, seconds, still_in_contact) -> None:
+    now = time.monotonic()
+    deadline, nodes_at, touch_at = now + seconds, now, now + TOUCH_SECONDS
+    subscribed = woken = False
+    while True:
+        generation = long_polls_generation()
+        if _something_new(after, also):
+            return
+        now = time.monotonic()
+        if nodes is not None and now >= nodes_at:
+            if wire.nodes_digest(rows.node_rows()) != nodes:
+                return
+            nodes_at = now + NODES_LOOK_SECONDS
+        if woken or now >= touch_at:  # woken by no change: a revocation, say
+            if not still_in_contact():
+                return
+            touch_at = now + TOUCH_SECONDS
+        if now >= deadline:
+            return
+        look = LOOK_SECONDS_SUBSCRIBED if subscribed else LOOK_SECONDS
+        subscribed = long_polls_wait(generation, max(0.0, min(look, deadline - now, touch_at - now)))
+        woken = long_polls_generation() != generation
+
+
 def changes(after: int, also: list[int]) -> dict:
     token, pruned_below = rows.epoch()
     entries = rows.changes_since(after, also, wire.MAX_BEHIND)
@@ -72,3 +149,30 @@ def changes(after: int, also: list[int]) -> dict:
         "admin_keys": wire.plain(admin_keys),
     }
     return answer
+
+
+@dataclass(frozen=True)
+class FrontProcess:
+    """One process of a front as the operators' page shows it."""
+
+    instance: str
+    address: str | None
+    last_contact_at: datetime
+    applied_sequence: int
+    behind: int  # changes made since the one it applied
+    connected: bool  # spoke within CONTACT_STALE_SECONDS: the console waits for its acknowledgements
+
+
+def fronts_listed() -> tuple[list, int]:
+    """Every front credential, newest-contact processes first, and the console's latest change id."""
+    latest = KeySetChange.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    stale_before = timezone.now() - timedelta(seconds=CONTACT_STALE_SECONDS)
+    fronts = list(FrontCredential.objects.order_by("revoked_at", "name").prefetch_related("instances"))
+    for front in fronts:
+        front.processes = [
+            FrontProcess(instance=p.instance, address=p.address, last_contact_at=p.last_contact_at,
+                         applied_sequence=p.applied_sequence, behind=max(0, latest - p.applied_sequence),
+                         connected=p.last_contact_at > stale_before)
+            for p in sorted(front.instances.all(), key=lambda p: p.last_contact_at, reverse=True)
+        ]
+    return fronts, latest
