@@ -1,4 +1,6 @@
-"""The key set as the contract sends it to a front (shapes in keyset/wire.py), and the fronts as the operators' page lists them."""
+"""The key set as the contract sends it to a front (shapes in keyset/wire.py),
+waiting for a change to send (a long-poll), and the fronts as the operators'
+page lists them."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from fronts import rows
@@ -69,10 +72,7 @@ _held_lock = threading.Lock()
 
 def _something_new(after: int, also: list[int]) -> bool:
     """A change after `after` or among `also`; or `after` gone from the log (pruned, flushed)."""
-    newer = KeySetChange.objects.filter(id__gt=after)
-    if also:
-        newer = KeySetChange.objects.filter(id__gt=after) | KeySetChange.objects.filter(id__in=also)
-    if newer.exists():
+    if KeySetChange.objects.filter(Q(id__gt=after) | Q(id__in=also)).exists():
         return True
     return after > 0 and not KeySetChange.objects.filter(id=after).exists()
 
