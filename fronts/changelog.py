@@ -296,9 +296,9 @@ class _Waker:
     def _subscribe(self) -> None:
         import redis
 
-        while True:
+        while (url := settings.REDIS_URL) is not None:
             try:
-                pubsub = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=None,
+                pubsub = redis.Redis.from_url(url, socket_timeout=None,
                                               socket_connect_timeout=2).pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(channel())
                 self.subscribed = True
@@ -309,6 +309,8 @@ class _Waker:
                 logger.warning("Redis subscription for the fronts' long-polls failed (%s); retrying", exc)
             self.subscribed = False
             time.sleep(1.0)
+        with self._changed:
+            self._listening = False  # no Redis any more (settings changed, in tests): the next wait starts anew
 
 
 _waker = _Waker()
