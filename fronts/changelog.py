@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import socket
 import threading
 import time
@@ -261,30 +262,65 @@ def confirm(*, run_dir: Path, timeout: float) -> Propagation:
 
 
 
+# Touched after every change this host's console processes commit (web
+# workers, Celery): a long-poll in another process of this host sees it with
+# a stat() every MARKER_LOOK_SECONDS, not a query.
+MARKER_LOOK_SECONDS = 0.05
+
+
+def _marker() -> Path:
+    return Path(settings.VAR_DIR) / "keyset-changed"
+
+
+def _marker_stamp() -> int | None:
+    try:
+        return _marker().stat().st_mtime_ns
+    except OSError:
+        return None
+
+
 class _Waker:
     """Wakes the contract's long-polls (fronts/selectors.changes_wait) held
-    by this process: at once for a change this process committed, on the
-    Redis channel's message for one committed elsewhere (when REDIS_URL is
-    set: one subscription per process, not one per long-poll); without
-    Redis, the long-polls look at the log every few tenths of a second."""
+    by this process: at once for a change this process committed; within
+    MARKER_LOOK_SECONDS for one another process on this host committed (the
+    marker file); on the Redis channel's message for one committed on another
+    host (when REDIS_URL is set: one subscription per process, not one per
+    long-poll). The long-polls look at the log itself once a second besides."""
 
     def __init__(self):
         self._changed = threading.Condition()
         self.generation = 0
         self._listening = False
-        self.subscribed = False  # a Redis subscription is live: long-polls may look less often
 
-    def wake(self) -> None:
+    def wake(self, *, here: bool = False) -> None:
+        if here:
+            try:
+                now = time.time_ns()
+                _marker().touch()
+                os.utime(_marker(), ns=(now, now))
+            except OSError as exc:  # the log itself is looked at every second
+                logger.warning("cannot touch %s: %s", _marker(), exc)
         with self._changed:
             self.generation += 1
             self._changed.notify_all()
 
-    def wait(self, generation: int, timeout: float) -> None:
-        """Returns when woken after `generation`, or after `timeout` seconds."""
+    def now(self) -> tuple[int, int | None]:
+        return self.generation, _marker_stamp()
+
+    def wait(self, since: tuple[int, int | None], timeout: float) -> bool:
+        """Returns when woken after `since` (a `now()`: True), or after `timeout` seconds (False)."""
         if settings.REDIS_URL and not self._listening:
             self._listen()
+        (generation, stamp), deadline = since, time.monotonic() + timeout
         with self._changed:
-            self._changed.wait_for(lambda: self.generation != generation, timeout)
+            while self.generation == generation:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(min(MARKER_LOOK_SECONDS, remaining))
+                if _marker_stamp() != stamp:
+                    return True
+            return True
 
     def _listen(self) -> None:
         with self._changed:
@@ -301,13 +337,11 @@ class _Waker:
                 pubsub = redis.Redis.from_url(url, socket_timeout=None,
                                               socket_connect_timeout=2).pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(channel())
-                self.subscribed = True
                 self.wake()  # a change may have been missed while (re)connecting
                 for _message in pubsub.listen():
                     self.wake()
             except Exception as exc:  # noqa: BLE001 - the long-polls look at the log meanwhile
                 logger.warning("Redis subscription for the fronts' long-polls failed (%s); retrying", exc)
-            self.subscribed = False
             time.sleep(1.0)
         with self._changed:
             self._listening = False  # no Redis any more (settings changed, in tests): the next wait starts anew
@@ -317,23 +351,23 @@ _waker = _Waker()
 
 
 def long_polls_wake() -> None:
-    """Answers this process's long-polls now (they look at the log and the credential)."""
-    _waker.wake()
+    """Answers the long-polls of this host's console processes now (they look
+    at the log and the credential); those of other hosts through Redis."""
+    _waker.wake(here=True)
 
 
-def long_polls_generation() -> int:
-    return _waker.generation
+def long_polls_now() -> tuple:
+    """Where the wake-ups stand: wait from here (read before looking at the log)."""
+    return _waker.now()
 
 
-def long_polls_wait(generation: int, timeout: float) -> bool:
-    """Waits until woken after `generation` or `timeout`; True when a Redis
-    subscription carries the changes of other processes."""
-    _waker.wait(generation, timeout)
-    return _waker.subscribed
+def long_polls_wait(since: tuple, timeout: float) -> bool:
+    """Waits until woken after `since` (True) or `timeout` (False)."""
+    return _waker.wait(since, timeout)
 
 
 def publish() -> None:
-    """Wakes every console process's long-polls (Redis; this process's at once)."""
+    """Wakes every console process's long-polls."""
     long_polls_wake()
     if settings.REDIS_URL:
         _publish()

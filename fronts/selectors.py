@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from fronts import rows
-from fronts.changelog import CONTACT_STALE_SECONDS, channel, long_polls_generation, long_polls_wait
+from fronts.changelog import CONTACT_STALE_SECONDS, channel, long_polls_now, long_polls_wait
 from fronts.models import FrontCredential, KeySetChange
 from keyset import wire
 
@@ -55,15 +55,13 @@ def snapshot() -> dict:
     }
 
 
-# Without a Redis subscription a long-poll looks at the log this often (a
-# change committed in this process wakes it at once); with one, this is a
-# backstop. The nodes (their rows change without a log entry) are looked at
-# every NODES_LOOK_SECONDS, and the front's contact is noted every
+# A long-poll is woken when a change commits (fronts.changelog's waker) and
+# looks at the log itself every LOOK_SECONDS besides (a change made where
+# neither the marker nor Redis reaches); at the nodes (their rows change
+# without a log entry) as often. It notes the front's contact every
 # TOUCH_SECONDS, well inside CONTACT_STALE_SECONDS, so the console keeps
 # waiting for a front that is holding a long-poll.
-LOOK_SECONDS = 0.1
-LOOK_SECONDS_SUBSCRIBED = 1.0
-NODES_LOOK_SECONDS = 1.0
+LOOK_SECONDS = 1.0
 TOUCH_SECONDS = CONTACT_STALE_SECONDS / 2.5
 
 _held = 0
@@ -100,26 +98,24 @@ def changes_wait(*, after: int, also: list[int], nodes: str | None, seconds: flo
 
 def _wait(after, also, nodes, seconds, still_in_contact) -> None:
     now = time.monotonic()
-    deadline, nodes_at, touch_at = now + seconds, now, now + TOUCH_SECONDS
-    subscribed = woken = False
+    deadline, look_at, touch_at = now + seconds, now, now + TOUCH_SECONDS
+    woken = False
     while True:
-        generation = long_polls_generation()
-        if _something_new(after, also):
-            return
+        since = long_polls_now()
         now = time.monotonic()
-        if nodes is not None and now >= nodes_at:
-            if wire.nodes_digest(rows.node_rows()) != nodes:
+        if woken or now >= look_at:
+            if _something_new(after, also):
                 return
-            nodes_at = now + NODES_LOOK_SECONDS
+            if nodes is not None and wire.nodes_digest(rows.node_rows()) != nodes:
+                return
+            look_at = now + LOOK_SECONDS
         if woken or now >= touch_at:  # woken by no change: a revocation, say
             if not still_in_contact():
                 return
             touch_at = now + TOUCH_SECONDS
         if now >= deadline:
             return
-        look = LOOK_SECONDS_SUBSCRIBED if subscribed else LOOK_SECONDS
-        subscribed = long_polls_wait(generation, max(0.0, min(look, deadline - now, touch_at - now)))
-        woken = long_polls_generation() != generation
+        woken = long_polls_wait(since, max(0.0, min(look_at, deadline, touch_at) - now))
 
 
 def changes(after: int, also: list[int]) -> dict:
