@@ -64,3 +64,12 @@ def require_recent_authentication(request: HttpRequest, *, form_holds_secret: bo
     if form_holds_secret and request.method == "POST" and is_reauthentication_required(request, app="accounts"):
         request.method = "GET"  # allauth's suspend_request keeps only a POST
     raise_if_reauthentication_required(request, app="accounts")
+
+
+def require_operator(request: HttpRequest) -> None:
+    """For what belongs to no account but to whoever runs the console (the
+    fronts): Django staff users only. Everyone else gets 404, as an outsider
+    does for an account's objects: a member of an account learns nothing of
+    the infrastructure serving every account."""
+    if not request.user.is_staff:
+        raise Http404("No such page.")

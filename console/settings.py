@@ -370,6 +370,11 @@ DATAPLANE_RUN_DIR = Path(env.str("DATAPLANE_RUN_DIR", default=str(DATAPLANE_DATA
 # confirm it has the change (read-your-writes); past it the change still
 # stands and the response says it may take a moment. 0 turns the wait off.
 DATAPLANE_CONFIRM_SECONDS = env.seconds("DATAPLANE_CONFIRM_SECONDS", default=2.0, maximum=30)
+# Long-polls of the contract's changes (fronts asking to be told of the next
+# change) one web server process holds at once; more are answered at once and
+# those fronts poll. Each held one occupies a thread: keep it below the
+# server's threads per process (runall gives gunicorn 8 + this many).
+KEYSET_LONG_POLLS = env.int("KEYSET_LONG_POLLS", default=8, low=0, high=10000)
 # Proxies whose X-Forwarded-For the console (audit.services.client_ip) and the
 # front (which reads its own, dataplane/settings.py) believe: keyset/client_address.py.
 TRUSTED_PROXIES = env.networks("TRUSTED_PROXIES")

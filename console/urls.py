@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from accounts.views import LoginView, LogoutView, dashboard, invitation
+from fronts.urls import pages as fronts_pages
 
 account_urls = [
     path("clusters/", include("clusters.urls")),
@@ -24,6 +25,8 @@ urlpatterns = [
     # Public: the link in an invitation email (its secret rides in the fragment).
     path("invitations/<uuid:invitation_id>/", invitation, name="invitation"),
     path("api/", include("api.urls")),
+    # What runs every account's clusters, for Django staff users: the fronts.
+    path("operators/fronts/", include(fronts_pages)),
     # The fronts' contract (keyset/wire.py), authenticated by their own credentials.
     path("contract/v1/", include("fronts.urls")),
 ]

@@ -494,7 +494,8 @@ def build_application() -> DataPlane:
                           ca_file=settings.KEYSET_CA_FILE,
                           instance=instance_name(socket_path(settings.DATAPLANE_RUN_DIR, os.getpid())))
     keystore = KeyStore(client=client, poll_seconds=settings.DATAPLANE_POLL_SECONDS,
-                        reload_seconds=settings.DATAPLANE_RELOAD_SECONDS, redis_url=settings.REDIS_URL)
+                        reload_seconds=settings.DATAPLANE_RELOAD_SECONDS, redis_url=settings.REDIS_URL,
+                        long_poll_seconds=settings.DATAPLANE_LONG_POLL_SECONDS)
     plane = DataPlane(
         keystore=keystore,
         engine=Engine(settings.DATAPLANE_DATA_DIR, settings.DATAPLANE_RUN_DIR, epoch=lambda: keystore.current.epoch),

@@ -33,9 +33,12 @@ class KeysetClient:
         self.requests = 0  # requests made to the console (the handshake's `stats`)
         self._credential = credential
         self._trust = f"KEYSET_CA_FILE ({ca_file})" if ca_file else "the system's CAs (is KEYSET_CA_FILE set?)"
-        self._http = httpx.Client(base_url=url.rstrip("/"), timeout=TIMEOUT_SECONDS,
-                                  verify=ssl.create_default_context(cafile=ca_file) if ca_file else True,
-                                  transport=transport)
+        verify = ssl.create_default_context(cafile=ca_file) if ca_file else True
+        self._http = httpx.Client(base_url=url.rstrip("/"), timeout=TIMEOUT_SECONDS, verify=verify, transport=transport)
+        # Long-polls on a connection of their own: the handshake's catch-up
+        # must not queue behind one held for up to 25 s.
+        self._waiting = httpx.Client(base_url=url.rstrip("/"), timeout=TIMEOUT_SECONDS, verify=verify,
+                                     transport=transport)
 
     def _headers(self) -> dict:
         headers = {"Authorization": f"Bearer {self._credential}", wire.INSTANCE_HEADER: self.instance}
@@ -43,10 +46,10 @@ class KeysetClient:
             headers[wire.APPLIED_HEADER] = str(self.applied)
         return headers
 
-    def _send(self, method: str, path: str, **kwargs) -> dict:
+    def _send(self, method: str, path: str, *, http: httpx.Client | None = None, **kwargs) -> dict:
         self.requests += 1
         try:
-            response = self._http.request(method, path, headers=self._headers(), **kwargs)
+            response = (http or self._http).request(method, path, headers=self._headers(), **kwargs)
         except httpx.ConnectError as exc:
             failure = _verification_failure(exc)
             if failure is None:
@@ -65,6 +68,14 @@ class KeysetClient:
         return self._send("GET", wire.CHANGES_PATH,
                           params={"after": str(after), "also": ",".join(map(str, sorted(also)))})
 
+    def changes_when_any(self, after: int, also, *, seconds: float, nodes: str) -> dict:
+        """Like `changes`, answered once there is a change to tell (or the
+        nodes differ from those of digest `nodes`), or after `seconds`: a long-poll."""
+        params = {"after": str(after), "also": ",".join(map(str, sorted(also))), "wait": f"{seconds:g}",
+                  "nodes": nodes}
+        return self._send("GET", wire.CHANGES_PATH, http=self._waiting, params=params,
+                          timeout=seconds + TIMEOUT_SECONDS)
+
     def ack(self, applied: int) -> None:
         self.applied = applied
         self._send("POST", wire.ACK_PATH)
@@ -74,6 +85,7 @@ class KeysetClient:
 
     def close(self) -> None:
         self._http.close()
+        self._waiting.close()
 
 
 def _verification_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:

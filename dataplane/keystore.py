@@ -374,12 +374,15 @@ def load_key_set(client: KeysetClient, previous: KeySet | None = None) -> KeySet
     return key_set
 
 
-def catch_up(key_set: KeySet, client: KeysetClient) -> int | None:
+def catch_up(key_set: KeySet, client: KeysetClient, answer: dict | None = None) -> int | None:
     """Applies the change log entries this snapshot has not, and says how many;
     None when only a snapshot can tell (another epoch, pruned past it, too far
-    behind, an entry that names nothing). One request when nothing changed."""
+    behind, an entry that names nothing). One request when nothing changed;
+    none when `answer` is the console's answer to this very watermark and gaps
+    (a long-poll's)."""
     watermark = key_set.watermark
-    answer = client.changes(watermark, key_set.gaps)
+    if answer is None:
+        answer = client.changes(watermark, key_set.gaps)
     changes = answer["changes"]
     now = time.monotonic()
     token, pruned_below = answer["epoch"]
@@ -419,10 +422,12 @@ class KeyStore:
     """The current KeySet of this process, and the thread that keeps it fresh."""
 
     def __init__(self, *, client: KeysetClient, poll_seconds: float, reload_seconds: float,
-                 redis_url: str | None = None):
+                 redis_url: str | None = None, long_poll_seconds: float = 0.0):
         self.client = client
         self.current = KeySet.empty()
         self.poll_seconds = poll_seconds
+        # > 0: between polls, ask the console to answer when something changes (keyset/wire.py).
+        self.long_poll_seconds = long_poll_seconds
         self.reload_seconds = reload_seconds
         self.redis_url = redis_url
         self.console_ok = False
@@ -464,10 +469,11 @@ class KeyStore:
         with self._lock:
             return self._refresh(force)
 
-    def _refresh(self, force: bool) -> bool:
+    def _refresh(self, force: bool, answer: dict | None = None, ack: bool = True) -> bool:
         try:
             current = self.current
-            applied = None if force or current.generation[1] is UNLOADED else catch_up(current, self.client)
+            applied = (None if force or current.generation[1] is UNLOADED
+                       else catch_up(current, self.client, answer))
             if applied is None:
                 self.current = load_key_set(self.client, current)
                 self.loads += 1
@@ -475,7 +481,10 @@ class KeyStore:
                 self.applies += 1
                 self.changes += applied
             if applied is None or applied:
-                self.client.ack(self.current.watermark)
+                if ack:
+                    self.client.ack(self.current.watermark)
+                else:  # the next request (the long-poll that follows at once) carries it
+                    self.client.applied = self.current.watermark
             self.console_ok = True
             self._said = None
             return True
@@ -488,27 +497,65 @@ class KeyStore:
             self.failures += 1
             return False
         except Exception as exc:  # noqa: BLE001 - console unreachable or failing: keep the last snapshot
-            if str(exc) != self._said:  # once, not at every poll
-                self._said = str(exc)
-                loaded = self.current.loaded_at
-                serving = (f"serving the key set loaded at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(loaded))}"
-                           if loaded else "admitting no key until one loads")
-                logger.warning("cannot load the key set from the console (%s); %s", exc, serving)
-            self.console_ok = False
-            self.failures += 1
+            self._unreachable(exc)
             return False
+
+    def _unreachable(self, exc: Exception) -> None:
+        if str(exc) != self._said:  # once, not at every poll
+            self._said = str(exc)
+            loaded = self.current.loaded_at
+            serving = (f"serving the key set loaded at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(loaded))}"
+                       if loaded else "admitting no key until one loads")
+            logger.warning("cannot load the key set from the console (%s); %s", exc, serving)
+        self.console_ok = False
+        self.failures += 1
+
+    def _long_poll(self) -> bool:
+        """Asks the console to answer when something changes and applies what
+        it says; True when the next may be asked at once: something changed, or
+        the console held it (False: it answered at once with nothing, being
+        busy with others, or could not be asked: the poll's pace then).
+
+        The request is made outside the lock (the handshake's refresh must not
+        wait behind it); its answer is applied only if nothing was applied
+        meanwhile, else a plain refresh asks again."""
+        current = self.current
+        watermark, gaps = current.watermark, dict(current.gaps)
+        started = time.monotonic()
+        try:
+            answer = self.client.changes_when_any(watermark, gaps, seconds=self.long_poll_seconds,
+                                                  nodes=wire.nodes_digest(current.node_rows))
+        except Refused:
+            return self.refresh()  # says it, and cuts this front off
+        except Exception as exc:  # noqa: BLE001 - console unreachable: the poll's pace, the last snapshot
+            with self._lock:
+                self._unreachable(exc)
+            return False
+        with self._lock:
+            before = (self.loads, self.applies, self.current.node_rows)
+            same = self.current is current and current.watermark == watermark and dict(current.gaps) == gaps
+            self._refresh(False, answer if same else None, ack=False)
+            changed = (self.loads, self.applies, self.current.node_rows) != before
+        return changed or time.monotonic() - started >= self.long_poll_seconds / 2
 
     def _run(self) -> None:
         last_full = time.monotonic()
+        quiet = False  # the last long-poll was answered at once with nothing: a poll's time before the next
         while not self._stop.is_set():
-            self._wake.wait(self.poll_seconds)
+            if quiet or not self.long_poll_seconds:
+                self._wake.wait(self.poll_seconds)
             if self._stop.is_set():
                 break
             self._wake.clear()
             full = time.monotonic() - last_full >= self.reload_seconds
             try:
-                if self.refresh(force=full) and full:
-                    last_full = time.monotonic()
+                if full or not self.long_poll_seconds or not self.console_ok:
+                    ok = self.refresh(force=full)
+                    if ok and full:
+                        last_full = time.monotonic()
+                    quiet = not ok
+                else:
+                    quiet = not self._long_poll()
             except Exception:
                 logger.exception("refreshing the key set failed")
         self.client.close()

@@ -106,6 +106,9 @@ DATAPLANE_RUN_DIR = Path(_str("DATAPLANE_RUN_DIR", str(DATAPLANE_DATA_DIR / "run
 REDIS_URL = _url("REDIS_URL", ("redis", "rediss"))
 # How often each process asks the console for changes.
 DATAPLANE_POLL_SECONDS = _number("DATAPLANE_POLL_SECONDS", 1.0 if REDIS_URL else 0.2, 0.01, 3600)
+# Between polls each process asks the console to answer as soon as the key
+# set changes, holding the request up to this long (a long-poll); 0: polling only.
+DATAPLANE_LONG_POLL_SECONDS = _number("DATAPLANE_LONG_POLL_SECONDS", 25.0, 0, 60)
 # A full snapshot this often, whatever the change log says: only for writes
 # made without keys_changed() (a shell).
 DATAPLANE_RELOAD_SECONDS = _number("DATAPLANE_RELOAD_SECONDS", 300.0, 1, 86400)

@@ -48,7 +48,9 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import socket
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -178,6 +180,7 @@ def changes_prune(*, before) -> int:
 
 
 def _after_commit(collector: Propagation | None, sequence: int) -> None:
+    long_polls_wake()
     if settings.REDIS_URL:
         _publish()
     seconds = settings.DATAPLANE_CONFIRM_SECONDS
@@ -257,3 +260,114 @@ def confirm(*, run_dir: Path, timeout: float) -> Propagation:
     return outcome
 
 
+
+
+# Touched after every change this host's console processes commit (web
+# workers, Celery): a long-poll in another process of this host sees it with
+# a stat() every MARKER_LOOK_SECONDS, not a query.
+MARKER_LOOK_SECONDS = 0.05
+
+
+def _marker() -> Path:
+    return Path(settings.VAR_DIR) / "keyset-changed"
+
+
+def _marker_stamp() -> int | None:
+    try:
+        return _marker().stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+class _Waker:
+    """Wakes the contract's long-polls (fronts/selectors.changes_wait) held
+    by this process: at once for a change this process committed; within
+    MARKER_LOOK_SECONDS for one another process on this host committed (the
+    marker file); on the Redis channel's message for one committed on another
+    host (when REDIS_URL is set: one subscription per process, not one per
+    long-poll). The long-polls look at the log itself once a second besides."""
+
+    def __init__(self):
+        self._changed = threading.Condition()
+        self.generation = 0
+        self._listening = False
+
+    def wake(self, *, here: bool = False) -> None:
+        if here:
+            try:
+                now = time.time_ns()
+                _marker().touch()
+                os.utime(_marker(), ns=(now, now))
+            except OSError as exc:  # the log itself is looked at every second
+                logger.warning("cannot touch %s: %s", _marker(), exc)
+        with self._changed:
+            self.generation += 1
+            self._changed.notify_all()
+
+    def now(self) -> tuple[int, int | None]:
+        return self.generation, _marker_stamp()
+
+    def wait(self, since: tuple[int, int | None], timeout: float) -> bool:
+        """Returns when woken after `since` (a `now()`: True), or after `timeout` seconds (False)."""
+        if settings.REDIS_URL and not self._listening:
+            self._listen()
+        (generation, stamp), deadline = since, time.monotonic() + timeout
+        with self._changed:
+            while self.generation == generation:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(min(MARKER_LOOK_SECONDS, remaining))
+                if _marker_stamp() != stamp:
+                    return True
+            return True
+
+    def _listen(self) -> None:
+        with self._changed:
+            if self._listening:
+                return
+            self._listening = True
+        threading.Thread(target=self._subscribe, name="keyset-long-polls", daemon=True).start()
+
+    def _subscribe(self) -> None:
+        import redis
+
+        while (url := settings.REDIS_URL) is not None:
+            try:
+                pubsub = redis.Redis.from_url(url, socket_timeout=None,
+                                              socket_connect_timeout=2).pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(channel())
+                self.wake()  # a change may have been missed while (re)connecting
+                for _message in pubsub.listen():
+                    self.wake()
+            except Exception as exc:  # noqa: BLE001 - the long-polls look at the log meanwhile
+                logger.warning("Redis subscription for the fronts' long-polls failed (%s); retrying", exc)
+            time.sleep(1.0)
+        with self._changed:
+            self._listening = False  # no Redis any more (settings changed, in tests): the next wait starts anew
+
+
+_waker = _Waker()
+
+
+def long_polls_wake() -> None:
+    """Answers the long-polls of this host's console processes now (they look
+    at the log and the credential); those of other hosts through Redis."""
+    _waker.wake(here=True)
+
+
+def long_polls_now() -> tuple:
+    """Where the wake-ups stand: wait from here (read before looking at the log)."""
+    return _waker.now()
+
+
+def long_polls_wait(since: tuple, timeout: float) -> bool:
+    """Waits until woken after `since` (True) or `timeout` (False)."""
+    return _waker.wait(since, timeout)
+
+
+def publish() -> None:
+    """Wakes every console process's long-polls."""
+    long_polls_wake()
+    if settings.REDIS_URL:
+        _publish()

@@ -6,11 +6,12 @@ import secrets
 import uuid
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from createonce.digests import current_pepper_id, peppers, token_digest
+from fronts.changelog import publish
 from fronts.models import FrontCredential, FrontInstance
 from keyset.digest import matches
 from keyset.wire import credential_parts
@@ -39,6 +40,8 @@ def front_credential_revoke(*, name: str) -> FrontCredential:
     front.revoked_at = timezone.now()
     front.save(update_fields=["revoked_at"])
     front.instances.all().delete()
+    # A front holding a long-poll hears of it now (refused at once), not when its wait ends.
+    transaction.on_commit(publish)
     return front
 
 
@@ -70,7 +73,10 @@ def front_contact(*, front: FrontCredential, instance: str, address: str | None,
         applied_sequence__gte=applied if applied is not None else 0,
     )
     if not stale.update(**values):
-        FrontInstance.objects.get_or_create(credential=front, instance=instance, defaults=values)
+        try:
+            FrontInstance.objects.get_or_create(credential=front, instance=instance, defaults=values)
+        except IntegrityError:
+            pass  # the credential was deleted meanwhile (runall makes its own anew): nothing to note
 
 
 def front_instances_prune(*, before) -> int:

@@ -9,3 +9,9 @@ urlpatterns = [
     path("ack", views.ack),
     path("last-used", views.last_used),
 ]
+
+# Under /operators/fronts/: the operators' page (Django staff users).
+pages = ([
+    path("", views.front_list, name="list"),
+    path("<uuid:front_id>/revoke/", views.front_revoke, name="revoke"),
+], "fronts")

@@ -1,8 +1,13 @@
-"""The contract's HTTP end on the console (keyset/wire.py): what the fronts ask, answered as JSON.
+"""Two doors: the contract's HTTP end (keyset/wire.py), where the fronts ask
+and are answered in JSON, and the operators' page listing the fronts.
 
-Authenticated by the front's credential alone (no session, no CSRF: nothing
-here acts on a browser's cookies). A wrong, unknown or revoked credential
-gets 401, the same for all three.
+The contract is authenticated by the front's credential alone (no session,
+no CSRF: nothing there acts on a browser's cookies). A wrong, unknown or
+revoked credential gets 401, the same for all three.
+
+The page is for Django staff users (accounts.access.require_operator): the
+fronts serve every account, so they belong to none; anyone else gets 404.
+Revoking asks for a recent sign-in, like every dangerous action.
 """
 
 from __future__ import annotations
@@ -11,15 +16,25 @@ import json
 from datetime import UTC, datetime
 from functools import wraps
 
+import logging
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.access import require_operator, require_recent_authentication
 from audit.services import client_ip
 from fronts import rows, selectors
-from fronts.credentials import front_contact, front_for
+from fronts.changelog import CONTACT_STALE_SECONDS
+from fronts.credentials import front_contact, front_credential_revoke, front_for
+from fronts.models import FrontCredential
 from keyset import wire
+
+logger = logging.getLogger(__name__)
 
 
 def _refused(message: str, status: int = 401) -> JsonResponse:
@@ -36,8 +51,10 @@ def contract_view(view):
             return _refused("A valid front credential is required (KEYSET_CREDENTIAL).")
         applied = request.headers.get(wire.APPLIED_HEADER, "")
         instance = request.headers.get(wire.INSTANCE_HEADER, "")[:300] or "unnamed"
-        front_contact(front=front, instance=instance, address=client_ip(request),
+        address = client_ip(request)
+        front_contact(front=front, instance=instance, address=address,
                       applied=int(applied) if applied.isdigit() else None)
+        request.front, request.front_instance, request.front_address = front, instance, address
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -61,9 +78,31 @@ def _ids(text: str) -> list[int] | None:
 def changes(request):
     after = _ids(request.GET.get("after", "0"))
     also = _ids(request.GET.get("also", ""))
-    if after is None or len(after) != 1 or also is None:
-        return _refused("`after` is one change id, `also` a comma-separated list of ids.", 400)
+    wait = _seconds(request.GET.get("wait", "0"))
+    if after is None or len(after) != 1 or also is None or wait is None:
+        return _refused("`after` is one change id, `also` a comma-separated list of ids, `wait` seconds.", 400)
+    if wait:
+        front = request.front
+
+        def still_in_contact() -> bool:
+            if not FrontCredential.objects.filter(id=front.id, revoked_at__isnull=True).exists():
+                return False
+            front_contact(front=front, instance=request.front_instance, address=request.front_address, applied=None)
+            return True
+
+        selectors.changes_wait(after=after[0], also=also, nodes=request.GET.get("nodes") or None, seconds=wait,
+                               still_in_contact=still_in_contact)
+        if not FrontCredential.objects.filter(id=front.id, revoked_at__isnull=True).exists():
+            return _refused("A valid front credential is required (KEYSET_CREDENTIAL).")
     return JsonResponse(selectors.changes(after[0], also))
+
+
+def _seconds(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0 <= value <= wire.MAX_WAIT_SECONDS else None
 
 
 @require_POST
@@ -87,3 +126,28 @@ def last_used(request):
         for kind, key_id, when, ip, protocol in parsed:
             rows.record_last_used(kind, key_id, when, ip, protocol, interval_seconds=wire.LAST_USED_INTERVAL_SECONDS)
     return JsonResponse({"ok": True})
+
+
+@login_required
+@require_GET
+def front_list(request):
+    require_operator(request)
+    fronts, latest = selectors.fronts_listed()
+    return render(request, "fronts/list.html", {"fronts": fronts, "latest": latest,
+                                                "stale_seconds": CONTACT_STALE_SECONDS})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def front_revoke(request, front_id):
+    """GET asks for confirmation; POST (after a recent sign-in) revokes the credential."""
+    require_operator(request)
+    front = get_object_or_404(FrontCredential, id=front_id, revoked_at__isnull=True)
+    require_recent_authentication(request)
+    if request.method == "POST":
+        front_credential_revoke(name=front.name)
+        logger.info("front credential %r revoked by %s", front.name, request.user.get_username())
+        messages.success(request, f"Revoked the front credential {front.name}: the console refuses it from "
+                                  "now on, and its fronts admit no key.")
+        return redirect("fronts:list")
+    return render(request, "fronts/revoke.html", {"front": front, "processes": front.instances.count()})

@@ -18,6 +18,12 @@ which front: the console lists it and waits for it) and `X-Front-Applied`
   `"clusters"` (named clusters; one missing is deleted), `"database_keys"`
   and `"admin_keys"` (of those clusters, and the keys named; one missing is
   no longer live).
+  With `wait=S` (a long-poll, up to MAX_WAIT_SECONDS) the console answers
+  only once there is something to say: a change after N or among `also`,
+  change N gone from the log (pruned or flushed), the nodes no longer those
+  whose `nodes_digest` the front sent as `nodes=`, or S seconds passed. A
+  console with all its long-polls busy answers at once (the front then
+  polls). A front learns of a change as soon as it commits.
 - POST ACK_PATH `{"applied": N}`: sent as soon as a change is applied.
 - POST LAST_USED_PATH `[[kind, key id, when, ip, protocol], ...]`.
 
@@ -31,6 +37,8 @@ is secret; a front of an older version reads the first five fields only.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from datetime import datetime
 
@@ -55,6 +63,16 @@ LAST_USED_INTERVAL_SECONDS = 60
 
 # More new changes than this: a snapshot is cheaper than catching up.
 MAX_BEHIND = 1000
+
+# The longest a console holds GET CHANGES_PATH?wait=.
+MAX_WAIT_SECONDS = 60.0
+
+
+def nodes_digest(rows) -> str:
+    """A short digest of NODE rows as the wire carries them: a long-poll
+    answers when the console's differ from the front's."""
+    text = json.dumps(plain(list(rows)), separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def plain(value):

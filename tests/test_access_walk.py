@@ -23,6 +23,10 @@ def personal(name: str) -> bool:
     return name in PERSONAL or name.startswith(PERSONAL_PREFIXES)
 
 
+# What belongs to no account but to whoever runs the console: Django staff
+# users only (accounts.access.require_operator); walked below.
+OPERATOR_PREFIX = "/operators/"
+
 # Forms that read by POST (what they are given must not be in a URL) and change nothing.
 READS_BY_POST = {"apikeys:account-explain"}
 
@@ -50,6 +54,7 @@ def objects(account, cluster, owner):
     from tests.fixtures.apikeys import make_key, stored_admin_key
 
     from accounts.models import CustomRole
+    from fronts.credentials import front_credential_create
 
     key = make_key(cluster)[0]
     role = CustomRole.objects.create(account=account, name="Deployers", permissions=["read:clusters"])
@@ -66,6 +71,7 @@ def objects(account, cluster, owner):
         "role_id": role.id,
         "user_id": owner.memberships.get(account=account).public_id,
         "invitation_id": invitation_create(account=account, email="new@example.com", role="viewer", by=owner)[0].id,
+        "front_id": front_credential_create(name="east")[0].id,
     }
 
 
@@ -75,7 +81,16 @@ def account_urls(objects):
             continue
         # An admin key's pages take its id as `key_id`, like a database API key's.
         ids = objects | {"key_id": objects["admin_key_id"]} if name.startswith("apikeys:admin-") else objects
-        yield name, reverse(name, kwargs=_kwargs(params, ids))
+        url = reverse(name, kwargs=_kwargs(params, ids))
+        if not url.startswith(OPERATOR_PREFIX):
+            yield name, url
+
+
+def operator_urls(objects):
+    for name, params in _patterns():
+        url = reverse(name, kwargs=_kwargs(params, objects)) if not personal(name) and name not in PUBLIC else ""
+        if url.startswith(OPERATOR_PREFIX):
+            yield name, url
 
 
 def test_every_account_url_is_404_for_an_outsider(client_of, outsider, objects):
@@ -131,3 +146,28 @@ def test_every_personal_page_answers_a_visitor_without_an_error(client, db):
         sso = name.startswith("openid_connect_")
         response = client.get(reverse(name, kwargs={"provider_id": "sso"} if sso else {}))
         assert response.status_code in (200, 302, 401, 405) + ((404,) if sso else ()), f"GET {name} answered {response.status_code}"
+
+
+def test_operator_pages_are_404_for_every_member_and_open_for_staff(client_of, owner, viewer, outsider, objects):
+    """Fronts serve every account, so they belong to none: an account's owner
+    learns of them no more than an outsider does of the account's objects."""
+    from django.contrib.auth import get_user_model
+
+    from tests.conftest import make_user
+
+    urls = list(operator_urls(objects))
+    assert {"fronts:list", "fronts:revoke"} <= {name for name, _ in urls}
+    for user in (owner, viewer, outsider):
+        client = client_of(user)
+        for name, url in urls:
+            assert client.get(url).status_code == 404, f"GET {name} as {user}"
+            assert client.post(url, {"name": "forged"}).status_code in (404, 405), f"POST {name} as {user}"
+    staff = make_user("olga")
+    get_user_model().objects.filter(pk=staff.pk).update(is_staff=True)
+    client = client_of(get_user_model().objects.get(pk=staff.pk))
+    for name, url in urls:
+        assert client.get(url).status_code == 200, f"GET {name} as staff"
+    client.logout()
+    for name, url in urls:
+        response = client.get(url)
+        assert response.status_code == 302 and response.url.startswith("/login/"), name

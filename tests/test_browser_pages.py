@@ -25,6 +25,8 @@ from apikeys.models import DatabaseApiKey
 from apikeys.services import database_key_create, key_disable
 from audit.models import Action
 from audit.services import audit_record
+from fronts.credentials import front_contact, front_credential_create, front_credential_revoke
+from fronts.models import FrontInstance
 from tests.conftest import make_user
 from tests.fixtures.apikeys import make_admin_key, make_key
 from tests.fixtures.browser import axe_violations, log_in, require_axe
@@ -72,6 +74,17 @@ def estate(owner, account, cluster, legacy_cluster):
         description="Ships the books clusters and rotates their keys", permissions=["read:clusters", "write:api_keys"],
     )
     Membership.objects.create(account=account, user=make_user("rita"), custom_role=role)
+    # The owner also runs this console (a Django staff user): the fronts' page,
+    # with a process up to date, one stale and behind, and a revoked credential.
+    type(owner).objects.filter(pk=owner.pk).update(is_staff=True)
+    east, _ = front_credential_create(name="east-load-balancer-pool")
+    front_contact(front=east, instance="front-host-a.example.internal:/var/run/vector-console/dataplane/41234.keyset",
+                  address="2001:db8:ffff:ffff:ffff:ffff:ffff:fff1", applied=0)
+    front_contact(front=east, instance="front-host-b:/run/7.keyset", address="10.0.0.8", applied=0)
+    FrontInstance.objects.filter(instance="front-host-b:/run/7.keyset").update(
+        last_contact_at=timezone.now() - timedelta(minutes=3))
+    front_credential_create(name="west")
+    front_credential_revoke(name="west")
     return {"viewer": make_user("victor", account, Role.VIEWER), "role": role, "token": token}
 
 
@@ -235,6 +248,10 @@ def walk(page, login, owner, viewer, cluster, legacy_cluster, account, problems,
     page.goto(url("managementkeys:list", **a))
     page.locator("[data-management-keys] a.danger-link").first.click()
     look("management-key-delete")
+    page.goto(url("fronts:list"))
+    look("fronts")
+    page.locator("[data-fronts]").get_by_role("link", name="Revoke east-load-balancer-pool").click()
+    look("front-revoke")
     # The user's own pages (issue 22).
     page.goto(url("profile"))
     look("profile")

@@ -30,7 +30,8 @@ from tests.test_api_support import api_as, key_body, post_json, url
 
 # A few rounds here; `BENCH_ONLY=ryw make bench` (bench/read_your_writes.py) runs 100.
 TRIALS = int(os.environ.get("READ_YOUR_WRITES_TRIALS", "5"))
-SLOW_POLL = {"DATAPLANE_POLL_SECONDS": "30", "DATAPLANE_RELOAD_SECONDS": "600"}
+# Polling only, and slowly: what carries a change here is the handshake (or Redis).
+SLOW_POLL = {"DATAPLANE_POLL_SECONDS": "30", "DATAPLANE_RELOAD_SECONDS": "600", "DATAPLANE_LONG_POLL_SECONDS": "0"}
 
 
 def start_plane(base: DataPlaneProcess, data_dir: Path, **env) -> DataPlaneProcess:

@@ -17,6 +17,7 @@ def redis_dataplane(redis_url, dataplane_process, django_db_blocker, tmp_path_fa
         "REDIS_URL": redis_url,
         "DATAPLANE_PORT": str(port),
         "DATAPLANE_POLL_SECONDS": "30",
+        "DATAPLANE_LONG_POLL_SECONDS": "0",  # what carries the change here is the Redis message
         "DATAPLANE_DATA_DIR": str(tmp_path_factory.mktemp("dataplane-redis")),
     }
     plane = DataPlaneProcess(port=port, data_dir=Path(env["DATAPLANE_DATA_DIR"]), env=env)

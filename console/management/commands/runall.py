@@ -84,9 +84,12 @@ class Command(BaseCommand):
             web = [*manage, "runserver", f"{host}:{port}", "--noreload"]
         else:
             # Threads: a key write waits (up to DATAPLANE_CONFIRM_SECONDS) for
-            # the fronts, which ask this same server for the change meanwhile.
+            # the fronts, which ask this same server for the change meanwhile;
+            # and each front's long-poll holds one (up to KEYSET_LONG_POLLS per
+            # worker), so the pages keep 8 of their own.
+            threads = 8 + settings.KEYSET_LONG_POLLS
             web = [sys.executable, "-m", "gunicorn", "console.wsgi", "--bind", f"{host}:{port}",
-                   "--workers", "2", "--worker-class", "gthread", "--threads", "8", "--access-logfile", "-"]
+                   "--workers", "2", "--worker-class", "gthread", "--threads", str(threads), "--access-logfile", "-"]
         commands = {
             "web": web,
             "worker": [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"],
