@@ -429,3 +429,36 @@ class KeyPolicy(models.Model):
     def name(self) -> str:
         """What the audit log calls it."""
         return "Key policy"
+
+
+class UsagePeriod(models.TextChoices):
+    MINUTE = "minute", "Minute"
+    HOUR = "hour", "Hour"
+
+
+class KeyUsage(models.Model):
+    """How a key was used in one minute or one hour (apikeys/usage.py): the
+    requests that ended with one outcome (and refusal reason) over one protocol,
+    and their latency histogram (keyset/usage.py's buckets). Fronts report the
+    minutes with last-used; beat rolls minutes up into hours and prunes both."""
+
+    key_kind = models.CharField(max_length=16)  # IssuedKey.kind: "database" or "admin"
+    key_id = models.UUIDField()
+    # The key's cluster, so a cluster's traffic is one indexed read.
+    cluster_id = models.UUIDField()
+    period = models.CharField(max_length=6, choices=UsagePeriod.choices)
+    start = models.DateTimeField()
+    protocol = models.CharField(max_length=4, choices=Protocol.choices)
+    outcome = models.CharField(max_length=8)  # keyset.usage.OUTCOMES
+    # A refusal's message (Qdrant's), "" when allowed.
+    reason = models.CharField(max_length=200, blank=True, default="")
+    count = models.PositiveBigIntegerField()
+    latency = models.JSONField()  # counts per keyset.usage.LATENCY_BOUNDS bucket
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key_id", "period", "start", "key_kind", "protocol", "outcome", "reason"],
+                                    name="one_usage_row_per_place")
+        ]
+        indexes = [models.Index(fields=["cluster_id", "period", "start"], name="usage_by_cluster"),
+                   models.Index(fields=["period", "start"], name="usage_by_time")]

@@ -6,6 +6,7 @@ from celery import shared_task
 
 from apikeys.reminders import send_expiry_reminders
 from apikeys.retire import key_retire
+from apikeys.usage import usage_rollup
 
 
 @shared_task(ignore_result=False, time_limit=600)
@@ -18,3 +19,9 @@ def expiry_reminders_task(at: str | None = None) -> int:
 @shared_task(ignore_result=True, time_limit=60, acks_late=True)
 def key_retire_task(key_id: str) -> None:
     key_retire(key_id)
+
+
+@shared_task(ignore_result=True, time_limit=600)
+def usage_rollup_task() -> int:
+    """Rolls per-minute key usage up into hours and prunes both; safe to run twice."""
+    return usage_rollup()

@@ -325,7 +325,11 @@ CELERY_BEAT_SCHEDULE = {
     "prune-audit-log": {"task": "audit.tasks.audit_prune_task", "schedule": 3600.0},
     "prune-key-set-changes": {"task": "fronts.tasks.keyset_prune_task", "schedule": 300.0},
     "key-expiry-reminders": {"task": "apikeys.tasks.expiry_reminders_task", "schedule": 3600.0},
+    "roll-up-key-usage": {"task": "apikeys.tasks.usage_rollup_task", "schedule": 600.0},
 }
+# Per-minute usage rows (apikeys/usage.py) are kept this long, hourly ones this many days.
+USAGE_MINUTE_RETENTION_HOURS = env.int("USAGE_MINUTE_RETENTION_HOURS", default=48, low=8, high=24 * 30)
+USAGE_HOUR_RETENTION_DAYS = env.int("USAGE_HOUR_RETENTION_DAYS", default=90, low=1, high=3660)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # The endpoint every new cluster is given. ``{id}`` is replaced with the

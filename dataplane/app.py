@@ -20,13 +20,14 @@ import re
 import time
 from urllib.parse import parse_qsl, unquote
 
-from dataplane import auth
+from dataplane import auth, usage
 from dataplane.access import FULL, Forbidden
 from dataplane.control import ControlServer
 from dataplane.engine import Engine
 from dataplane.keystore import KeyStore
 from dataplane.lastused import LastUsed
 from dataplane.proxy import NodeProxy, NoNodeAnswered
+from dataplane.usage import Usage
 from dataplane.storage import StorageError
 
 logger = logging.getLogger(__name__)
@@ -151,8 +152,10 @@ def _preflight_headers(headers) -> list[tuple[bytes, bytes]]:
 
 class DataPlane:
     def __init__(self, *, keystore: KeyStore, engine: Engine, last_used: LastUsed, max_body_bytes: int,
-                 auth_enabled: bool = True, run_dir=None, trusted_proxies: tuple = ()):
+                 auth_enabled: bool = True, run_dir=None, trusted_proxies: tuple = (), usage: Usage | None = None):
         self.keystore = keystore
+        # Requests per key per minute (dataplane/usage.py), reported with last-used.
+        self.usage = usage if usage is not None else Usage()
         self.engine = engine
         self.control = ControlServer(keystore=keystore, engine=engine, run_dir=run_dir or engine.run_dir,
                                      last_used=last_used, front=self)
@@ -234,6 +237,7 @@ class DataPlane:
             grant = auth.authenticate(self.keystore.current, token, host)
             if type(grant) is auth.Denied:
                 return await _respond(send, grant.status, grant.body.encode(), _TEXT)
+            send = usage.counting(send, self.usage, grant.key, started)
             client = scope.get("client")
             client_ip = auth.client_address(client[0] if client else None, headers, self.trusted_proxies)
             denied = await self.admit(grant, client_ip, "rest")
@@ -496,10 +500,11 @@ def build_application() -> DataPlane:
     keystore = KeyStore(client=client, poll_seconds=settings.DATAPLANE_POLL_SECONDS,
                         reload_seconds=settings.DATAPLANE_RELOAD_SECONDS, redis_url=settings.REDIS_URL,
                         long_poll_seconds=settings.DATAPLANE_LONG_POLL_SECONDS)
+    counts = Usage()
     plane = DataPlane(
-        keystore=keystore,
+        keystore=keystore, usage=counts,
         engine=Engine(settings.DATAPLANE_DATA_DIR, settings.DATAPLANE_RUN_DIR, epoch=lambda: keystore.current.epoch),
-        last_used=LastUsed(client=client, flush_seconds=settings.DATAPLANE_LAST_USED_FLUSH_SECONDS),
+        last_used=LastUsed(client=client, flush_seconds=settings.DATAPLANE_LAST_USED_FLUSH_SECONDS, usage=counts),
         max_body_bytes=settings.DATAPLANE_MAX_BODY_BYTES,
         auth_enabled=not settings.DATAPLANE_INSECURE_NO_AUTH,
         trusted_proxies=settings.TRUSTED_PROXIES,

@@ -37,7 +37,7 @@ import grpc.aio
 
 from grpc_health.v1 import health_pb2
 
-from dataplane import auth, grpcembedded, tls
+from dataplane import auth, grpcembedded, tls, usage
 from dataplane.app import TITLE, DataPlane, commit_of
 from dataplane.keystore import KeyStore
 
@@ -227,6 +227,7 @@ class GrpcFront:
             if method == HEALTH_CHECK:
                 return health_check_reply(self._version())
             await context.abort(_STATUS.get(grant.status, grpc.StatusCode.UNAUTHENTICATED), grant.body)
+        usage.granted.set(grant)
         client_ip = auth.client_address(_peer_ip(context.peer()), headers, self.trusted_proxies)
         denied = await self.plane.admit(grant, client_ip, "grpc")
         if denied is not None:
@@ -293,7 +294,14 @@ class _Handler(grpc.GenericRpcHandler):
             front = self.front
 
             async def behaviour(request: bytes, context) -> bytes:
-                return await front.serve(method, request, context)
+                started = time.perf_counter()
+                failed = True
+                try:
+                    reply = await front.serve(method, request, context)
+                    failed = False
+                    return reply
+                finally:
+                    usage.grpc_ended(front.plane.usage, context, started, failed)
 
             handler = grpc.unary_unary_rpc_method_handler(behaviour)
             if len(self._handlers) < _CACHED_METHODS:

@@ -1,0 +1,126 @@
+"""Usage per key and per cluster: the fronts' per-minute counts stored
+(`usage_record`), rolled up into hours and pruned by beat (`usage_rollup`),
+and read back as series (`key_series`, `cluster_series`).
+
+Minute rows are kept USAGE_MINUTE_RETENTION_HOURS, hour rows
+USAGE_HOUR_RETENTION_DAYS. A key has at most one row per period, protocol,
+outcome and reason (the fronts bound the reasons: keyset.usage.MAX_REASONS).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apikeys.models import AdminKey, DatabaseApiKey, KeyUsage, UsagePeriod
+from keyset.usage import BUCKETS
+
+_MODELS = {"database": DatabaseApiKey, "admin": AdminKey}
+_PLACE = ("key_kind", "key_id", "period", "start", "protocol", "outcome", "reason")
+
+
+def usage_record(rows: list) -> int:
+    """Adds a front's report (keyset.usage.ROW rows, already checked with
+    valid_row) to the minute rows; rows of unknown keys are dropped. Two fronts
+    reporting the same minute add up. Returns how many rows were kept."""
+    clusters = {}
+    for kind, model in _MODELS.items():
+        ids = {row[1] for row in rows if row[0] == kind}
+        if ids:
+            clusters.update({(kind, str(key_id)): cluster_id for key_id, cluster_id
+                             in model.objects.filter(id__in=ids).values_list("id", "cluster_id")})
+    merged: dict[tuple, list] = {}
+    for kind, key_id, minute, protocol, outcome, reason, count, latency in rows:
+        cluster_id = clusters.get((kind, key_id))
+        if cluster_id is None:
+            continue
+        place = (kind, key_id, UsagePeriod.MINUTE, datetime.fromtimestamp(minute * 60, UTC), protocol, outcome, reason)
+        into = merged.setdefault(place, [cluster_id, 0, [0] * BUCKETS])
+        into[1] += count
+        into[2] = [a + b for a, b in zip(into[2], latency, strict=True)]
+    for attempt in range(3):
+        try:
+            _add(merged)
+            break
+        except IntegrityError:  # another front inserted one of these rows meanwhile: read it and add again
+            if attempt == 2:
+                raise
+    return len(merged)
+
+
+@transaction.atomic
+def _add(merged: dict[tuple, list]) -> None:
+    if not merged:
+        return
+    condition = Q()
+    for kind, key_id, period, start, *_ in merged:
+        condition |= Q(key_kind=kind, key_id=key_id, period=period, start=start)
+    existing = {tuple(str(getattr(row, f)) if f == "key_id" else getattr(row, f) for f in _PLACE): row
+                for row in KeyUsage.objects.select_for_update().filter(condition)}
+    new, changed = [], []
+    for place, (cluster_id, count, latency) in merged.items():
+        row = existing.get(place)
+        if row is None:
+            new.append(KeyUsage(**dict(zip(_PLACE, place, strict=True)), cluster_id=cluster_id, count=count,
+                                latency=latency))
+        else:
+            row.count += count
+            row.latency = [a + b for a, b in zip(row.latency, latency, strict=True)]
+            changed.append(row)
+    KeyUsage.objects.bulk_update(changed, ["count", "latency"])
+    KeyUsage.objects.bulk_create(new)
+
+
+def _hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+@transaction.atomic
+def _roll_up_hour(hour: datetime) -> None:
+    """The hour rows of `hour`, made again from its minute rows (so running it twice changes nothing)."""
+    sums: dict[tuple, list] = defaultdict(lambda: [None, 0, [0] * BUCKETS])
+    minutes = KeyUsage.objects.filter(period=UsagePeriod.MINUTE, start__gte=hour, start__lt=hour + timedelta(hours=1))
+    for row in minutes.iterator():
+        into = sums[(row.key_kind, row.key_id, row.protocol, row.outcome, row.reason)]
+        into[0] = row.cluster_id
+        into[1] += row.count
+        into[2] = [a + b for a, b in zip(into[2], row.latency, strict=True)]
+    KeyUsage.objects.filter(period=UsagePeriod.HOUR, start=hour).delete()
+    KeyUsage.objects.bulk_create([
+        KeyUsage(key_kind=kind, key_id=key_id, cluster_id=cluster_id, period=UsagePeriod.HOUR, start=hour,
+                 protocol=protocol, outcome=outcome, reason=reason, count=count, latency=latency)
+        for (kind, key_id, protocol, outcome, reason), (cluster_id, count, latency) in sums.items()
+    ])
+
+
+# Reports come within seconds (DATAPLANE_LAST_USED_FLUSH_SECONDS) or, from a
+# front that could not reach the console, when it can again: the last few
+# complete hours are rolled up again at each run.
+RECENT_HOURS = 6
+
+
+def usage_rollup(now: datetime | None = None) -> int:
+    """Rolls the complete hours' minute rows up into hour rows (the last
+    RECENT_HOURS again, and any older one with minutes but no hour rows yet),
+    then prunes both periods past their retention. Returns the hours rolled up."""
+    now = now or timezone.now()
+    this_hour = _hour(now)
+    minute_cutoff = now - timedelta(hours=settings.USAGE_MINUTE_RETENTION_HOURS)
+    # Every complete hour with minutes, also those about to be pruned: a beat that did not run for a while loses nothing.
+    with_minutes = {_hour(start) for start in KeyUsage.objects.filter(
+        period=UsagePeriod.MINUTE, start__lt=this_hour).values_list("start", flat=True).distinct()}
+    rolled = set(KeyUsage.objects.filter(period=UsagePeriod.HOUR, start__in=with_minutes)
+                 .values_list("start", flat=True).distinct())
+    recent = {this_hour - timedelta(hours=n) for n in range(1, RECENT_HOURS + 1)}
+    hours = sorted((with_minutes - rolled) | (recent & with_minutes))
+    for hour in hours:
+        _roll_up_hour(hour)
+    KeyUsage.objects.filter(period=UsagePeriod.MINUTE, start__lt=minute_cutoff).delete()
+    KeyUsage.objects.filter(period=UsagePeriod.HOUR,
+                            start__lt=now - timedelta(days=settings.USAGE_HOUR_RETENTION_DAYS)).delete()
+    return len(hours)

@@ -1,0 +1,151 @@
+"""How much each key is used: counted on the request path per key per minute
+(keyset/usage.py's rows), shipped to the console with the last-used report
+(dataplane/lastused.py).
+
+`Usage.ended` is the one call a request that presented a known key makes
+when it ends, REST or gRPC: a clock read, one dict lookup and two integer
+increments under an uncontended lock (the reporting thread takes the dict
+whole). Refusals also keep their reason, at most keyset.usage.MAX_REASONS a
+key a minute, so a key's rows stay bounded whatever its clients send.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import threading
+import time
+from bisect import bisect_left
+
+from keyset.usage import (ALLOWED, BUCKETS, LATENCY_BOUNDS, MAX_REASON_LENGTH, MAX_REASONS, OTHER_REASON,
+                          outcome_of)
+
+logger = logging.getLogger(__name__)
+
+# Counts kept while the console cannot be reached: past this many rows the
+# newest are dropped (and said so), so an unreachable console costs no more memory.
+MAX_ROWS = 200_000
+
+
+class Usage:
+    def __init__(self) -> None:
+        # (kind, key id, minute, protocol, outcome, reason) -> [count, *latency buckets]
+        self._counts: dict[tuple, list[int]] = {}
+        # (key id, minute) -> reasons seen: bounds the rows one key can make
+        self._reasons: dict[tuple[str, int], set[str]] = {}
+        self._lock = threading.Lock()
+        self.dropped = 0
+
+    def ended(self, key, protocol: str, status: int, reason: str, seconds: float) -> None:
+        """A request with `key` (a dataplane.keystore.KeyEntry) ended with `status`
+        after `seconds`; `reason` is the refusal's message (ignored when allowed)."""
+        minute = int(time.time()) // 60
+        outcome = outcome_of(status)
+        if outcome == ALLOWED:
+            reason = ""
+        else:
+            reason = self._reason(key.id, minute, reason)
+        place = (key.kind, key.id, minute, protocol, outcome, reason)
+        bucket = bisect_left(LATENCY_BOUNDS, seconds) + 1
+        with self._lock:
+            counts = self._counts.get(place)
+            if counts is None:
+                if len(self._counts) >= MAX_ROWS:
+                    self.dropped += 1
+                    return
+                counts = self._counts[place] = [0] * (BUCKETS + 1)
+            counts[0] += 1
+            counts[bucket] += 1
+
+    def _reason(self, key_id: str, minute: int, reason: str) -> str:
+        reason = reason[:MAX_REASON_LENGTH]
+        with self._lock:
+            seen = self._reasons.get((key_id, minute))
+            if seen is None:
+                seen = self._reasons[(key_id, minute)] = set()
+            if reason in seen:
+                return reason
+            if len(seen) >= MAX_REASONS:
+                return OTHER_REASON
+            seen.add(reason)
+            return reason
+
+    def take(self) -> list[list]:
+        """The rows counted since the last take (keyset.usage.ROW), for the report."""
+        with self._lock:
+            counts, self._counts = self._counts, {}
+            # Reasons of past minutes are done with; this minute's stay (requests go on counting into it).
+            now = int(time.time()) // 60
+            self._reasons = {place: seen for place, seen in self._reasons.items() if place[1] >= now}
+        return [[kind, key_id, minute, protocol, outcome, reason, values[0], values[1:]]
+                for (kind, key_id, minute, protocol, outcome, reason), values in counts.items()]
+
+    def give_back(self, rows: list[list]) -> None:
+        """Rows a report could not deliver: counted again, to go with the next one."""
+        with self._lock:
+            for kind, key_id, minute, protocol, outcome, reason, count, latency in rows:
+                place = (kind, key_id, minute, protocol, outcome, reason)
+                counts = self._counts.get(place)
+                if counts is None:
+                    if len(self._counts) >= MAX_ROWS:
+                        self.dropped += count
+                        continue
+                    counts = self._counts[place] = [0] * (BUCKETS + 1)
+                counts[0] += count
+                for index, value in enumerate(latency, start=1):
+                    counts[index] += value
+
+
+def reason_of(status: int, body: bytes) -> str:
+    """Qdrant's message in a refusal's body (plain text, or REST's JSON error), without "Forbidden: "."""
+    if status not in (401, 403):
+        return ""
+    text = body[: MAX_REASON_LENGTH * 4].decode("utf-8", "replace")
+    if text.startswith("{"):
+        try:
+            text = json.loads(body)["status"]["error"]
+        except (ValueError, KeyError, TypeError):
+            pass
+    return text.removeprefix("Forbidden: ")[:MAX_REASON_LENGTH]
+
+
+def counting(send, usage: Usage, key, started: float):
+    """REST's `send`, wrapped to count the request when its response ends."""
+    status = 0
+
+    async def counting_send(message):
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif not message.get("more_body"):
+            reason = reason_of(status, message.get("body", b"")) if status >= 400 else ""
+            usage.ended(key, "rest", status, reason, time.perf_counter() - started)
+        await send(message)
+
+    return counting_send
+
+
+# The key of the gRPC call running in this task (each call is a task of its
+# own): set once authenticated, read when the call ends (grpc_ended).
+granted: contextvars.ContextVar = contextvars.ContextVar("granted")
+
+_GRPC_STATUS = {"UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "RESOURCE_EXHAUSTED": 429,
+                "INTERNAL": 500, "UNAVAILABLE": 503, "UNKNOWN": 500, "DATA_LOSS": 500,
+                "DEADLINE_EXCEEDED": 504}
+
+
+def grpc_ended(usage: Usage, context, started: float, failed: bool) -> None:
+    """Counts a gRPC call whose key was known (`granted`), by the status it ended with."""
+    grant = granted.get(None)
+    if grant is None:
+        return
+    code = context.code()
+    if code is None:
+        status = 500 if failed else 200
+    else:
+        status = _GRPC_STATUS.get(code.name, 200 if code.name == "OK" else 400)
+    reason = (context.details() or "") if status in (401, 403) else ""
+    if isinstance(reason, bytes):
+        reason = reason.decode("utf-8", "replace")
+    usage.ended(grant.key, "grpc", status, reason.removeprefix("Forbidden: "), time.perf_counter() - started)
