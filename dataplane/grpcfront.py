@@ -254,7 +254,11 @@ class GrpcFront:
             target = targets[(start + offset) % len(targets)]
             call = self._call(target, method, cluster.tls, cluster.ca_certificate)
             try:
-                return await call(request, metadata=outgoing, timeout=max(0.001, deadline - time.monotonic()))
+                reply = await call(request, metadata=outgoing, timeout=max(0.001, deadline - time.monotonic()))
+                if self.plane.metrics is not None:
+                    self.plane.metrics.forward(cluster.id, target, "grpc",
+                                               [targets[(start + n) % len(targets)] for n in range(offset)])
+                return reply
             except grpc.aio.AioRpcError as error:
                 last = error
                 code = error.code()
@@ -301,7 +305,7 @@ class _Handler(grpc.GenericRpcHandler):
                     failed = False
                     return reply
                 finally:
-                    usage.grpc_ended(front.plane.usage, context, started, failed)
+                    usage.grpc_ended(front.plane.usage, front.plane.metrics, method, context, started, failed)
 
             handler = grpc.unary_unary_rpc_method_handler(behaviour)
             if len(self._handlers) < _CACHED_METHODS:

@@ -18,6 +18,7 @@ import threading
 import time
 from bisect import bisect_left
 
+from dataplane.metrics import grpc_group, rest_group
 from keyset.usage import (ALLOWED, BUCKETS, LATENCY_BOUNDS, MAX_REASON_LENGTH, MAX_REASONS, OTHER_REASON,
                           outcome_of)
 
@@ -110,20 +111,35 @@ def reason_of(status: int, body: bytes) -> str:
     return text.removeprefix("Forbidden: ")[:MAX_REASON_LENGTH]
 
 
-def counting(send, usage: Usage, key, started: float):
-    """REST's `send`, wrapped to count the request when its response ends."""
-    status = 0
+class Tally:
+    """One REST request's end, counted: its `send`, wrapped, notes the status
+    and, when the response's last part goes, counts the request in the
+    front's metrics (dataplane/metrics.py) and, once its key is known
+    (`key`), in the key's usage."""
 
-    async def counting_send(message):
-        nonlocal status
+    __slots__ = ("_send", "cluster", "key", "metrics", "path", "started", "status", "usage")
+
+    def __init__(self, send, usage: Usage | None, metrics, path: str, started: float) -> None:
+        self._send, self.usage, self.metrics, self.path, self.started = send, usage, metrics, path, started
+        self.key = None
+        self.cluster = "none"
+        self.status = 0
+
+    def granted(self, grant) -> None:
+        self.key, self.cluster = grant.key, grant.cluster.id
+
+    async def send(self, message) -> None:
         if message["type"] == "http.response.start":
-            status = message["status"]
+            self.status = message["status"]
         elif not message.get("more_body"):
+            status = self.status
+            seconds = time.perf_counter() - self.started
             reason = reason_of(status, message.get("body", b"")) if status >= 400 else ""
-            usage.ended(key, "rest", status, reason, time.perf_counter() - started)
-        await send(message)
-
-    return counting_send
+            if self.key is not None and self.usage is not None:
+                self.usage.ended(self.key, "rest", status, reason, seconds)
+            if self.metrics is not None:
+                self.metrics.ended(self.cluster, "rest", rest_group(self.path), status, reason, seconds)
+        await self._send(message)
 
 
 # The key of the gRPC call running in this task (each call is a task of its
@@ -135,11 +151,12 @@ _GRPC_STATUS = {"UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "RESOURCE_EXHA
                 "DEADLINE_EXCEEDED": 504}
 
 
-def grpc_ended(usage: Usage, context, started: float, failed: bool) -> None:
-    """Counts a gRPC call whose key was known (`granted`), by the status it ended with."""
-    grant = granted.get(None)
-    if grant is None:
+def grpc_ended(usage: Usage | None, metrics, method: str, context, started: float, failed: bool) -> None:
+    """Counts a gRPC call by the status it ended with: in the front's metrics,
+    and in its key's usage when the key was known (`granted`)."""
+    if usage is None and metrics is None:
         return
+    grant = granted.get(None)
     code = context.code()
     if code is None:
         status = 500 if failed else 200
@@ -148,4 +165,9 @@ def grpc_ended(usage: Usage, context, started: float, failed: bool) -> None:
     reason = (context.details() or "") if status in (401, 403) else ""
     if isinstance(reason, bytes):
         reason = reason.decode("utf-8", "replace")
-    usage.ended(grant.key, "grpc", status, reason.removeprefix("Forbidden: "), time.perf_counter() - started)
+    reason, seconds = reason.removeprefix("Forbidden: "), time.perf_counter() - started
+    if grant is not None and usage is not None:
+        usage.ended(grant.key, "grpc", status, reason, seconds)
+    if metrics is not None:
+        metrics.ended(grant.cluster.id if grant is not None else "none", "grpc", grpc_group(method), status, reason,
+                      seconds)
