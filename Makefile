@@ -37,7 +37,7 @@ test: secrets $(NODE_DEPS)
 # The data plane's performance ratios (issue 5) and the key set at scale
 # (issue 15, on PostgreSQL when DATABASE_URL is one), and what a value_exists
 # token costs a real node against a plain JWT (issue 21); figures, not pass/fail.
-# BENCH_ONLY=front, BENCH_ONLY=keyset, BENCH_ONLY=tls, BENCH_ONLY=ryw, BENCH_ONLY=fronts or BENCH_ONLY=value_exists
+# BENCH_ONLY=front, BENCH_ONLY=keyset, BENCH_ONLY=tls, BENCH_ONLY=ryw, BENCH_ONLY=fronts, BENCH_ONLY=value_exists or BENCH_ONLY=usage
 # runs one part alone; ryw (read-your-writes, 100 rounds per set-up and key kind) fails if a round does.
 bench: secrets
 	$(PY) -m bench.dataplane
@@ -47,6 +47,7 @@ bench: secrets
 	$(PY) -m bench.read_your_writes
 	$(PY) -m bench.fronts
 	$(PY) -m bench.value_exists
+	$(PY) -m bench.usage_counting
 
 # ruff (pinned in requirements.txt) with the rules of ruff.toml.
 lint: install

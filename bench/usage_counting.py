@@ -1,9 +1,10 @@
 """`make bench` (alone: `BENCH_ONLY=usage make bench`): what counting each
-key's usage (dataplane/usage.py) adds per request at the front (issue 24,
-goal: at most 3 % fewer requests per second).
+key's usage (dataplane/usage.py) and the front's Prometheus metrics
+(dataplane/metrics.py) add per request at the front (issue 24, goal: at most
+3 % fewer requests per second).
 
 Two data planes side by side, one counting (DATAPLANE_COUNT_USAGE on, the
-default) and one not, each with the same embedded collection, loaded in turn
+default, and DATAPLANE_METRICS_PORT set) and one with neither, each with the same embedded collection, loaded in turn
 with count over REST and over gRPC, 32 keep-alive connections, alternating
 which goes first. Each row gives req/s and the server's CPU time per request
 (from /proc), and the ratios counting/not of both.
@@ -34,6 +35,8 @@ def _start(data_dir: Path, *, counting: bool) -> tuple[subprocess.Popen, int, in
         "DATAPLANE_HOST": "127.0.0.1", "DATAPLANE_PORT": str(port), "DATAPLANE_GRPC_PORT": str(grpc_port),
         "DATAPLANE_DATA_DIR": str(data_dir), "DATAPLANE_RUN_DIR": str(data_dir / "run"),
         "DATAPLANE_COUNT_USAGE": "true" if counting else "false"}
+    if counting:
+        env["DATAPLANE_METRICS_PORT"] = str(_free_port())
     process = subprocess.Popen([sys.executable, "-m", "dataplane"], cwd=ROOT, env=env,
                                stderr=subprocess.DEVNULL, preexec_fn=lambda: _pin(0))
     deadline = time.monotonic() + 60
@@ -101,7 +104,7 @@ def counting_vs_not(tmp: Path, token: str, manage: str, rounds: int, seconds: fl
 
 
 def print_counting(rounds: int, seconds: float, result: dict) -> None:
-    print(f"Usage counting at the front (count on an embedded cluster), 32 connections, median of {rounds} x "
+    print(f"Usage counting and metrics at the front (count on an embedded cluster), 32 connections, median of {rounds} x "
           f"{seconds:g} s:")
     for proto in PROTOCOLS:
         on, off = result[(proto, True)], result[(proto, False)]

@@ -64,6 +64,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every request is counted, whatever a later middleware answers (console/metrics.py).
+    "console.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "console.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -327,6 +329,13 @@ CELERY_BEAT_SCHEDULE = {
     "key-expiry-reminders": {"task": "apikeys.tasks.expiry_reminders_task", "schedule": 3600.0},
     "roll-up-key-usage": {"task": "apikeys.tasks.usage_rollup_task", "schedule": 600.0},
 }
+# The console's Prometheus metrics (console/metrics.py) at /metrics, for a
+# scraper that sends `Authorization: Bearer <this>`; unset, /metrics is 404.
+CONSOLE_METRICS_TOKEN = env.str("CONSOLE_METRICS_TOKEN", default="")
+# Where each console process writes its metrics (prometheus_client's
+# multiprocess mode): read by prometheus_client when first imported, so set here.
+PROMETHEUS_MULTIPROC_DIR = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics"))
+Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 # Per-minute usage rows (apikeys/usage.py) are kept this long, hourly ones this many days.
 USAGE_MINUTE_RETENTION_HOURS = env.int("USAGE_MINUTE_RETENTION_HOURS", default=48, low=8, high=24 * 30)
 USAGE_HOUR_RETENTION_DAYS = env.int("USAGE_HOUR_RETENTION_DAYS", default=90, low=1, high=3660)

@@ -212,11 +212,11 @@ class Collector:
         yield latency
 
         for name, help_text, values in (
-            ("forwarded_requests", "Requests forwarded to a node of a qdrant cluster, by the node that answered.",
+            (PREFIX + "forwarded_requests", "Requests forwarded to a node of a qdrant cluster, by the node that answered.",
              forwarded),
-            ("failovers", "Requests moved to another node after this node did not answer.", failovers),
+            (PREFIX + "failovers", "Requests moved to another node after this node did not answer.", failovers),
         ):
-            family = CounterMetricFamily(PREFIX + name, help_text, labels=["cluster", "node", "protocol"])
+            family = CounterMetricFamily(name, help_text, labels=["cluster", "node", "protocol"])
             for place, count in sorted(values.items()):
                 family.add_metric(list(place), count)
             yield family
