@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 
-.PHONY: run test bench install secrets migrate lint docs qdrant clean
+.PHONY: run test bench install secrets migrate lint docs qdrant clean vendor
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ NODE_DEPS := $(if $(shell command -v npm),node_modules/.package-lock.json)
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	touch $@
+
+# uPlot's dist files, served from static/ (no CDN): vendored in
+# static/vendor/uplot/, copied again from the package.json-pinned package.
+vendor: node_modules/.package-lock.json
+	cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css node_modules/uplot/LICENSE \
+		static/vendor/uplot/
 
 test: secrets $(NODE_DEPS)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apikeys.models import AdminKey, DatabaseApiKey, KeyUsage, UsagePeriod
-from keyset.usage import BUCKETS
+from keyset.usage import BUCKETS, quantile
 
 _MODELS = {"database": DatabaseApiKey, "admin": AdminKey}
 _PLACE = ("key_kind", "key_id", "period", "start", "protocol", "outcome", "reason")
@@ -124,3 +124,90 @@ def usage_rollup(now: datetime | None = None) -> int:
     KeyUsage.objects.filter(period=UsagePeriod.HOUR,
                             start__lt=now - timedelta(days=settings.USAGE_HOUR_RETENTION_DAYS)).delete()
     return len(hours)
+
+
+# The windows a page or the API shows: (length, bucket, period read).
+WINDOWS = {
+    "hour": (timedelta(hours=1), timedelta(minutes=1)),
+    "day": (timedelta(days=1), timedelta(minutes=30)),
+    "30d": (timedelta(days=30), timedelta(days=1)),
+}
+OUTCOME_LABELS = {"allowed": "Allowed", "401": "401 Unauthorized", "403": "403 Forbidden", "429": "429 Too many",
+                  "5xx": "5xx Failed"}
+
+
+def _rows(where: Q, since: datetime, now: datetime):
+    """Usage rows from `since` to `now`: hour rows for the hours beat has rolled
+    up, minute rows after them (the hour going on, and any not rolled up yet)."""
+    if now - since <= timedelta(hours=settings.USAGE_MINUTE_RETENTION_HOURS):
+        return KeyUsage.objects.filter(where, period=UsagePeriod.MINUTE, start__gte=since, start__lt=now)
+    rolled = (KeyUsage.objects.filter(period=UsagePeriod.HOUR, start__gte=since).order_by("-start")
+              .values_list("start", flat=True).first())
+    until = rolled + timedelta(hours=1) if rolled else since
+    return KeyUsage.objects.filter(
+        where & (Q(period=UsagePeriod.HOUR, start__gte=since, start__lt=until)
+                 | Q(period=UsagePeriod.MINUTE, start__gte=until, start__lt=now)))
+
+
+def usage_series(*, key=None, cluster=None, window: str = "day", now: datetime | None = None) -> dict:
+    """Requests of a key (or of every key of a cluster) over `window` ("hour",
+    "day", "30d"), in buckets: counts by outcome, p50 and p99 latency (from
+    the histograms, in ms), the refusals with their reasons, and for a cluster
+    its top keys."""
+    length, step = WINDOWS[window]
+    now = now or timezone.now()
+    seconds = int(step.total_seconds())
+    end = datetime.fromtimestamp((int(now.timestamp()) // seconds + 1) * seconds, UTC)
+    start = end - length
+    starts = [start + step * n for n in range(int(length / step))]
+    where = Q(key_id=key.id) if key is not None else Q(cluster_id=cluster.id)
+    outcomes = {name: [0] * len(starts) for name in OUTCOME_LABELS}
+    latency = [[0] * BUCKETS for _ in starts]
+    refusals: dict[tuple, int] = defaultdict(int)
+    keys: dict[tuple, int] = defaultdict(int)
+    for row in _rows(where, start, end).iterator():
+        index = int((row.start - start) / step)
+        if not 0 <= index < len(starts):
+            continue
+        outcomes.setdefault(row.outcome, [0] * len(starts))[index] += row.count
+        latency[index] = [a + b for a, b in zip(latency[index], row.latency, strict=True)]
+        if row.outcome != "allowed":
+            refusals[(row.outcome, row.reason)] += row.count
+        keys[(row.key_kind, row.key_id)] += row.count
+    def ms(histogram, q):
+        value = quantile(histogram, q)
+        return None if value is None else round(value * 1000, 1)
+
+    series = {
+        "window": window, "step_seconds": seconds, "starts": [int(s.timestamp()) for s in starts],
+        "outcomes": outcomes, "labels": OUTCOME_LABELS,
+        "p50_ms": [ms(h, 0.5) for h in latency], "p99_ms": [ms(h, 0.99) for h in latency],
+        "total": sum(sum(counts) for counts in outcomes.values()),
+        "refusals": [{"outcome": outcome, "reason": reason, "count": count}
+                     for (outcome, reason), count in sorted(refusals.items(), key=lambda item: -item[1])],
+    }
+    if cluster is not None:
+        series["top_keys"] = _top_keys(keys)
+    return series
+
+
+def usage_table(series: dict) -> list[dict]:
+    """The buckets that had requests, as rows: what the page's table (the chart without JavaScript) shows."""
+    rows = []
+    for index, start in enumerate(series["starts"]):
+        counts = [series["outcomes"][name][index] for name in series["labels"]]
+        if any(counts):
+            rows.append({"start": datetime.fromtimestamp(start, UTC), "counts": counts,
+                         "p50_ms": series["p50_ms"][index], "p99_ms": series["p99_ms"][index]})
+    return rows
+
+
+def _top_keys(keys: dict, limit: int = 10) -> list[dict]:
+    top = sorted(keys.items(), key=lambda item: -item[1])[:limit]
+    names = {}
+    for kind, model in _MODELS.items():
+        ids = [key_id for (k, key_id), _ in top if k == kind]
+        names.update({(kind, key.id): key for key in model.objects.filter(id__in=ids)})
+    return [{"kind": kind, "id": str(key_id), "name": names[(kind, key_id)].name if (kind, key_id) in names else "",
+             "url": names[(kind, key_id)].get_absolute_url() if (kind, key_id) in names else "", "count": count}
+            for (kind, key_id), count in top]
