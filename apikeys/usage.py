@@ -180,7 +180,7 @@ def usage_series(*, key=None, cluster=None, window: str = "day", now: datetime |
 
     series = {
         "window": window, "step_seconds": seconds, "starts": [int(s.timestamp()) for s in starts],
-        "outcomes": outcomes, "labels": OUTCOME_LABELS,
+        "outcomes": outcomes, "labels": OUTCOME_LABELS, "order": list(OUTCOME_LABELS),
         "p50_ms": [ms(h, 0.5) for h in latency], "p99_ms": [ms(h, 0.99) for h in latency],
         "total": sum(sum(counts) for counts in outcomes.values()),
         "refusals": [{"outcome": outcome, "reason": reason, "count": count}

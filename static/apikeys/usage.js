@@ -7,7 +7,7 @@
   if (!source || typeof uPlot === "undefined") return;
   var data = JSON.parse(source.textContent);
   var COLOURS = { "allowed": "#2f9e6b", "401": "#c98a1b", "403": "#d9534f", "429": "#7b61c9", "5xx": "#5a5a5a" };
-  var names = Object.keys(data.labels);
+  var names = data.order;  // not Object.keys: it puts "401" before "allowed"
 
   function width(element) {
     return Math.max(280, element.clientWidth);
