@@ -52,7 +52,7 @@ def test_a_clusters_page_shows_its_traffic_and_top_keys(client, client_of, crede
     report(client, credential, quiet, 2, minutes_ago=60 * 30)  # more than a day ago
     page = client_of(owner).get(f"{cluster_url(cluster)}?usage=30d").content.decode()
     assert "32 requests in the last 30 days" in page
-    assert page.index('data-top-key="%s"' % busy.id) < page.index('data-top-key="%s"' % quiet.id)
+    assert page.index(f'data-top-key="{busy.id}"') < page.index(f'data-top-key="{quiet.id}"')
     day = client_of(owner).get(cluster_url(cluster)).content.decode()
     assert "30 requests in the last day" in day
 
