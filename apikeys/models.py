@@ -136,6 +136,16 @@ def validate_networks(networks) -> None:
             raise ValidationError(f"{network[:60]} is not a network in CIDR notation.") from None
 
 
+def unused_window() -> timedelta:
+    return timedelta(days=settings.KEY_UNUSED_DAYS)
+
+
+def unused_condition(now) -> models.Q:
+    """Keys not used since KEY_UNUSED_DAYS ago: last used before then, or never and made before then."""
+    since = now - unused_window()
+    return models.Q(last_used_at__lt=since) | models.Q(last_used_at__isnull=True, created_at__lt=since)
+
+
 class Protocol(models.TextChoices):
     """How a key was last used at the front."""
 
@@ -262,6 +272,18 @@ class IssuedKey(models.Model):
     def state(self) -> KeyState:
         """The one rule for every page, list and the API: apikeys/states.py."""
         return state_of(self)
+
+    @property
+    def unused(self) -> bool:
+        """Working but not used for KEY_UNUSED_DAYS (nor ever, and made that long ago): a key to question."""
+        return self.state in WORKING_STATES and not self.used_since(timezone.now() - unused_window())
+
+    @property
+    def unused_days(self) -> int:
+        return settings.KEY_UNUSED_DAYS
+
+    def used_since(self, moment) -> bool:
+        return (self.last_used_at or self.created_at) >= moment
 
     @property
     def expires_in(self) -> str | None:
@@ -462,3 +484,16 @@ class KeyUsage(models.Model):
         ]
         indexes = [models.Index(fields=["cluster_id", "period", "start"], name="usage_by_cluster"),
                    models.Index(fields=["period", "start"], name="usage_by_time")]
+
+
+class UsageDigest(models.Model):
+    """That an account's weekly key digest (apikeys/digest.py) for the week
+    starting `week` was sent: claimed in the sending transaction, so two runs at
+    once send it once."""
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="+")
+    week = models.DateField()  # the Monday (UTC) the week starts
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "week"], name="one_digest_per_week")]

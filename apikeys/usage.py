@@ -136,7 +136,7 @@ OUTCOME_LABELS = {"allowed": "Allowed", "401": "401 Unauthorized", "403": "403 F
                   "5xx": "5xx Failed"}
 
 
-def _rows(where: Q, since: datetime, now: datetime):
+def usage_rows(where: Q, since: datetime, now: datetime):
     """Usage rows from `since` to `now`: hour rows for the hours beat has rolled
     up, minute rows after them (the hour going on, and any not rolled up yet)."""
     if now - since <= timedelta(hours=settings.USAGE_MINUTE_RETENTION_HOURS):
@@ -165,7 +165,7 @@ def usage_series(*, key=None, cluster=None, window: str = "day", now: datetime |
     latency = [[0] * BUCKETS for _ in starts]
     refusals: dict[tuple, int] = defaultdict(int)
     keys: dict[tuple, int] = defaultdict(int)
-    for row in _rows(where, start, end).iterator():
+    for row in usage_rows(where, start, end).iterator():
         index = int((row.start - start) / step)
         if not 0 <= index < len(starts):
             continue

@@ -328,6 +328,7 @@ CELERY_BEAT_SCHEDULE = {
     "prune-key-set-changes": {"task": "fronts.tasks.keyset_prune_task", "schedule": 300.0},
     "key-expiry-reminders": {"task": "apikeys.tasks.expiry_reminders_task", "schedule": 3600.0},
     "roll-up-key-usage": {"task": "apikeys.tasks.usage_rollup_task", "schedule": 600.0},
+    "weekly-key-digest": {"task": "apikeys.tasks.usage_digest_task", "schedule": 3600.0},
 }
 # The console's Prometheus metrics (console/metrics.py) at /metrics, for a
 # scraper that sends `Authorization: Bearer <this>`; unset, /metrics is 404.
@@ -336,6 +337,11 @@ CONSOLE_METRICS_TOKEN = env.str("CONSOLE_METRICS_TOKEN", default="")
 # multiprocess mode): read by prometheus_client when first imported, so set here.
 PROMETHEUS_MULTIPROC_DIR = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics"))
 Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+# A working key not used for this many days is marked "Unused" in lists, can
+# be filtered, and is named in reminders and the weekly digest (apikeys/digest.py).
+KEY_UNUSED_DAYS = env.int("KEY_UNUSED_DAYS", default=30, low=1, high=3650)
+# The weekly digest names keys refused more than this many times in its week.
+DIGEST_REFUSALS_OVER = env.int("DIGEST_REFUSALS_OVER", default=100, low=0, high=10**9)
 # Per-minute usage rows (apikeys/usage.py) are kept this long, hourly ones this many days.
 USAGE_MINUTE_RETENTION_HOURS = env.int("USAGE_MINUTE_RETENTION_HOURS", default=48, low=8, high=24 * 30)
 USAGE_HOUR_RETENTION_DAYS = env.int("USAGE_HOUR_RETENTION_DAYS", default=90, low=1, high=3660)
