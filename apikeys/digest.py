@@ -1,7 +1,8 @@
 """The weekly key digest: once a week (the first hourly run from Monday 00:00
 UTC), each account's owners get one email naming its keys not used for
-KEY_UNUSED_DAYS and those refused more than DIGEST_REFUSALS_OVER times in the
-last 7 days (with the reasons), or none when there is nothing to say.
+KEY_UNUSED_DAYS, those refused more than DIGEST_REFUSALS_OVER times in the
+last 7 days (with the reasons), and those used from an address first seen
+this week (KeyAddress), or none when there is nothing to say.
 
 Claimed as the expiry reminders are (apikeys/reminders.py): a UsageDigest row,
 unique per account and week, inserted in the transaction that sends.
@@ -20,7 +21,7 @@ from django.utils import timezone
 
 from accounts.models import Account, Membership
 from accounts.roles import Role
-from apikeys.models import AdminKey, DatabaseApiKey, UsageDigest, unused_condition
+from apikeys.models import AdminKey, DatabaseApiKey, KeyAddress, UsageDigest, unused_condition
 from apikeys.states import WORKING_STATES
 from apikeys.usage import usage_rows
 
@@ -45,7 +46,17 @@ def digest_of(account: Account, now: datetime) -> dict:
     refused = [(keys[key_id], sum(reasons.values()), sorted(reasons.items(), key=lambda item: -item[1]))
                for key_id, reasons in refusals.items()
                if key_id in keys and sum(reasons.values()) > settings.DIGEST_REFUSALS_OVER]
-    return {"unused": unused, "refused": sorted(refused, key=lambda item: -item[1])}
+    # Addresses first seen this week by keys that had been used from another before it.
+    week_ago = now - timedelta(days=7)
+    seen = KeyAddress.objects.filter(key_id__in=list(keys))
+    older = set(seen.filter(first_seen__lt=week_ago).values_list("key_id", flat=True))
+    addresses: dict = defaultdict(list)
+    for key_id, ip in seen.filter(first_seen__gte=week_ago, key_id__in=older).order_by("first_seen").values_list(
+            "key_id", "ip"):
+        addresses[key_id].append(ip)
+    new_addresses = [(keys[key_id], ips) for key_id, ips in addresses.items()]
+    return {"unused": unused, "refused": sorted(refused, key=lambda item: -item[1]),
+            "new_addresses": sorted(new_addresses, key=lambda item: item[0].name)}
 
 
 def _message(account: Account, digest: dict) -> tuple[str, str]:
@@ -62,7 +73,13 @@ def _message(account: Account, digest: dict) -> tuple[str, str]:
                          + "; ".join(f"{reason} ×{n}" for reason, n in reasons[:3])
                          + f" {settings.CONSOLE_URL}{key.get_absolute_url()}")
         lines.append("")
-    subject = f"Keys of {account.name}: {len(digest['unused'])} unused, {len(digest['refused'])} often refused"
+    if digest["new_addresses"]:
+        lines.append("Used from new addresses this week (check they are yours):")
+        lines += [f"- {key.name} (…{key.postfix}) of {key.cluster.name}: {', '.join(ips)} "
+                  f"{settings.CONSOLE_URL}{key.get_absolute_url()}" for key, ips in digest["new_addresses"]]
+        lines.append("")
+    subject = (f"Keys of {account.name}: {len(digest['unused'])} unused, {len(digest['refused'])} often refused, "
+               f"{len(digest['new_addresses'])} used from new addresses")
     return subject, "\n".join(lines)
 
 
@@ -79,7 +96,7 @@ def send_usage_digests(*, now: datetime | None = None) -> int:
         try:
             with transaction.atomic():
                 UsageDigest.objects.create(account=account, week=week)
-                if owners and (digest["unused"] or digest["refused"]):
+                if owners and (digest["unused"] or digest["refused"] or digest["new_addresses"]):
                     subject, body = _message(account, digest)
                     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, owners)
                     sent += 1

@@ -497,3 +497,20 @@ class UsageDigest(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account", "week"], name="one_digest_per_week")]
+
+
+class KeyAddress(models.Model):
+    """An address a key was used from, and when first (fronts' last-used
+    reports, apikeys/usage.py): the weekly digest names keys used from a new
+    one. At most MAX_KEY_ADDRESSES a key."""
+
+    key_kind = models.CharField(max_length=16)
+    key_id = models.UUIDField()
+    ip = models.GenericIPAddressField()
+    first_seen = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["key_id", "ip"], name="one_row_per_key_address")]
+
+
+MAX_KEY_ADDRESSES = 100

@@ -211,3 +211,28 @@ def _top_keys(keys: dict, limit: int = 10) -> list[dict]:
     return [{"kind": kind, "id": str(key_id), "name": names[(kind, key_id)].name if (kind, key_id) in names else "",
              "url": names[(kind, key_id)].get_absolute_url() if (kind, key_id) in names else "", "count": count}
             for (kind, key_id), count in top]
+
+
+def addresses_seen(uses: list) -> None:
+    """Notes the addresses keys were used from ((kind, key id, when, ip) of a
+    last-used report), first sightings only, at most MAX_KEY_ADDRESSES a key."""
+    from django.db.models import Count
+
+    from apikeys.models import MAX_KEY_ADDRESSES, KeyAddress
+
+    uses = [(kind, str(key_id), when, ip) for kind, key_id, when, ip in uses if ip]
+    if not uses:
+        return
+    key_ids = {key_id for _, key_id, _, _ in uses}
+    known = {(str(key_id), ip) for key_id, ip in KeyAddress.objects.filter(key_id__in=key_ids)
+             .values_list("key_id", "ip")}
+    held = dict(KeyAddress.objects.filter(key_id__in=key_ids).values_list("key_id").annotate(n=Count("id"))
+                .values_list("key_id", "n"))
+    held = {str(key_id): n for key_id, n in held.items()}
+    new = {}
+    for kind, key_id, when, ip in uses:
+        if (key_id, ip) in known or (key_id, ip) in new or held.get(key_id, 0) >= MAX_KEY_ADDRESSES:
+            continue
+        held[key_id] = held.get(key_id, 0) + 1
+        new[(key_id, ip)] = KeyAddress(key_kind=kind, key_id=key_id, ip=ip, first_seen=when)
+    KeyAddress.objects.bulk_create(new.values(), ignore_conflicts=True)

@@ -27,7 +27,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import require_operator, require_recent_authentication
-from apikeys.usage import usage_record
+from apikeys.usage import addresses_seen, usage_record
 from audit.services import client_ip
 from fronts import rows, selectors
 from fronts.changelog import CONTACT_STALE_SECONDS
@@ -132,6 +132,7 @@ def last_used(request):
     with transaction.atomic():
         for kind, key_id, when, ip, protocol in parsed:
             rows.record_last_used(kind, key_id, when, ip, protocol, interval_seconds=wire.LAST_USED_INTERVAL_SECONDS)
+        addresses_seen([(kind, key_id, when, ip) for kind, key_id, when, ip, _ in parsed])
     if usage:
         usage_record(usage)
     return JsonResponse({"ok": True})

@@ -59,3 +59,29 @@ def test_the_weekly_digest_names_unused_and_often_refused_keys_once(owner, accou
     assert "forgotten key" in body and "films writer" in body and "rarely refused" not in body
     assert "150 refusals: 403: Write access to collection films is required ×150" in body
     assert send_usage_digests() == 0 and len(mailoutbox) == 1  # once a week
+
+
+def test_the_digest_names_keys_used_from_a_new_address(client, owner, account, cluster, mailoutbox):
+    import io
+
+    from django.core.management import call_command
+
+    from keyset import wire
+
+    out = io.StringIO()
+    call_command("create_front_credential", "edge-1", stdout=out, stderr=io.StringIO())
+    headers = {"Authorization": f"Bearer {out.getvalue().strip()}"}
+    roaming = make_key(cluster, by=owner, name="roaming key")[0]
+    homebody = make_key(cluster, by=owner, name="homebody key")[0]
+    now = timezone.now().timestamp()
+    month_ago = now - 30 * 86400
+    for uses in ([["database", str(roaming.id), month_ago, "10.0.0.5", "rest"],
+                  ["database", str(homebody.id), month_ago, "10.0.0.6", "rest"]],
+                 [["database", str(roaming.id), now - 60, "198.51.100.23", "grpc"],
+                  ["database", str(homebody.id), now - 60, "10.0.0.6", "rest"]]):
+        assert client.post(wire.LAST_USED_PATH, uses, content_type="application/json", headers=headers
+                           ).status_code == 200
+    assert send_usage_digests() == 1
+    body = mailoutbox[0].body
+    assert "Used from new addresses this week" in body and "roaming key" in body and "198.51.100.23" in body
+    assert "homebody key" not in body
