@@ -1,6 +1,6 @@
 """Usage charts in Chromium after known traffic (issue 24): requests made
 through two fronts, over REST and gRPC, allowed and refused, are the counts
-the key's page and the cluster's page show, drawn (uPlot) and in their
+the management API answers and the key's page and the cluster's page show, drawn (uPlot) and in their
 table, at 390 and 1280 px, without overflowing the viewport. Screenshots go
 to SCREENSHOT_DIR (else a temporary directory, printed)."""
 
@@ -16,6 +16,7 @@ from apikeys.models import KeyUsage
 from tests.fixtures.apikeys import cluster_url
 from tests.fixtures.dataplane import MANAGE, DataPlaneProcess, collection_rule, free_port, mint
 from tests.fixtures.worker import wait_for
+from tests.test_api_support import api_as, url
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore:Api key is used with an insecure connection")]
 
@@ -58,8 +59,8 @@ def traffic(front, reader: str, *, allowed: int, refused: int, grpc_allowed: int
     client.close()
 
 
-def test_charts_show_the_requests_made_through_two_fronts(chromium, live_server, dataplane, second_front, cluster,
-                                                          owner, screenshots):
+def test_charts_and_the_api_show_the_requests_made_through_two_fronts(chromium, live_server, dataplane, second_front,
+                                                                      cluster, account, owner, screenshots):
     _, manage = mint(cluster, MANAGE, by=owner, name="setup key")
     key, reader = mint(cluster, collection_rule("films", "r"), by=owner, name="films reader")
     for front in (dataplane, second_front):
@@ -75,6 +76,12 @@ def test_charts_show_the_requests_made_through_two_fronts(chromium, live_server,
         return {row["outcome"]: row["total"] for row in rows}
 
     assert wait_for(lambda: counted() == {"allowed": allowed, "403": refused} and counted(), timeout=15)
+    # The management API's series (a console extension) count the same.
+    series = api_as(owner, account).get(url("database-api-key-usage", account, database_api_key_id=key.id),
+                                        {"window": "hour"}).json()
+    assert sum(b["allowed"] for b in series["buckets"]) == allowed
+    assert sum(b["forbidden"] for b in series["buckets"]) == refused
+    assert series["refusals"] == [{"outcome": "403", "reason": REFUSED, "count": refused}]
 
     context = chromium.new_context(base_url=live_server.url)
     page = context.new_page()
