@@ -194,6 +194,8 @@ class DataPlane:
                     await self.control.start()
                     await asyncio.to_thread(self.keystore.start)
                     await self.engine.start()
+                    if self.usage is not None:
+                        self.usage.loop = asyncio.get_running_loop()  # where the counts change (usage.Usage)
                     self.last_used.start()
                     if self._metrics_writer is not None:
                         self._metrics_writer.start()

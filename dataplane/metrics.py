@@ -83,33 +83,31 @@ class Metrics:
         # (cluster, node, protocol) -> requests a node answered / requests moved off it after it failed
         self.forwarded: dict[tuple, int] = {}
         self.failovers: dict[tuple, int] = {}
-        self._lock = threading.Lock()
 
     def ended(self, cluster: str, protocol: str, group: str, status: int, reason: str, seconds: float) -> None:
+        """On the event loop's thread only (no lock: `snapshot` copies under the GIL)."""
         place = (cluster, protocol, group, outcome_of(status), refusal_kind(status, reason) if status >= 400 else "")
-        bucket = bisect_left(LATENCY_BOUNDS, seconds) + 1
-        with self._lock:
-            counts = self.requests.get(place)
-            if counts is None:
-                counts = self.requests[place] = [0] * (BUCKETS + 1) + [0.0]
-            counts[0] += 1
-            counts[bucket] += 1
-            counts[-1] += seconds
+        counts = self.requests.get(place)
+        if counts is None:
+            counts = self.requests[place] = [0] * (BUCKETS + 1) + [0.0]
+        counts[0] += 1
+        counts[bisect_left(LATENCY_BOUNDS, seconds) + 1] += 1
+        counts[-1] += seconds
 
     def forward(self, cluster: str, node: str, protocol: str, failed: list[str] = ()) -> None:
         """A request forwarded to `node`, after the nodes in `failed` did not answer."""
-        with self._lock:
-            place = (cluster, node, protocol)
-            self.forwarded[place] = self.forwarded.get(place, 0) + 1
-            for other in failed:
-                place = (cluster, other, protocol)
-                self.failovers[place] = self.failovers.get(place, 0) + 1
+        place = (cluster, node, protocol)
+        self.forwarded[place] = self.forwarded.get(place, 0) + 1
+        for other in failed:
+            place = (cluster, other, protocol)
+            self.failovers[place] = self.failovers.get(place, 0) + 1
 
     def snapshot(self) -> dict:
-        with self._lock:
-            return {"requests": [[*place, *counts] for place, counts in self.requests.items()],
-                    "forwarded": [[*place, n] for place, n in self.forwarded.items()],
-                    "failovers": [[*place, n] for place, n in self.failovers.items()]}
+        """From the writer's thread: list() and tuple() copy a dict's items and a list whole under the GIL,
+        so a row is never seen half-counted."""
+        return {"requests": [[*place, *tuple(counts)] for place, counts in list(self.requests.items())],
+                "forwarded": [[*place, n] for place, n in list(self.forwarded.items())],
+                "failovers": [[*place, n] for place, n in list(self.failovers.items())]}
 
 
 class Writer:

@@ -4,17 +4,17 @@
 
 `Usage.ended` is the one call a request that presented a known key makes
 when it ends, REST or gRPC: a clock read, one dict lookup and two integer
-increments under an uncontended lock (the reporting thread takes the dict
-whole). Refusals also keep their reason, at most keyset.usage.MAX_REASONS a
+increments, no lock (the event loop's thread alone changes the counts; the
+reporting thread has the loop hand them over). Refusals also keep their reason, at most keyset.usage.MAX_REASONS a
 key a minute, so a key's rows stay bounded whatever its clients send.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextvars
 import json
 import logging
-import threading
 import time
 from bisect import bisect_left
 
@@ -30,17 +30,22 @@ MAX_ROWS = 200_000
 
 
 class Usage:
+    """Counts kept by the event loop's thread alone (REST and gRPC both run on
+    it), so the request path takes no lock: the reporting thread has the loop
+    itself swap the counts out (`take`, `give_back`)."""
+
     def __init__(self) -> None:
         # (kind, key id, minute, protocol, outcome, reason) -> [count, *latency buckets]
         self._counts: dict[tuple, list[int]] = {}
         # (key id, minute) -> reasons seen: bounds the rows one key can make
         self._reasons: dict[tuple[str, int], set[str]] = {}
-        self._lock = threading.Lock()
+        self.loop = None  # the serving event loop, set at start (DataPlane.lifespan)
         self.dropped = 0
 
     def ended(self, key, protocol: str, status: int, reason: str, seconds: float) -> None:
         """A request with `key` (a dataplane.keystore.KeyEntry) ended with `status`
-        after `seconds`; `reason` is the refusal's message (ignored when allowed)."""
+        after `seconds`; `reason` is the refusal's message (ignored when allowed).
+        On the event loop's thread only."""
         minute = int(time.time()) // 60
         outcome = outcome_of(status)
         if outcome == ALLOWED:
@@ -48,54 +53,72 @@ class Usage:
         else:
             reason = self._reason(key.id, minute, reason)
         place = (key.kind, key.id, minute, protocol, outcome, reason)
-        bucket = bisect_left(LATENCY_BOUNDS, seconds) + 1
-        with self._lock:
-            counts = self._counts.get(place)
-            if counts is None:
-                if len(self._counts) >= MAX_ROWS:
-                    self.dropped += 1
-                    return
-                counts = self._counts[place] = [0] * (BUCKETS + 1)
-            counts[0] += 1
-            counts[bucket] += 1
+        counts = self._counts.get(place)
+        if counts is None:
+            if len(self._counts) >= MAX_ROWS:
+                self.dropped += 1
+                return
+            counts = self._counts[place] = [0] * (BUCKETS + 1)
+        counts[0] += 1
+        counts[bisect_left(LATENCY_BOUNDS, seconds) + 1] += 1
 
     def _reason(self, key_id: str, minute: int, reason: str) -> str:
         reason = reason[:MAX_REASON_LENGTH]
-        with self._lock:
-            seen = self._reasons.get((key_id, minute))
-            if seen is None:
-                seen = self._reasons[(key_id, minute)] = set()
-            if reason in seen:
-                return reason
-            if len(seen) >= MAX_REASONS:
-                return OTHER_REASON
-            seen.add(reason)
+        seen = self._reasons.get((key_id, minute))
+        if seen is None:
+            seen = self._reasons[(key_id, minute)] = set()
+        if reason in seen:
             return reason
+        if len(seen) >= MAX_REASONS:
+            return OTHER_REASON
+        seen.add(reason)
+        return reason
+
+    def _on_loop(self, function, *args):
+        """Runs `function` on the event loop's thread (where the counts change) and returns what it returns."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return function(*args)
+        done = concurrent.futures.Future()
+
+        def run():
+            try:
+                done.set_result(function(*args))
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+                done.set_exception(exc)
+
+        loop.call_soon_threadsafe(run)
+        return done.result(timeout=5)
 
     def take(self) -> list[list]:
         """The rows counted since the last take (keyset.usage.ROW), for the report."""
-        with self._lock:
-            counts, self._counts = self._counts, {}
-            # Reasons of past minutes are done with; this minute's stay (requests go on counting into it).
-            now = int(time.time()) // 60
-            self._reasons = {place: seen for place, seen in self._reasons.items() if place[1] >= now}
+        counts = self._on_loop(self._swap)
         return [[kind, key_id, minute, protocol, outcome, reason, values[0], values[1:]]
                 for (kind, key_id, minute, protocol, outcome, reason), values in counts.items()]
 
+    def _swap(self) -> dict:
+        counts, self._counts = self._counts, {}
+        # Reasons of past minutes are done with; this minute's stay (requests go on counting into it).
+        now = int(time.time()) // 60
+        self._reasons = {place: seen for place, seen in self._reasons.items() if place[1] >= now}
+        return counts
+
     def give_back(self, rows: list[list]) -> None:
         """Rows a report could not deliver: counted again, to go with the next one."""
-        with self._lock:
-            for kind, key_id, minute, protocol, outcome, reason, count, latency in rows:
-                place = (kind, key_id, minute, protocol, outcome, reason)
-                counts = self._counts.get(place)
-                if counts is None:
-                    if len(self._counts) >= MAX_ROWS:
-                        self.dropped += count
-                        continue
-                    counts = self._counts[place] = [0] * (BUCKETS + 1)
-                counts[0] += count
-                for index, value in enumerate(latency, start=1):
-                    counts[index] += value
+        self._on_loop(self._add, rows)
+
+    def _add(self, rows: list[list]) -> None:
+        for kind, key_id, minute, protocol, outcome, reason, count, latency in rows:
+            place = (kind, key_id, minute, protocol, outcome, reason)
+            counts = self._counts.get(place)
+            if counts is None:
+                if len(self._counts) >= MAX_ROWS:
+                    self.dropped += count
+                    continue
+                counts = self._counts[place] = [0] * (BUCKETS + 1)
+            counts[0] += count
+            for index, value in enumerate(latency, start=1):
+                counts[index] += value
 
 
 def reason_of(status: int, body: bytes) -> str:
