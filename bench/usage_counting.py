@@ -23,15 +23,36 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.dataplane import ROOT, _free_port, _pin, _setup, _stop, contract_env
+from bench.dataplane import ROOT, _free_port, _pin, _setup, _stop
 from bench.tls import _cpu_seconds
 
 PROTOCOLS = ("REST", "gRPC")
 
 
-def _start(data_dir: Path, *, counting: bool) -> tuple[subprocess.Popen, int, int]:
+def _console() -> tuple[subprocess.Popen, dict]:
+    """The console's contract in a process of its own: the counting front reports
+    every few seconds, and a console inside this process would slow the load
+    generator (the GIL) while it loads that front alone."""
+    from fronts.credentials import front_credential_create
+
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+                               cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               preexec_fn=lambda: _pin(1))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.2)
+    _, credential = front_credential_create(name=f"bench-usage-{os.getpid()}")
+    return process, {"KEYSET_URL": f"http://127.0.0.1:{port}", "KEYSET_CREDENTIAL": credential}
+
+
+def _start(data_dir: Path, *, counting: bool, contract: dict) -> tuple[subprocess.Popen, int, int]:
     port, grpc_port = _free_port(), _free_port()
-    env = os.environ | contract_env() | {
+    env = os.environ | contract | {
         "DATAPLANE_HOST": "127.0.0.1", "DATAPLANE_PORT": str(port), "DATAPLANE_GRPC_PORT": str(grpc_port),
         "DATAPLANE_DATA_DIR": str(data_dir), "DATAPLANE_RUN_DIR": str(data_dir / "run"),
         "DATAPLANE_COUNT_USAGE": "true" if counting else "false"}
@@ -75,9 +96,10 @@ def counting_vs_not(tmp: Path, token: str, manage: str, rounds: int, seconds: fl
     grpc_request = pb.CountPoints(collection_name="bench", exact=True).SerializeToString()
     planes = {}
     results = {(proto, on): [] for proto in PROTOCOLS for on in (True, False)}
+    console, contract = _console()
     try:
-        planes[True] = _start(tmp / "data-counting", counting=True)
-        planes[False] = _start(tmp / "data-not", counting=False)
+        planes[True] = _start(tmp / "data-counting", counting=True, contract=contract)
+        planes[False] = _start(tmp / "data-not", counting=False, contract=contract)
         for _, port, _ in planes.values():
             _fill(port, manage)
         _pin(1)
@@ -99,6 +121,7 @@ def counting_vs_not(tmp: Path, token: str, manage: str, rounds: int, seconds: fl
     finally:
         for process, _, _ in planes.values():
             _stop(process)
+        _stop(console)
     return {key: {"rps": statistics.median(o["rps"] for o in runs), "cpu": statistics.median(o["cpu_us"] for o in runs)}
             for key, runs in results.items()}
 
