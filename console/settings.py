@@ -335,8 +335,7 @@ CELERY_BEAT_SCHEDULE = {
 CONSOLE_METRICS_TOKEN = env.str("CONSOLE_METRICS_TOKEN", default="")
 # Where each console process writes its metrics (prometheus_client's
 # multiprocess mode): read by prometheus_client when first imported, so set here.
-PROMETHEUS_MULTIPROC_DIR = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics"))
-Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+PROMETHEUS_MULTIPROC_DIR = env.exported_dir("PROMETHEUS_MULTIPROC_DIR", VAR_DIR / "metrics")
 # A working key not used for this many days is marked "Unused" in lists, can
 # be filtered, and is named in reminders and the weekly digest (apikeys/digest.py).
 KEY_UNUSED_DAYS = env.int("KEY_UNUSED_DAYS", default=30, low=1, high=3650)
