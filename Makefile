@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 
-.PHONY: run test bench install secrets migrate lint docs qdrant clean
+.PHONY: run test bench install secrets migrate lint docs qdrant clean vendor
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,13 +31,19 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	touch $@
 
+# uPlot's dist files, served from static/ (no CDN): vendored in
+# static/vendor/uplot/, copied again from the package.json-pinned package.
+vendor: node_modules/.package-lock.json
+	cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css node_modules/uplot/LICENSE \
+		static/vendor/uplot/
+
 test: secrets $(NODE_DEPS)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The data plane's performance ratios (issue 5) and the key set at scale
 # (issue 15, on PostgreSQL when DATABASE_URL is one), and what a value_exists
 # token costs a real node against a plain JWT (issue 21); figures, not pass/fail.
-# BENCH_ONLY=front, BENCH_ONLY=keyset, BENCH_ONLY=tls, BENCH_ONLY=ryw, BENCH_ONLY=fronts or BENCH_ONLY=value_exists
+# BENCH_ONLY=front, BENCH_ONLY=keyset, BENCH_ONLY=tls, BENCH_ONLY=ryw, BENCH_ONLY=fronts, BENCH_ONLY=value_exists or BENCH_ONLY=usage
 # runs one part alone; ryw (read-your-writes, 100 rounds per set-up and key kind) fails if a round does.
 bench: secrets
 	$(PY) -m bench.dataplane
@@ -47,6 +53,7 @@ bench: secrets
 	$(PY) -m bench.read_your_writes
 	$(PY) -m bench.fronts
 	$(PY) -m bench.value_exists
+	$(PY) -m bench.usage_counting
 
 # ruff (pinned in requirements.txt) with the rules of ruff.toml.
 lint: install

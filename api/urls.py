@@ -7,7 +7,7 @@ the API's own error (INVALID_ARGUMENT) instead of Django's HTML 404.
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerSplitView
 
-from api import clusters, database_api_keys, iam, key_edits, management_keys
+from api import clusters, database_api_keys, iam, key_edits, management_keys, usage
 from api.errors import not_found
 
 app_name = "api"
@@ -45,6 +45,11 @@ urlpatterns = [
         name="database-api-key-enable",
     ),
     path(
+        f"cluster/auth/v2/{ACCOUNT}/database-api-keys/<str:database_api_key_id>:usage",
+        usage.DatabaseApiKeyUsage.as_view(),
+        name="database-api-key-usage",
+    ),
+    path(
         f"cluster/auth/v2/{ACCOUNT}/database-api-keys/<str:database_api_key_id>:update",
         key_edits.DatabaseApiKeyUpdate.as_view(),
         name="database-api-key-update",
@@ -57,6 +62,7 @@ urlpatterns = [
     # ClusterService (v1)
     path(f"cluster/v1/{ACCOUNT}/clusters", clusters.ClusterList.as_view(), name="clusters"),
     path(f"cluster/v1/{ACCOUNT}/clusters:connect", clusters.ClusterConnect.as_view(), name="clusters-connect"),
+    path(f"cluster/v1/{ACCOUNT}/clusters/<str:cluster_id>:usage", usage.ClusterUsage.as_view(), name="cluster-usage"),
     path(f"cluster/v1/{ACCOUNT}/clusters/<str:cluster_id>", clusters.ClusterDetail.as_view(), name="cluster"),
     path(
         f"cluster/v1/{ACCOUNT}/clusters/<str:cluster_id>/enable-jwt",

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from django import forms
+from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db.models import TextChoices
 from django.utils import timezone
@@ -396,7 +397,9 @@ class KeyFilterForm(forms.Form):
 
     state = forms.ChoiceField(required=False, choices=[("", "Any state"), *((s.value, s.label) for s in LISTED_STATES)])
     last_used = forms.ChoiceField(
-        required=False, label="Last used", choices=[("", "Any time"), ("never", "Never used"), ("ever", "Used")]
+        required=False, label="Last used",
+        choices=[("", "Any time"), ("never", "Never used"), ("ever", "Used"),
+                 ("unused", f"Unused for {settings.KEY_UNUSED_DAYS} days")],
     )
     last_used_after = forms.DateField(required=False, label="Used on or after",
                                       widget=forms.DateInput(attrs={"type": "date"}))

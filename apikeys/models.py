@@ -136,6 +136,16 @@ def validate_networks(networks) -> None:
             raise ValidationError(f"{network[:60]} is not a network in CIDR notation.") from None
 
 
+def unused_window() -> timedelta:
+    return timedelta(days=settings.KEY_UNUSED_DAYS)
+
+
+def unused_condition(now) -> models.Q:
+    """Keys not used since KEY_UNUSED_DAYS ago: last used before then, or never and made before then."""
+    since = now - unused_window()
+    return models.Q(last_used_at__lt=since) | models.Q(last_used_at__isnull=True, created_at__lt=since)
+
+
 class Protocol(models.TextChoices):
     """How a key was last used at the front."""
 
@@ -262,6 +272,18 @@ class IssuedKey(models.Model):
     def state(self) -> KeyState:
         """The one rule for every page, list and the API: apikeys/states.py."""
         return state_of(self)
+
+    @property
+    def unused(self) -> bool:
+        """Working but not used for KEY_UNUSED_DAYS (nor ever, and made that long ago): a key to question."""
+        return self.state in WORKING_STATES and not self.used_since(timezone.now() - unused_window())
+
+    @property
+    def unused_days(self) -> int:
+        return settings.KEY_UNUSED_DAYS
+
+    def used_since(self, moment) -> bool:
+        return (self.last_used_at or self.created_at) >= moment
 
     @property
     def expires_in(self) -> str | None:
@@ -429,3 +451,66 @@ class KeyPolicy(models.Model):
     def name(self) -> str:
         """What the audit log calls it."""
         return "Key policy"
+
+
+class UsagePeriod(models.TextChoices):
+    MINUTE = "minute", "Minute"
+    HOUR = "hour", "Hour"
+
+
+class KeyUsage(models.Model):
+    """How a key was used in one minute or one hour (apikeys/usage.py): the
+    requests that ended with one outcome (and refusal reason) over one protocol,
+    and their latency histogram (keyset/usage.py's buckets). Fronts report the
+    minutes with last-used; beat rolls minutes up into hours and prunes both."""
+
+    key_kind = models.CharField(max_length=16)  # IssuedKey.kind: "database" or "admin"
+    key_id = models.UUIDField()
+    # The key's cluster, so a cluster's traffic is one indexed read.
+    cluster_id = models.UUIDField()
+    period = models.CharField(max_length=6, choices=UsagePeriod.choices)
+    start = models.DateTimeField()
+    protocol = models.CharField(max_length=4, choices=Protocol.choices)
+    outcome = models.CharField(max_length=8)  # keyset.usage.OUTCOMES
+    # A refusal's message (Qdrant's), "" when allowed.
+    reason = models.CharField(max_length=200, blank=True, default="")
+    count = models.PositiveBigIntegerField()
+    latency = models.JSONField()  # counts per keyset.usage.LATENCY_BOUNDS bucket
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key_id", "period", "start", "key_kind", "protocol", "outcome", "reason"],
+                                    name="one_usage_row_per_place")
+        ]
+        indexes = [models.Index(fields=["cluster_id", "period", "start"], name="usage_by_cluster"),
+                   models.Index(fields=["period", "start"], name="usage_by_time")]
+
+
+class UsageDigest(models.Model):
+    """That an account's weekly key digest (apikeys/digest.py) for the week
+    starting `week` was sent: claimed in the sending transaction, so two runs at
+    once send it once."""
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="+")
+    week = models.DateField()  # the Monday (UTC) the week starts
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "week"], name="one_digest_per_week")]
+
+
+class KeyAddress(models.Model):
+    """An address a key was used from, and when first (fronts' last-used
+    reports, apikeys/usage.py): the weekly digest names keys used from a new
+    one. At most MAX_KEY_ADDRESSES a key."""
+
+    key_kind = models.CharField(max_length=16)
+    key_id = models.UUIDField()
+    ip = models.GenericIPAddressField()
+    first_seen = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["key_id", "ip"], name="one_row_per_key_address")]
+
+
+MAX_KEY_ADDRESSES = 100

@@ -47,6 +47,9 @@ def _message(key: IssuedKey, now: datetime) -> tuple[str, str]:
         "in the console and give it to the application before then, then delete this one:\n\n"
         f"{settings.CONSOLE_URL}{key.get_absolute_url()}\n"
     )
+    if key.unused:
+        body += (f"\nIt has not been used for {settings.KEY_UNUSED_DAYS} days or more: if nothing needs it, "
+                 "let it expire or delete it now.\n")
     return subject, body
 
 

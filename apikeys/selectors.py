@@ -5,7 +5,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
-from apikeys.models import REMINDER_DAYS, AdminKey, DatabaseApiKey, IssuedKey
+from apikeys.models import REMINDER_DAYS, AdminKey, DatabaseApiKey, IssuedKey, unused_condition
 from keyset.rights import FULL, Access, access_from_claim
 from apikeys.tokens import access_claim
 
@@ -44,6 +44,8 @@ def filtered_keys(keys: QuerySet, *, state: str = "", last_used: str = "", last_
         keys = keys.filter(last_used_at__isnull=True)
     elif last_used == "ever":
         keys = keys.filter(last_used_at__isnull=False)
+    elif last_used == "unused":
+        keys = keys.filter(unused_condition(timezone.now()))
     if last_used_after is not None:
         keys = keys.filter(last_used_at__gte=datetime.combine(last_used_after, time(), UTC))
     if last_used_before is not None:

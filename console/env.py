@@ -48,6 +48,15 @@ class Env:
     def str(self, name: str, default=_MISSING) -> str:
         return self._get(name, default)
 
+    def exported_dir(self, name: str, default: Path) -> str:
+        """A directory a library reads from the environment itself (prometheus_client's
+        PROMETHEUS_MULTIPROC_DIR): the variable's, else `default`, written back to the
+        environment so the library and child processes see it, and made if missing."""
+        value = self._get(name, str(default))
+        os.environ[name] = value
+        Path(value).mkdir(parents=True, exist_ok=True)
+        return value
+
     def bool(self, name: str, default: bool) -> bool:
         value = self._get(name, None)
         if value is None:

@@ -64,6 +64,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every request is counted, whatever a later middleware answers (console/metrics.py).
+    "console.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "console.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -325,7 +327,23 @@ CELERY_BEAT_SCHEDULE = {
     "prune-audit-log": {"task": "audit.tasks.audit_prune_task", "schedule": 3600.0},
     "prune-key-set-changes": {"task": "fronts.tasks.keyset_prune_task", "schedule": 300.0},
     "key-expiry-reminders": {"task": "apikeys.tasks.expiry_reminders_task", "schedule": 3600.0},
+    "roll-up-key-usage": {"task": "apikeys.tasks.usage_rollup_task", "schedule": 600.0},
+    "weekly-key-digest": {"task": "apikeys.tasks.usage_digest_task", "schedule": 3600.0},
 }
+# The console's Prometheus metrics (console/metrics.py) at /metrics, for a
+# scraper that sends `Authorization: Bearer <this>`; unset, /metrics is 404.
+CONSOLE_METRICS_TOKEN = env.str("CONSOLE_METRICS_TOKEN", default="")
+# Where each console process writes its metrics (prometheus_client's
+# multiprocess mode): read by prometheus_client when first imported, so set here.
+PROMETHEUS_MULTIPROC_DIR = env.exported_dir("PROMETHEUS_MULTIPROC_DIR", VAR_DIR / "metrics")
+# A working key not used for this many days is marked "Unused" in lists, can
+# be filtered, and is named in reminders and the weekly digest (apikeys/digest.py).
+KEY_UNUSED_DAYS = env.int("KEY_UNUSED_DAYS", default=30, low=1, high=3650)
+# The weekly digest names keys refused more than this many times in its week.
+DIGEST_REFUSALS_OVER = env.int("DIGEST_REFUSALS_OVER", default=100, low=0, high=10**9)
+# Per-minute usage rows (apikeys/usage.py) are kept this long, hourly ones this many days.
+USAGE_MINUTE_RETENTION_HOURS = env.int("USAGE_MINUTE_RETENTION_HOURS", default=48, low=8, high=24 * 30)
+USAGE_HOUR_RETENTION_DAYS = env.int("USAGE_HOUR_RETENTION_DAYS", default=90, low=1, high=3660)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # The endpoint every new cluster is given. ``{id}`` is replaced with the

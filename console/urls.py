@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from accounts.views import LoginView, LogoutView, dashboard, invitation
+from console.metrics import metrics
 from fronts.urls import pages as fronts_pages
 
 account_urls = [
@@ -29,4 +30,6 @@ urlpatterns = [
     path("operators/fronts/", include(fronts_pages)),
     # The fronts' contract (keyset/wire.py), authenticated by their own credentials.
     path("contract/v1/", include("fronts.urls")),
+    # Prometheus, with CONSOLE_METRICS_TOKEN (console/metrics.py).
+    path("metrics", metrics, name="metrics"),
 ]

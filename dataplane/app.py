@@ -20,13 +20,15 @@ import re
 import time
 from urllib.parse import parse_qsl, unquote
 
-from dataplane import auth
+from dataplane import auth, usage
 from dataplane.access import FULL, Forbidden
 from dataplane.control import ControlServer
 from dataplane.engine import Engine
 from dataplane.keystore import KeyStore
 from dataplane.lastused import LastUsed
 from dataplane.proxy import NodeProxy, NoNodeAnswered
+from dataplane.usage import Usage
+from dataplane.metrics import Metrics
 from dataplane.storage import StorageError
 
 logger = logging.getLogger(__name__)
@@ -151,8 +153,14 @@ def _preflight_headers(headers) -> list[tuple[bytes, bytes]]:
 
 class DataPlane:
     def __init__(self, *, keystore: KeyStore, engine: Engine, last_used: LastUsed, max_body_bytes: int,
-                 auth_enabled: bool = True, run_dir=None, trusted_proxies: tuple = ()):
+                 auth_enabled: bool = True, run_dir=None, trusted_proxies: tuple = (), usage: Usage | None = None,
+                 metrics: Metrics | None = None, metrics_writer=None):
         self.keystore = keystore
+        # Requests per key per minute (dataplane/usage.py), reported with last-used; None: not counted.
+        self.usage = usage
+        # The front's Prometheus metrics (dataplane/metrics.py); None: DATAPLANE_METRICS_PORT is not set.
+        self.metrics = metrics
+        self._metrics_writer = metrics_writer
         self.engine = engine
         self.control = ControlServer(keystore=keystore, engine=engine, run_dir=run_dir or engine.run_dir,
                                      last_used=last_used, front=self)
@@ -186,7 +194,11 @@ class DataPlane:
                     await self.control.start()
                     await asyncio.to_thread(self.keystore.start)
                     await self.engine.start()
+                    if self.usage is not None:
+                        self.usage.loop = asyncio.get_running_loop()  # where the counts change (usage.Usage)
                     self.last_used.start()
+                    if self._metrics_writer is not None:
+                        self._metrics_writer.start()
                     if self.grpc is not None:
                         await self.grpc.start()
                     self._watch_nodes = asyncio.create_task(self._close_left_nodes())
@@ -208,6 +220,8 @@ class DataPlane:
                 self.keystore.stop()
                 await self.engine.stop()
                 await asyncio.to_thread(self.last_used.stop)
+                if self._metrics_writer is not None:
+                    self._metrics_writer.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -222,6 +236,10 @@ class DataPlane:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             return await send({"type": "http.response.body", "body": health if method == "GET" else b""})
 
+        tally = None
+        if self.usage is not None or self.metrics is not None:
+            tally = usage.Tally(send, self.usage, self.metrics, path, started)
+            send = tally.send
         headers = scope["headers"]
         host, origin, preflight = scan_headers(headers)
         if origin is not None:
@@ -234,6 +252,8 @@ class DataPlane:
             grant = auth.authenticate(self.keystore.current, token, host)
             if type(grant) is auth.Denied:
                 return await _respond(send, grant.status, grant.body.encode(), _TEXT)
+            if tally is not None:
+                tally.granted(grant)
             client = scope.get("client")
             client_ip = auth.client_address(client[0] if client else None, headers, self.trusted_proxies)
             denied = await self.admit(grant, client_ip, "rest")
@@ -328,6 +348,8 @@ class DataPlane:
         except NoNodeAnswered as exc:
             logger.warning("cluster %s: no node answered %s %s (%s)", cluster.id, scope["method"], scope["path"], exc)
             return await _error(send, 503, "Service unavailable: no node of this cluster answered", started)
+        if self.metrics is not None:
+            self.metrics.forward(cluster.id, response.node, "rest", response.failed)
         # uvicorn adds a Date of its own: one is enough.
         response.headers = [(name, value) for name, value in response.headers if name.lower() != b"date"]
         await response.send_to(send)
@@ -496,10 +518,18 @@ def build_application() -> DataPlane:
     keystore = KeyStore(client=client, poll_seconds=settings.DATAPLANE_POLL_SECONDS,
                         reload_seconds=settings.DATAPLANE_RELOAD_SECONDS, redis_url=settings.REDIS_URL,
                         long_poll_seconds=settings.DATAPLANE_LONG_POLL_SECONDS)
+    counts = Usage() if settings.DATAPLANE_COUNT_USAGE else None
+    metrics = writer = None
+    if settings.DATAPLANE_METRICS_PORT:
+        from dataplane.metrics import Writer, directory_of
+
+        metrics = Metrics()
+        writer = Writer(metrics=metrics, keystore=keystore, directory=directory_of(
+            settings.DATAPLANE_RUN_DIR, os.getpid() if settings.DATAPLANE_PROCESSES == 1 else os.getppid()))
     plane = DataPlane(
-        keystore=keystore,
+        keystore=keystore, usage=counts, metrics=metrics, metrics_writer=writer,
         engine=Engine(settings.DATAPLANE_DATA_DIR, settings.DATAPLANE_RUN_DIR, epoch=lambda: keystore.current.epoch),
-        last_used=LastUsed(client=client, flush_seconds=settings.DATAPLANE_LAST_USED_FLUSH_SECONDS),
+        last_used=LastUsed(client=client, flush_seconds=settings.DATAPLANE_LAST_USED_FLUSH_SECONDS, usage=counts),
         max_body_bytes=settings.DATAPLANE_MAX_BODY_BYTES,
         auth_enabled=not settings.DATAPLANE_INSECURE_NO_AUTH,
         trusted_proxies=settings.TRUSTED_PROXIES,

@@ -37,7 +37,7 @@ import grpc.aio
 
 from grpc_health.v1 import health_pb2
 
-from dataplane import auth, grpcembedded, tls
+from dataplane import auth, grpcembedded, tls, usage
 from dataplane.app import TITLE, DataPlane, commit_of
 from dataplane.keystore import KeyStore
 
@@ -227,6 +227,7 @@ class GrpcFront:
             if method == HEALTH_CHECK:
                 return health_check_reply(self._version())
             await context.abort(_STATUS.get(grant.status, grpc.StatusCode.UNAUTHENTICATED), grant.body)
+        usage.granted.set(grant)
         client_ip = auth.client_address(_peer_ip(context.peer()), headers, self.trusted_proxies)
         denied = await self.plane.admit(grant, client_ip, "grpc")
         if denied is not None:
@@ -253,7 +254,11 @@ class GrpcFront:
             target = targets[(start + offset) % len(targets)]
             call = self._call(target, method, cluster.tls, cluster.ca_certificate)
             try:
-                return await call(request, metadata=outgoing, timeout=max(0.001, deadline - time.monotonic()))
+                reply = await call(request, metadata=outgoing, timeout=max(0.001, deadline - time.monotonic()))
+                if self.plane.metrics is not None:
+                    self.plane.metrics.forward(cluster.id, target, "grpc",
+                                               [targets[(start + n) % len(targets)] for n in range(offset)])
+                return reply
             except grpc.aio.AioRpcError as error:
                 last = error
                 code = error.code()
@@ -293,7 +298,14 @@ class _Handler(grpc.GenericRpcHandler):
             front = self.front
 
             async def behaviour(request: bytes, context) -> bytes:
-                return await front.serve(method, request, context)
+                started = time.perf_counter()
+                failed = True
+                try:
+                    reply = await front.serve(method, request, context)
+                    failed = False
+                    return reply
+                finally:
+                    usage.grpc_ended(front.plane.usage, front.plane.metrics, method, context, started, failed)
 
             handler = grpc.unary_unary_rpc_method_handler(behaviour)
             if len(self._handlers) < _CACHED_METHODS:

@@ -80,8 +80,8 @@ class KeysetClient:
         self.applied = applied
         self._send("POST", wire.ACK_PATH)
 
-    def last_used(self, uses: list) -> None:
-        self._send("POST", wire.LAST_USED_PATH, json=uses)
+    def last_used(self, uses: list, usage: list) -> None:
+        self._send("POST", wire.LAST_USED_PATH, json={"uses": uses, "usage": usage})
 
     def close(self) -> None:
         self._http.close()

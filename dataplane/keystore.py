@@ -431,6 +431,7 @@ class KeyStore:
         self.reload_seconds = reload_seconds
         self.redis_url = redis_url
         self.console_ok = False
+        self.ok_at: float | None = None  # when the console last answered (the metrics' key set lag)
         self._said: str | None = None  # the failure last logged: said again only when it changes
         self.loads = 0  # snapshots loaded
         self.applies = 0  # catch-ups that applied at least one change
@@ -486,6 +487,7 @@ class KeyStore:
                 else:  # the next request (the long-poll that follows at once) carries it
                     self.client.applied = self.current.watermark
             self.console_ok = True
+            self.ok_at = time.time()
             self._said = None
             return True
         except Refused as exc:

@@ -1,5 +1,6 @@
 """When and from where each key was last used: noted on the request path in
-memory, sent to the console (keyset/wire.py's last-used report) by a background thread.
+memory, sent to the console (keyset/wire.py's last-used report) by a background
+thread, with the usage counted since the last report (dataplane/usage.py).
 
 A key is noted at most once a minute per process for each address and
 protocol (REST or gRPC) it is used from, and the UPDATE skips a row that
@@ -23,8 +24,9 @@ MAX_NOTED = 100_000
 
 
 class LastUsed:
-    def __init__(self, *, client, flush_seconds: float):
+    def __init__(self, *, client, flush_seconds: float, usage=None):
         self.client = client  # dataplane.keyset_client.KeysetClient
+        self.usage = usage  # dataplane.usage.Usage: its counts go with each report
         self.flush_seconds = flush_seconds
         # (key id, ip, protocol) -> monotonic time it was last noted
         self._noted: dict[tuple[str, str | None, str], float] = {}
@@ -66,13 +68,16 @@ class LastUsed:
         self.flushes += 1
         with self._lock:
             pending, self._pending = self._pending, {}
-        if not pending:
+        usage = self.usage.take() if self.usage is not None else []
+        if not pending and not usage:
             return
         try:
             self.client.last_used([[kind, str(key_id), when.timestamp(), ip, protocol]
-                                   for (kind, key_id), (when, ip, protocol) in pending.items()])
+                                   for (kind, key_id), (when, ip, protocol) in pending.items()], usage)
         except Exception as exc:  # noqa: BLE001 - console unreachable: try these again next time
             logger.warning("cannot report when keys were last used (%s); will retry", exc)
             with self._lock:
                 for item, value in pending.items():
                     self._pending.setdefault(item, value)
+            if usage:
+                self.usage.give_back(usage)

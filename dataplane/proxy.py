@@ -245,6 +245,7 @@ class ProxyResponse:
     _connection: _Connection = field(repr=False)
     _pool: _Pool = field(repr=False)
     _released: bool = field(default=False, repr=False)
+    failed: tuple[str, ...] = ()  # nodes tried first that did not answer (the front's failover metrics)
 
     async def body(self) -> AsyncIterator[bytes]:
         try:
@@ -389,5 +390,5 @@ class NodeProxy:
                 errors.append((node, NodeStatus(str(status))))
                 continue
             return ProxyResponse(status=status, headers=response_headers(connection.headers), node=node,
-                                 _connection=connection, _pool=pool)
+                                 failed=tuple(failed for failed, _ in errors), _connection=connection, _pool=pool)
         raise NoNodeAnswered(errors)

@@ -29,6 +29,17 @@ def main() -> None:
     if settings.DATAPLANE_INSECURE_NO_AUTH:
         logging.getLogger("dataplane").warning("authentication is OFF (DATAPLANE_INSECURE_NO_AUTH)")
     settings.DATAPLANE_DATA_DIR.mkdir(parents=True, exist_ok=True)
+    if settings.DATAPLANE_METRICS_PORT:
+        import os
+
+        from dataplane import metrics
+
+        try:
+            metrics.serve(host=settings.DATAPLANE_METRICS_HOST, port=settings.DATAPLANE_METRICS_PORT,
+                          directory=metrics.directory_of(settings.DATAPLANE_RUN_DIR, os.getpid()))
+        except OSError as exc:
+            sys.exit(f"The data plane cannot start: cannot serve metrics on {settings.DATAPLANE_METRICS_HOST}:"
+                     f"{settings.DATAPLANE_METRICS_PORT} ({exc}).")
     uvicorn.run(
         "dataplane.asgi:application",
         host=settings.DATAPLANE_HOST,

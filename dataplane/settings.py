@@ -124,5 +124,14 @@ if DATAPLANE_LOG_LEVEL not in ("trace", "debug", "info", "warning", "error", "cr
                         f"got {DATAPLANE_LOG_LEVEL!r}.")
 # For tests only: the handshake socket may move the front's clock (dataplane/clock.py).
 DATAPLANE_TEST_CLOCK = _bool("DATAPLANE_TEST_CLOCK")
+# Requests per key per minute, reported to the console for its charts
+# (dataplane/usage.py); off, keys show no usage (the benchmark compares both).
+DATAPLANE_COUNT_USAGE = _bool("DATAPLANE_COUNT_USAGE", True)
+# The front's Prometheus metrics (dataplane/metrics.py): unset, none are served.
+DATAPLANE_METRICS_PORT = _number("DATAPLANE_METRICS_PORT", 0, 1, 65535, whole=True) if _str(
+    "DATAPLANE_METRICS_PORT") else None
+DATAPLANE_METRICS_HOST = _str("DATAPLANE_METRICS_HOST", "127.0.0.1")
+if DATAPLANE_METRICS_PORT in (DATAPLANE_PORT, DATAPLANE_GRPC_PORT):
+    raise SettingsError("DATAPLANE_METRICS_PORT must differ from DATAPLANE_PORT and DATAPLANE_GRPC_PORT.")
 # For the benchmark only: serve without authentication (loopback only).
 DATAPLANE_INSECURE_NO_AUTH = _bool("DATAPLANE_INSECURE_NO_AUTH")

@@ -27,12 +27,14 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import require_operator, require_recent_authentication
+from apikeys.usage import addresses_seen, usage_record
 from audit.services import client_ip
 from fronts import rows, selectors
 from fronts.changelog import CONTACT_STALE_SECONDS
 from fronts.credentials import front_contact, front_credential_revoke, front_for
 from fronts.models import FrontCredential
 from keyset import wire
+from keyset.usage import valid_row
 
 logger = logging.getLogger(__name__)
 
@@ -115,16 +117,24 @@ def ack(request):
 @contract_view
 def last_used(request):
     try:
-        uses = json.loads(request.body)
+        body = json.loads(request.body)
+        # A bare list of uses: a front from before usage counts.
+        uses, usage = (body, []) if isinstance(body, list) else (body["uses"], body["usage"])
+        if not isinstance(usage, list) or not all(valid_row(row) for row in usage):
+            raise ValueError
         parsed = [(kind, key_id, datetime.fromtimestamp(float(when), UTC), ip, protocol)
                   for kind, key_id, when, ip, protocol in uses]
         if any(kind not in ("database", "admin") or protocol not in ("rest", "grpc") for kind, _, _, _, protocol in parsed):
             raise ValueError
-    except (ValueError, TypeError):
-        return _refused("The body is a list of [kind, key id, when, ip, protocol].", 400)
+    except (ValueError, TypeError, KeyError):
+        return _refused('The body is {"uses": [[kind, key id, when, ip, protocol], ...], '
+                        '"usage": [[kind, key id, minute, protocol, outcome, reason, count, latency], ...]}.', 400)
     with transaction.atomic():
         for kind, key_id, when, ip, protocol in parsed:
             rows.record_last_used(kind, key_id, when, ip, protocol, interval_seconds=wire.LAST_USED_INTERVAL_SECONDS)
+        addresses_seen([(kind, key_id, when, ip) for kind, key_id, when, ip, _ in parsed])
+    if usage:
+        usage_record(usage)
     return JsonResponse({"ok": True})
 
 

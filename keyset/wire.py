@@ -25,7 +25,10 @@ which front: the console lists it and waits for it) and `X-Front-Applied`
   console with all its long-polls busy answers at once (the front then
   polls). A front learns of a change as soon as it commits.
 - POST ACK_PATH `{"applied": N}`: sent as soon as a change is applied.
-- POST LAST_USED_PATH `[[kind, key id, when, ip, protocol], ...]`.
+- POST LAST_USED_PATH `{"uses": [[kind, key id, when, ip, protocol], ...],
+  "usage": [USAGE...]}`: each key's latest use, and the requests counted
+  since the last report (keyset/usage.py's ROW; a bare list of uses is
+  accepted from fronts that count none).
 
 Rows are JSON arrays (ids as strings, times as seconds since the epoch), of
 these fields; a cluster's master key is null when the console cannot decrypt it.

@@ -12,7 +12,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 # Pages that belong to no account: anyone may open them.
-PUBLIC = {"login", "logout", "dashboard", "api:schema", "api:docs", "invitation"}
+PUBLIC = {"login", "logout", "dashboard", "api:schema", "api:docs", "invitation", "metrics"}
 # A user's own sign-in pages (django-allauth's and the profile): they belong
 # to no account and show only the caller's own things; walked below.
 PERSONAL_PREFIXES = ("account_", "mfa_", "socialaccount_", "usersessions_", "openid_connect_")

@@ -60,6 +60,8 @@ EXTENSIONS = {
         "post", "/api/cluster/auth/v2/accounts/{}/database-api-keys/{}:update"
     ),
     "AuthService_UpdateManagementKey": ("post", "/api/auth/v1/accounts/{}/management-keys/{}:update"),
+    "DatabaseApiKeyService_GetDatabaseApiKeyUsage": ("get", "/api/cluster/auth/v2/accounts/{}/database-api-keys/{}:usage"),
+    "ClusterService_GetClusterUsage": ("get", "/api/cluster/v1/accounts/{}/clusters/{}:usage"),
 }
 
 

@@ -12,6 +12,7 @@ from apikeys.key_policy import key_breaches, policy_of
 from apikeys.policy import ADMIN, DATABASE, create_offer, may_create
 from apikeys.selectors import cluster_admin_keys, cluster_keys, expiring_keys, keys_page
 from apikeys.snippets import snippets_for
+from apikeys.usage import WINDOWS, usage_series, usage_table
 
 register = template.Library()
 
@@ -75,3 +76,19 @@ def policy_breaches(context, key) -> list[str]:
     if account.pk not in cache:
         cache[account.pk] = policy_of(account)
     return key_breaches(cache[account.pk], key)
+
+
+@register.inclusion_tag("apikeys/_usage.html", takes_context=True)
+def usage_section(context, key=None) -> dict:
+    """A key's requests (or, without `key`, the cluster's) over the window in
+    `?usage=` (hour, day, 30d; day by default): the chart, its table, the refusals."""
+    request, cluster = context["request"], context["cluster"]
+    window = request.GET.get("usage")
+    window = window if window in WINDOWS else "day"
+    series = usage_series(key=key, cluster=None if key is not None else cluster, window=window)
+    return {"series": series, "rows": usage_table(series), "windows": WINDOW_NAMES, "window": window,
+            "window_label": WINDOW_NAMES[window],
+            "key": key, "cluster": cluster, "labels": list(series["labels"].values())}
+
+
+WINDOW_NAMES = {"hour": "hour", "day": "day", "30d": "30 days"}

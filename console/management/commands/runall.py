@@ -13,11 +13,13 @@ killed first. The others keep serving; only SIGINT or SIGTERM stops all.
 """
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -107,6 +109,9 @@ class Command(BaseCommand):
                 "--report", "clusters.nodes:node_seen", "--binary", settings.QDRANT_BINARY,
                 "--root", str(settings.NODES_DIR),
             ]
+        # Counters of processes from a previous run would be summed with this run's (console/metrics.py).
+        shutil.rmtree(settings.PROMETHEUS_MULTIPROC_DIR, ignore_errors=True)
+        Path(settings.PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
         envs = {"dataplane": os.environ | self._front_contract(host, port)}
         self.children = [Child(name, command, envs.get(name)) for name, command in commands.items()]
         stopping = False

@@ -1,0 +1,206 @@
+"""`make bench` (alone: `BENCH_ONLY=usage make bench`): what counting each
+key's usage (dataplane/usage.py) and the front's Prometheus metrics
+(dataplane/metrics.py) add per request at the front (issue 24, goal: at most
+3 % fewer requests per second).
+
+Two data planes side by side, one counting (DATAPLANE_COUNT_USAGE on, the
+default, and DATAPLANE_METRICS_PORT set) and one with neither, each with the same embedded collection, loaded in turn
+with count over REST and over gRPC, 32 keep-alive connections, alternating
+which goes first. Each row gives req/s and the server's CPU time per request
+(from /proc), and the ratios counting/not of both.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from bench.dataplane import ROOT, _free_port, _pin, _setup, _stop
+from bench.tls import _cpu_seconds
+
+PROTOCOLS = ("REST", "gRPC")
+
+
+def _console() -> tuple[subprocess.Popen, dict]:
+    """The console's contract in a process of its own: the counting front reports
+    every few seconds, and a console inside this process would slow the load
+    generator (the GIL) while it loads that front alone."""
+    from fronts.credentials import front_credential_create
+
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+                               cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               preexec_fn=lambda: _pin(1))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.2)
+    _, credential = front_credential_create(name=f"bench-usage-{os.getpid()}")
+    return process, {"KEYSET_URL": f"http://127.0.0.1:{port}", "KEYSET_CREDENTIAL": credential}
+
+
+def _start(data_dir: Path, *, counting: bool, contract: dict) -> tuple[subprocess.Popen, int, int]:
+    port, grpc_port = _free_port(), _free_port()
+    env = os.environ | contract | {
+        "DATAPLANE_HOST": "127.0.0.1", "DATAPLANE_PORT": str(port), "DATAPLANE_GRPC_PORT": str(grpc_port),
+        "DATAPLANE_DATA_DIR": str(data_dir), "DATAPLANE_RUN_DIR": str(data_dir / "run"),
+        "DATAPLANE_COUNT_USAGE": "true" if counting else "false"}
+    if counting:
+        env["DATAPLANE_METRICS_PORT"] = str(_free_port())
+    process = subprocess.Popen([sys.executable, "-m", "dataplane"], cwd=ROOT, env=env,
+                               stderr=subprocess.DEVNULL, preexec_fn=lambda: _pin(0))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return process, port, grpc_port
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the data plane did not start")
+
+
+def _fill(port: int, manage: str) -> None:
+    import httpx
+
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"api-key": manage}, timeout=60) as client:
+        deadline = time.monotonic() + 30
+        while client.get("/collections").status_code != 200:  # the front has not loaded the key set yet
+            if time.monotonic() > deadline:
+                raise RuntimeError("the data plane does not accept the bench key")
+            time.sleep(0.1)
+        client.put("/collections/bench", json={"vectors": {"size": 4, "distance": "Cosine"}}).raise_for_status()
+        points = [{"id": i, "vector": [1.0, i % 7, i % 5, i % 3]} for i in range(1000)]
+        client.put("/collections/bench/points?wait=true", json={"points": points}).raise_for_status()
+
+
+def counting_vs_not(tmp: Path, token: str, manage: str, rounds: int, seconds: float) -> dict:
+    from qdrant_client import grpc as pb
+
+    from bench import loadgen
+
+    # The cheapest call: the larger the share of counting in each request.
+    rest_request = loadgen.post_request("/collections/bench/points/count", json.dumps({"exact": True}).encode(),
+                                        {"api-key": token})
+    grpc_request = pb.CountPoints(collection_name="bench", exact=True).SerializeToString()
+    planes = {}
+    results = {(proto, on): [] for proto in PROTOCOLS for on in (True, False)}
+    console, contract = _console()
+    try:
+        planes[True] = _start(tmp / "data-counting", counting=True, contract=contract)
+        planes[False] = _start(tmp / "data-not", counting=False, contract=contract)
+        for _, port, _ in planes.values():
+            _fill(port, manage)
+        _pin(1)
+        for i in range(rounds):
+            for proto in PROTOCOLS:
+                for on in (True, False) if i % 2 == 0 else (False, True):
+                    process, port, grpc_port = planes[on]
+                    cpu = _cpu_seconds(process.pid)
+                    if proto == "REST":
+                        outcome = loadgen.run("127.0.0.1", port, rest_request, connections=32, warmup=0.5,
+                                              seconds=seconds)
+                    else:
+                        outcome = loadgen.run_grpc(f"127.0.0.1:{grpc_port}", "/qdrant.Points/Count", grpc_request,
+                                                   [("api-key", token)], connections=32, warmup=0.5, seconds=seconds)
+                    if outcome["errors"]:
+                        raise RuntimeError(f"{outcome['errors']} {proto} requests failed (counting {on})")
+                    outcome["cpu_us"] = (_cpu_seconds(process.pid) - cpu) / outcome["answered"] * 1e6
+                    results[(proto, on)].append(outcome)
+    finally:
+        for process, _, _ in planes.values():
+            _stop(process)
+        _stop(console)
+    return {key: {"rps": statistics.median(o["rps"] for o in runs), "cpu": statistics.median(o["cpu_us"] for o in runs)}
+            for key, runs in results.items()}
+
+
+def counting_cost_us() -> dict:
+    """What the request path adds, in-process, µs a request: a REST request's
+    Tally (its two sends) and a gRPC call's grpc_ended, each counting into the
+    key's usage and the front's metrics. Steadier than req/s on a busy machine."""
+    import asyncio
+    import timeit
+
+    from dataplane import usage
+    from dataplane.keystore import KeyEntry
+    from dataplane.metrics import Metrics
+
+    counts, metrics = usage.Usage(), Metrics()
+    key = KeyEntry(id="00000000-0000-0000-0000-000000000001", cluster_id="c", kind="database", expires_at=None)
+    grant = type("Grant", (), {"key": key, "cluster": type("Cluster", (), {"id": "c"})()})()
+    start, body = {"type": "http.response.start", "status": 200, "headers": []}, {"type": "http.response.body",
+                                                                                  "body": b"{}"}
+
+    async def sent(message):
+        return None
+
+    async def rest(n):
+        for _ in range(n):
+            tally = usage.Tally(sent, counts, metrics, "/collections/bench/points/count", 0.0)
+            tally.granted(grant)
+            await tally.send(start)
+            await tally.send(body)
+
+    async def bare(n):
+        for _ in range(n):
+            await sent(start)
+            await sent(body)
+
+    class Context:
+        def code(self):
+            return None
+
+        def details(self):
+            return ""
+
+    context = Context()
+    usage.granted.set(grant)
+    number = 100_000
+    loop = asyncio.new_event_loop()
+    best = lambda run: min(timeit.repeat(lambda: loop.run_until_complete(run(number)), number=1, repeat=5)) / number  # noqa: E731
+    rest_us = (best(rest) - best(bare)) * 1e6
+    grpc_us = min(timeit.repeat(lambda: usage.grpc_ended(counts, metrics, "/qdrant.Points/Count", context, 0.0, False),
+                                number=number, repeat=5)) / number * 1e6
+    loop.close()
+    return {"REST": rest_us, "gRPC": grpc_us}
+
+
+def print_counting(rounds: int, seconds: float, result: dict, cost: dict) -> None:
+    print(f"Usage counting and metrics at the front (count on an embedded cluster), 32 connections, median of {rounds} x "
+          f"{seconds:g} s:")
+    for proto in PROTOCOLS:
+        on, off = result[(proto, True)], result[(proto, False)]
+        print(f"  {proto:4} not counting {off['rps']:6.0f} counting {on['rps']:6.0f} req/s "
+              f"ratio {on['rps'] / off['rps']:.3f}x   CPU/req {off['cpu']:5.0f} / {on['cpu']:5.0f} µs "
+              f"ratio {off['cpu'] / on['cpu']:.3f}x   counting alone {cost[proto]:4.1f} µs/req = "
+              f"{cost[proto] / off['cpu'] * 100:.1f} % of the CPU a request costs")
+    print("  goal: ratio >= 0.97x (req/s; CPU ratio: not counting over counting server CPU per request)")
+    sys.stdout.flush()
+
+
+def main() -> None:
+    if os.environ.get("BENCH_ONLY", "") not in ("", "usage"):
+        return
+    rounds = int(os.environ.get("BENCH_USAGE_ROUNDS", "5"))
+    seconds = float(os.environ.get("BENCH_SECONDS", "3"))
+    with tempfile.TemporaryDirectory(prefix="usage-bench-") as name:
+        tmp = Path(name)
+        _, token, manage = _setup(tmp)
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        print_counting(rounds, seconds, counting_vs_not(tmp, token, manage, rounds, seconds), counting_cost_us())
+
+
+if __name__ == "__main__":
+    main()

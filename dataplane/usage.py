@@ -1,0 +1,196 @@
+"""How much each key is used: counted on the request path per key per minute
+(keyset/usage.py's rows), shipped to the console with the last-used report
+(dataplane/lastused.py).
+
+`Usage.ended` is the one call a request that presented a known key makes
+when it ends, REST or gRPC: a clock read, one dict lookup and two integer
+increments, no lock (the event loop's thread alone changes the counts; the
+reporting thread has the loop hand them over). Refusals also keep their reason, at most keyset.usage.MAX_REASONS a
+key a minute, so a key's rows stay bounded whatever its clients send.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextvars
+import json
+import logging
+import time
+from bisect import bisect_left
+
+from dataplane.metrics import grpc_group, rest_group
+from keyset.usage import (ALLOWED, BUCKETS, LATENCY_BOUNDS, MAX_REASON_LENGTH, MAX_REASONS, OTHER_REASON,
+                          outcome_of)
+
+logger = logging.getLogger(__name__)
+
+# Counts kept while the console cannot be reached: past this many rows the
+# newest are dropped (and said so), so an unreachable console costs no more memory.
+MAX_ROWS = 200_000
+
+
+class Usage:
+    """Counts kept by the event loop's thread alone (REST and gRPC both run on
+    it), so the request path takes no lock: the reporting thread has the loop
+    itself swap the counts out (`take`, `give_back`)."""
+
+    def __init__(self) -> None:
+        # (kind, key id, minute, protocol, outcome, reason) -> [count, *latency buckets]
+        self._counts: dict[tuple, list[int]] = {}
+        # (key id, minute) -> reasons seen: bounds the rows one key can make
+        self._reasons: dict[tuple[str, int], set[str]] = {}
+        self.loop = None  # the serving event loop, set at start (DataPlane.lifespan)
+        self.dropped = 0
+
+    def ended(self, key, protocol: str, status: int, reason: str, seconds: float) -> None:
+        """A request with `key` (a dataplane.keystore.KeyEntry) ended with `status`
+        after `seconds`; `reason` is the refusal's message (ignored when allowed).
+        On the event loop's thread only."""
+        minute = int(time.time()) // 60
+        outcome = outcome_of(status)
+        if outcome == ALLOWED:
+            reason = ""
+        else:
+            reason = self._reason(key.id, minute, reason)
+        place = (key.kind, key.id, minute, protocol, outcome, reason)
+        counts = self._counts.get(place)
+        if counts is None:
+            if len(self._counts) >= MAX_ROWS:
+                self.dropped += 1
+                return
+            counts = self._counts[place] = [0] * (BUCKETS + 1)
+        counts[0] += 1
+        counts[bisect_left(LATENCY_BOUNDS, seconds) + 1] += 1
+
+    def _reason(self, key_id: str, minute: int, reason: str) -> str:
+        reason = reason[:MAX_REASON_LENGTH]
+        seen = self._reasons.get((key_id, minute))
+        if seen is None:
+            seen = self._reasons[(key_id, minute)] = set()
+        if reason in seen:
+            return reason
+        if len(seen) >= MAX_REASONS:
+            return OTHER_REASON
+        seen.add(reason)
+        return reason
+
+    def _on_loop(self, function, *args):
+        """Runs `function` on the event loop's thread (where the counts change) and returns what it returns."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return function(*args)
+        done = concurrent.futures.Future()
+
+        def run():
+            try:
+                done.set_result(function(*args))
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+                done.set_exception(exc)
+
+        loop.call_soon_threadsafe(run)
+        return done.result(timeout=5)
+
+    def take(self) -> list[list]:
+        """The rows counted since the last take (keyset.usage.ROW), for the report."""
+        counts = self._on_loop(self._swap)
+        return [[kind, key_id, minute, protocol, outcome, reason, values[0], values[1:]]
+                for (kind, key_id, minute, protocol, outcome, reason), values in counts.items()]
+
+    def _swap(self) -> dict:
+        counts, self._counts = self._counts, {}
+        # Reasons of past minutes are done with; this minute's stay (requests go on counting into it).
+        now = int(time.time()) // 60
+        self._reasons = {place: seen for place, seen in self._reasons.items() if place[1] >= now}
+        return counts
+
+    def give_back(self, rows: list[list]) -> None:
+        """Rows a report could not deliver: counted again, to go with the next one."""
+        self._on_loop(self._add, rows)
+
+    def _add(self, rows: list[list]) -> None:
+        for kind, key_id, minute, protocol, outcome, reason, count, latency in rows:
+            place = (kind, key_id, minute, protocol, outcome, reason)
+            counts = self._counts.get(place)
+            if counts is None:
+                if len(self._counts) >= MAX_ROWS:
+                    self.dropped += count
+                    continue
+                counts = self._counts[place] = [0] * (BUCKETS + 1)
+            counts[0] += count
+            for index, value in enumerate(latency, start=1):
+                counts[index] += value
+
+
+def reason_of(status: int, body: bytes) -> str:
+    """Qdrant's message in a refusal's body (plain text, or REST's JSON error), without "Forbidden: "."""
+    if status not in (401, 403):
+        return ""
+    text = body[: MAX_REASON_LENGTH * 4].decode("utf-8", "replace")
+    if text.startswith("{"):
+        try:
+            text = json.loads(body)["status"]["error"]
+        except (ValueError, KeyError, TypeError):
+            pass
+    return text.removeprefix("Forbidden: ")[:MAX_REASON_LENGTH]
+
+
+class Tally:
+    """One REST request's end, counted: its `send`, wrapped, notes the status
+    and, when the response's last part goes, counts the request in the
+    front's metrics (dataplane/metrics.py) and, once its key is known
+    (`key`), in the key's usage."""
+
+    __slots__ = ("_send", "cluster", "key", "metrics", "path", "started", "status", "usage")
+
+    def __init__(self, send, usage: Usage | None, metrics, path: str, started: float) -> None:
+        self._send, self.usage, self.metrics, self.path, self.started = send, usage, metrics, path, started
+        self.key = None
+        self.cluster = "none"
+        self.status = 0
+
+    def granted(self, grant) -> None:
+        self.key, self.cluster = grant.key, grant.cluster.id
+
+    async def send(self, message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        elif not message.get("more_body"):
+            status = self.status
+            seconds = time.perf_counter() - self.started
+            reason = reason_of(status, message.get("body", b"")) if status >= 400 else ""
+            if self.key is not None and self.usage is not None:
+                self.usage.ended(self.key, "rest", status, reason, seconds)
+            if self.metrics is not None:
+                self.metrics.ended(self.cluster, "rest", rest_group(self.path), status, reason, seconds)
+        await self._send(message)
+
+
+# The key of the gRPC call running in this task (each call is a task of its
+# own): set once authenticated, read when the call ends (grpc_ended).
+granted: contextvars.ContextVar = contextvars.ContextVar("granted")
+
+_GRPC_STATUS = {"UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "RESOURCE_EXHAUSTED": 429,
+                "INTERNAL": 500, "UNAVAILABLE": 503, "UNKNOWN": 500, "DATA_LOSS": 500,
+                "DEADLINE_EXCEEDED": 504}
+
+
+def grpc_ended(usage: Usage | None, metrics, method: str, context, started: float, failed: bool) -> None:
+    """Counts a gRPC call by the status it ended with: in the front's metrics,
+    and in its key's usage when the key was known (`granted`)."""
+    if usage is None and metrics is None:
+        return
+    grant = granted.get(None)
+    code = context.code()
+    if code is None:
+        status = 500 if failed else 200
+    else:
+        status = _GRPC_STATUS.get(code.name, 200 if code.name == "OK" else 400)
+    reason = (context.details() or "") if status in (401, 403) else ""
+    if isinstance(reason, bytes):
+        reason = reason.decode("utf-8", "replace")
+    reason, seconds = reason.removeprefix("Forbidden: "), time.perf_counter() - started
+    if grant is not None and usage is not None:
+        usage.ended(grant.key, "grpc", status, reason, seconds)
+    if metrics is not None:
+        metrics.ended(grant.cluster.id if grant is not None else "none", "grpc", grpc_group(method), status, reason,
+                      seconds)
