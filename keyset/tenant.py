@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from keyset.rights import Forbidden
+from keyset.rights import Decision, Forbidden
 
 KINDS = ("keyword", "integer", "uuid")
 ACCESS = ("r", "rw")
@@ -197,32 +197,48 @@ NOT_AVAILABLE = "not available to tenant-bound keys"
 _OPEN = {("GET", ()), ("GET", ("collections",))}
 
 
-def bind(tenant: Tenant, method: str, segments: list[str], body) -> Plan | None:
-    """The plan for one REST request of a tenant-bound key; None: the route's
-    collection is not bound (the key's plain access applies). Raises Refused."""
-    segments = list(segments) if segments != [""] else []
-    route = f"{method} /{'/'.join(segments)}"
+def route_refusal(tenant: Tenant, method: str, segments: list[str]) -> str | None:
+    """Why a tenant-bound key may not use this route at all, or None (the body
+    is then decided by `bind`). Also what the key's page shows."""
+    try:
+        _route(tenant, method, list(segments))
+    except Refused as refusal:
+        return refusal.message
+    return None
+
+
+def _route(tenant: Tenant, method: str, segments: list[str]):
+    """(collection, rule, point id in the path) of a route a tenant key may use;
+    (None, None, None) for an open route or a collection not bound. Raises Refused."""
+    if segments == [""]:
+        segments = []
     if (method, tuple(segments)) in _OPEN:
-        return Plan(body, tenant=tenant)
+        return None, None, None
     if len(segments) < 2 or segments[0] != "collections":
-        raise Refused(f"{route} is {NOT_AVAILABLE}")
-    collection = segments[1]
-    rest = tuple(segments[2:])
-    if not tenant.binds(collection):
-        return None
-    if method == "GET" and rest == ("exists",):
-        return Plan(body, tenant=tenant)
-    pattern = rest
-    point = None
+        raise Refused(f"{method} /{'/'.join(segments)} is {NOT_AVAILABLE}")
+    collection, rest = segments[1], tuple(segments[2:])
+    if not tenant.binds(collection) or (method == "GET" and rest == ("exists",)):
+        return None, None, None
+    pattern, point = rest, None
     if len(rest) == 2 and rest[0] == "points" and method == "GET":
         pattern, point = ("points", "{id}"), rest[1]
     rule = _RULES.get((method, pattern))
     if rule is None:
         raise Refused(f"{method} /collections/{{collection}}{''.join('/' + p for p in pattern)} is {NOT_AVAILABLE}")
-    handler, writes = rule
-    if writes and not tenant.write:
+    if rule[1] and not tenant.write:
         raise Refused(f"this key is bound read-only to {tenant.field} = {_shown(tenant.value)}: it cannot write")
-    ctx = _Context(tenant, collection, route)
+    return collection, rule[0], point
+
+
+def bind(tenant: Tenant, method: str, segments: list[str], body) -> Plan | None:
+    """The plan for one REST request of a tenant-bound key; None: the route's
+    collection is not bound (the key's plain access applies). Raises Refused."""
+    collection, handler, point = _route(tenant, method, list(segments))
+    if handler is None:
+        if collection is None and len(segments) >= 2 and not tenant.binds(segments[1]):
+            return None
+        return Plan(body, tenant=tenant)
+    ctx = _Context(tenant, collection, f"{method} /{'/'.join(segments)}")
     if point is not None:
         ctx.checks.append(IdCheck(collection, [_path_id(point)], HIDE))
         return Plan(body, ctx.checks, tenant)
@@ -230,8 +246,31 @@ def bind(tenant: Tenant, method: str, segments: list[str], body) -> Plan | None:
     return Plan(new_body, ctx.checks, tenant)
 
 
-def bind_collection(tenant: Tenant | None, collection: str) -> bool:
-    return tenant is not None and tenant.binds(collection)
+def bound_matrix(tenant: Tenant | None, matrix: list) -> list:
+    """keyset.rights.rights_matrix's rows for a tenant-bound key: on a bound
+    collection, what the front refuses whatever the key's access (route_refusal,
+    the very check of every request), and a note on what it allows."""
+    if tenant is None:
+        return matrix
+    rows = []
+    for collection, decisions in matrix:
+        if not tenant.binds(collection):
+            rows.append((collection, decisions))
+            continue
+        bound = []
+        for decision in decisions:
+            if decision.allowed:
+                method, path = decision.group.example.split(" ", 1)
+                segments = path.replace("{c}", collection).strip("/").split("/")
+                refusal = route_refusal(tenant, method, segments)
+                if refusal is not None:
+                    decision = Decision(decision.group, False, refusal)
+                else:
+                    decision = Decision(decision.group, True, "",
+                                        note=f"Only points with {tenant.field} = {_shown(tenant.value)}")
+            bound.append(decision)
+        rows.append((collection, bound))
+    return rows
 
 
 class _Context:
