@@ -44,6 +44,7 @@ class NotFound(Exception):
     """404 as Qdrant words a missing point: another tenant's point is not distinguishable from one."""
 
     def __init__(self, point):
+        self.point = point
         self.message = f"Not found: No point with id {point} found"
         super().__init__(self.message)
 
