@@ -91,14 +91,20 @@ class Tenant:
         return self.collections is None or collection in self.collections
 
     @property
-    def condition(self) -> dict:
-        return {"key": self.field, "match": {"value": self.value}}
+    def conditions(self) -> list[dict]:
+        """The filter's conditions: the field holds the value, and only it. Qdrant
+        matches a list by any of its values; a point whose field is
+        ["acme", "globex"] is neither tenant's (as `owns` says for writes)."""
+        return [{"key": self.field, "match": {"value": self.value}},
+                {"key": self.field, "values_count": {"lt": 2}}]
 
     def owns(self, payload) -> bool:
         """Whether a point's payload carries exactly the tenant's value (a list holding it does not)."""
         if not isinstance(payload, dict) or self.field not in payload:
             return False
         given = payload[self.field]
+        if isinstance(given, list) and len(given) == 1:
+            given = given[0]
         if self.kind == "integer":
             return type(given) is int and given == self.value
         if self.kind == "uuid" and isinstance(given, str):
@@ -291,9 +297,9 @@ class _Context:
         """ANDs the condition into `body[key]`."""
         given = body.get(key)
         if given is None or given == {}:
-            body[key] = {"must": [self.tenant.condition]}
+            body[key] = {"must": self.tenant.conditions}
         else:
-            body[key] = {"must": [self.tenant.condition, _obj(given, "a filter")]}
+            body[key] = {"must": [*self.tenant.conditions, _obj(given, "a filter")]}
 
     def check(self, ids: list, mode: str, collection: str | None = None, drop_from: list | None = None) -> None:
         if ids:

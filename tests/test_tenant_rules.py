@@ -14,7 +14,7 @@ from keyset.tenant import (
 
 ACME = Tenant("group_id", "acme", "keyword", write=True)
 READER = Tenant("group_id", "acme", "keyword", write=False)
-COND = {"key": "group_id", "match": {"value": "acme"}}
+CONDS = [{"key": "group_id", "match": {"value": "acme"}}, {"key": "group_id", "values_count": {"lt": 2}}]
 
 
 def plan(method, path, body=None, tenant=ACME):
@@ -36,17 +36,17 @@ def plan(method, path, body=None, tenant=ACME):
     ("collections/c/points/recommend/groups", {"positive": [[0.1]], "group_by": "g"}),
 ])
 def test_reads_get_the_condition_in_their_filter(path, body):
-    assert plan("POST", path, body).body["filter"] == {"must": [COND]}
+    assert plan("POST", path, body).body["filter"] == {"must": CONDS}
 
 
 def test_the_condition_is_anded_with_the_request_filter():
     own = {"should": [{"key": "group_id", "match": {"value": "globex"}}]}
     result = plan("POST", "collections/c/points/scroll", {"filter": own}).body
-    assert result["filter"] == {"must": [COND, own]}
+    assert result["filter"] == {"must": [*CONDS, own]}
 
 
 def test_a_read_without_a_body_is_bound_too():
-    assert plan("POST", "collections/c/points/count", None).body == {"filter": {"must": [COND]}}
+    assert plan("POST", "collections/c/points/count", None).body == {"filter": {"must": CONDS}}
 
 
 def test_every_search_of_a_batch_and_every_prefetch_is_bound():
@@ -54,10 +54,10 @@ def test_every_search_of_a_batch_and_every_prefetch_is_bound():
                          {"query": [0.4], "filter": {"must": []}}]}
     result = plan("POST", "collections/c/points/query/batch", body).body
     first, second = result["searches"]
-    assert first["filter"] == {"must": [COND]}
-    assert first["prefetch"][0]["filter"] == {"must": [COND]}
-    assert first["prefetch"][0]["prefetch"]["filter"] == {"must": [COND]}
-    assert second["filter"] == {"must": [COND, {"must": []}]}
+    assert first["filter"] == {"must": CONDS}
+    assert first["prefetch"][0]["filter"] == {"must": CONDS}
+    assert first["prefetch"][0]["prefetch"]["filter"] == {"must": CONDS}
+    assert second["filter"] == {"must": [*CONDS, {"must": []}]}
 
 
 def test_point_ids_used_as_examples_are_checked_as_reads():
@@ -122,7 +122,8 @@ def test_integer_and_uuid_values_are_matched_by_type():
     assert number.owns({"org": 7}) and not number.owns({"org": "7"}) and not number.owns({"org": True})
     ident = Tenant("org", tenant_value("uuid", "8A5B1B1C-0000-4000-8000-000000000001"), "uuid", True)
     assert ident.owns({"org": "8a5b1b1c-0000-4000-8000-000000000001"})
-    assert not ident.owns({"org": ["8a5b1b1c-0000-4000-8000-000000000001"]})
+    assert ident.owns({"org": ["8a5b1b1c-0000-4000-8000-000000000001"]})  # one value, as the filter counts it
+    assert not number.owns({"org": [7, 8]})
 
 
 @pytest.mark.parametrize("method,path,body", [
@@ -140,7 +141,7 @@ def test_a_write_never_changes_or_removes_the_tenant_field(method, path, body):
 
 def test_writes_by_filter_are_anded_and_by_ids_are_checked():
     by_filter = plan("POST", "collections/c/points/delete", {"filter": {"must": [{"key": "x", "match": {"value": 1}}]}})
-    assert by_filter.body["filter"]["must"][0] == COND and not by_filter.checks
+    assert by_filter.body["filter"]["must"][:2] == CONDS and not by_filter.checks
     by_ids = plan("POST", "collections/c/points/payload", {"payload": {"x": 1}, "points": [1, 2]})
     assert by_ids.checks[0].ids == [1, 2] and by_ids.checks[0].mode == REFUSE
 
@@ -153,14 +154,14 @@ def test_batch_update_decides_every_operation_first():
     with pytest.raises(Refused, match="clearing a payload"):
         plan("POST", "collections/c/points/batch", {"operations": [*operations(), {"clear_payload": {"points": [1]}}]})
     result = plan("POST", "collections/c/points/batch", {"operations": operations()})
-    assert result.body["operations"][1]["delete"]["filter"] == {"must": [COND]}
+    assert result.body["operations"][1]["delete"]["filter"] == {"must": CONDS}
     assert [c.ids for c in result.checks] == [[1]]
 
 
 def test_a_read_only_binding_refuses_writes():
     with pytest.raises(Refused, match="read-only"):
         plan("POST", "collections/c/points/delete", {"points": [1]}, READER)
-    assert plan("POST", "collections/c/points/count", {}, READER).body["filter"] == {"must": [COND]}
+    assert plan("POST", "collections/c/points/count", {}, READER).body["filter"] == {"must": CONDS}
 
 
 @pytest.mark.parametrize("method,path", [
@@ -185,7 +186,7 @@ def test_unknown_body_fields_are_refused():
 def test_a_collection_not_bound_is_left_to_the_keys_access():
     partial = Tenant("group_id", "acme", "keyword", True, frozenset({"c"}))
     assert plan("POST", "collections/d/points/scroll", {}, partial) is None
-    assert plan("POST", "collections/c/points/scroll", {}, partial).body["filter"] == {"must": [COND]}
+    assert plan("POST", "collections/c/points/scroll", {}, partial).body["filter"] == {"must": CONDS}
 
 
 def test_the_wire_form_round_trips():
