@@ -21,16 +21,16 @@ Reader = Callable[[str, dict], Awaitable[list]]
 
 async def bound_body(tenant: Tenant, method: str, segments: list[str], body, read: Reader,
                      node: bool = False) -> tuple[object, bool]:
-    """(the body to run, whether it was bound). Raises keyset.rights.Forbidden
+    """(the body to run, whether it was rewritten). Raises keyset.rights.Forbidden
     (403) or StorageError (404 for another tenant's point, or the read's own).
     `node`: a real Qdrant node serves it, whose GET points/{id} words a missing point its own way."""
     plan = bind(tenant, method, segments, body)
     if plan is None:
         return body, False
-    foreign = [foreign_ids(tenant, await read(check.collection, ownership_request(tenant, check)))
+    foreign = [foreign_ids(tenant, await read(check.collection, ownership_request(tenant, check)), check)
                for check in plan.checks]
     try:
-        return plan.finish(foreign), True
+        return plan.finish(foreign), plan.changed
     except NotFound as exc:
         if node and method == "GET":
             raise StorageError(404, f"Not found: Point with id {exc.point} does not exists!") from None
