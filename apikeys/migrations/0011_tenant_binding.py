@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('apikeys', '0007_key_policy'),
+        ('apikeys', '0010_key_addresses'),
     ]
 
     operations = [
