@@ -42,8 +42,10 @@ test: secrets $(NODE_DEPS)
 
 # The data plane's performance ratios (issue 5) and the key set at scale
 # (issue 15, on PostgreSQL when DATABASE_URL is one), and what a value_exists
-# token costs a real node against a plain JWT (issue 21); figures, not pass/fail.
-# BENCH_ONLY=front, BENCH_ONLY=keyset, BENCH_ONLY=tls, BENCH_ONLY=ryw, BENCH_ONLY=fronts, BENCH_ONLY=value_exists or BENCH_ONLY=usage
+# token costs a real node against a plain JWT (issue 21), what counting usage adds (issue 24),
+# and a tenant-bound key against an unbound one (issue 23); figures, not pass/fail.
+# BENCH_ONLY=front, BENCH_ONLY=keyset, BENCH_ONLY=tls, BENCH_ONLY=ryw, BENCH_ONLY=fronts, BENCH_ONLY=value_exists,
+# BENCH_ONLY=usage or BENCH_ONLY=tenant
 # runs one part alone; ryw (read-your-writes, 100 rounds per set-up and key kind) fails if a round does.
 bench: secrets
 	$(PY) -m bench.dataplane
@@ -54,6 +56,7 @@ bench: secrets
 	$(PY) -m bench.fronts
 	$(PY) -m bench.value_exists
 	$(PY) -m bench.usage_counting
+	$(PY) -m bench.tenant
 
 # ruff (pinned in requirements.txt) with the rules of ruff.toml.
 lint: install

@@ -72,7 +72,9 @@ DEFAULT_RULES = [{"collection": None, "access": ClusterAccess.MANAGE.value}]
 
 # The model's field names as the API spells them, for messages that name the field.
 API_FIELD = {"name": "name", "rules": "accessRules", "expires_at": "expiresAt", "cluster": "clusterId",
-             "allowed_networks": "allowedNetworks"}
+             "allowed_networks": "allowedNetworks", "tenant_field": "tenant.field", "tenant_value": "tenant.value",
+             "tenant_type": "tenant.valueType", "tenant_access": "tenant.readWrite",
+             "tenant_collections": "tenant.collections"}
 
 STATE_NAMES = ["KEY_STATE_UNSPECIFIED", *(f"KEY_STATE_{state.name}" for state in KeyState)]
 STATES = {f"KEY_STATE_{state.name}": state.value for state in KeyState}
@@ -122,6 +124,28 @@ class AccessRule(ProtoSerializer):
         return {"collectionAccess": {"collectionName": rule["collection"], "accessType": access}}
 
 
+@extend_schema_serializer(component_name="v2TenantBinding")
+class TenantBinding(ProtoSerializer):
+    """A key's tenant binding (keyset/tenant.py), as the model stores it."""
+
+    field = StringField(help_text="A top-level payload field, e.g. group_id.")
+    value = StringField(help_text="The tenant's value, as text (an integer or a UUID too).")
+    valueType = serializers.ChoiceField(choices=["keyword", "integer", "uuid"], required=False, default="keyword")
+    readWrite = serializers.BooleanField(required=False, default=False,
+                                         help_text="Whether the key writes the tenant's points; else read-only.")
+    collections = serializers.ListField(child=StringField(), required=False, default=list,
+                                        help_text="The bound collections; empty: every collection of the key.")
+
+    def to_internal_value(self, data):
+        attrs = super().to_internal_value(data)
+        return {"field": attrs["field"], "value": attrs["value"], "type": attrs["valueType"],
+                "access": "rw" if attrs["readWrite"] else "r", "collections": attrs["collections"]}
+
+    def to_representation(self, key):
+        return {"field": key.tenant_field, "value": key.tenant_value, "valueType": key.tenant_type,
+                "readWrite": key.tenant_access == "rw", "collections": list(key.tenant_collections)}
+
+
 @extend_schema_serializer(component_name="v2DatabaseApiKey")
 class DatabaseApiKeyOut(ProtoSerializer):
     id = serializers.UUIDField()
@@ -157,9 +181,14 @@ class DatabaseApiKeyOut(ProtoSerializer):
                                  help_text=f"{EXTENSION} REST or gRPC.")
     description = serializers.CharField(required=False, help_text=f"{EXTENSION} What the key is for, as set "
                                         "in the console or by UpdateDatabaseApiKey; absent when empty.")
+    tenant = TenantBinding(source="*", required=False, help_text=f"{EXTENSION} The tenant the key is bound to: "
+                           "it sees and changes only points whose payload field has this value, enforced at the "
+                           "endpoint on REST and gRPC; absent for a key that is not bound.")
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
+        if not instance.tenant_field:
+            data.pop("tenant", None)
         # Empty strings are left out, as grpc-gateway leaves out a proto3 field at its default.
         for name, empty in (("lastUsedProtocol", not instance.last_used_protocol), ("description", not instance.description)):
             if empty:
@@ -178,6 +207,10 @@ class DatabaseApiKeyIn(ProtoSerializer):
         help_text=f"{EXTENSION} CIDRs (IPv4 or IPv6) or addresses the key may be used from; none: anywhere. "
         "Fixed for the life of the key, like its access rules.",
     )
+
+    tenant = TenantBinding(required=False, help_text=f"{EXTENSION} Binds the key to one tenant: a payload "
+                           "field and its value; the key then sees and changes only that tenant's points. Refused "
+                           "on a connected cluster clients reach directly. Fixed for the life of the key.")
 
     def validate_allowedNetworks(self, value: list[str]) -> list[str]:
         from django.core.exceptions import ValidationError as ModelError
@@ -323,6 +356,7 @@ class DatabaseApiKeyList(AccountView):
                     by=request.user,
                     client_ip=client_ip(request),
                     allowed_networks=data.get("allowedNetworks"),
+                    tenant=data.get("tenant"),
                 )
         except ValidationError as error:
             raise InvalidArgument(_model_error_message(error)) from None

@@ -17,6 +17,7 @@ from apikeys.models import (
     ClusterAccess,
     CollectionAccess,
     KeyPolicy,
+    TenantType,
     parse_networks,
 )
 from apikeys.key_policy import limits_text, max_days, needs_allowlist
@@ -265,6 +266,23 @@ class DatabaseApiKeyForm(KeyForm):
         error_messages={"invalid_choice": "Unknown access level “%(value)s”: choose Manage/Write or Read-only."},
     )
     collections = CollectionRowsField(required=False)
+    # A tenant binding (issue 23): optional; no field, no binding.
+    tenant_field = forms.CharField(
+        label="Tenant field", required=False, max_length=64,
+        help_text="Bind the key to one tenant: it sees and changes only points whose payload has this field "
+                  "set to the value below (e.g. group_id). Leave empty for a key that is not bound.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "placeholder": "group_id"}))
+    tenant_value = forms.CharField(label="Tenant value", required=False, max_length=256,
+                                   widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
+    tenant_type = forms.ChoiceField(label="Value type", choices=TenantType.choices, initial=TenantType.KEYWORD,
+                                    required=False)
+    tenant_access = forms.ChoiceField(label="Tenant access", choices=CollectionAccess.choices,
+                                      initial=CollectionAccess.READ_ONLY, required=False)
+    tenant_collections = forms.CharField(
+        label="Bound collections", required=False,
+        help_text="Comma-separated; empty: every collection of the key. Only a key with access to named "
+                  "collections may be bound on some of them.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
 
     def __init__(self, *args, cluster, **kwargs):
         super().__init__(*args, **kwargs)
@@ -282,6 +300,8 @@ class DatabaseApiKeyForm(KeyForm):
         if "allowed_networks" in limits and "allowed_networks" in self.fields:
             self.fields["allowed_networks"].help_text = (
                 limits["allowed_networks"] + " Nor is the key's last use recorded: requests do not pass the console.")
+        self.tenant_unavailable = runtime_for(cluster).key_options_refusal(
+            cluster, allowed_networks=False, tenant=True).get("tenant_field", "")
 
     def clean(self):
         cleaned = super().clean()
@@ -300,6 +320,16 @@ class DatabaseApiKeyForm(KeyForm):
                 rules = self._collection_rules(cleaned.get("collections") or [])
                 if rules is not None:
                     cleaned["rules"] = rules
+        cleaned["tenant"] = None
+        if (cleaned.get("tenant_field") or "").strip():
+            cleaned["tenant"] = {
+                "field": cleaned["tenant_field"].strip(),
+                "value": (cleaned.get("tenant_value") or "").strip(),
+                "type": cleaned.get("tenant_type") or TenantType.KEYWORD,
+                "access": cleaned.get("tenant_access") or CollectionAccess.READ_ONLY,
+                "collections": [name.strip() for name in (cleaned.get("tenant_collections") or "").split(",")
+                                if name.strip()],
+            }
         return cleaned
 
     def _collection_rules(self, rows: list[tuple[str, str]]) -> list[dict] | None:

@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apikeys.states import WORKING_STATES, KeyState, state_expression, state_of
+from keyset import tenant as tenants
 
 MAX_RULES = 20
 MAX_EXPIRY_DAYS = 3650
@@ -78,6 +79,60 @@ def validate_rules(rules) -> None:
             raise ValidationError("Collection access is Read-only or Read-write.")
     if len(set(names)) != len(names):
         raise ValidationError("Each collection appears in at most one rule.")
+
+
+class TenantType(models.TextChoices):
+    """The type of a tenant-bound key's value (keyset/tenant.py)."""
+
+    KEYWORD = "keyword", "Keyword"
+    INTEGER = "integer", "Integer"
+    UUID = "uuid", "UUID"
+
+
+def _sentence(exc: Exception) -> str:
+    text = str(exc)
+    return f"{text[:1].upper()}{text[1:]}."
+
+
+TENANT_FIELDS = ("tenant_field", "tenant_value", "tenant_type", "tenant_access", "tenant_collections")
+
+
+def validate_tenant(key) -> None:
+    """A database key's tenant binding: none (no field), or a top-level payload
+    field, one value of its type, read-only or read-write, on every collection
+    of the key or some of the collections its rules name. A cluster-wide key is
+    bound on every collection: bound on some, the others (an alias of a bound
+    one too) would be open to it."""
+    if not key.tenant_field:
+        if key.tenant_value or key.tenant_collections:
+            raise ValidationError({"tenant_field": "Name the payload field the tenant's value is in."})
+        return
+    errors = {}
+    try:
+        tenants.check_field(key.tenant_field)
+    except ValueError as exc:
+        errors["tenant_field"] = _sentence(exc)
+    try:
+        key.tenant_value = str(tenants.tenant_value(key.tenant_type, key.tenant_value))
+    except ValueError as exc:
+        errors["tenant_value"] = _sentence(exc)
+    if key.tenant_access not in CollectionAccess.values:
+        errors["tenant_access"] = "A tenant binding is Read-only or Read-write."
+    collections = key.tenant_collections
+    if not isinstance(collections, list) or not all(isinstance(name, str) for name in collections):
+        errors["tenant_collections"] = "The bound collections are a list of names."
+    elif collections:
+        rules = key.rules if isinstance(key.rules, list) else []
+        named = {rule.get("collection") for rule in rules if isinstance(rule, dict)}
+        if None in named:
+            errors["tenant_collections"] = ("A cluster-wide key is bound on every collection: bind it on all, "
+                                            "or give it access to named collections.")
+        else:
+            stray = sorted(set(collections) - named)
+            if stray:
+                errors["tenant_collections"] = f"{', '.join(stray)}: not among the key's collections."
+    if errors:
+        raise ValidationError(errors)
 
 
 MAX_NETWORKS = 100
@@ -323,6 +378,16 @@ class DatabaseApiKey(IssuedKey):
     # `id` is the JWT's `jti`: how the data plane finds the key a token stands for.
     cluster = models.ForeignKey("clusters.Cluster", on_delete=models.CASCADE, related_name="database_keys")
     rules = models.JSONField(validators=[validate_rules])
+    # A tenant binding (issue 23, keyset/tenant.py): the key sees and changes only
+    # points whose payload `tenant_field` is `tenant_value` (of `tenant_type`),
+    # with `tenant_access`, on `tenant_collections` (empty: every collection of
+    # the key). No field: unbound. Enforced at the front by key id, so the JWT
+    # stays a plain Qdrant JWT.
+    tenant_field = models.CharField(max_length=64, blank=True, default="")
+    tenant_value = models.CharField(max_length=256, blank=True, default="")
+    tenant_type = models.CharField(max_length=8, choices=TenantType.choices, blank=True, default="")
+    tenant_access = models.CharField(max_length=2, choices=CollectionAccess.choices, blank=True, default="")
+    tenant_collections = models.JSONField(default=list, blank=True)
 
     kind = "database"
     kind_label = "database API key"
@@ -339,9 +404,29 @@ class DatabaseApiKey(IssuedKey):
                          name="apikey_live_newest_idx"),
         ]
 
+    def clean(self) -> None:
+        super().clean()
+        validate_tenant(self)
+
     @property
     def is_cluster_wide(self) -> bool:
         return len(self.rules) == 1 and self.rules[0]["collection"] is None
+
+    @property
+    def tenant_wire(self) -> list | None:
+        """The binding as the front gets it (keyset.tenant.tenant_from_wire reads it)."""
+        return tenants.tenant_to_wire(self.tenant_field, self.tenant_value, self.tenant_type, self.tenant_access,
+                                      self.tenant_collections)
+
+    @property
+    def tenant(self) -> "tenants.Tenant | None":
+        return tenants.tenant_from_wire(self.tenant_wire)
+
+    @property
+    def tenant_summary(self) -> str:
+        """What pages show: 'group_id = "acme" (keyword, read-write) on every collection'; empty when unbound."""
+        tenant = self.tenant
+        return tenant.describe() if tenant else ""
 
     @property
     def access_summary(self) -> str:

@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from apikeys.key_policy import check_new_key
-from apikeys.models import POSTFIX_LENGTH, AdminKey, DatabaseApiKey, ExpiryReminder, IssuedKey
+from apikeys.models import POSTFIX_LENGTH, TENANT_FIELDS, AdminKey, DatabaseApiKey, ExpiryReminder, IssuedKey
 from apikeys.policy import ADMIN, DATABASE, admin_key_refusal, database_key_refusal
 from apikeys.retire import key_retire_dispatch
 from apikeys.states import KeyState
@@ -56,8 +56,12 @@ def database_key_create(
     nonce: str | None = None,
     client_ip: str | None = None,
     allowed_networks: list[str] | None = None,
+    tenant: dict | None = None,
 ) -> tuple[DatabaseApiKey, str]:
     """Records a database API key for the cluster and returns it with its token.
+
+    `tenant` binds it to one tenant (keyset/tenant.py): `{"field", "value",
+    "type", "access", "collections"}` (collections empty: all of the key's).
 
     The token exists only in the return value: the caller shows it once and
     forgets it. `nonce` is the create form's one-time value (unique): a second
@@ -67,9 +71,11 @@ def database_key_create(
     if refusal:
         raise ValidationError(refusal)
     check_new_key(cluster.account, DATABASE, expires_at=expires_at, allowed_networks=allowed_networks, rules=rules)
-    unsupported = runtime_for(cluster).key_options_refusal(cluster, allowed_networks=bool(allowed_networks))
+    unsupported = runtime_for(cluster).key_options_refusal(cluster, allowed_networks=bool(allowed_networks),
+                                                           tenant=bool(tenant))
     if unsupported:
         raise ValidationError(unsupported)
+    tenant = tenant or {}
     key = DatabaseApiKey(
         cluster=cluster,
         name=name,
@@ -80,6 +86,11 @@ def database_key_create(
         created_at=timezone.now(),
         nonce=nonce,
         allowed_networks=allowed_networks or [],
+        tenant_field=tenant.get("field") or "",
+        tenant_value=str(tenant.get("value", "")),
+        tenant_type=tenant.get("type") or "",
+        tenant_access=tenant.get("access") or "",
+        tenant_collections=list(tenant.get("collections") or []),
     )
     # The nonce is left to the unique constraint: of two concurrent requests
     # with one nonce, the second fails with IntegrityError, which the view
@@ -265,6 +276,8 @@ def key_roll(
     )
     if isinstance(key, DatabaseApiKey):
         successor.rules = key.rules
+        for name in TENANT_FIELDS:
+            setattr(successor, name, getattr(key, name))
     successor.full_clean(exclude=["postfix", "digest", "pepper_id", "nonce"])
     token = mint_jwt(key.cluster, successor) if isinstance(key, DatabaseApiKey) else new_admin_key()
     _seal(successor, token)

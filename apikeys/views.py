@@ -68,6 +68,7 @@ from createonce.secret_text import SecretList, SecretText
 from createonce.services import create_once, repeated
 from fronts.changelog import propagation
 from keyset.rights import OPERATION_GROUPS, rights_matrix
+from keyset.tenant import bound_matrix
 
 
 def cluster_keys_url(cluster, anchor: str = "api-keys") -> str:
@@ -298,9 +299,11 @@ def _rights(key: IssuedKey) -> dict:
     if key.state not in WORKING_STATES:
         return {"rights": None}
     try:
-        return {"rights": rights_matrix(key_access(key), runtime_for(key.cluster).collections(key.cluster))}
+        matrix = rights_matrix(key_access(key), runtime_for(key.cluster).collections(key.cluster))
     except CollectionsUnreadable as exc:
         return {"rights": [], "rights_unreadable": str(exc)}
+    # A tenant-bound key: what the front refuses on a bound collection whatever its access (keyset/tenant.py).
+    return {"rights": bound_matrix(key.tenant, matrix) if key.kind == "database" else matrix}
 
 
 # Database API keys
@@ -327,6 +330,7 @@ def key_create(request, account_id, cluster_id):
             nonce=data["nonce"],
             client_ip=client_ip(request),
             allowed_networks=data["allowed_networks"],
+            tenant=data.get("tenant"),
         )
 
     form = DatabaseApiKeyForm(request.POST, cluster=cluster, policy=policy_of(cluster.account))

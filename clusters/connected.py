@@ -263,9 +263,14 @@ class ConnectedQdrant(ClusterRuntime):
             # The health check has set the phase; the next check tries again.
             logger.warning("cluster %s: its key markers could not be reconciled: %s", cluster.id, exc.message)
 
-    def key_options_refusal(self, cluster, *, allowed_networks: bool) -> dict[str, str]:
+    def key_options_refusal(self, cluster, *, allowed_networks: bool, tenant: bool = False) -> dict[str, str]:
+        refusals = {}
         if cluster.access == Access.DIRECT and allowed_networks:
-            return {"allowed_networks": "Clients reach this cluster directly, not through the front, so an IP "
-                                        "allowlist cannot be enforced: leave it empty, or connect the cluster "
-                                        "through the front."}
-        return {}
+            refusals["allowed_networks"] = ("Clients reach this cluster directly, not through the front, so an IP "
+                                            "allowlist cannot be enforced: leave it empty, or connect the cluster "
+                                            "through the front.")
+        if cluster.access == Access.DIRECT and tenant:
+            refusals["tenant_field"] = ("Clients reach this cluster directly, not through the front, so a tenant "
+                                        "binding cannot be enforced: Qdrant's own keys cannot bind a tenant. "
+                                        "Connect the cluster through the front to bind keys to tenants.")
+        return refusals

@@ -88,9 +88,9 @@ class ClusterRuntime(abc.ABC):
         after a health check (apikeys.services.cluster_keys_reconcile)."""
         return None
 
-    def key_options_refusal(self, cluster, *, allowed_networks: bool) -> dict[str, str]:
+    def key_options_refusal(self, cluster, *, allowed_networks: bool, tenant: bool = False) -> dict[str, str]:
         """Key options this cluster cannot honour (`allowed_networks`: the key
-        would have an IP allowlist): field -> why; empty when it can."""
+        would have an IP allowlist; `tenant`: a tenant binding): field -> why; empty when it can."""
         return {}
 
     def check(self, cluster) -> None:

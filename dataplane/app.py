@@ -18,9 +18,9 @@ import logging
 import math
 import re
 import time
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, quote, unquote, urlencode
 
-from dataplane import auth, usage
+from dataplane import auth, tenancy, usage
 from dataplane.access import FULL, Forbidden
 from dataplane.control import ControlServer
 from dataplane.engine import Engine
@@ -259,12 +259,13 @@ class DataPlane:
             denied = await self.admit(grant, client_ip, "rest")
             if denied is not None:
                 return await _respond(send, denied.status, denied.body.encode(), _TEXT)
-            cluster, access = grant.cluster, grant.access
+            cluster, access, tenant = grant.cluster, grant.access, grant.key.tenant
             if cluster.forwarded:
-                return await self._forward(scope, receive, send, cluster, auth.node_credential(grant, token), started)
+                return await self._forward(scope, receive, send, cluster, auth.node_credential(grant, token), started,
+                                           tenant)
         else:
             cluster = self.keystore.current.clusters.get(host) if host else None
-            access = FULL
+            access, tenant = FULL, None
             if cluster is None:
                 return await _error(send, 404, "Not found: name the cluster in the Host header", started)
             if cluster.forwarded:
@@ -289,7 +290,7 @@ class DataPlane:
                 params["id"] = values[1]
             elif op == "delete_index":
                 params["field"] = values[1]
-            result = await self.operate(cluster, access, op, needs, name, params, body)
+            result = await self.operate(cluster, access, op, needs, name, params, body, tenant)
             return await _result(send, result, started)
         except Forbidden as exc:
             return await _error(send, 403, f"Forbidden: {exc.message}", started)
@@ -309,10 +310,18 @@ class DataPlane:
             return await self._check_value_exists(grant.cluster.id, grant.value_exists)
         return None
 
-    async def operate(self, cluster, access, op: str, needs: str, name: str | None, params: dict, body):
+    async def operate(self, cluster, access, op: str, needs: str, name: str | None, params: dict, body,
+                      tenant=None):
         """One operation of the table of access on an embedded cluster, for REST
-        and gRPC alike: the check of `needs` (raises Forbidden), then the storage op."""
+        and gRPC alike: the check of `needs` (raises Forbidden), a tenant-bound
+        key's binding (keyset/tenant.py), then the storage op."""
         access.check(needs, name)
+        if tenant is not None:
+            async def read(collection: str, request: dict) -> list:
+                return await self.engine.execute(cluster.id, "retrieve", collection, {}, request)
+
+            method, segments = tenancy.op_route(ROUTES, op, name, params)
+            body, _ = await tenancy.bound_body(tenant, method, segments, body, read)
         if op in ("aliases", "collection_aliases"):
             return {"aliases": []}
         if op in ("query", "recommend") and isinstance(body, dict):
@@ -326,9 +335,11 @@ class DataPlane:
             result = {"collections": [{"name": n} for n in names]}
         return result
 
-    async def _forward(self, scope, receive, send, cluster, credential: tuple[str, str], started: float) -> None:
+    async def _forward(self, scope, receive, send, cluster, credential: tuple[str, str], started: float,
+                       tenant=None) -> None:
         """A `qdrant` cluster's request, any route, to one of its ready nodes,
-        which applies Qdrant's own table of access to `credential`."""
+        which applies Qdrant's own table of access to `credential`; a
+        tenant-bound key's request is bound first (keyset/tenant.py)."""
         nodes = self.keystore.current.nodes_of(cluster.id).http
         if not nodes:
             return await _error(send, 503, "Service unavailable: no node of this cluster is ready", started)
@@ -339,6 +350,13 @@ class DataPlane:
         raw_path = (scope.get("raw_path") or scope["path"].encode("utf-8")).split(b"?", 1)[0]
         # Origin stays here: the front answers CORS itself (_with_cors), once.
         headers = [(name, value) for name, value in scope["headers"] if name != b"origin"]
+        if tenant is not None:
+            try:
+                body, headers = await self._bind_forwarded(scope, nodes, credential, tenant, body, headers)
+            except Forbidden as exc:
+                return await _error(send, 403, f"Forbidden: {exc.message}", started)
+            except StorageError as exc:
+                return await _error(send, exc.status, exc.message, started)
         try:
             response = await self.proxy.forward(
                 nodes=nodes, method=scope["method"], path=raw_path.decode("latin-1"),
@@ -353,6 +371,55 @@ class DataPlane:
         # uvicorn adds a Date of its own: one is enough.
         response.headers = [(name, value) for name, value in response.headers if name.lower() != b"date"]
         await response.send_to(send)
+
+    async def _bind_forwarded(self, scope, nodes, credential, tenant, body: bytes, headers: list):
+        """A tenant-bound key's request to a node: its body bound, re-encoded."""
+        segments = path_segments(scope)
+        if segments is None:
+            raise StorageError(404, f"Not found: no route {scope['method']} {scope['path']}")
+        parsed = None
+        if body.strip():
+            try:
+                parsed = json.loads(body, parse_constant=auth.reject_json_constant)
+            except (ValueError, RecursionError) as exc:
+                raise StorageError(400, f"Format error in JSON body: {exc}") from None
+        bound, changed = await tenancy.bound_body(tenant, scope["method"], segments, parsed,
+                                                  self._node_reader(nodes, credential), node=True)
+        if not changed or bound is None:
+            return body, headers
+        headers = [(name, value) for name, value in headers if name != b"content-type"]
+        headers.append((b"content-type", b"application/json"))
+        return json.dumps(bound, separators=(",", ":")).encode(), headers
+
+    def _node_reader(self, nodes, credential) -> tenancy.Reader:
+        """Reads points from a node with the key's own credential (the node checks its access)."""
+        async def read(collection: str, request: dict) -> list:
+            return await self.node_request(nodes, credential, "POST", ["collections", collection, "points"], {},
+                                           request)
+
+        return read
+
+    async def node_request(self, nodes, credential, method: str, segments: list[str], params: dict, body):
+        """One REST request to a node, answered with Qdrant's `result`; its error as StorageError."""
+        path = "/" + "/".join(quote(segment, safe="") for segment in segments)
+        data = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+        try:
+            response = await self.proxy.forward(
+                nodes=nodes, method=method, path=path, query=urlencode(params).encode(),
+                headers=[(b"content-type", b"application/json")], body=data, credential=credential,
+                idempotent=idempotent(method, segments))
+        except NoNodeAnswered as exc:
+            raise StorageError(503, "Service unavailable: no node of this cluster answered") from exc
+        raw = await response.read()
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            answer = None
+        if response.status != 200 or not isinstance(answer, dict):
+            error = answer.get("status", {}).get("error") if isinstance(answer, dict) else None
+            raise StorageError(response.status if response.status != 200 else 502,
+                               error or raw.decode("utf-8", "replace")[:500])
+        return answer.get("result")
 
     async def _close_left_nodes(self) -> None:
         """Whenever the ready lists change (the key store replaces them whole),

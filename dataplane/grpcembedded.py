@@ -28,6 +28,7 @@ from qdrant_client.grpc import collections_service_pb2, collections_service_pb2_
 from qdrant_client.grpc import points_service_pb2, points_service_pb2_grpc
 from qdrant_client.http import models
 
+from dataplane import tenancy
 from dataplane.access import Forbidden
 from dataplane.app import ROUTES
 from dataplane.storage import StorageError
@@ -63,7 +64,8 @@ ROUTE_OF: dict[str, tuple[str, tuple[str, ...]]] = {
 # REST status -> gRPC code, as Qdrant maps its StorageError (src/tonic/api).
 _CODES = {
     400: grpc.StatusCode.INVALID_ARGUMENT, 422: grpc.StatusCode.INVALID_ARGUMENT,
-    403: grpc.StatusCode.PERMISSION_DENIED, 404: grpc.StatusCode.NOT_FOUND, 409: grpc.StatusCode.ALREADY_EXISTS,
+    401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED, 404: grpc.StatusCode.NOT_FOUND,
+    409: grpc.StatusCode.ALREADY_EXISTS,
     413: grpc.StatusCode.RESOURCE_EXHAUSTED, 503: grpc.StatusCode.UNAVAILABLE,
 }
 _FIELD_TYPES = {
@@ -78,15 +80,25 @@ class Call:
     """What a servicer method gets in place of grpc's context: who asks, and
     how to run the REST route its method is served as."""
 
-    __slots__ = ("access", "cluster", "method", "plane", "started")
+    __slots__ = ("access", "cluster", "credential", "method", "nodes", "plane", "started", "tenant")
 
-    def __init__(self, plane, grant, method: str):
+    def __init__(self, plane, grant, method: str, nodes=None, credential=None):
         self.plane, self.cluster, self.access, self.method = plane, grant.cluster, grant.access, method
+        self.tenant = grant.key.tenant if grant.key is not None else None
+        # A real cluster's nodes: the route is sent to one over REST (a tenant-bound key, see serve_bound).
+        self.nodes, self.credential = nodes, credential
         self.started = time.perf_counter()
 
     async def run(self, name: str | None, body=None, params: dict | None = None):
         op, needs = ROUTES[ROUTE_OF[self.method]]
-        return await self.plane.operate(self.cluster, self.access, op, needs, name, params or {}, body)
+        params = params or {}
+        if self.nodes is None:
+            return await self.plane.operate(self.cluster, self.access, op, needs, name, params, body, self.tenant)
+        method, segments = tenancy.op_route(ROUTES, op, name, params)
+        read = self.plane._node_reader(self.nodes, self.credential)
+        body, _ = await tenancy.bound_body(self.tenant, method, segments, body, read, node=True)
+        query = {key: value for key, value in params.items() if key not in ("id", "field")}
+        return await self.plane.node_request(self.nodes, self.credential, method, segments, query, body)
 
     def time(self) -> float:
         return time.perf_counter() - self.started
@@ -342,9 +354,17 @@ METHODS = {**_served(Collections(), collections_service_pb2, "Collections"),
            **_served(Points(), points_service_pb2, "Points")}
 
 
-async def serve(plane, method: str, request: bytes, grant, context) -> bytes:
-    """One call for an embedded cluster, authenticated: the REST route's op, or Qdrant's error."""
+async def serve(plane, method: str, request: bytes, grant, context, nodes=None, credential=None) -> bytes:
+    """One call for an embedded cluster, authenticated: the REST route's op, or Qdrant's error.
+
+    With `nodes` (a real cluster's, for a tenant-bound key): the call is read
+    as its REST route, bound (keyset/tenant.py) and sent to a node over REST
+    with `credential`, and the node's answer converted back; a method with
+    no REST route here is refused, as every route the rules do not know."""
     served = METHODS.get(method)
+    if served is None and nodes is not None:
+        await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                            f"Forbidden: {method} is not available to tenant-bound keys")
     if served is None:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED,
                             f"{method} is not served for clusters on the embedded runtime")
@@ -354,7 +374,7 @@ async def serve(plane, method: str, request: bytes, grant, context) -> bytes:
     except DecodeError as exc:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"Failed to decode {method}: {exc}")
     try:
-        response = await handler(message, Call(plane, grant, method))
+        response = await handler(message, Call(plane, grant, method, nodes, credential))
     except ReplyFailed as exc:
         logger.error("%s: the result did not convert back to protobuf: %s", method, exc)
         await context.abort(grpc.StatusCode.INTERNAL, "Service internal error: the reply could not be encoded")

@@ -239,10 +239,18 @@ class GrpcFront:
             if method == HEALTH_CHECK:
                 return health_check_reply(cluster.version)
             return await grpcembedded.serve(self.plane, method, request, grant, context)
+        credential = auth.node_credential(grant, token)
+        if grant.key.tenant is not None:
+            # Bound by keyset/tenant.py on the REST shape, sent to a node over REST (dataplane/grpcembedded.py).
+            nodes = key_set.nodes_of(cluster.id).http
+            if not nodes:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "Service unavailable: no node of this cluster is ready")
+            if method == HEALTH_CHECK:
+                return health_check_reply(cluster.version)
+            return await grpcembedded.serve(self.plane, method, request, grant, context, nodes, credential)
         targets = key_set.nodes_of(cluster.id).grpc
         if not targets:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "Service unavailable: no node of this cluster is ready")
-        credential = auth.node_credential(grant, token)
         outgoing = [(k, v) for k, v in metadata if k not in _NOT_FORWARDED and not k.startswith(_PER_HOP_PREFIXES)]
         outgoing.append(credential)
         remaining = context.time_remaining()

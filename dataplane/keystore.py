@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from dataplane.keyset_client import KeysetClient, Refused
 from keyset import wire
 from keyset.digest import digest as keyset_digest
+from keyset.tenant import Tenant, tenant_from_wire
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +118,9 @@ class KeyEntry:
     disabled: bool = False
     retires_at: float | None = None
     networks: tuple = ()
+    # A tenant-bound database key's binding (keyset.tenant.Tenant): every
+    # request is bound by keyset.tenant.bind before it runs or is forwarded.
+    tenant: Tenant | None = None
 
 
 def _lifecycle(disabled: bool, retires_at, allowed_networks) -> dict:
@@ -147,8 +151,9 @@ def cluster_entry(row) -> ClusterEntry | None:
 
 def database_key_entry(row, cluster_id: str) -> KeyEntry:
     """One wire.DATABASE_KEY row; `cluster_id` is the row's, as a shared string."""
-    key_id, _cluster, expires_at, pepper_id, digest, *lifecycle = row
-    return KeyEntry(str(key_id), cluster_id, "database", expires_at, pepper_id, digest, **_lifecycle(*lifecycle))
+    key_id, _cluster, expires_at, pepper_id, digest, tenant, *lifecycle = row
+    return KeyEntry(str(key_id), cluster_id, "database", expires_at, pepper_id, digest, **_lifecycle(*lifecycle),
+                    tenant=tenant_from_wire(tenant))
 
 
 def admin_key_entry(row, cluster_id: str) -> tuple[tuple[int, str], KeyEntry]:

@@ -14,12 +14,13 @@ from urllib.parse import urlsplit
 
 from django.db.models import BooleanField, ExpressionWrapper, Q
 
-from apikeys.models import AdminKey, DatabaseApiKey
+from apikeys.models import TENANT_FIELDS, AdminKey, DatabaseApiKey
 from clusters import crypto
 from clusters.models import Access as ClusterAccess
 from clusters.models import Cluster, ClusterNode, NodeState, Phase, Runtime
 from fronts.models import KeySetChange, KeySetEpoch
 from keyset import wire
+from keyset.tenant import tenant_to_wire
 
 
 
@@ -118,10 +119,13 @@ def _live(model, ids: Iterable | None, clusters: Iterable | None):
 
 
 def database_key_rows(ids: Iterable | None = None, clusters: Iterable | None = None):
-    """(id, cluster id, expires_at, pepper id, digest, *LIFECYCLE_FIELDS) of every
+    """(id, cluster id, expires_at, pepper id, digest, tenant, *LIFECYCLE_FIELDS) of every
     live database API key, or of the live ones among `ids`, or of `clusters`. An
     id asked for and not answered is not live (revoked, or its cluster deleted)."""
-    return _with_lifecycle(_live(DatabaseApiKey, ids, clusters), "id", "cluster_id", "expires_at", "pepper_id", "digest")
+    rows = _with_lifecycle(_live(DatabaseApiKey, ids, clusters), "id", "cluster_id", "expires_at", "pepper_id",
+                           "digest", *TENANT_FIELDS)
+    tenant = len(TENANT_FIELDS)
+    return [(*row[:5], tenant_to_wire(*row[5:5 + tenant]), *row[5 + tenant:]) for row in rows]
 
 
 def admin_key_rows(ids: Iterable | None = None, clusters: Iterable | None = None):

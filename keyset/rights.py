@@ -164,6 +164,7 @@ class Decision:
     group: OperationGroup
     allowed: bool
     reason: str  # Qdrant's Forbidden message when denied, word for word as the front answers
+    note: str = ""  # what bounds an allowed group (a tenant-bound key: keyset/tenant.py)
 
     @property
     def rule(self) -> str:

@@ -56,7 +56,8 @@ APPLIED_HEADER = "X-Front-Applied"
 CLUSTER = ("id", "version", "jwt_rbac", "master_key", "runtime", "tls", "ca_certificate")
 # What the front checks per request besides the secret, at the end of each key's row.
 LIFECYCLE = ("disabled", "retires_at", "allowed_networks")
-DATABASE_KEY = ("id", "cluster_id", "expires_at", "pepper_id", "digest", *LIFECYCLE)
+# `tenant`: a tenant-bound key's binding, keyset.tenant.tenant_to_wire's list, or null.
+DATABASE_KEY = ("id", "cluster_id", "expires_at", "pepper_id", "digest", "tenant", *LIFECYCLE)
 ADMIN_KEY = ("id", "cluster_id", "pepper_id", "digest", "expires_at", *LIFECYCLE)
 NODE = ("cluster_id", "index", "ready", "http_url", "grpc_target")
 CHANGE = ("id", "kind", "cluster_id", "key_id")
