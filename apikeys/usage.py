@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
-from apikeys.models import AdminKey, DatabaseApiKey, KeyUsage, UsagePeriod
+from apikeys.models import MAX_KEY_ADDRESSES, AdminKey, DatabaseApiKey, KeyAddress, KeyUsage, UsagePeriod
 from keyset.usage import BUCKETS, quantile
 
 _MODELS = {"database": DatabaseApiKey, "admin": AdminKey}
@@ -216,11 +216,13 @@ def _top_keys(keys: dict, limit: int = 10) -> list[dict]:
 def addresses_seen(uses: list) -> None:
     """Notes the addresses keys were used from ((kind, key id, when, ip) of a
     last-used report), first sightings only, at most MAX_KEY_ADDRESSES a key."""
-    from django.db.models import Count
-
-    from apikeys.models import MAX_KEY_ADDRESSES, KeyAddress
-
     uses = [(kind, str(key_id), when, ip) for kind, key_id, when, ip in uses if ip]
+    existing = set()
+    for kind, model in _MODELS.items():
+        ids = {key_id for key_kind, key_id, _, _ in uses if key_kind == kind}
+        if ids:  # a late report of a key deleted with its cluster names no row
+            existing.update((kind, str(key_id)) for key_id in model.objects.filter(id__in=ids).values_list("id", flat=True))
+    uses = [use for use in uses if (use[0], use[1]) in existing]
     if not uses:
         return
     key_ids = {key_id for _, key_id, _, _ in uses}
@@ -236,3 +238,12 @@ def addresses_seen(uses: list) -> None:
         held[key_id] = held.get(key_id, 0) + 1
         new[(key_id, ip)] = KeyAddress(key_kind=kind, key_id=key_id, ip=ip, first_seen=when)
     KeyAddress.objects.bulk_create(new.values(), ignore_conflicts=True)
+
+
+def cluster_usage_forget(*, cluster_id) -> None:
+    """Deletes the usage and address rows of a cluster's keys (the cluster is
+    being deleted, its keys with it)."""
+    key_ids = [key_id for model in _MODELS.values()
+               for key_id in model.objects.filter(cluster_id=cluster_id).values_list("id", flat=True)]
+    KeyUsage.objects.filter(cluster_id=cluster_id).delete()
+    KeyAddress.objects.filter(key_id__in=key_ids).delete()
