@@ -3,6 +3,7 @@ alice/bob/charlie: `owner`, `admin`, `developer` and `viewer` belong to the
 `account`; `outsider` owns `other_account` and nothing else."""
 
 import sys
+import time
 import traceback
 import uuid
 
@@ -107,6 +108,29 @@ def client_of(client):
     return login
 
 
+def _retry_flush_on_deadlock() -> None:
+    """A transactional test's teardown truncates every table while fronts the
+    test started may still be posting their last-used and usage reports to the
+    live server; PostgreSQL then finds a deadlock and may pick the TRUNCATE as
+    its victim, leaving the test's rows for the next test. The flush is one
+    transaction, rolled back whole, so trying it again is safe."""
+    from django.db import OperationalError
+    from django.db.backends.base.operations import BaseDatabaseOperations
+
+    flush = BaseDatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        for attempt in range(5):
+            try:
+                return flush(self, sql_list)
+            except OperationalError as error:
+                if "deadlock" not in str(error) or attempt == 4:
+                    raise
+                time.sleep(0.1)
+
+    BaseDatabaseOperations.execute_sql_flush = execute_sql_flush
+
+
 def pytest_configure(config):
     from django.conf import settings
 
@@ -117,6 +141,8 @@ def pytest_configure(config):
     # recursion depth mismatch"). Tracebacks without carets parse nothing.
     if sys.version_info < (3, 12):
         traceback._extract_caret_anchors_from_line_segment = lambda segment: None
+
+    _retry_flush_on_deadlock()
 
     # Tests render templates without running collectstatic first.
     settings.STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"

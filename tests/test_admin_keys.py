@@ -437,8 +437,9 @@ def test_the_admin_keys_of_a_legacy_cluster_cost_the_same_queries_however_many(
     # The cluster page's 10 less one (no database keys: their count, no page),
     # then the admin keys' count, one page of them, and whether granular
     # access is being enabled; the expiry banner's database keys and admin keys;
-    # the account's key policy (once, for the "Breaks key policy" badges).
-    assert len(queries) == 15
+    # the account's key policy (once, for the "Breaks key policy" badges); the
+    # cluster's usage rows for its traffic chart.
+    assert len(queries) == 16
 
 
 @pytest.mark.parametrize("name", ["detail", "edit", "delete", "roll", "disable", "enable"])

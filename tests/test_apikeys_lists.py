@@ -123,9 +123,10 @@ def cluster_page_queries(client, cluster, django_assert_num_queries, count: int)
 # The cluster page's own 8 (session, user, membership, cluster, its account,
 # nodes, active operation, the account switcher's memberships), then the API
 # Keys section's 2: the number of keys and one page of them with their creators,
-# the banner's keys that expire within a week, and the account's key policy
-# (read once, for the "Breaks key policy" badges).
-CLUSTER_PAGE_QUERIES = 12
+# the banner's keys that expire within a week, the account's key policy
+# (read once, for the "Breaks key policy" badges), and the cluster's usage rows
+# for its traffic chart (one read, whatever the number of keys).
+CLUSTER_PAGE_QUERIES = 13
 
 
 @pytest.mark.parametrize("keys", [10, 1000])
