@@ -25,11 +25,11 @@ def test_a_large_upsert_on_one_cluster_does_not_hold_up_another_clusters_reads(d
     _, busy_token = mint(busy, MANAGE, by=owner)
     _, quiet_token = mint(quiet, MANAGE, by=owner)
     for token, size in ((busy_token, DIMENSION), (quiet_token, 4)):
-        with QdrantClient(url="http://127.0.0.1", port=dataplane.port, api_key=token, timeout=30) as client:
-            client.create_collection("items", vectors_config=models.VectorParams(size=size,
-                                                                                 distance=models.Distance.COSINE))
-    with QdrantClient(url="http://127.0.0.1", port=dataplane.port, api_key=quiet_token, timeout=30) as client:
-        client.upsert("items", [models.PointStruct(id=i, vector=[0.1, 0.2, 0.3, i]) for i in range(50)])
+        client = QdrantClient(url="http://127.0.0.1", port=dataplane.port, api_key=token, timeout=30)
+        client.create_collection("items", vectors_config=models.VectorParams(size=size,
+                                                                             distance=models.Distance.COSINE))
+        client.upsert("items", [models.PointStruct(id=i, vector=[0.1] * (size - 1) + [i]) for i in range(50)])
+        client.close()
     rng = random.Random(1)
     upsert = json.dumps({"points": [{"id": i, "vector": [rng.random() for _ in range(DIMENSION)]}
                                     for i in range(POINTS)]}).encode()
