@@ -48,7 +48,7 @@ GRPC_HEALTH = "/grpc.health.v1.Health/Check"
 SERVING = health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING).SerializeToString()
 
 _STATUS = {401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED}
-# Metadata dataplane.auth reads: the credentials, and X-Forwarded-For for auth.client_address.
+# Metadata the pipeline reads: the credentials, and X-Forwarded-For (keyset/client_address.py).
 _READ_BY_AUTH = forwarding.CREDENTIALS | {"x-forwarded-for"}
 # Callables kept per (node, method): Qdrant has ~60 methods; more names are
 # a client making them up, served without a cached callable.

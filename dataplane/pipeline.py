@@ -34,6 +34,7 @@ from dataplane.lastused import LastUsed
 from dataplane.proxy import NodeProxy, NoNodeAnswered
 from dataplane.routes import Route
 from dataplane.storage import StorageError
+from keyset.client_address import client_address
 from keyset.rights import FULL, Access
 
 logger = logging.getLogger(__name__)
@@ -102,19 +103,19 @@ class Pipeline:
         self.usage = usage
         # The front's Prometheus metrics (dataplane/metrics.py); None: DATAPLANE_METRICS_PORT is not set.
         self.metrics = metrics
-        self.trusted_proxies = trusted_proxies  # settings.TRUSTED_PROXIES (see auth.client_address)
+        self.trusted_proxies = trusted_proxies  # settings.TRUSTED_PROXIES (see keyset/client_address.py)
 
     async def enter(self, request: Request, token: str | None, host: str | None, peer: str | None,
                     headers) -> auth.Denied | None:
         """Authenticate, client address, admit: fills `request`, or says why it is refused.
 
         `host`: the cluster the Host header names, if any (REST); `headers`:
-        what auth.client_address reads (X-Forwarded-For) as (bytes, bytes)."""
+        what client_address reads (X-Forwarded-For) as (bytes, bytes)."""
         grant = auth.authenticate(self.keystore.current, token, host)
         if type(grant) is auth.Denied:
             return grant
         request.grant, request.token, request.cluster, request.access = grant, token, grant.cluster, grant.access
-        request.client_ip = auth.client_address(peer, headers, self.trusted_proxies)
+        request.client_ip = client_address(peer, headers, self.trusted_proxies)
         return await self.admit(grant, request.client_ip, request.protocol)
 
     def enter_without_key(self, request: Request, host: str | None) -> bool:
