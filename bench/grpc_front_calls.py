@@ -79,6 +79,7 @@ def main() -> None:
 
     from bench.dataplane import _free_port
     from dataplane.grpcfront import GrpcFront
+    from dataplane.pipeline import Pipeline
     from dataplane.keystore import ClusterEntry, KeyEntry, KeySet, Nodes
     from runtimes.base import ClusterSpec, start_cluster
     from runtimes.qdrant import QdrantRuntime
@@ -100,7 +101,8 @@ def main() -> None:
                 nodes={"bench": Nodes((address.http_url,), (f"127.0.0.1:{address.ports.grpc}",), 1)},
             )
             store = type("Store", (), {"current": key_set})()
-            front = GrpcFront(keystore=store, last_used=None, host="127.0.0.1", port=_free_port())
+            front = GrpcFront(pipeline=Pipeline(keystore=store, engine=None, last_used=None), host="127.0.0.1",
+                              port=_free_port())
             calls = uvloop.run(_count(front, token))
         finally:
             runtime.stop_all()

@@ -127,54 +127,30 @@ def counting_vs_not(tmp: Path, token: str, manage: str, rounds: int, seconds: fl
 
 
 def counting_cost_us() -> dict:
-    """What the request path adds, in-process, µs a request: a REST request's
-    Tally (its two sends) and a gRPC call's grpc_ended, each counting into the
-    key's usage and the front's metrics. Steadier than req/s on a busy machine."""
-    import asyncio
+    """What the request path adds, in-process, µs a request: Pipeline.finish
+    counting a REST request and a gRPC call into the key's usage and the
+    front's metrics, against finish counting nothing. Steadier than req/s on
+    a busy machine."""
     import timeit
 
     from dataplane import usage
     from dataplane.keystore import KeyEntry
     from dataplane.metrics import Metrics
+    from dataplane.pipeline import Pipeline, Request
 
-    counts, metrics = usage.Usage(), Metrics()
     key = KeyEntry(id="00000000-0000-0000-0000-000000000001", cluster_id="c", kind="database", expires_at=None)
     grant = type("Grant", (), {"key": key, "cluster": type("Cluster", (), {"id": "c"})()})()
-    start, body = {"type": "http.response.start", "status": 200, "headers": []}, {"type": "http.response.body",
-                                                                                  "body": b"{}"}
-
-    async def sent(message):
-        return None
-
-    async def rest(n):
-        for _ in range(n):
-            tally = usage.Tally(sent, counts, metrics, "/collections/bench/points/count", 0.0)
-            tally.granted(grant)
-            await tally.send(start)
-            await tally.send(body)
-
-    async def bare(n):
-        for _ in range(n):
-            await sent(start)
-            await sent(body)
-
-    class Context:
-        def code(self):
-            return None
-
-        def details(self):
-            return ""
-
-    context = Context()
-    usage.granted.set(grant)
+    counting = Pipeline(keystore=None, engine=None, last_used=None, usage=usage.Usage(), metrics=Metrics())
+    bare = Pipeline(keystore=None, engine=None, last_used=None)
+    rest, grpc = Request("rest", "/collections/bench/points/count"), Request("grpc", "/qdrant.Points/Count")
+    rest.grant = grpc.grant = grant
     number = 100_000
-    loop = asyncio.new_event_loop()
-    best = lambda run: min(timeit.repeat(lambda: loop.run_until_complete(run(number)), number=1, repeat=5)) / number  # noqa: E731
-    rest_us = (best(rest) - best(bare)) * 1e6
-    grpc_us = min(timeit.repeat(lambda: usage.grpc_ended(counts, metrics, "/qdrant.Points/Count", context, 0.0, False),
-                                number=number, repeat=5)) / number * 1e6
-    loop.close()
-    return {"REST": rest_us, "gRPC": grpc_us}
+
+    def best(pipeline, request, status) -> float:
+        return min(timeit.repeat(lambda: pipeline.finish(request, status), number=number, repeat=5)) / number
+
+    return {"REST": (best(counting, rest, 200) - best(bare, rest, 200)) * 1e6,
+            "gRPC": (best(counting, grpc, "OK") - best(bare, grpc, "OK")) * 1e6}
 
 
 def print_counting(rounds: int, seconds: float, result: dict, cost: dict) -> None:

@@ -3,102 +3,59 @@
 Plain ASGI on uvicorn (httptools, uvloop), no framework: the routes are few
 and fixed, and the request path is what the benchmark measures.
 
-Every request but the health routes is authenticated first (dataplane.auth),
-then routed: `ROUTES` below is the table of access, pairing each route with
-the access it needs (checked by dataplane.access, with Qdrant's messages) and
-the storage operation (dataplane.storage) that serves it.
+This module is REST's side of the request pipeline (dataplane/pipeline.py):
+it reads headers, paths and bodies, answers the health routes and CORS, and
+writes Qdrant's JSON envelopes; the steps themselves (authenticate, admit,
+the table of access, storage, forwarding) are the pipeline's, shared with
+gRPC. It also runs the process's lifespan: the key store, the storage, the
+gRPC front and the watchers that close what is gone.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import math
 import re
-import time
-from urllib.parse import parse_qsl, quote, unquote, urlencode
+from urllib.parse import parse_qsl, unquote
 
-from dataplane import auth, tenancy, usage
-from dataplane.access import FULL, Forbidden
+from dataplane import auth, forwarding, routes, tenancy
 from dataplane.control import ControlServer
 from dataplane.engine import Engine
+from dataplane.grpcfront import GrpcFront
 from dataplane.keystore import KeyStore
 from dataplane.lastused import LastUsed
-from dataplane.proxy import NodeProxy, NoNodeAnswered
-from dataplane.usage import Usage
 from dataplane.metrics import Metrics
+from dataplane.pipeline import Pipeline, Request
+from dataplane.proxy import NodeProxy, NoNodeAnswered
 from dataplane.storage import StorageError
+from dataplane.usage import Usage, reason_of
+from keyset.rights import Forbidden
 
 logger = logging.getLogger(__name__)
 
-TITLE = "qdrant - vector search engine"
 HEALTH = {
     "/healthz": b"healthz check passed",
     "/livez": b"healthz check passed",
     "/readyz": b"all shards are ready",
 }
 _UUID = re.compile(r"\A[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+_PARSE_IN_THREAD_BYTES = 64 * 1024
+
+
+def _float(text: str) -> float:
+    return float(text)
+
+
+# A large body (an upsert's vectors) is parsed in a worker thread. json's C
+# parser holds the GIL from start to end, which would stall the event loop
+# all the same (2 s for 5,000 points of dimension 128 on a loaded machine);
+# a Python function per float lets the loop take its turn between them, for
+# a slower parse (about 1.3x) that no other request waits for.
+_LARGE_BODY = json.JSONDecoder(parse_constant=auth.reject_json_constant, parse_float=_float)
 _TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
 _JSON = [(b"content-type", b"application/json")]
-
-# (method, route) -> (storage op or handler name, access): access is
-# "read"/"write" on the collection in the path, "manage" cluster-wide,
-# "any" for every key (the handler filters).
-ROUTES: dict[tuple[str, tuple[str, ...]], tuple[str, str]] = {
-    ("GET", ()): ("version", "any"),
-    ("GET", ("collections",)): ("list", "any"),
-    ("GET", ("aliases",)): ("aliases", "any"),
-    ("GET", ("collections", "*")): ("info", "read"),
-    ("PUT", ("collections", "*")): ("create", "manage"),
-    ("PATCH", ("collections", "*")): ("update_collection", "manage"),
-    ("DELETE", ("collections", "*")): ("delete_collection", "manage"),
-    ("GET", ("collections", "*", "exists")): ("exists", "read"),
-    ("GET", ("collections", "*", "aliases")): ("collection_aliases", "any"),
-    ("PUT", ("collections", "*", "points")): ("upsert", "write"),
-    ("POST", ("collections", "*", "points")): ("retrieve", "read"),
-    ("GET", ("collections", "*", "points", "*")): ("get_point", "read"),
-    ("POST", ("collections", "*", "points", "delete")): ("delete_points", "write"),
-    ("POST", ("collections", "*", "points", "query")): ("query", "read"),
-    ("POST", ("collections", "*", "points", "search")): ("search", "read"),
-    ("POST", ("collections", "*", "points", "query", "batch")): ("query_batch", "read"),
-    ("POST", ("collections", "*", "points", "search", "batch")): ("search_batch", "read"),
-    ("POST", ("collections", "*", "points", "recommend")): ("recommend", "read"),
-    ("POST", ("collections", "*", "points", "scroll")): ("scroll", "read"),
-    ("POST", ("collections", "*", "points", "count")): ("count", "read"),
-    ("POST", ("collections", "*", "points", "payload")): ("set_payload", "write"),
-    ("PUT", ("collections", "*", "points", "payload")): ("overwrite_payload", "write"),
-    ("POST", ("collections", "*", "points", "payload", "delete")): ("delete_payload", "write"),
-    ("PUT", ("collections", "*", "index")): ("create_index", "write"),
-    ("DELETE", ("collections", "*", "index", "*")): ("delete_index", "write"),
-}
-_FIXED = {"collections", "aliases", "exists", "points", "delete", "query", "search", "scroll", "count", "payload",
-          "index", "batch", "recommend"}
-
-
-def commit_of(version: str) -> str:
-    """A stable commit id per version: there is no real build behind it."""
-    return hashlib.sha1(f"qdrant v{version}".encode()).hexdigest()
-
-
-def match_route(method: str, segments: list[str]) -> tuple[str, str, list[str]] | None:
-    """The route for these decoded path segments, with the values of its `*` parts."""
-    if segments == [""]:
-        segments = []
-    pattern = tuple(s if s in _FIXED else "*" for s in segments)
-    candidates = [pattern]
-    # A collection may be named like a fixed word ("points", "count" ...).
-    if len(segments) >= 2 and pattern[1] != "*":
-        candidates.append((pattern[0], "*", *pattern[2:]))
-    if len(segments) == 4 and pattern[3] != "*":
-        candidates.append((*candidates[-1][:3], "*"))
-    for candidate in candidates:
-        route = ROUTES.get((method, candidate))
-        if route is not None:
-            return route[0], route[1], [s for s, p in zip(segments, candidate, strict=True) if p == "*"]
-    return None
-
 
 def path_segments(scope) -> list[str] | None:
     """Percent-decoded segments of the raw path, so an encoded "/" stays inside its segment."""
@@ -156,9 +113,9 @@ class DataPlane:
                  auth_enabled: bool = True, run_dir=None, trusted_proxies: tuple = (), usage: Usage | None = None,
                  metrics: Metrics | None = None, metrics_writer=None):
         self.keystore = keystore
-        # Requests per key per minute (dataplane/usage.py), reported with last-used; None: not counted.
+        # Requests per key per minute (dataplane/usage.py) and the front's
+        # Prometheus metrics (dataplane/metrics.py), counted by Pipeline.finish.
         self.usage = usage
-        # The front's Prometheus metrics (dataplane/metrics.py); None: DATAPLANE_METRICS_PORT is not set.
         self.metrics = metrics
         self._metrics_writer = metrics_writer
         self.engine = engine
@@ -169,12 +126,12 @@ class DataPlane:
         self.auth_enabled = auth_enabled
         # Pooled connections to the nodes of `qdrant` clusters (dataplane/proxy.py).
         self.proxy = NodeProxy()
+        self.pipeline = Pipeline(keystore=keystore, engine=engine, last_used=last_used,
+                                 trusted_proxies=trusted_proxies, proxy=self.proxy, usage=usage, metrics=metrics)
         self._nodes_seen = None
         self._watch_nodes: asyncio.Task | None = None
         self._watch_deleted: asyncio.Task | None = None
-        self.grpc = None  # dataplane.grpcfront.GrpcFront, started with the process when set
-        # settings.TRUSTED_PROXIES, read once (see auth.client_address).
-        self.trusted_proxies = trusted_proxies
+        self.grpc: GrpcFront | None = None  # started with the process when set
 
     async def __call__(self, scope, receive, send) -> None:
         kind = scope["type"]
@@ -226,155 +183,109 @@ class DataPlane:
                 return
 
     async def http(self, scope, receive, send) -> None:
-        started = time.perf_counter()
         method = scope["method"]
-        path = scope["path"]
-        health = HEALTH.get(path)
+        health = HEALTH.get(scope["path"])
         if health is not None and method in ("GET", "HEAD"):
             # HEAD is how load balancers probe: the same status and headers, no body.
             headers = [*_TEXT, (b"content-length", str(len(health)).encode())]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             return await send({"type": "http.response.body", "body": health if method == "GET" else b""})
+        request = Request("rest", scope["path"])
+        status, reason = 500, "Service internal error"
+        try:
+            status, reason = await self._serve(request, scope, receive, send)
+        finally:
+            self.pipeline.finish(request, status, reason)
 
-        tally = None
-        if self.usage is not None or self.metrics is not None:
-            tally = usage.Tally(send, self.usage, self.metrics, path, started)
-            send = tally.send
+    async def _serve(self, request: Request, scope, receive, send) -> tuple[int, str]:
+        """One REST request through the pipeline; its status and, when refused or failed, why."""
+        method = scope["method"]
         headers = scope["headers"]
         host, origin, preflight = scan_headers(headers)
         if origin is not None:
             send = _with_cors(send, origin)
             if preflight and method == "OPTIONS":
                 # A browser asks before it sends the key: no key to check yet.
-                return await _respond(send, 200, b"", _preflight_headers(headers))
+                return await _respond(send, 200, b"", _preflight_headers(headers)), ""
         if self.auth_enabled:
             token = auth.key_from_headers(headers)
-            grant = auth.authenticate(self.keystore.current, token, host)
-            if type(grant) is auth.Denied:
-                return await _respond(send, grant.status, grant.body.encode(), _TEXT)
-            if tally is not None:
-                tally.granted(grant)
             client = scope.get("client")
-            client_ip = auth.client_address(client[0] if client else None, headers, self.trusted_proxies)
-            denied = await self.admit(grant, client_ip, "rest")
+            denied = await self.pipeline.enter(request, token, host, client[0] if client else None, headers)
             if denied is not None:
-                return await _respond(send, denied.status, denied.body.encode(), _TEXT)
-            cluster, access, tenant = grant.cluster, grant.access, grant.key.tenant
-            if cluster.forwarded:
-                return await self._forward(scope, receive, send, cluster, auth.node_credential(grant, token), started,
-                                           tenant)
-        else:
-            cluster = self.keystore.current.clusters.get(host) if host else None
-            access, tenant = FULL, None
-            if cluster is None:
-                return await _error(send, 404, "Not found: name the cluster in the Host header", started)
-            if cluster.forwarded:
-                return await self._forward(scope, receive, send, cluster, ("api-key", cluster.master_key.decode()),
-                                           started)
-
+                return await _respond(send, denied.status, denied.body.encode(), _TEXT), denied.body
+        elif not self.pipeline.enter_without_key(request, host):
+            return await _error(send, 404, "Not found: name the cluster in the Host header", request)
         segments = path_segments(scope)
-        route = match_route(method, segments) if segments is not None else None
-        if route is None:
-            return await _error(send, 404, f"Not found: no route {method} {path}", started)
-        op, needs, values = route
+        matched = routes.match_rest(method, segments) if segments is not None else None
+        if request.cluster.forwarded:
+            request.route = matched[0] if matched is not None else None
+            return await self._forward(request, scope, receive, send, segments)
+        if matched is None:
+            return await _error(send, 404, f"Not found: no route {method} {scope['path']}", request)
+        route, values = matched
         name = values[0] if values else None
         try:
-            if op == "version":
-                body = json.dumps({"title": TITLE, "version": cluster.version, "commit": commit_of(cluster.version)},
-                                  separators=(",", ":"))
-                return await _respond(send, 200, body.encode(), _JSON)
-            access.check(needs, name)  # before the body is read: a refused request's body is not parsed
+            self.pipeline.authorize(request, route, name)
             body = await self._read_json(scope, receive)
             params = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-            if op == "get_point":
-                params["id"] = values[1]
-            elif op == "delete_index":
-                params["field"] = values[1]
-            result = await self.operate(cluster, access, op, needs, name, params, body, tenant)
-            return await _result(send, result, started)
+            params.update(zip(route.values[1:], values[1:], strict=True))
+            result = await self.pipeline.execute(request, route, name, params, body)
         except Forbidden as exc:
-            return await _error(send, 403, f"Forbidden: {exc.message}", started)
+            return await _error(send, 403, f"Forbidden: {exc.message}", request)
         except StorageError as exc:
-            return await _error(send, exc.status, exc.message, started)
+            return await _error(send, exc.status, exc.message, request)
+        if route.op == "version":  # Qdrant answers `/` without the envelope
+            return await _respond(send, 200, json.dumps(result, separators=(",", ":")).encode(), _JSON), ""
+        return await _result(send, result, request), ""
 
-    async def admit(self, grant: auth.Grant, client_ip: str | None, protocol: str) -> auth.Denied | None:
-        """After authentication, REST and gRPC alike: the key's last use (noted
-        before its own rules apply, so a refused address shows in "last used"),
-        the key's own refusals (disabled, a rolled secret past its grace, an
-        address not allowed), then a `value_exists` token's stateful check."""
-        self.last_used.note(grant.key, client_ip, protocol)
-        refused = auth.refusal(grant.key, client_ip)
-        if refused is not None:
-            return refused
-        if grant.value_exists is not None and not grant.cluster.forwarded:
-            return await self._check_value_exists(grant.cluster.id, grant.value_exists)
-        return None
-
-    async def operate(self, cluster, access, op: str, needs: str, name: str | None, params: dict, body,
-                      tenant=None):
-        """One operation of the table of access on an embedded cluster, for REST
-        and gRPC alike: the check of `needs` (raises Forbidden), a tenant-bound
-        key's binding (keyset/tenant.py), then the storage op."""
-        access.check(needs, name)
-        if tenant is not None:
-            async def read(collection: str, request: dict) -> list:
-                return await self.engine.execute(cluster.id, "retrieve", collection, {}, request)
-
-            method, segments = tenancy.op_route(ROUTES, op, name, params)
-            body, _ = await tenancy.bound_body(tenant, method, segments, body, read)
-        if op in ("aliases", "collection_aliases"):
-            return {"aliases": []}
-        if op in ("query", "recommend") and isinstance(body, dict):
-            _check_lookups(access, body)
-        elif op == "query_batch" and isinstance(body, dict) and isinstance(body.get("searches"), list):
-            for query in body["searches"]:
-                _check_lookups(access, query)
-        result = await self.engine.execute(cluster.id, op, name, params, body)
-        if op == "list":
-            names = access.visible([c["name"] for c in result["collections"]])
-            result = {"collections": [{"name": n} for n in names]}
-        return result
-
-    async def _forward(self, scope, receive, send, cluster, credential: tuple[str, str], started: float,
-                       tenant=None) -> None:
+    async def _forward(self, request: Request, scope, receive, send, segments) -> tuple[int, str]:
         """A `qdrant` cluster's request, any route, to one of its ready nodes,
-        which applies Qdrant's own table of access to `credential`; a
-        tenant-bound key's request is bound first (keyset/tenant.py)."""
-        nodes = self.keystore.current.nodes_of(cluster.id).http
+        which applies Qdrant's own table of access to the front's credential."""
+        nodes = self.keystore.current.nodes_of(request.cluster.id).http
         if not nodes:
-            return await _error(send, 503, "Service unavailable: no node of this cluster is ready", started)
+            return await _error(send, 503, "Service unavailable: no node of this cluster is ready", request)
         try:
             body = await self._read_body(scope, receive)
         except StorageError as exc:
-            return await _error(send, exc.status, exc.message, started)
+            return await _error(send, exc.status, exc.message, request)
         raw_path = (scope.get("raw_path") or scope["path"].encode("utf-8")).split(b"?", 1)[0]
-        # Origin stays here: the front answers CORS itself (_with_cors), once.
-        headers = [(name, value) for name, value in scope["headers"] if name != b"origin"]
-        if tenant is not None:
+        headers = scope["headers"]
+        if request.tenant is not None:
             try:
-                body, headers = await self._bind_forwarded(scope, nodes, credential, tenant, body, headers)
+                body, headers = await self._bind_forwarded(request, scope, segments, nodes, body, headers)
             except Forbidden as exc:
-                return await _error(send, 403, f"Forbidden: {exc.message}", started)
+                return await _error(send, 403, f"Forbidden: {exc.message}", request)
             except StorageError as exc:
-                return await _error(send, exc.status, exc.message, started)
+                return await _error(send, exc.status, exc.message, request)
         try:
             response = await self.proxy.forward(
                 nodes=nodes, method=scope["method"], path=raw_path.decode("latin-1"),
-                query=scope.get("query_string", b""), headers=headers, body=body, credential=credential,
-                idempotent=idempotent(scope["method"], path_segments(scope)), ca=cluster.ca_certificate,
+                query=scope.get("query_string", b""), headers=headers, body=body,
+                credential=request.node_credential(),
+                idempotent=forwarding.rest_idempotent(scope["method"], segments),
+                ca=request.cluster.ca_certificate,
             )
         except NoNodeAnswered as exc:
-            logger.warning("cluster %s: no node answered %s %s (%s)", cluster.id, scope["method"], scope["path"], exc)
-            return await _error(send, 503, "Service unavailable: no node of this cluster answered", started)
+            logger.warning("cluster %s: no node answered %s %s (%s)", request.cluster.id, scope["method"],
+                           scope["path"], exc)
+            return await _error(send, 503, "Service unavailable: no node of this cluster answered", request)
         if self.metrics is not None:
-            self.metrics.forward(cluster.id, response.node, "rest", response.failed)
-        # uvicorn adds a Date of its own: one is enough.
-        response.headers = [(name, value) for name, value in response.headers if name.lower() != b"date"]
-        await response.send_to(send)
+            self.metrics.forward(request.cluster.id, response.node, "rest", response.failed)
+        if response.status not in (401, 403) or (self.usage is None and self.metrics is None):
+            await response.send_to(send)
+            return response.status, ""
+        last = {}
 
-    async def _bind_forwarded(self, scope, nodes, credential, tenant, body: bytes, headers: list):
-        """A tenant-bound key's request to a node: its body bound, re-encoded."""
-        segments = path_segments(scope)
+        async def noting_send(message):  # the node's refusal is counted with its reason
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                last["body"] = message.get("body", b"")
+            await send(message)
+
+        await response.send_to(noting_send)
+        return response.status, reason_of(response.status, last.get("body", b""))
+
+    async def _bind_forwarded(self, request: Request, scope, segments, nodes, body: bytes, headers):
+        """A tenant-bound key's request to a node: its body bound (keyset/tenant.py), re-encoded."""
         if segments is None:
             raise StorageError(404, f"Not found: no route {scope['method']} {scope['path']}")
         parsed = None
@@ -383,43 +294,13 @@ class DataPlane:
                 parsed = json.loads(body, parse_constant=auth.reject_json_constant)
             except (ValueError, RecursionError) as exc:
                 raise StorageError(400, f"Format error in JSON body: {exc}") from None
-        bound, changed = await tenancy.bound_body(tenant, scope["method"], segments, parsed,
-                                                  self._node_reader(nodes, credential), node=True)
+        bound, changed = await tenancy.bound_body(request.tenant, scope["method"], segments, parsed,
+                                                  self.pipeline.node_reader(request, nodes), node=True)
         if not changed or bound is None:
             return body, headers
         headers = [(name, value) for name, value in headers if name != b"content-type"]
         headers.append((b"content-type", b"application/json"))
         return json.dumps(bound, separators=(",", ":")).encode(), headers
-
-    def _node_reader(self, nodes, credential) -> tenancy.Reader:
-        """Reads points from a node with the key's own credential (the node checks its access)."""
-        async def read(collection: str, request: dict) -> list:
-            return await self.node_request(nodes, credential, "POST", ["collections", collection, "points"], {},
-                                           request)
-
-        return read
-
-    async def node_request(self, nodes, credential, method: str, segments: list[str], params: dict, body):
-        """One REST request to a node, answered with Qdrant's `result`; its error as StorageError."""
-        path = "/" + "/".join(quote(segment, safe="") for segment in segments)
-        data = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
-        try:
-            response = await self.proxy.forward(
-                nodes=nodes, method=method, path=path, query=urlencode(params).encode(),
-                headers=[(b"content-type", b"application/json")], body=data, credential=credential,
-                idempotent=idempotent(method, segments))
-        except NoNodeAnswered as exc:
-            raise StorageError(503, "Service unavailable: no node of this cluster answered") from exc
-        raw = await response.read()
-        try:
-            answer = json.loads(raw)
-        except ValueError:
-            answer = None
-        if response.status != 200 or not isinstance(answer, dict):
-            error = answer.get("status", {}).get("error") if isinstance(answer, dict) else None
-            raise StorageError(response.status if response.status != 200 else 502,
-                               error or raw.decode("utf-8", "replace")[:500])
-        return answer.get("result")
 
     async def _close_left_nodes(self) -> None:
         """Whenever the ready lists change (the key store replaces them whole),
@@ -447,7 +328,7 @@ class DataPlane:
             state = (key_set.cluster_ids, key_set.deleted)
             if key_set.loaded_at and (state[0] is not seen[0] or state[1] is not seen[1]):
                 try:
-                    self.engine.remove_deleted(existing=key_set.cluster_ids, deleted=key_set.deleted)
+                    await self.engine.remove_deleted(existing=key_set.cluster_ids, deleted=key_set.deleted)
                     seen = state
                 except Exception:  # the next poll tries again; serving goes on
                     logger.exception("removing the storage of deleted clusters failed")
@@ -465,6 +346,8 @@ class DataPlane:
         if not raw.strip():
             return None
         try:
+            if len(raw) > _PARSE_IN_THREAD_BYTES:
+                return await asyncio.to_thread(_LARGE_BODY.decode, raw.decode("utf-8"))
             return json.loads(raw, parse_constant=auth.reject_json_constant)
         except (ValueError, RecursionError) as exc:
             raise StorageError(400, f"Format error in JSON body: {exc}") from None
@@ -492,68 +375,25 @@ class DataPlane:
                 break
         return b"".join(chunks)
 
-    async def _check_value_exists(self, cluster_id: str, value_exists: dict):
-        """Qdrant's stateful JWT: valid only while a point matching every pair exists."""
-        collection = value_exists["collection"]
-        conditions = [{"key": m["key"], "match": {"value": m["value"]}} for m in value_exists["matches"]]
-        try:
-            result = await self.engine.execute(cluster_id, "count", collection, {},
-                                               {"filter": {"must": conditions}, "exact": True})
-        except StorageError as exc:
-            if exc.status == 404:
-                return auth.Denied(403, "Invalid JWT, stateful validation failed")
-            return auth.Denied(401, "Invalid JWT, stateful validation failed")
-        if not result["count"]:
-            return auth.Denied(401, "Invalid JWT, stateful validation failed")
-        return None
-
-
-def idempotent(method: str, segments: list[str] | None) -> bool:
-    """Whether a request may go to another node after the first may have received it.
-
-    By method, and for POST: Qdrant's point reads (query, search, scroll,
-    count, recommend, facet ...) and point writes, whose effect is the same
-    when applied twice (they name their points). Other POSTs (snapshots,
-    aliases, cluster operations) are retried only when their connection failed.
-    """
-    if method != "POST":
-        return method in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
-    if not segments or len(segments) < 3 or segments[0] != "collections":
-        return False
-    return segments[2] in ("points", "facet")
-
-
-def _check_lookups(access, body: dict) -> None:
-    """Collections a query reads through lookup_from must be covered too (qdrant-auth.md)."""
-    stack = [body]
-    while stack:
-        item = stack.pop()
-        if not isinstance(item, dict):
-            continue
-        lookup = item.get("lookup_from")
-        if isinstance(lookup, dict) and isinstance(lookup.get("collection"), str):
-            access.check_collection(lookup["collection"])
-        prefetch = item.get("prefetch")
-        stack.extend(prefetch if isinstance(prefetch, list) else [prefetch])
-
 
 def _too_large(size: int, limit: int) -> StorageError:
     return StorageError(413, f"Payload too large: {size} bytes is larger than allowed (limit: {limit} bytes)")
 
 
-async def _respond(send, status: int, body: bytes, headers) -> None:
+async def _respond(send, status: int, body: bytes, headers) -> int:
     await send({"type": "http.response.start", "status": status,
                 "headers": [*headers, (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+    return status
 
 
-async def _result(send, result, started: float) -> None:
-    envelope = {"result": result, "status": "ok", "time": time.perf_counter() - started}
+async def _result(send, result, request: Request) -> int:
+    envelope = {"result": result, "status": "ok", "time": request.elapsed()}
     try:
         body = json.dumps(envelope, separators=(",", ":"), allow_nan=False)
     except ValueError:  # an infinite score: JSON has no such number; serde_json writes null
         body = json.dumps(_finite(envelope), separators=(",", ":"))
-    await _respond(send, 200, body.encode(), _JSON)
+    return await _respond(send, 200, body.encode(), _JSON)
 
 
 def _finite(value):
@@ -566,16 +406,15 @@ def _finite(value):
     return value
 
 
-async def _error(send, status: int, message: str, started: float) -> None:
-    body = json.dumps({"status": {"error": message}, "time": time.perf_counter() - started}, separators=(",", ":"))
-    await _respond(send, status, body.encode(), _JSON)
+async def _error(send, status: int, message: str, request: Request) -> tuple[int, str]:
+    body = json.dumps({"status": {"error": message}, "time": request.elapsed()}, separators=(",", ":"))
+    return await _respond(send, status, body.encode(), _JSON), message
 
 
 def build_application() -> DataPlane:
     import os
 
     from dataplane import settings, tls
-    from dataplane.grpcfront import GrpcFront
     from dataplane.keyset_client import KeysetClient, instance_name
     from keyset.handshake import socket_path
 
@@ -601,8 +440,7 @@ def build_application() -> DataPlane:
         auth_enabled=not settings.DATAPLANE_INSECURE_NO_AUTH,
         trusted_proxies=settings.TRUSTED_PROXIES,
     )
-    plane.grpc = GrpcFront(keystore=plane.keystore, plane=plane, host=settings.DATAPLANE_HOST,
-                           trusted_proxies=settings.TRUSTED_PROXIES,
+    plane.grpc = GrpcFront(pipeline=plane.pipeline, host=settings.DATAPLANE_HOST,
                            port=settings.DATAPLANE_GRPC_PORT, reuse_port=settings.DATAPLANE_PROCESSES > 1,
                            max_message_bytes=settings.DATAPLANE_MAX_BODY_BYTES, tls_files=tls.from_environ())
     return plane

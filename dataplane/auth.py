@@ -36,11 +36,11 @@ import hmac
 import json
 
 from dataplane import clock
-from dataplane.access import FULL, Access, access_from_claim
 from dataplane.keystore import TOKEN_CACHE_SIZE, KeyEntry, KeySet
 from keyset.client_address import address as _address
 from keyset.client_address import client_address  # noqa: F401 (the front's callers read it here)
 from keyset.digest import matches
+from keyset.rights import FULL, Access, access_from_claim
 
 LEEWAY_SECONDS = 30
 _U64_MAX = 2**64 - 1

@@ -92,7 +92,7 @@ class ControlServer:
                          "applies": self.keystore.applies}
             elif op == "restart":
                 cluster_id = str(json.loads(line)["cluster"])
-                reply = {"ok": True, "restarted": self.engine.restart(cluster_id)}
+                reply = {"ok": True, "restarted": await self.engine.restart(cluster_id)}
             elif op == "stats":
                 reply = {"ok": True} | self.stats()
             elif op == "clock" and settings.DATAPLANE_TEST_CLOCK:

@@ -12,6 +12,13 @@ ever forwarded.
 
 A deleted cluster's directory goes with it (`remove_deleted`): its owner, or
 any process that can take its lock when nobody owns it, closes and removes it.
+
+Every call into a cluster's storage (qdrant-edge: upserts, queries, the flush
+once a second, closing) runs in a worker thread (`_in_storage`), one at a time
+per cluster: an EdgeShard is not shared between threads, and a cluster's
+calls keep their order. So a slow upsert or a flush holds up its own cluster
+only, never the event loop that serves every other cluster, gRPC and the
+key set's handshake (bench/dataplane.py part 6 measures it).
 """
 
 from __future__ import annotations
@@ -23,8 +30,10 @@ import logging
 import os
 import shutil
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from dataplane.routes import BY_OP
 from dataplane.storage import ClusterStorage, StorageError
 from keyset.handshake import process_alive
 
@@ -32,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 FORWARD_TIMEOUT_SECONDS = 60
 _CLAIM_ATTEMPTS = 20
+# Threads for storage calls: clusters busy at once beyond this wait their turn.
+STORAGE_THREADS = 4
 # In a cluster's directory: the token of the key set's epoch (fronts.models.KeySetEpoch)
 # it was last served under. A directory whose cluster the key set lacks is
 # removed only when the key set has that same epoch: a data plane started on
@@ -55,6 +66,10 @@ class Engine:
         self.forwarded = 0
         self.served_for_others = 0
         self.restarts = 0  # clusters restarted (the console's rolling restarts of embedded clusters)
+        self._executor = ThreadPoolExecutor(max_workers=STORAGE_THREADS, thread_name_prefix="storage")
+        # One storage call at a time per cluster, taken on the event loop, so a
+        # cluster's waiting calls hold no worker thread another cluster could use.
+        self._turns: dict[str, asyncio.Lock] = {}
 
     def cluster_dir(self, cluster_id: str) -> Path:
         return self.data_dir / "clusters" / cluster_id
@@ -73,17 +88,40 @@ class Engine:
             self._flusher.cancel()
         if self._server:
             self._server.close()
-        for cluster_id, storage in list(self.local.items()):
-            storage.close()
-            self._release(cluster_id)
-        self.local.clear()
+        for cluster_id in list(self.local):
+            async with self._turn(cluster_id):
+                storage = self.local.pop(cluster_id, None)
+                if storage is not None:
+                    await self._in_thread(storage.close)
+                    self._release(cluster_id)
         self.socket_path.unlink(missing_ok=True)
+
+    def _turn(self, cluster_id: str) -> asyncio.Lock:
+        turn = self._turns.get(cluster_id)
+        if turn is None:
+            turn = self._turns[cluster_id] = asyncio.Lock()
+        return turn
+
+    async def _in_thread(self, call: Callable, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
+
+    async def _in_storage(self, cluster_id: str, op: str, name: str | None, params: dict, body):
+        """The op on this process's storage of the cluster, in a worker thread
+        on the cluster's turn. Raises _Moved when this process does not hold
+        it (any more: a restart or a removal may have come first)."""
+        async with self._turn(cluster_id):
+            storage = self.local.get(cluster_id)
+            if storage is None:
+                raise _Moved
+            return await self._in_thread(storage.execute, BY_OP[op].handler, name, params, body)
 
     async def execute(self, cluster_id: str, op: str, name: str | None, params: dict, body) -> object:
         for _ in range(_CLAIM_ATTEMPTS):
-            storage = self.local.get(cluster_id) or self._claim(cluster_id)
-            if storage is not None:
-                return storage.execute(op, name, params, body)
+            if cluster_id in self.local or self._claim(cluster_id) is not None:
+                try:
+                    return await self._in_storage(cluster_id, op, name, params, body)
+                except _Moved:
+                    continue
             reply = await self._forward(cluster_id, {"cluster": cluster_id, "op": op, "name": name,
                                                      "params": params, "body": body})
             if reply is not None:
@@ -119,7 +157,7 @@ class Engine:
         self.local[cluster_id] = storage
         return storage
 
-    def remove_deleted(self, *, existing: Iterable[str], deleted: Iterable[str]) -> list[str]:
+    async def remove_deleted(self, *, existing: Iterable[str], deleted: Iterable[str]) -> list[str]:
         """Removes the storage of every cluster not in `existing`: of those in
         `deleted` (seen deleted), and of those last served under the current
         epoch. Returns their ids; a cluster another process owns is left to it."""
@@ -138,15 +176,16 @@ class Engine:
                         continue
                 except OSError:
                     continue
-            if self._remove(root.name):
-                removed.append(root.name)
+            async with self._turn(root.name):
+                if await self._remove(root.name):
+                    removed.append(root.name)
         return removed
 
-    def _remove(self, cluster_id: str) -> bool:
+    async def _remove(self, cluster_id: str) -> bool:
         root = self.cluster_dir(cluster_id)
         storage = self.local.pop(cluster_id, None)
         if storage is not None:
-            storage.close()
+            await self._in_thread(storage.close)
             fd = self._locks.pop(cluster_id)
         else:
             try:
@@ -158,7 +197,7 @@ class Engine:
                 os.close(fd)
                 return False  # its owner removes it when it learns of the delete
         try:
-            shutil.rmtree(root, ignore_errors=True)
+            await self._in_thread(shutil.rmtree, root, True)
         finally:
             if fd is not None:
                 fcntl.flock(fd, fcntl.LOCK_UN)
@@ -166,25 +205,25 @@ class Engine:
         logger.info("removed the storage of deleted cluster %s", cluster_id)
         return not root.exists()
 
-    def restart(self, cluster_id: str) -> int | None:
+    async def restart(self, cluster_id: str) -> int | None:
         """Restarts a cluster this process serves, as a node restarts: its
         shards are flushed and closed, the storage let go, then claimed again
         and every shard loaded back from disk. Returns how many collections
         came back; None when this process does not hold the cluster open
         (nothing of it runs here: it loads from disk when next needed).
-        Synchronous on the event loop, so no request sees it half done."""
-        storage = self.local.pop(cluster_id, None)
-        if storage is None:
-            return None
-        storage.close()
-        self._release(cluster_id)
-        storage = self._claim(cluster_id)
-        if storage is None:
-            return None  # another process took it in between: it loaded it from disk
-        for collection in storage.collections.values():
-            collection.shard  # noqa: B018 - loading it is the point: a shard that does not load fails here
-        self.restarts += 1
-        return len(storage.collections)
+        On the cluster's turn, so no request sees it half done."""
+        async with self._turn(cluster_id):
+            storage = self.local.pop(cluster_id, None)
+            if storage is None:
+                return None
+            await self._in_thread(storage.close)
+            self._release(cluster_id)
+            storage = self._claim(cluster_id)
+            if storage is None:
+                return None  # another process took it in between: it loaded it from disk
+            await self._in_thread(storage.load_all)
+            self.restarts += 1
+            return len(storage.collections)
 
     def _release(self, cluster_id: str) -> None:
         fd = self._locks.pop(cluster_id, None)
@@ -222,16 +261,16 @@ class Engine:
             if not line:
                 return
             message = json.loads(line)
-            storage = self.local.get(message["cluster"])
-            if storage is None:
+            try:
+                result = await self._in_storage(message["cluster"], message["op"], message["name"],
+                                                message["params"], message["body"])
+                reply = {"ok": True, "result": result}
+            except _Moved:
                 reply = {"moved": True}
-            else:
+            except StorageError as exc:
+                reply = {"ok": False, "status": exc.status, "error": exc.message}
+            if "moved" not in reply:
                 self.served_for_others += 1
-                try:
-                    result = storage.execute(message["op"], message["name"], message["params"], message["body"])
-                    reply = {"ok": True, "result": result}
-                except StorageError as exc:
-                    reply = {"ok": False, "status": exc.status, "error": exc.message}
             writer.write(json.dumps(reply).encode() + b"\n")
             await writer.drain()
         except Exception as exc:  # noqa: BLE001 - a broken peer must not take the server down
@@ -242,6 +281,13 @@ class Engine:
     async def _flush_forever(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            for storage in list(self.local.values()):
-                storage.flush()
+            for cluster_id in list(self.local):
+                async with self._turn(cluster_id):
+                    storage = self.local.get(cluster_id)
+                    if storage is not None:
+                        await self._in_thread(storage.flush)
+
+
+class _Moved(Exception):
+    """This process does not hold the cluster's storage (any more)."""
 

@@ -2,10 +2,9 @@
 
 The servicers subclass the ones generated in the qdrant-client wheel
 (qdrant_client/grpc/*_pb2_grpc.py). Each method is served as the REST route
-it corresponds to: `ROUTE_OF` names that route, and dataplane.app.ROUTES
-gives its storage op and the access it needs, so both protocols share one
-table of access, checked by the same code (DataPlane.operate), on the same
-shards. A request is converted to the REST body with qdrant-client's own
+the table of access (dataplane/routes.py) names for it, so both protocols
+share one table, checked and executed by the same steps of the request
+pipeline (dataplane/pipeline.py), on the same shards. A request is converted to the REST body with qdrant-client's own
 converters (GrpcToRest), the op's REST result back with RestToGrpc.
 
 Qdrant's codes for what goes wrong (checked against a real Qdrant 1.16.3):
@@ -17,7 +16,6 @@ A method with no servicer here is UNIMPLEMENTED, naming it.
 from __future__ import annotations
 
 import logging
-import time
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -28,38 +26,12 @@ from qdrant_client.grpc import collections_service_pb2, collections_service_pb2_
 from qdrant_client.grpc import points_service_pb2, points_service_pb2_grpc
 from qdrant_client.http import models
 
-from dataplane import tenancy
-from dataplane.access import Forbidden
-from dataplane.app import ROUTES
+from dataplane import routes, tenancy
+from dataplane.pipeline import Pipeline, Request
 from dataplane.storage import StorageError
+from keyset.rights import Forbidden
 
 logger = logging.getLogger(__name__)
-
-# gRPC method -> the REST route (a key of dataplane.app.ROUTES) it is served as.
-ROUTE_OF: dict[str, tuple[str, tuple[str, ...]]] = {
-    "/qdrant.Collections/List": ("GET", ("collections",)),
-    "/qdrant.Collections/Get": ("GET", ("collections", "*")),
-    "/qdrant.Collections/Create": ("PUT", ("collections", "*")),
-    "/qdrant.Collections/Delete": ("DELETE", ("collections", "*")),
-    "/qdrant.Collections/CollectionExists": ("GET", ("collections", "*", "exists")),
-    "/qdrant.Collections/ListAliases": ("GET", ("aliases",)),
-    "/qdrant.Collections/ListCollectionAliases": ("GET", ("collections", "*", "aliases")),
-    "/qdrant.Points/Upsert": ("PUT", ("collections", "*", "points")),
-    "/qdrant.Points/Delete": ("POST", ("collections", "*", "points", "delete")),
-    "/qdrant.Points/Get": ("POST", ("collections", "*", "points")),
-    "/qdrant.Points/Query": ("POST", ("collections", "*", "points", "query")),
-    # A batch is its requests one by one, each as the single route.
-    "/qdrant.Points/QueryBatch": ("POST", ("collections", "*", "points", "query")),
-    "/qdrant.Points/Search": ("POST", ("collections", "*", "points", "search")),
-    "/qdrant.Points/SearchBatch": ("POST", ("collections", "*", "points", "search")),
-    "/qdrant.Points/Scroll": ("POST", ("collections", "*", "points", "scroll")),
-    "/qdrant.Points/Count": ("POST", ("collections", "*", "points", "count")),
-    "/qdrant.Points/SetPayload": ("POST", ("collections", "*", "points", "payload")),
-    "/qdrant.Points/OverwritePayload": ("PUT", ("collections", "*", "points", "payload")),
-    "/qdrant.Points/DeletePayload": ("POST", ("collections", "*", "points", "payload", "delete")),
-    "/qdrant.Points/CreateFieldIndex": ("PUT", ("collections", "*", "index")),
-    "/qdrant.Points/DeleteFieldIndex": ("DELETE", ("collections", "*", "index", "*")),
-}
 
 # REST status -> gRPC code, as Qdrant maps its StorageError (src/tonic/api).
 _CODES = {
@@ -77,31 +49,29 @@ _FIELD_TYPES = {
 
 
 class Call:
-    """What a servicer method gets in place of grpc's context: who asks, and
-    how to run the REST route its method is served as."""
+    """What a servicer method gets in place of grpc's context: how to run the
+    REST route its method is served as, for the request it serves."""
 
-    __slots__ = ("access", "cluster", "credential", "method", "nodes", "plane", "started", "tenant")
+    __slots__ = ("nodes", "pipeline", "request", "route")
 
-    def __init__(self, plane, grant, method: str, nodes=None, credential=None):
-        self.plane, self.cluster, self.access, self.method = plane, grant.cluster, grant.access, method
-        self.tenant = grant.key.tenant if grant.key is not None else None
-        # A real cluster's nodes: the route is sent to one over REST (a tenant-bound key, see serve_bound).
-        self.nodes, self.credential = nodes, credential
-        self.started = time.perf_counter()
+    def __init__(self, pipeline: Pipeline, request: Request, method: str, nodes=None):
+        self.pipeline, self.request, self.route = pipeline, request, routes.GRPC[method]
+        # A real cluster's nodes: the route is sent to one over REST (a tenant-bound key, see serve).
+        self.nodes = nodes
 
     async def run(self, name: str | None, body=None, params: dict | None = None):
-        op, needs = ROUTES[ROUTE_OF[self.method]]
         params = params or {}
         if self.nodes is None:
-            return await self.plane.operate(self.cluster, self.access, op, needs, name, params, body, self.tenant)
-        method, segments = tenancy.op_route(ROUTES, op, name, params)
-        read = self.plane._node_reader(self.nodes, self.credential)
-        body, _ = await tenancy.bound_body(self.tenant, method, segments, body, read, node=True)
+            self.pipeline.authorize(self.request, self.route, name)
+            return await self.pipeline.execute(self.request, self.route, name, params, body)
+        method, segments = tenancy.op_route(self.route, name, params)
+        read = self.pipeline.node_reader(self.request, self.nodes)
+        body, _ = await tenancy.bound_body(self.request.tenant, method, segments, body, read, node=True)
         query = {key: value for key, value in params.items() if key not in ("id", "field")}
-        return await self.plane.node_request(self.nodes, self.credential, method, segments, query, body)
+        return await self.pipeline.node_request(self.request, self.nodes, method, segments, query, body)
 
     def time(self) -> float:
-        return time.perf_counter() - self.started
+        return self.request.elapsed()
 
 
 class _FromClient:
@@ -354,13 +324,13 @@ METHODS = {**_served(Collections(), collections_service_pb2, "Collections"),
            **_served(Points(), points_service_pb2, "Points")}
 
 
-async def serve(plane, method: str, request: bytes, grant, context, nodes=None, credential=None) -> bytes:
-    """One call for an embedded cluster, authenticated: the REST route's op, or Qdrant's error.
+async def serve(pipeline: Pipeline, request: Request, method: str, message: bytes, context, nodes=None) -> bytes:
+    """One call for an embedded cluster, admitted: the REST route's op, or Qdrant's error.
 
     With `nodes` (a real cluster's, for a tenant-bound key): the call is read
     as its REST route, bound (keyset/tenant.py) and sent to a node over REST
-    with `credential`, and the node's answer converted back; a method with
-    no REST route here is refused, as every route the rules do not know."""
+    with the request's credential, and the node's answer converted back; a
+    method with no REST route here is refused, as every route the rules do not know."""
     served = METHODS.get(method)
     if served is None and nodes is not None:
         await context.abort(grpc.StatusCode.PERMISSION_DENIED,
@@ -370,11 +340,11 @@ async def serve(plane, method: str, request: bytes, grant, context, nodes=None, 
                             f"{method} is not served for clusters on the embedded runtime")
     message_class, handler = served
     try:
-        message = message_class.FromString(request)
+        decoded = message_class.FromString(message)
     except DecodeError as exc:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"Failed to decode {method}: {exc}")
     try:
-        response = await handler(message, Call(plane, grant, method, nodes, credential))
+        response = await handler(decoded, Call(pipeline, request, method, nodes))
     except ReplyFailed as exc:
         logger.error("%s: the result did not convert back to protobuf: %s", method, exc)
         await context.abort(grpc.StatusCode.INTERNAL, "Service internal error: the reply could not be encoded")

@@ -1,12 +1,12 @@
 """Every cluster's gRPC endpoint (DATAPLANE_GRPC_PORT, 6334): the front on gRPC.
 
-One generic handler serves every method, with no per-method code: it
-authenticates from the metadata exactly as REST does from the headers
-(dataplane.auth: `api-key`, else `authorization: Bearer …`), then for a
-`qdrant` cluster forwards the raw request bytes to one of its ready nodes'
-gRPC port and relays the raw answer, or the node's status and details.
-The node applies Qdrant's own table of access: a JWT goes as it came, an
-admin key is replaced by the master key (dataplane.auth.node_credential).
+One generic handler serves every method, with no per-method code: gRPC's
+side of the request pipeline (dataplane/pipeline.py), which authenticates
+from the metadata exactly as REST does from the headers (`api-key`, else
+`authorization: Bearer …`), then for a `qdrant` cluster forwards the raw
+request bytes to one of its ready nodes' gRPC port, under the forwarding
+policy (dataplane/forwarding.py), and relays the raw answer, or the node's
+status and details. The node applies Qdrant's own table of access.
 
 Refusals are Qdrant's (spec/qdrant-auth.md, gRPC): a REST 401 is
 UNAUTHENTICATED, a 403 PERMISSION_DENIED, with the REST text as details.
@@ -14,8 +14,9 @@ UNAUTHENTICATED, a 403 PERMISSION_DENIED, with the REST text as details.
 Every Qdrant method is unary (qdrant_client/grpc/*_pb2_grpc.py), so only
 unary calls are carried. A connected cluster that serves TLS is reached
 over a secure channel verified against its CA (the key set's
-`ca_certificate`; none: the system's roots). An embedded cluster's calls are served by
-dataplane.grpcembedded on the same table of access and shards as REST.
+`ca_certificate`; none: the system's roots). An embedded cluster's calls
+are served by dataplane.grpcembedded on the same table of access
+(dataplane/routes.py) and shards as REST.
 
 The server runs on the event loop of each data plane process, beside
 uvicorn, sharing that process's key set (so the console's read-your-writes
@@ -34,12 +35,11 @@ import time
 
 import grpc
 import grpc.aio
-
 from grpc_health.v1 import health_pb2
+from qdrant_client import grpc as pb
 
-from dataplane import auth, grpcembedded, tls, usage
-from dataplane.app import TITLE, DataPlane, commit_of
-from dataplane.keystore import KeyStore
+from dataplane import auth, forwarding, grpcembedded, routes, tls
+from dataplane.pipeline import TITLE, Pipeline, Request, commit_of
 
 logger = logging.getLogger(__name__)
 
@@ -48,69 +48,29 @@ GRPC_HEALTH = "/grpc.health.v1.Health/Check"
 SERVING = health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING).SerializeToString()
 
 _STATUS = {401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED}
-# Metadata a node must not get from the client: credentials (the front sends
-# the one it chose) and what the transport sets per hop.
-_CREDENTIALS = frozenset({"api-key", "authorization"})
-_NOT_FORWARDED = _CREDENTIALS | {"user-agent", "te", "content-type", "host"}
-_READ_BY_AUTH = _CREDENTIALS | {"x-forwarded-for"}
-_PER_HOP_PREFIXES = ("grpc-", ":")
+# Metadata the pipeline reads: the credentials, and X-Forwarded-For (keyset/client_address.py).
+_READ_BY_AUTH = forwarding.CREDENTIALS | {"x-forwarded-for"}
 # Callables kept per (node, method): Qdrant has ~60 methods; more names are
 # a client making them up, served without a cached callable.
 _CACHED_METHODS = 1024
-# Qdrant methods that may go to another node after the first may have
-# received them: reads, and writes with the same effect applied twice. Not
-# these, which would act twice (a second snapshot, an alias swap replayed).
-_NOT_IDEMPOTENT = frozenset({
-    "/qdrant.Collections/UpdateAliases", "/qdrant.Collections/UpdateCollectionClusterSetup",
-    "/qdrant.Collections/CreateShardKey", "/qdrant.Collections/DeleteShardKey",
-    "/qdrant.Snapshots/Create", "/qdrant.Snapshots/CreateFull",
-})
-_IDEMPOTENT_SERVICES = ("/qdrant.Points/", "/qdrant.Collections/", "/qdrant.Snapshots/", "/qdrant.Qdrant/")
-# A node that just restarted may answer for a replica it has not loaded yet.
-_RETRY_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL})
-_CONNECT_FAILED = ("failed to connect", "connection refused", "connect failed")
-
-
-def idempotent(method: str) -> bool:
-    return method.startswith(_IDEMPOTENT_SERVICES) and method not in _NOT_IDEMPOTENT
-
-
-def _string(field: int, value: str) -> bytes:
-    data = value.encode("utf-8")
-    return _varint(field << 3 | 2) + _varint(len(data)) + data
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
 
 
 def health_check_reply(version: str) -> bytes:
-    """qdrant.HealthCheckReply{title, version, commit}, encoded by hand: three strings."""
-    return _string(1, TITLE) + _string(2, version) + _string(3, commit_of(version))
+    return pb.HealthCheckReply(title=TITLE, version=version, commit=commit_of(version)).SerializeToString()
 
 
 def _auth_headers(metadata) -> list[tuple[bytes, bytes]]:
-    """The metadata dataplane.auth reads (the credentials, and X-Forwarded-For
-    for auth.client_address), as REST headers; nothing else is re-encoded."""
+    """The metadata dataplane.auth reads, as REST headers; nothing else is re-encoded."""
     return [(key.encode("latin-1"), value.encode("utf-8", "surrogateescape"))
             for key, value in metadata if key in _READ_BY_AUTH and isinstance(value, str)]
 
 
 class GrpcFront:
-    def __init__(self, *, keystore: KeyStore, plane: DataPlane, host: str, port: int,
-                 reuse_port: bool = False, max_message_bytes: int = 32 * 1024 * 1024,
-                 timeout: float = 60.0, trusted_proxies: tuple = (),
+    def __init__(self, *, pipeline: Pipeline, host: str, port: int, reuse_port: bool = False,
+                 max_message_bytes: int = 32 * 1024 * 1024, timeout: float = 60.0,
                  tls_files: tls.CertificateFiles | None = None) -> None:
-        self.keystore = keystore
-        self.plane = plane  # what REST runs on: admission after authentication, embedded clusters' ops
+        self.pipeline = pipeline
+        self.keystore = pipeline.keystore
         self.host, self.port = host, port
         self.reuse_port = reuse_port
         self.max_message_bytes = max_message_bytes
@@ -124,7 +84,6 @@ class GrpcFront:
         self._calls: dict[tuple[str, str], grpc.aio.UnaryUnaryMultiCallable] = {}
         self._closing: set[asyncio.Future] = set()  # channels closing in the background
         self._turn = itertools.count()
-        self.trusted_proxies = trusted_proxies  # settings.TRUSTED_PROXIES (see auth.client_address)
         self.tls_files = tls_files  # set: the port serves TLS only
 
     async def start(self) -> None:
@@ -207,73 +166,75 @@ class GrpcFront:
                 self._calls[(target, method)] = call
         return call
 
-    def _version(self) -> str:
-        """For a key-less HealthCheck, which names no cluster: the newest version any cluster runs."""
-        versions = {c.version for c in self.keystore.current.clusters.values()}
-
-        def order(version: str):
-            return tuple(int(p) if p.isdigit() else 0 for p in version.split("."))
-        return max(versions, key=order) if versions else "0.0.0"
-
-    async def serve(self, method: str, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    async def serve(self, method: str, message: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        request = Request("grpc", method)
         if method == GRPC_HEALTH:
+            self.pipeline.finish(request, "OK")
             return SERVING
+        request.route = routes.GRPC.get(method)
+        try:
+            reply = await self._serve(request, method, message, context)
+        except grpc.aio.AbortError:
+            code = context.code()
+            self.pipeline.finish(request, code.name if code is not None else "UNKNOWN", context.details() or "")
+            raise
+        except BaseException:
+            self.pipeline.finish(request, "INTERNAL", "Service internal error")
+            raise
+        self.pipeline.finish(request, "OK")
+        return reply
+
+    async def _serve(self, request: Request, method: str, message: bytes, context) -> bytes:
         metadata = context.invocation_metadata() or ()
         headers = _auth_headers(metadata)
         token = auth.key_from_headers(headers)
-        key_set = self.keystore.current
-        grant = auth.authenticate(key_set, token)
-        if type(grant) is auth.Denied:
-            if method == HEALTH_CHECK:
-                return health_check_reply(self._version())
-            await context.abort(_STATUS.get(grant.status, grpc.StatusCode.UNAUTHENTICATED), grant.body)
-        usage.granted.set(grant)
-        client_ip = auth.client_address(_peer_ip(context.peer()), headers, self.trusted_proxies)
-        denied = await self.plane.admit(grant, client_ip, "grpc")
+        denied = await self.pipeline.enter(request, token, None, _peer_ip(context.peer()), headers)
         if denied is not None:
-            if method == HEALTH_CHECK:
-                return health_check_reply(self._version())
+            if method == HEALTH_CHECK:  # open to every caller, as on Qdrant
+                return health_check_reply(self.pipeline.newest_version())
             await context.abort(_STATUS.get(denied.status, grpc.StatusCode.UNAUTHENTICATED), denied.body)
-        cluster = grant.cluster
-        if not cluster.forwarded:
+        if not request.cluster.forwarded:
             if method == HEALTH_CHECK:
-                return health_check_reply(cluster.version)
-            return await grpcembedded.serve(self.plane, method, request, grant, context)
-        credential = auth.node_credential(grant, token)
-        if grant.key.tenant is not None:
+                return health_check_reply(request.cluster.version)
+            return await grpcembedded.serve(self.pipeline, request, method, message, context)
+        if request.tenant is not None:
             # Bound by keyset/tenant.py on the REST shape, sent to a node over REST (dataplane/grpcembedded.py).
-            nodes = key_set.nodes_of(cluster.id).http
+            nodes = self.keystore.current.nodes_of(request.cluster.id).http
             if not nodes:
                 await context.abort(grpc.StatusCode.UNAVAILABLE, "Service unavailable: no node of this cluster is ready")
             if method == HEALTH_CHECK:
-                return health_check_reply(cluster.version)
-            return await grpcembedded.serve(self.plane, method, request, grant, context, nodes, credential)
-        targets = key_set.nodes_of(cluster.id).grpc
+                return health_check_reply(request.cluster.version)
+            return await grpcembedded.serve(self.pipeline, request, method, message, context, nodes)
+        return await self._forward(request, method, message, context, metadata)
+
+    async def _forward(self, request: Request, method: str, message: bytes, context, metadata) -> bytes:
+        """A `qdrant` cluster's call to one of its ready nodes, the next one
+        after a failure as the forwarding policy allows."""
+        targets = self.keystore.current.nodes_of(request.cluster.id).grpc
         if not targets:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "Service unavailable: no node of this cluster is ready")
-        outgoing = [(k, v) for k, v in metadata if k not in _NOT_FORWARDED and not k.startswith(_PER_HOP_PREFIXES)]
-        outgoing.append(credential)
+        outgoing = forwarding.grpc_metadata(metadata, request.node_credential())
         remaining = context.time_remaining()
         deadline = time.monotonic() + (self.timeout if remaining is None else min(remaining, self.timeout))
-        retry = idempotent(method)
+        idempotent = forwarding.grpc_idempotent(method)
         start = next(self._turn)
         last: grpc.aio.AioRpcError | None = None
         for offset in range(len(targets)):
             target = targets[(start + offset) % len(targets)]
-            call = self._call(target, method, cluster.tls, cluster.ca_certificate)
+            call = self._call(target, method, request.cluster.tls, request.cluster.ca_certificate)
             try:
-                reply = await call(request, metadata=outgoing, timeout=max(0.001, deadline - time.monotonic()))
-                if self.plane.metrics is not None:
-                    self.plane.metrics.forward(cluster.id, target, "grpc",
-                                               [targets[(start + n) % len(targets)] for n in range(offset)])
+                reply = await call(message, metadata=outgoing, timeout=max(0.001, deadline - time.monotonic()))
+                if self.pipeline.metrics is not None:
+                    self.pipeline.metrics.forward(request.cluster.id, target, "grpc",
+                                                  [targets[(start + n) % len(targets)] for n in range(offset)])
                 return reply
             except grpc.aio.AioRpcError as error:
                 last = error
                 code = error.code()
-                more = offset + 1 < len(targets)
-                connect_failed = code is grpc.StatusCode.UNAVAILABLE and any(
-                    text in (error.details() or "").lower() for text in _CONNECT_FAILED)
-                if more and (connect_failed or (retry and code in _RETRY_CODES)):
+                reached = not (code is grpc.StatusCode.UNAVAILABLE and any(
+                    text in (error.details() or "").lower() for text in forwarding.GRPC_CONNECT_FAILED))
+                if (offset + 1 < len(targets) and (not reached or code in forwarding.RETRY_CODES)
+                        and forwarding.try_next(reached=reached, idempotent=idempotent)):
                     continue
                 break
         trailing = last.trailing_metadata() if last is not None else None
@@ -306,14 +267,7 @@ class _Handler(grpc.GenericRpcHandler):
             front = self.front
 
             async def behaviour(request: bytes, context) -> bytes:
-                started = time.perf_counter()
-                failed = True
-                try:
-                    reply = await front.serve(method, request, context)
-                    failed = False
-                    return reply
-                finally:
-                    usage.grpc_ended(front.plane.usage, front.plane.metrics, method, context, started, failed)
+                return await front.serve(method, request, context)
 
             handler = grpc.unary_unary_rpc_method_handler(behaviour)
             if len(self._handlers) < _CACHED_METHODS:

@@ -14,15 +14,8 @@ master key in place of an admin key). This module only carries the request.
   our own (asyncio Protocol + httptools' parser, one write per request):
   httpx's pool served ~170 requests/s at 32 concurrent requests here, a
   fraction of what one node answers.
-- Hop-by-hop headers (RFC 9110 §7.6.1: Connection and the headers it names,
-  Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-*) are not
-  forwarded either way; neither are the client's credentials or cookies: only
-  the one credential header the caller passes reaches the node.
-- A request whose connection failed (refused, reset before any response) is
-  retried on the next node; one that may have reached a node is retried only
-  when it is idempotent (by method, or as the caller says: Qdrant's
-  `POST …/points/query` is a read), and so is an idempotent request answered
-  with a 5xx while another node is left to try.
+- What passes to a node and when a request goes to the next node is the
+  forwarding policy (dataplane/forwarding.py); this module applies it.
 - The response body is relayed as the node sent it (no decompression), in
   chunks, so a snapshot download does not sit in memory.
 - A node at an https URL (a connected cluster's) is reached over TLS, its
@@ -42,18 +35,9 @@ from urllib.parse import urlsplit
 
 import httptools
 
-Headers = list[tuple[bytes, bytes]]
+from dataplane import forwarding
 
-HOP_BY_HOP = frozenset({
-    b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"proxy-connection",
-    b"te", b"trailer", b"transfer-encoding", b"upgrade",
-})
-# Credentials and what the transport sets itself; the caller's credential is added back.
-# `expect`: the front has read the whole body already (no 100 Continue from a node).
-_NOT_FORWARDED = frozenset({b"api-key", b"authorization", b"cookie", b"host", b"content-length", b"expect"})
-CREDENTIAL_HEADERS = frozenset({"api-key", "authorization"})
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-RETRY_STATUSES = frozenset({500, 502, 503, 504})
+Headers = list[tuple[bytes, bytes]]
 
 
 class ConnectFailed(OSError):
@@ -74,34 +58,6 @@ class NoNodeAnswered(Exception):
     def __init__(self, errors: list[tuple[str, Exception]]) -> None:
         super().__init__("; ".join(f"{node}: {type(error).__name__}" for node, error in errors) or "no ready node")
         self.errors = errors
-
-
-def _connection_tokens(headers: Headers) -> set[bytes]:
-    tokens = set()
-    for name, value in headers:
-        if name.lower() == b"connection":
-            tokens.update(token.strip().lower() for token in value.split(b",") if token.strip())
-    return tokens
-
-
-def request_headers(headers: Headers, credential: tuple[str, str] | None) -> Headers:
-    """The headers to send to a node: the client's, minus hop-by-hop headers,
-    credentials and cookies, plus the one credential the caller chose."""
-    named = _connection_tokens(headers)
-    kept = [(name, value) for name, value in headers
-            if (lowered := name.lower()) not in HOP_BY_HOP and lowered not in _NOT_FORWARDED and lowered not in named]
-    if credential is not None:
-        name, value = credential
-        if name.lower() not in CREDENTIAL_HEADERS:
-            raise ValueError(f"not a credential Qdrant reads: {name}")
-        kept.append((name.lower().encode(), value.encode()))
-    return kept
-
-
-def response_headers(headers: Headers) -> Headers:
-    named = _connection_tokens(headers)
-    return [(name, value) for name, value in headers
-            if (lowered := name.lower()) not in HOP_BY_HOP and lowered not in named]
 
 
 # A response body larger than this is read from the node only as the client takes it.
@@ -350,8 +306,8 @@ class NodeProxy:
         verified against `ca` (PEM; None: the system's trust store). Raises NoNodeAnswered."""
         method = method.upper()
         if idempotent is None:
-            idempotent = method in IDEMPOTENT_METHODS
-        outgoing = request_headers(list(headers), credential)
+            idempotent = forwarding.rest_idempotent(method, None)
+        outgoing = forwarding.http_request_headers(list(headers), credential)
         # The raw path as the client sent it (percent-escapes kept), so the
         # node routes exactly what the front authorised.
         target = path + ("?" + query.decode("latin-1") if query else "")
@@ -369,26 +325,27 @@ class NodeProxy:
             try:
                 connection = await pool.take()
             except ConnectFailed as error:
-                errors.append((node, error))  # never reached the node: safe to send elsewhere
-                continue
+                errors.append((node, error))
+                if forwarding.try_next(reached=False, idempotent=idempotent):
+                    continue
+                raise NoNodeAnswered(errors) from error
             try:
                 status = await connection.request(data, self._timeout)
             except ConnectionBroken as error:
                 connection.transport.close()
                 errors.append((node, error))
                 # The node went away mid-request: it may have acted on it.
-                if idempotent:
+                if forwarding.try_next(reached=True, idempotent=idempotent):
                     continue
                 raise NoNodeAnswered(errors) from error
             if method == "HEAD":
                 connection.done, connection.keep_alive = True, False  # no body follows
-            if idempotent and status in RETRY_STATUSES and offset + 1 < len(nodes):
-                # A node that just restarted may answer a read for a replica it
-                # has not loaded yet ("Local shard 2 not found", 500) before
-                # its peers stop routing to it: another node will answer.
+            if (status in forwarding.RETRY_STATUSES and offset + 1 < len(nodes)
+                    and forwarding.try_next(reached=True, idempotent=idempotent)):
                 connection.transport.close()
                 errors.append((node, NodeStatus(str(status))))
                 continue
-            return ProxyResponse(status=status, headers=response_headers(connection.headers), node=node,
+            headers = forwarding.http_response_headers(connection.headers)
+            return ProxyResponse(status=status, headers=headers, node=node,
                                  failed=tuple(failed for failed, _ in errors), _connection=connection, _pool=pool)
         raise NoNodeAnswered(errors)

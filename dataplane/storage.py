@@ -29,8 +29,8 @@ from pathlib import Path
 
 import qdrant_edge as qe
 
-from dataplane import rest
-from dataplane.rest import BadInput, Unsupported
+from dataplane import edgejson
+from dataplane.edgejson import BadInput, Unsupported
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +112,11 @@ class ClusterStorage:
             collection.flush()
             collection.close()
 
+    def load_all(self) -> None:
+        """Opens every shard: one that does not load fails here (a restart's check)."""
+        for collection in self.collections.values():
+            collection.shard  # noqa: B018 - loading it is the point
+
     def flush(self) -> None:
         for collection in list(self.collections.values()):
             try:
@@ -125,11 +130,11 @@ class ClusterStorage:
             raise not_found(name)
         return collection
 
-    # Dispatch: `op` names one of the methods below.
-    def execute(self, op: str, name: str | None, params: dict, body) -> object:
-        handler = getattr(self, "op_" + op)
+    def execute(self, handler, name: str | None, params: dict, body) -> object:
+        """`handler`: one of the `op_` methods below, as the table of access
+        (dataplane/routes.py) names it for the route; Qdrant's errors for what fails."""
         try:
-            return handler(name, params, body)
+            return handler(self, name, params, body)
         except StorageError:
             raise
         except Unsupported as exc:
@@ -149,7 +154,7 @@ class ClusterStorage:
             # A panic inside the engine (pyo3's PanicException is a BaseException).
             if type(exc).__name__ != "PanicException":
                 raise
-            logger.error("the storage engine panicked on %s %s: %s", op, name, exc)
+            logger.error("the storage engine panicked on %s %s: %s", handler.__name__, name, exc)
             raise StorageError(500, "Service internal error: the storage engine failed") from None
 
     # Collections.
@@ -187,7 +192,7 @@ class ClusterStorage:
                 **({"metadata": config["metadata"]} if config.get("metadata") else {}),
             },
             "payload_schema": {
-                field: {"data_type": rest.SCHEMA_TYPES.get(index.data_type, "keyword"), "points": index.points}
+                field: {"data_type": edgejson.SCHEMA_TYPES.get(index.data_type, "keyword"), "points": index.points}
                 for field, index in info.payload_schema.items()
             },
             **({"created_at": collection.meta["created_at"]} if collection.meta.get("created_at") else {}),
@@ -227,7 +232,7 @@ class ClusterStorage:
             if body.get(section) is not None:
                 raise Unsupported(f"`{section}` cannot be changed on this cluster: its engine (qdrant-edge) "
                                   "fixes it when the collection is created")
-        patch_params = rest._obj(body.get("params") or {}, "params")
+        patch_params = edgejson._obj(body.get("params") or {}, "params")
         for key, value in patch_params.items():
             if key != "on_disk_payload" and value is not None:
                 raise Unsupported(f"`params.{key}` cannot be changed on this cluster: its collections have one "
@@ -238,9 +243,9 @@ class ClusterStorage:
             if diff:
                 config[section] = (config.get(section) or {}) | diff
         if patch_params.get("on_disk_payload") is not None:
-            config["on_disk_payload"] = rest._bool(patch_params["on_disk_payload"], "on_disk_payload")
+            config["on_disk_payload"] = edgejson._bool(patch_params["on_disk_payload"], "on_disk_payload")
         if body.get("metadata") is not None:
-            config["metadata"] = (config.get("metadata") or {}) | rest._obj(body["metadata"], "metadata")
+            config["metadata"] = (config.get("metadata") or {}) | edgejson._obj(body["metadata"], "metadata")
         if config == collection.meta["config"]:
             return True
         hnsw = HNSW_DEFAULT | {k: v for k, v in (config.get("hnsw_config") or {}).items() if k in _HNSW_FIELDS}
@@ -275,15 +280,15 @@ class ClusterStorage:
 
     def op_upsert(self, name, params, body):
         self._get(name)
-        return self._update(name, params, qe.UpdateOperation.upsert_points(rest.points(_body(body))))
+        return self._update(name, params, qe.UpdateOperation.upsert_points(edgejson.points(_body(body))))
 
     def op_delete_points(self, name, params, body):
         body = _body(body)
         self._get(name)
         if body.get("points") is not None:
-            operation = qe.UpdateOperation.delete_points(rest.point_ids(body["points"]))
+            operation = qe.UpdateOperation.delete_points(edgejson.point_ids(body["points"]))
         elif body.get("filter") is not None:
-            operation = qe.UpdateOperation.delete_points_by_filter(rest.filter_(body["filter"]))
+            operation = qe.UpdateOperation.delete_points_by_filter(edgejson.filter_(body["filter"]))
         else:
             raise BadInput("data did not match any variant of untagged enum PointsSelector")
         return self._update(name, params, operation)
@@ -298,9 +303,9 @@ class ClusterStorage:
         if key is not None and not isinstance(key, str):
             raise BadInput("invalid type for key")
         if body.get("points") is not None:
-            operation = by_ids(rest.point_ids(body["points"]), payload, key)
+            operation = by_ids(edgejson.point_ids(body["points"]), payload, key)
         elif body.get("filter") is not None:
-            operation = by_filter(rest.filter_(body["filter"]), payload, key)
+            operation = by_filter(edgejson.filter_(body["filter"]), payload, key)
         else:
             raise BadInput("either points or filter is required")
         return self._update(name, params, operation)
@@ -320,9 +325,9 @@ class ClusterStorage:
         if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
             raise BadInput("missing field `keys`: expected a list of payload keys")
         if body.get("points") is not None:
-            operation = qe.UpdateOperation.delete_payload(rest.point_ids(body["points"]), keys)
+            operation = qe.UpdateOperation.delete_payload(edgejson.point_ids(body["points"]), keys)
         elif body.get("filter") is not None:
-            operation = qe.UpdateOperation.delete_payload_by_filter(rest.filter_(body["filter"]), keys)
+            operation = qe.UpdateOperation.delete_payload_by_filter(edgejson.filter_(body["filter"]), keys)
         else:
             raise BadInput("either points or filter is required")
         return self._update(name, params, operation)
@@ -332,11 +337,11 @@ class ClusterStorage:
     def op_create_index(self, name, params, body):
         body = _body(body)
         self._get(name)
-        field = rest._str(body.get("field_name"), "field_name")
+        field = edgejson._str(body.get("field_name"), "field_name")
         if body.get("field_schema") is None:
             raise BadInput("missing field `field_schema`")
         return self._update(name, params, qe.UpdateOperation.create_field_index(
-            field, rest.field_schema(body["field_schema"])))
+            field, edgejson.field_schema(body["field_schema"])))
 
     def op_delete_index(self, name, params, body):
         self._get(name)
@@ -347,26 +352,26 @@ class ClusterStorage:
     def op_retrieve(self, name, params, body):
         body = _body(body)
         collection = self._get(name)
-        ids = rest.point_ids(body.get("ids"))
+        ids = edgejson.point_ids(body.get("ids"))
         records = collection.shard.retrieve(
-            ids, rest.with_payload(body.get("with_payload"), True), rest.with_vector(body.get("with_vector"), False)
+            ids, edgejson.with_payload(body.get("with_payload"), True), edgejson.with_vector(body.get("with_vector"), False)
         )
-        return [rest.record_out(record) for record in records]
+        return [edgejson.record_out(record) for record in records]
 
     def op_get_point(self, name, params, body):
         collection = self._get(name)
-        pid = rest.point_id_from_path(params["id"])
+        pid = edgejson.point_id_from_path(params["id"])
         records = collection.shard.retrieve([pid], True, True)
         if not records:
-            raise StorageError(404, f"Not found: No point with id {rest.id_out(pid)} found")
-        return rest.record_out(records[0])
+            raise StorageError(404, f"Not found: No point with id {edgejson.id_out(pid)} found")
+        return edgejson.record_out(records[0])
 
     def op_count(self, name, params, body):
         body = _body(body, allow_empty=True)
         collection = self._get(name)
         exact = body.get("exact", True)
-        count = collection.shard.count(qe.CountRequest(exact=rest._bool(exact, "exact"),
-                                                       filter=rest.filter_(body.get("filter"))))
+        count = collection.shard.count(qe.CountRequest(exact=edgejson._bool(exact, "exact"),
+                                                       filter=edgejson.filter_(body.get("filter"))))
         return {"count": count}
 
     def op_scroll(self, name, params, body):
@@ -374,51 +379,51 @@ class ClusterStorage:
         collection = self._get(name)
         offset = body.get("offset")
         request = qe.ScrollRequest(
-            offset=rest.point_id(offset) if offset is not None else None,
-            limit=rest.limit(body.get("limit"), 10),
-            filter=rest.filter_(body.get("filter")),
-            with_payload=rest.with_payload(body.get("with_payload"), True),
-            with_vector=rest.with_vector(body.get("with_vector"), False),
-            order_by=rest.order_by(body.get("order_by")),
+            offset=edgejson.point_id(offset) if offset is not None else None,
+            limit=edgejson.limit(body.get("limit"), 10),
+            filter=edgejson.filter_(body.get("filter")),
+            with_payload=edgejson.with_payload(body.get("with_payload"), True),
+            with_vector=edgejson.with_vector(body.get("with_vector"), False),
+            order_by=edgejson.order_by(body.get("order_by")),
         )
         records, next_offset = collection.shard.scroll(request)
-        return {"points": [rest.record_out(r) for r in records],
-                "next_page_offset": rest.id_out(next_offset) if next_offset is not None else None}
+        return {"points": [edgejson.record_out(r) for r in records],
+                "next_page_offset": edgejson.id_out(next_offset) if next_offset is not None else None}
 
     def op_search(self, name, params, body):
         collection = self._get(name)
-        return [rest.scored_out(p) for p in collection.shard.search(_search_request(_body(body)))]
+        return [edgejson.scored_out(p) for p in collection.shard.search(_search_request(_body(body)))]
 
     def op_search_batch(self, name, params, body):
         collection = self._get(name)
         # Every search is read before any runs: one bad entry fails the batch, as in Qdrant.
         requests = [_search_request(_body(search)) for search in _batch(body)]
-        return [[rest.scored_out(p) for p in collection.shard.search(request)] for request in requests]
+        return [[edgejson.scored_out(p) for p in collection.shard.search(request)] for request in requests]
 
     def op_query(self, name, params, body):
         collection = self._get(name)
-        return {"points": [rest.scored_out(p) for p in collection.shard.query(
+        return {"points": [edgejson.scored_out(p) for p in collection.shard.query(
             self._query_request(collection, _body(body, allow_empty=True)))]}
 
     def op_query_batch(self, name, params, body):
         collection = self._get(name)
         batch = qe.QueryBatchRequest([self._query_request(collection, _body(query, allow_empty=True))
                                       for query in _batch(body)])
-        return [{"points": [rest.scored_out(p) for p in points]} for points in collection.shard.query_batch(batch)]
+        return [{"points": [edgejson.scored_out(p) for p in points]} for points in collection.shard.query_batch(batch)]
 
     def _query_request(self, collection: Collection, body: dict) -> qe.QueryRequest:
         excluded: list = []
         return qe.QueryRequest(
-            limit=rest.limit(body.get("limit"), 10),
-            offset=rest.offset(body.get("offset")),
+            limit=edgejson.limit(body.get("limit"), 10),
+            offset=edgejson.offset(body.get("offset")),
             query=self._scoring_query(collection, body, excluded),
             prefetches=[self._prefetch(collection, p, body.get("lookup_from"), excluded)
                         for p in _prefetch_list(body.get("prefetch"))] or None,
-            with_vector=rest.with_vector(body.get("with_vector"), False),
-            with_payload=rest.with_payload(body.get("with_payload"), False),
-            filter=_exclude(rest.filter_(body.get("filter")), excluded),
-            score_threshold=rest.score_threshold(body.get("score_threshold")),
-            params=rest.search_params(body.get("params")),
+            with_vector=edgejson.with_vector(body.get("with_vector"), False),
+            with_payload=edgejson.with_payload(body.get("with_payload"), False),
+            filter=_exclude(edgejson.filter_(body.get("filter")), excluded),
+            score_threshold=edgejson.score_threshold(body.get("score_threshold")),
+            params=edgejson.search_params(body.get("params")),
         )
 
     def op_recommend(self, name, params, body):
@@ -428,7 +433,7 @@ class ClusterStorage:
         collection = self._get(name)
         using = body.get("using")
         if using is not None:
-            rest._str(using, "using")
+            edgejson._str(using, "using")
         excluded: list = []
 
         def examples(key: str) -> list:
@@ -436,7 +441,7 @@ class ClusterStorage:
             if not isinstance(items, list):
                 raise BadInput(f"invalid type: expected {key} as a list of point ids or vectors")
             return [self._example_vector(collection, example, using, body.get("lookup_from"), excluded)
-                    if rest.is_point_reference(example) else rest._vector(example, key)
+                    if edgejson.is_point_reference(example) else edgejson._vector(example, key)
                     for example in items]
 
         positives, negatives = examples("positive"), examples("negative")
@@ -454,35 +459,35 @@ class ClusterStorage:
             raise BadInput(f"unknown variant `{strategy}`, expected one of `average_vector`, `best_score`, "
                            "`sum_scores`")
         request = qe.QueryRequest(
-            limit=rest.limit(body.get("limit"), 10),
-            offset=rest.offset(body.get("offset")),
+            limit=edgejson.limit(body.get("limit"), 10),
+            offset=edgejson.offset(body.get("offset")),
             query=query,
-            with_vector=rest.with_vector(body.get("with_vector"), False),
-            with_payload=rest.with_payload(body.get("with_payload"), False),
-            filter=_exclude(rest.filter_(body.get("filter")), excluded),
-            score_threshold=rest.score_threshold(body.get("score_threshold")),
-            params=rest.search_params(body.get("params")),
+            with_vector=edgejson.with_vector(body.get("with_vector"), False),
+            with_payload=edgejson.with_payload(body.get("with_payload"), False),
+            filter=_exclude(edgejson.filter_(body.get("filter")), excluded),
+            score_threshold=edgejson.score_threshold(body.get("score_threshold")),
+            params=edgejson.search_params(body.get("params")),
         )
-        return [rest.scored_out(p) for p in collection.shard.query(request)]
+        return [edgejson.scored_out(p) for p in collection.shard.query(request)]
 
     def _prefetch(self, collection, value, lookup_from, excluded):
-        value = rest._obj(value, "prefetch")
+        value = edgejson._obj(value, "prefetch")
         value.setdefault("lookup_from", lookup_from)
         return qe.Prefetch(
-            limit=rest.limit(value.get("limit"), 10),
+            limit=edgejson.limit(value.get("limit"), 10),
             query=self._scoring_query(collection, value, excluded),
             prefetches=[self._prefetch(collection, p, lookup_from, excluded)
                         for p in _prefetch_list(value.get("prefetch"))] or None,
-            params=rest.search_params(value.get("params")),
-            filter=_exclude(rest.filter_(value.get("filter")), excluded),
-            score_threshold=rest.score_threshold(value.get("score_threshold")),
+            params=edgejson.search_params(value.get("params")),
+            filter=_exclude(edgejson.filter_(value.get("filter")), excluded),
+            score_threshold=edgejson.score_threshold(value.get("score_threshold")),
         )
 
     def _scoring_query(self, collection: Collection, body: dict, excluded: list):
         query = body.get("query")
         using = body.get("using")
         if using is not None:
-            rest._str(using, "using")
+            edgejson._str(using, "using")
         if query is None:
             return None
         if isinstance(query, dict):
@@ -496,22 +501,22 @@ class ClusterStorage:
                     return qe.Fusion.Dbsf()
                 raise BadInput("fusion is rrf or dbsf")
             elif "rrf" in query:
-                rrf = rest._obj(query["rrf"], "rrf")
+                rrf = edgejson._obj(query["rrf"], "rrf")
                 k = rrf.get("k", 2)
                 weights = rrf.get("weights")
-                return qe.Fusion.Rrf(k=rest._int(k, "k", 1, 2**32 - 1),
-                                     weights=[rest._number(w, "weight") for w in weights] if weights else None)
+                return qe.Fusion.Rrf(k=edgejson._int(k, "k", 1, 2**32 - 1),
+                                     weights=[edgejson._number(w, "weight") for w in weights] if weights else None)
             elif "order_by" in query:
-                return rest.order_by(query["order_by"])
+                return edgejson.order_by(query["order_by"])
             elif "sample" in query:
                 if query["sample"] != "random":
                     raise BadInput("sample is random")
                 return qe.Sample.Random
             elif {"indices", "values"} != set(query):
                 raise Unsupported(f"query {min(query, default='')!r} is not supported by this data plane")
-        if rest.is_point_reference(query):
+        if edgejson.is_point_reference(query):
             return self._nearest_to_point(collection, query, using, body.get("lookup_from"), excluded)
-        return rest.nearest_query(query, using)
+        return edgejson.nearest_query(query, using)
 
     def _nearest_to_point(self, collection, reference, using, lookup_from, excluded):
         """A point id as query: search with that point's vector, as Qdrant does, leaving the point out."""
@@ -521,15 +526,15 @@ class ClusterStorage:
     def _example_vector(self, collection, reference, using, lookup_from, excluded):
         """The vector of the point `reference` names (in `lookup_from` if given);
         a point of this collection goes to `excluded`, out of the answer."""
-        pid = rest.point_id(reference)
+        pid = edgejson.point_id(reference)
         source, vector_name = collection, using or ""
         if lookup_from is not None:
-            lookup_from = rest._obj(lookup_from, "lookup_from")
-            source = self._get(rest._str(lookup_from.get("collection"), "collection"))
+            lookup_from = edgejson._obj(lookup_from, "lookup_from")
+            source = self._get(edgejson._str(lookup_from.get("collection"), "collection"))
             vector_name = lookup_from.get("vector") or vector_name
         records = source.shard.retrieve([pid], False, True)
         if not records:
-            raise StorageError(404, f"Not found: No point with id {rest.id_out(pid)} found")
+            raise StorageError(404, f"Not found: No point with id {edgejson.id_out(pid)} found")
         vector = records[0].vector
         if isinstance(vector, dict):
             vector = vector.get(vector_name)
@@ -544,18 +549,18 @@ def _search_request(body: dict) -> qe.SearchRequest:
     vector = body.get("vector")
     using = None
     if isinstance(vector, dict) and "name" in vector:
-        using, vector = rest._str(vector["name"], "vector name"), vector.get("vector")
+        using, vector = edgejson._str(vector["name"], "vector name"), vector.get("vector")
     if vector is None:
         raise BadInput("missing field `vector`")
     return qe.SearchRequest(
-        query=rest.nearest_query(vector, using),
-        limit=rest.limit(body.get("limit"), 10),
-        offset=rest.offset(body.get("offset")),
-        filter=rest.filter_(body.get("filter")),
-        params=rest.search_params(body.get("params")),
-        with_vector=rest.with_vector(body.get("with_vector"), False),
-        with_payload=rest.with_payload(body.get("with_payload"), False),
-        score_threshold=rest.score_threshold(body.get("score_threshold")),
+        query=edgejson.nearest_query(vector, using),
+        limit=edgejson.limit(body.get("limit"), 10),
+        offset=edgejson.offset(body.get("offset")),
+        filter=edgejson.filter_(body.get("filter")),
+        params=edgejson.search_params(body.get("params")),
+        with_vector=edgejson.with_vector(body.get("with_vector"), False),
+        with_payload=edgejson.with_payload(body.get("with_payload"), False),
+        score_threshold=edgejson.score_threshold(body.get("score_threshold")),
     )
 
 
@@ -605,27 +610,27 @@ def _body(body, allow_empty: bool = False) -> dict:
 
 
 def _vector_params(value: dict, name: str) -> tuple[qe.EdgeVectorParams, dict]:
-    value = rest._obj(value, f"vector params {name!r}")
-    size = rest._int(value.get("size"), "size", 1, 65536)
+    value = edgejson._obj(value, f"vector params {name!r}")
+    size = edgejson._int(value.get("size"), "size", 1, 65536)
     distance = value.get("distance")
-    if distance not in rest.DISTANCES:
+    if distance not in edgejson.DISTANCES:
         raise BadInput(f"unknown variant `{distance}`, expected one of `Cosine`, `Euclid`, `Dot`, `Manhattan`")
     stored = {"size": size, "distance": distance}
     kwargs = {}
     if value.get("on_disk") is not None:
-        kwargs["on_disk"] = stored["on_disk"] = rest._bool(value["on_disk"], "on_disk")
+        kwargs["on_disk"] = stored["on_disk"] = edgejson._bool(value["on_disk"], "on_disk")
     if value.get("datatype") is not None:
-        if value["datatype"] not in rest.DATATYPES:
+        if value["datatype"] not in edgejson.DATATYPES:
             raise BadInput("datatype is float32, float16 or uint8")
-        kwargs["datatype"] = rest.DATATYPES[value["datatype"]]
+        kwargs["datatype"] = edgejson.DATATYPES[value["datatype"]]
         stored["datatype"] = value["datatype"]
     if value.get("multivector_config") is not None:
-        comparator = rest._obj(value["multivector_config"], "multivector_config").get("comparator")
+        comparator = edgejson._obj(value["multivector_config"], "multivector_config").get("comparator")
         if comparator != "max_sim":
             raise BadInput("multivector comparator is max_sim")
         kwargs["multivector_config"] = qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim)
         stored["multivector_config"] = {"comparator": "max_sim"}
-    return qe.EdgeVectorParams(size=size, distance=rest.DISTANCES[distance], **kwargs), stored
+    return qe.EdgeVectorParams(size=size, distance=edgejson.DISTANCES[distance], **kwargs), stored
 
 
 def _write_meta(path: Path, meta: dict) -> None:
@@ -649,7 +654,7 @@ def _settings_diff(value, section: str, fields: dict) -> dict:
     if value is None:
         return {}
     diff = {}
-    for key, setting in rest._obj(value, section).items():
+    for key, setting in edgejson._obj(value, section).items():
         if setting is None:
             continue
         kind = fields.get(key)
@@ -657,11 +662,11 @@ def _settings_diff(value, section: str, fields: dict) -> dict:
             raise Unsupported(f"`{section}.{key}` cannot be changed on this cluster: its engine (qdrant-edge) "
                               "has no such setting")
         if kind is int:
-            diff[key] = rest._int(setting, f"{section}.{key}")
+            diff[key] = edgejson._int(setting, f"{section}.{key}")
         elif kind is bool:
-            diff[key] = rest._bool(setting, f"{section}.{key}")
+            diff[key] = edgejson._bool(setting, f"{section}.{key}")
         else:
-            diff[key] = rest._number(setting, f"{section}.{key}")
+            diff[key] = edgejson._number(setting, f"{section}.{key}")
     return diff
 
 
@@ -670,7 +675,7 @@ def _collection_config(body: dict, **tuning) -> tuple[qe.EdgeConfig, dict]:
     stored: dict = {}
     edge_vectors = None
     if vectors is not None:
-        vectors = rest._obj(vectors, "vectors")
+        vectors = edgejson._obj(vectors, "vectors")
         if "size" in vectors or "distance" in vectors:
             edge_vectors, stored["vectors"] = _vector_params(vectors, "")
         else:
@@ -681,8 +686,8 @@ def _collection_config(body: dict, **tuning) -> tuple[qe.EdgeConfig, dict]:
     edge_sparse = None
     if sparse is not None:
         edge_sparse, stored["sparse_vectors"] = {}, {}
-        for vname, params in rest._obj(sparse, "sparse_vectors").items():
-            params = rest._obj(params or {}, f"sparse vector params {vname!r}")
+        for vname, params in edgejson._obj(sparse, "sparse_vectors").items():
+            params = edgejson._obj(params or {}, f"sparse vector params {vname!r}")
             modifier = params.get("modifier")
             if modifier not in (None, "none", "idf"):
                 raise BadInput("modifier is none or idf")
@@ -692,12 +697,12 @@ def _collection_config(body: dict, **tuning) -> tuple[qe.EdgeConfig, dict]:
         raise StorageError(400, "Bad request: a collection needs at least one dense or sparse vector")
     on_disk_payload = body.get("on_disk_payload")
     if on_disk_payload is not None:
-        stored["on_disk_payload"] = rest._bool(on_disk_payload, "on_disk_payload")
+        stored["on_disk_payload"] = edgejson._bool(on_disk_payload, "on_disk_payload")
     for section in ("hnsw_config", "optimizers_config"):
         if body.get(section) is not None:
-            stored[section] = {k: v for k, v in rest._obj(body[section], section).items() if v is not None}
+            stored[section] = {k: v for k, v in edgejson._obj(body[section], section).items() if v is not None}
     if body.get("metadata") is not None:
-        stored["metadata"] = rest._obj(body["metadata"], "metadata")
+        stored["metadata"] = edgejson._obj(body["metadata"], "metadata")
     config = qe.EdgeConfig(vectors=edge_vectors, sparse_vectors=edge_sparse, on_disk_payload=on_disk_payload,
                            **tuning)
     return config, stored

@@ -37,20 +37,9 @@ async def bound_body(tenant: Tenant, method: str, segments: list[str], body, rea
         raise StorageError(404, exc.message) from None
 
 
-def op_route(routes: dict, op: str, name: str | None, params: dict) -> tuple[str, list[str]]:
-    """The REST method and path segments of an op of dataplane.app.ROUTES, as
-    a REST client would have sent it (how gRPC and REST get one decision)."""
-    method, pattern = _OP_ROUTES.get(op) or _route_of(routes, op)
+def op_route(route, name: str | None, params: dict) -> tuple[str, list[str]]:
+    """The REST method and path segments of a route of the table of access
+    (dataplane/routes.py) with these values, as a REST client would have sent
+    it (how gRPC and REST get one decision)."""
     values = iter([value for value in (name, params.get("id"), params.get("field")) if value is not None])
-    return method, [next(values, "") if part == "*" else part for part in pattern]
-
-
-_OP_ROUTES: dict[str, tuple[str, tuple[str, ...]]] = {}
-
-
-def _route_of(routes: dict, op: str) -> tuple[str, tuple[str, ...]]:
-    for (method, pattern), (name, _needs) in routes.items():
-        if name == op:
-            _OP_ROUTES[op] = (method, pattern)
-            return method, pattern
-    raise KeyError(op)
+    return route.method, [next(values, "") if part == "*" else part for part in route.pattern]

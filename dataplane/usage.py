@@ -12,7 +12,6 @@ key a minute, so a key's rows stay bounded whatever its clients send.
 from __future__ import annotations
 
 import concurrent.futures
-import contextvars
 import json
 import logging
 import time
@@ -134,63 +133,31 @@ def reason_of(status: int, body: bytes) -> str:
     return text.removeprefix("Forbidden: ")[:MAX_REASON_LENGTH]
 
 
-class Tally:
-    """One REST request's end, counted: its `send`, wrapped, notes the status
-    and, when the response's last part goes, counts the request in the
-    front's metrics (dataplane/metrics.py) and, once its key is known
-    (`key`), in the key's usage."""
-
-    __slots__ = ("_send", "cluster", "key", "metrics", "path", "started", "status", "usage")
-
-    def __init__(self, send, usage: Usage | None, metrics, path: str, started: float) -> None:
-        self._send, self.usage, self.metrics, self.path, self.started = send, usage, metrics, path, started
-        self.key = None
-        self.cluster = "none"
-        self.status = 0
-
-    def granted(self, grant) -> None:
-        self.key, self.cluster = grant.key, grant.cluster.id
-
-    async def send(self, message) -> None:
-        if message["type"] == "http.response.start":
-            self.status = message["status"]
-        elif not message.get("more_body"):
-            status = self.status
-            seconds = time.perf_counter() - self.started
-            reason = reason_of(status, message.get("body", b"")) if status >= 400 else ""
-            if self.key is not None and self.usage is not None:
-                self.usage.ended(self.key, "rest", status, reason, seconds)
-            if self.metrics is not None:
-                self.metrics.ended(self.cluster, "rest", rest_group(self.path), status, reason, seconds)
-        await self._send(message)
-
-
-# The key of the gRPC call running in this task (each call is a task of its
-# own): set once authenticated, read when the call ends (grpc_ended).
-granted: contextvars.ContextVar = contextvars.ContextVar("granted")
-
-_GRPC_STATUS = {"UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "RESOURCE_EXHAUSTED": 429,
+# A gRPC call's end as the HTTP status the counts use (keyset.usage.outcome_of).
+_GRPC_STATUS = {"OK": 200, "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "RESOURCE_EXHAUSTED": 429,
                 "INTERNAL": 500, "UNAVAILABLE": 503, "UNKNOWN": 500, "DATA_LOSS": 500,
                 "DEADLINE_EXCEEDED": 504}
 
 
-def grpc_ended(usage: Usage | None, metrics, method: str, context, started: float, failed: bool) -> None:
-    """Counts a gRPC call by the status it ended with: in the front's metrics,
-    and in its key's usage when the key was known (`granted`)."""
-    if usage is None and metrics is None:
-        return
-    grant = granted.get(None)
-    code = context.code()
-    if code is None:
-        status = 500 if failed else 200
+def request_ended(usage: Usage | None, metrics, request, status: int | str, reason: str) -> None:
+    """Counts one request by how it ended (dataplane.pipeline.Pipeline.finish):
+    in the front's metrics, and in its key's usage when a key was recognised.
+    `status`: the HTTP status, or the gRPC code's name; `reason`: what the
+    client was told (kept for refusals only, without "Forbidden: ")."""
+    seconds = request.elapsed()
+    if request.protocol == "rest":
+        group = rest_group(request.target)
+        if status not in (401, 403):
+            reason = ""
     else:
-        status = _GRPC_STATUS.get(code.name, 200 if code.name == "OK" else 400)
-    reason = (context.details() or "") if status in (401, 403) else ""
-    if isinstance(reason, bytes):
-        reason = reason.decode("utf-8", "replace")
-    reason, seconds = reason.removeprefix("Forbidden: "), time.perf_counter() - started
+        group = grpc_group(request.target)
+        status = _GRPC_STATUS.get(status, 400)
+        if status not in (401, 403):
+            reason = ""
+    reason = reason.removeprefix("Forbidden: ")[:MAX_REASON_LENGTH]
+    grant = request.grant
     if grant is not None and usage is not None:
-        usage.ended(grant.key, "grpc", status, reason, seconds)
+        usage.ended(grant.key, request.protocol, status, reason, seconds)
     if metrics is not None:
-        metrics.ended(grant.cluster.id if grant is not None else "none", "grpc", grpc_group(method), status, reason,
+        metrics.ended(grant.cluster.id if grant is not None else "none", request.protocol, group, status, reason,
                       seconds)

@@ -5,7 +5,7 @@ access (global manage, global read, a list of collections with `r`/`rw`/`prw`)
 and the same Forbidden messages, word for word (spec/qdrant-auth.md).
 
 Pure functions on plain values, no Django: the data plane's front decides
-every request with them (through dataplane.access), and the
+every request with them (its table of access is dataplane/routes.py), and the
 console's "what can this key do" matrix is computed by the very same checks,
 so the page cannot say anything the front would not do.
 """
@@ -41,8 +41,8 @@ class Access:
         return f"Access({self.mode or self.collections!r})"
 
     def check(self, needs: str, name: str | None) -> None:
-        """The access a route or gRPC method needs (the second half of a
-        dataplane.app.ROUTES entry): "read"/"write" on the collection `name`,
+        """The access a route or gRPC method needs (a `needs` of the table of
+        access, dataplane/routes.py): "read"/"write" on the collection `name`,
         "manage" cluster-wide, "any" for every key."""
         if needs == "read":
             self.check_collection(name)

@@ -4,6 +4,7 @@ the cluster gone, also after being down while it was deleted; a real node's
 directory is removed by the delete job), and no row that names it or one of
 its keys."""
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -118,6 +119,6 @@ def test_storage_last_served_under_another_database_is_kept(tmp_path):
     (gone / EPOCH_FILE).write_text("this epoch")
     engine = Engine(tmp_path, epoch=lambda: "this epoch")
 
-    assert engine.remove_deleted(existing=(), deleted=()) == [gone.name]
+    assert asyncio.run(engine.remove_deleted(existing=(), deleted=())) == [gone.name]
 
     assert elsewhere.exists() and not gone.exists()

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from createonce.digests import current_pepper_id, token_digest
 from dataplane import auth
-from dataplane.access import FULL, Forbidden
+from keyset.rights import FULL, Forbidden
 from dataplane.keystore import ClusterEntry, KeyEntry, KeySet
 
 MASTER = "master-key-of-the-cluster-0123456789abcdef"

@@ -14,7 +14,9 @@ import threading
 import httpx
 import jwt
 
-from dataplane.proxy import NodeProxy, NoNodeAnswered, request_headers, response_headers
+from dataplane.forwarding import http_request_headers as request_headers
+from dataplane.forwarding import http_response_headers as response_headers
+from dataplane.proxy import NodeProxy, NoNodeAnswered
 from runtimes.base import Node, wait_healthy, wait_until
 from tests.fixtures.qdrant import free_port_url, master, new_key, url
 

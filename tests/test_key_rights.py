@@ -3,7 +3,7 @@ groups, decided by keyset.rights, agrees with what the data plane answers.
 
 The agreement is checked against real Qdrant behind the front (every group,
 the node applies Qdrant's own table of access) and against the embedded
-engine (whose front decides with keyset.rights through dataplane.access)."""
+engine (whose front decides with keyset.rights, through the table of access in dataplane/routes.py)."""
 
 import httpx
 import pytest
