@@ -3,6 +3,7 @@ alice/bob/charlie: `owner`, `admin`, `developer` and `viewer` belong to the
 `account`; `outsider` owns `other_account` and nothing else."""
 
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -131,6 +132,28 @@ def _retry_flush_on_deadlock() -> None:
     BaseDatabaseOperations.execute_sql_flush = execute_sql_flush
 
 
+def _clients_raise_only_their_own_errors() -> None:
+    """Django's test client re-raises any exception signalled while its request
+    runs, and the signal is process-wide: a front's long-poll answered by the
+    live server's thread, failing there because the test in the main thread
+    has no database access, was raised as that test's own error. A client now
+    keeps only what the thread that made its request signalled (its handler
+    runs in that thread)."""
+    from django.test.client import Client
+
+    request, store = Client.request, Client.store_exc_info
+
+    def request_here(self, **kwargs):
+        self._request_thread = threading.get_ident()
+        return request(self, **kwargs)
+
+    def store_own(self, **kwargs):
+        if getattr(self, "_request_thread", None) == threading.get_ident():
+            store(self, **kwargs)
+
+    Client.request, Client.store_exc_info = request_here, store_own
+
+
 def pytest_configure(config):
     from django.conf import settings
 
@@ -143,6 +166,7 @@ def pytest_configure(config):
         traceback._extract_caret_anchors_from_line_segment = lambda segment: None
 
     _retry_flush_on_deadlock()
+    _clients_raise_only_their_own_errors()
 
     # Tests render templates without running collectstatic first.
     settings.STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
