@@ -17,9 +17,16 @@ request may go to another node. One place for both protocols; the transports
   idempotent, and then also when the node answered with a server error (a
   node that just restarted may answer for a replica it has not loaded yet,
   "Local shard 2 not found", before its peers stop routing to it).
+  An idempotent request that failed on every ready node gets another round
+  after a pause, within its deadline: just after a node goes away its peers
+  may still route a shard's read to the replica it held ("1 of 1 read
+  operations failed ... Connection refused") until consensus marks that
+  replica dead, so every ready node fails the same read for a moment.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import grpc
 
@@ -39,6 +46,9 @@ RETRY_STATUSES = frozenset({500, 502, 503, 504})
 RETRY_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL})
 # gRPC reports a connection that could not be made as UNAVAILABLE with one of these.
 GRPC_CONNECT_FAILED = ("failed to connect", "connection refused", "connect failed")
+
+# Pauses before the second and third rounds over the nodes (idempotent requests only).
+RETRY_PAUSES = (0.1, 0.4)
 
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 # Qdrant's gRPC methods that would act twice (a second snapshot, an alias swap replayed).
@@ -65,6 +75,15 @@ def rest_idempotent(method: str, segments: list[str] | None) -> bool:
 def grpc_idempotent(method: str) -> bool:
     """Reads, and writes with the same effect applied twice, as for REST."""
     return method.startswith(_GRPC_IDEMPOTENT_SERVICES) and method not in _GRPC_NOT_IDEMPOTENT
+
+
+def attempts(nodes: Sequence[str], start: int, idempotent: bool) -> list[tuple[str, float]]:
+    """(node, pause before trying it), in the order a request tries them:
+    every node once from the `start`-th (nodes take turns), then, for an
+    idempotent request, again after each of RETRY_PAUSES."""
+    order = [nodes[(start + n) % len(nodes)] for n in range(len(nodes))]
+    pauses = (0.0, *RETRY_PAUSES) if idempotent else (0.0,)
+    return [(node, pause if n == 0 else 0.0) for pause in pauses for n, node in enumerate(order)]
 
 
 def try_next(*, reached: bool, idempotent: bool) -> bool:

@@ -217,23 +217,27 @@ class GrpcFront:
         remaining = context.time_remaining()
         deadline = time.monotonic() + (self.timeout if remaining is None else min(remaining, self.timeout))
         idempotent = forwarding.grpc_idempotent(method)
-        start = next(self._turn)
+        plan = forwarding.attempts(targets, next(self._turn), idempotent)
+        tried: list[str] = []
         last: grpc.aio.AioRpcError | None = None
-        for offset in range(len(targets)):
-            target = targets[(start + offset) % len(targets)]
+        for index, (target, pause) in enumerate(plan):
+            if pause:
+                if deadline - time.monotonic() <= pause:
+                    break
+                await asyncio.sleep(pause)
             call = self._call(target, method, request.cluster.tls, request.cluster.ca_certificate)
             try:
                 reply = await call(message, metadata=outgoing, timeout=max(0.001, deadline - time.monotonic()))
                 if self.pipeline.metrics is not None:
-                    self.pipeline.metrics.forward(request.cluster.id, target, "grpc",
-                                                  [targets[(start + n) % len(targets)] for n in range(offset)])
+                    self.pipeline.metrics.forward(request.cluster.id, target, "grpc", tried)
                 return reply
             except grpc.aio.AioRpcError as error:
                 last = error
+                tried.append(target)
                 code = error.code()
                 reached = not (code is grpc.StatusCode.UNAVAILABLE and any(
                     text in (error.details() or "").lower() for text in forwarding.GRPC_CONNECT_FAILED))
-                if (offset + 1 < len(targets) and (not reached or code in forwarding.RETRY_CODES)
+                if (index + 1 < len(plan) and (not reached or code in forwarding.RETRY_CODES)
                         and forwarding.try_next(reached=reached, idempotent=idempotent)):
                     continue
                 break

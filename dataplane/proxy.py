@@ -53,9 +53,12 @@ class NodeStatus(Exception):
 
 
 class NoNodeAnswered(Exception):
-    """Every node was tried and none could be reached."""
+    """Every node was tried and none could be reached. `errors`: each node
+    once, in the order first tried, with its last error (an idempotent
+    request tries every node more than once)."""
 
     def __init__(self, errors: list[tuple[str, Exception]]) -> None:
+        errors = list(dict(errors).items())
         super().__init__("; ".join(f"{node}: {type(error).__name__}" for node, error in errors) or "no ready node")
         self.errors = errors
 
@@ -311,12 +314,17 @@ class NodeProxy:
         # The raw path as the client sent it (percent-escapes kept), so the
         # node routes exactly what the front authorised.
         target = path + ("?" + query.decode("latin-1") if query else "")
-        start = next(self._turn)
+        plan = forwarding.attempts(nodes, next(self._turn), idempotent)
+        deadline = asyncio.get_running_loop().time() + self._timeout
         errors: list[tuple[str, Exception]] = []
-        for offset in range(len(nodes)):
-            node = nodes[(start + offset) % len(nodes)]
-            if offset:
+        for index, (node, pause) in enumerate(plan):
+            if pause:
+                if deadline - asyncio.get_running_loop().time() <= pause:
+                    break
+                await asyncio.sleep(pause)
+            if index:
                 self.failovers += 1
+            last = index + 1 == len(plan)
             try:
                 pool = self._pool(node, ca)
             except ssl.SSLError as error:  # the CA does not load: no node can be verified
@@ -326,7 +334,7 @@ class NodeProxy:
                 connection = await pool.take()
             except ConnectFailed as error:
                 errors.append((node, error))
-                if forwarding.try_next(reached=False, idempotent=idempotent):
+                if not last and forwarding.try_next(reached=False, idempotent=idempotent):
                     continue
                 raise NoNodeAnswered(errors) from error
             try:
@@ -335,12 +343,12 @@ class NodeProxy:
                 connection.transport.close()
                 errors.append((node, error))
                 # The node went away mid-request: it may have acted on it.
-                if forwarding.try_next(reached=True, idempotent=idempotent):
+                if not last and forwarding.try_next(reached=True, idempotent=idempotent):
                     continue
                 raise NoNodeAnswered(errors) from error
             if method == "HEAD":
                 connection.done, connection.keep_alive = True, False  # no body follows
-            if (status in forwarding.RETRY_STATUSES and offset + 1 < len(nodes)
+            if (status in forwarding.RETRY_STATUSES and not last
                     and forwarding.try_next(reached=True, idempotent=idempotent)):
                 connection.transport.close()
                 errors.append((node, NodeStatus(str(status))))

@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import gzip
+import http.server
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import threading
 import httpx
 import jwt
 
+from dataplane import forwarding
 from dataplane.forwarding import http_request_headers as request_headers
 from dataplane.forwarding import http_response_headers as response_headers
 from dataplane.proxy import NodeProxy, NoNodeAnswered
@@ -134,6 +136,39 @@ def test_no_reachable_node_is_an_error_naming_each_node():
         assert [node for node, _ in error.errors] == nodes or [node for node, _ in error.errors] == nodes[::-1]
     else:
         raise AssertionError("expected NoNodeAnswered")
+
+
+class _FailsFirst(http.server.BaseHTTPRequestHandler):
+    """A node that answers its first request with a 500 and every later one
+    with a 200, as a node does while a peer it routes to has just died."""
+
+    def _answer(self):
+        self.server.seen += 1
+        status = 500 if self.server.seen == 1 else 200
+        self.send_response(status)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args):
+        pass
+
+
+def test_an_idempotent_request_every_node_failed_gets_another_round_after_a_pause():
+    for method, path, expected in (("GET", "/collections/books", [200, 2]),
+                                   ("POST", "/collections/books/points/count", [200, 2]),
+                                   ("POST", "/collections/books/snapshots", [500, 1])):
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FailsFirst)
+        server.seen = 0
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            status, _, _ = call([f"http://127.0.0.1:{server.server_port}"], method, path,
+                                idempotent=forwarding.rest_idempotent(method, path.strip("/").split("/")))
+            assert [status, server.seen] == expected, (method, path)
+        finally:
+            server.shutdown()
+            server.server_close()
 
 
 def test_reads_through_the_proxy_survive_kill_9_of_a_node(qdrant, qdrant_trio):
