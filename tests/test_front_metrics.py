@@ -3,8 +3,9 @@ DATAPLANE_METRICS_PORT serves requests by cluster, protocol, route group and
 outcome, summed over its processes, with latency histograms and the key
 set's state; scraped and parsed with prometheus_client's own parser. No
 label names a key. Against real nodes: forwarded requests and failovers
-per node after kill -9 of one of three are what happened, and a real node's strict mode rate limit, forwarded through
-the front, is outcome 429 in the metrics and in the key's stored usage."""
+per node after kill -9 of one of three are what happened, and a node's
+strict mode rate limit, forwarded through the front, is outcome 429 in the
+metrics and in the key's stored usage."""
 
 import json
 import os
