@@ -15,6 +15,7 @@ form and the API answer to the same rules.
 
 import uuid
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import method_decorator
@@ -256,6 +257,10 @@ LIST_FILTERS = [
                      description=f"{EXTENSION} Only keys in this state."),
     OpenApiParameter("neverUsed", bool, extensions=_MARK,
                      description=f"{EXTENSION} true: only keys never used; false: only keys used."),
+    OpenApiParameter("unused", bool, extensions=_MARK,
+                     description=f"{EXTENSION} true: only keys not used for {settings.KEY_UNUSED_DAYS} days "
+                     "(KEY_UNUSED_DAYS; never used and made that long ago, or last used before then), as the "
+                     "console's lists mark and filter them; false: only the others. Not with neverUsed."),
     OpenApiParameter("lastUsedAfter", OpenApiTypes.DATE, extensions=_MARK,
                      description=f"{EXTENSION} Only keys last used on or after this day (UTC), e.g. 2026-01-31."),
     OpenApiParameter("lastUsedBefore", OpenApiTypes.DATE, extensions=_MARK,
@@ -280,6 +285,13 @@ def _list_filters(request) -> dict:
         if never not in ("true", "false"):
             raise InvalidArgument("neverUsed: use true or false.")
         filters["last_used"] = "never" if never == "true" else "ever"
+    unused = query_param(request, "unused")
+    if unused is not None:
+        if unused not in ("true", "false"):
+            raise InvalidArgument("unused: use true or false.")
+        if never is not None:
+            raise InvalidArgument("unused: use it or neverUsed, not both.")
+        filters["last_used"] = "unused" if unused == "true" else "recent"
     for param, name in (("lastUsedAfter", "last_used_after"), ("lastUsedBefore", "last_used_before")):
         value = query_param(request, param)
         if value is not None:

@@ -38,7 +38,8 @@ def listed_keys(model: type[IssuedKey]) -> QuerySet:
 def filtered_keys(keys: QuerySet, *, state: str = "", last_used: str = "", last_used_after=None,
                   last_used_before=None, order: str = "") -> QuerySet:
     """A key list narrowed and sorted as its filters say (apikeys.forms.KeyFilterForm,
-    the management API's list): `last_used` "never" or "ever", dates are whole UTC days."""
+    the management API's list): `last_used` "never", "ever", "unused" (not used
+    for KEY_UNUSED_DAYS) or "recent" (the others: the API's unused=false); dates are whole UTC days."""
     keys = keys.in_state(state) if state else keys
     if last_used == "never":
         keys = keys.filter(last_used_at__isnull=True)
@@ -46,6 +47,8 @@ def filtered_keys(keys: QuerySet, *, state: str = "", last_used: str = "", last_
         keys = keys.filter(last_used_at__isnull=False)
     elif last_used == "unused":
         keys = keys.filter(unused_condition(timezone.now()))
+    elif last_used == "recent":
+        keys = keys.exclude(unused_condition(timezone.now()))
     if last_used_after is not None:
         keys = keys.filter(last_used_at__gte=datetime.combine(last_used_after, time(), UTC))
     if last_used_before is not None:

@@ -380,6 +380,15 @@ if DATAPLANE_GRPC_PORT == DATAPLANE_PORT:
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("DATAPLANE_GRPC_PORT must differ from DATAPLANE_PORT.")
+# The port of the Prometheus metrics of the front `make run` starts (its
+# DATAPLANE_METRICS_PORT, on DATAPLANE_METRICS_HOST: loopback unless set);
+# 0: none. A front started on its own (`python -m dataplane`) serves none unless it is set.
+DATAPLANE_METRICS_PORT = env.int("DATAPLANE_METRICS_PORT", default=9464, low=0, high=65535)
+DATAPLANE_METRICS_HOST = env.str("DATAPLANE_METRICS_HOST", default="127.0.0.1")  # what `make run` prints
+if DATAPLANE_METRICS_PORT in (DATAPLANE_PORT, DATAPLANE_GRPC_PORT, RUN_PORT):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("DATAPLANE_METRICS_PORT must differ from DATAPLANE_PORT, DATAPLANE_GRPC_PORT and PORT.")
 DATAPLANE_DATA_DIR = Path(env.str("DATAPLANE_DATA_DIR", default=str(VAR_DIR / "dataplane")))
 # Where the fronts on this host answer the key set handshake (keyset/handshake.py);
 # fronts on other hosts are waited for by their acknowledgements (fronts/changelog.py).

@@ -30,7 +30,7 @@ from dataplane.metrics import Metrics
 from dataplane.pipeline import Pipeline, Request
 from dataplane.proxy import NodeProxy, NoNodeAnswered
 from dataplane.storage import StorageError
-from dataplane.usage import Usage, reason_of
+from dataplane.usage import REASON_BYTES, REASONED, Usage, reason_of
 from keyset.rights import Forbidden
 
 logger = logging.getLogger(__name__)
@@ -271,18 +271,20 @@ class DataPlane:
             return await _error(send, 503, "Service unavailable: no node of this cluster answered", request)
         if self.metrics is not None:
             self.metrics.forward(request.cluster.id, response.node, "rest", response.failed)
-        if response.status not in (401, 403) or (self.usage is None and self.metrics is None):
+        if response.status not in REASONED or (self.usage is None and self.metrics is None):
             await response.send_to(send)
             return response.status, ""
-        last = {}
+        head = bytearray()
 
-        async def noting_send(message):  # the node's refusal is counted with its reason
-            if message["type"] == "http.response.body" and not message.get("more_body"):
-                last["body"] = message.get("body", b"")
+        async def noting_send(message):  # the node's refusal (or rate limit) is counted with its reason
+            # The body's start, whether it came in one message or in chunks (an empty last one ends them).
+            if message["type"] == "http.response.body" and len(head) < REASON_BYTES:
+                head.extend(message.get("body", b"")[:REASON_BYTES - len(head)])
             await send(message)
 
         await response.send_to(noting_send)
-        return response.status, reason_of(response.status, last.get("body", b""))
+        encoding = next((value for name, value in response.headers if name == b"content-encoding"), b"")
+        return response.status, reason_of(response.status, bytes(head), encoding)
 
     async def _bind_forwarded(self, request: Request, scope, segments, nodes, body: bytes, headers):
         """A tenant-bound key's request to a node: its body bound (keyset/tenant.py), re-encoded."""

@@ -48,6 +48,8 @@ GRPC_HEALTH = "/grpc.health.v1.Health/Check"
 SERVING = health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING).SerializeToString()
 
 _STATUS = {401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED}
+# Codes a call may end with though no node answered it (the forwarded-requests metric leaves them out).
+_NOT_ANSWERED = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 # Metadata the pipeline reads: the credentials, and X-Forwarded-For (keyset/client_address.py).
 _READ_BY_AUTH = forwarding.CREDENTIALS | {"x-forwarded-for"}
 # Callables kept per (node, method): Qdrant has ~60 methods; more names are
@@ -233,13 +235,17 @@ class GrpcFront:
                 return reply
             except grpc.aio.AioRpcError as error:
                 last = error
-                tried.append(target)
                 code = error.code()
                 reached = not (code is grpc.StatusCode.UNAVAILABLE and any(
                     text in (error.details() or "").lower() for text in forwarding.GRPC_CONNECT_FAILED))
                 if (index + 1 < len(plan) and (not reached or code in forwarding.RETRY_CODES)
                         and forwarding.try_next(reached=reached, idempotent=idempotent)):
+                    tried.append(target)
                     continue
+                # The node's own refusal or error (a 403, a strict mode rate limit) is an answer, as a
+                # REST status is; UNAVAILABLE and DEADLINE_EXCEEDED may be the transport's, not the node's.
+                if self.pipeline.metrics is not None and code not in _NOT_ANSWERED:
+                    self.pipeline.metrics.forward(request.cluster.id, target, "grpc", tried)
                 break
         trailing = last.trailing_metadata() if last is not None else None
         if trailing:

@@ -15,6 +15,7 @@ import concurrent.futures
 import json
 import logging
 import time
+import zlib
 from bisect import bisect_left
 
 from dataplane.metrics import grpc_group, rest_group
@@ -120,17 +121,53 @@ class Usage:
                 counts[index] += value
 
 
-def reason_of(status: int, body: bytes) -> str:
-    """Qdrant's message in a refusal's body (plain text, or REST's JSON error), without "Forbidden: "."""
-    if status not in (401, 403):
+# The statuses whose message is kept as the refusal's reason, and how much of
+# a node's answer is read for it (Qdrant's error envelope, whole).
+REASONED = frozenset({401, 403, 429})
+REASON_BYTES = 4096
+
+
+def reason_of(status: int, body: bytes, encoding: bytes = b"") -> str:
+    """Qdrant's message in a refusal's body (plain text, or REST's JSON error),
+    the body's start as the node sent it, in its Content-Encoding (a node
+    compresses what the client accepts: gzip and deflate are read, others give
+    no reason); what of it is counted is `kept_reason`'s."""
+    if status not in REASONED:
         return ""
-    text = body[: MAX_REASON_LENGTH * 4].decode("utf-8", "replace")
+    encoding = encoding.strip().lower()
+    if encoding in (b"gzip", b"x-gzip", b"deflate"):
+        try:
+            # 47: a gzip or zlib header, found by zlib; a partial stream gives what it holds.
+            body = zlib.decompressobj(wbits=47).decompress(body, REASON_BYTES)
+        except zlib.error:
+            return ""
+    elif encoding not in (b"", b"identity"):
+        return ""
+    text = body[:REASON_BYTES].decode("utf-8", "replace")
     if text.startswith("{"):
         try:
-            text = json.loads(body)["status"]["error"]
+            text = json.loads(text)["status"]["error"]
         except (ValueError, KeyError, TypeError):
             pass
-    return text.removeprefix("Forbidden: ")[:MAX_REASON_LENGTH]
+    return text
+
+
+def kept_reason(status: int, message: str) -> str:
+    """A refusal's reason as counted: a 401's or 403's message without
+    "Forbidden: "; a 429's (a node's strict mode rate limit: "Rate limiting
+    exceeded: Read rate limit exceeded: Operation requires 1 tokens but only
+    0.3 were available. Retry after 42s") up to its first part with a number,
+    which differs from one refusal to the next, so one cause is one reason."""
+    if status == 429:
+        parts = []
+        for part in message.split(": "):
+            if any(character.isdigit() for character in part):
+                break
+            parts.append(part)
+        return ": ".join(parts).rstrip(".")[:MAX_REASON_LENGTH]
+    if status in (401, 403):
+        return message.removeprefix("Forbidden: ")[:MAX_REASON_LENGTH]
+    return ""
 
 
 # A gRPC call's end as the HTTP status the counts use (keyset.usage.outcome_of).
@@ -143,18 +180,14 @@ def request_ended(usage: Usage | None, metrics, request, status: int | str, reas
     """Counts one request by how it ended (dataplane.pipeline.Pipeline.finish):
     in the front's metrics, and in its key's usage when a key was recognised.
     `status`: the HTTP status, or the gRPC code's name; `reason`: what the
-    client was told (kept for refusals only, without "Forbidden: ")."""
+    client was told (kept for refusals only: `kept_reason`)."""
     seconds = request.elapsed()
     if request.protocol == "rest":
         group = rest_group(request.target)
-        if status not in (401, 403):
-            reason = ""
     else:
         group = grpc_group(request.target)
         status = _GRPC_STATUS.get(status, 400)
-        if status not in (401, 403):
-            reason = ""
-    reason = reason.removeprefix("Forbidden: ")[:MAX_REASON_LENGTH]
+    reason = kept_reason(status, reason)
     grant = request.grant
     if grant is not None and usage is not None:
         usage.ended(grant.key, request.protocol, status, reason, seconds)

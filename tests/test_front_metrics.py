@@ -2,7 +2,15 @@
 DATAPLANE_METRICS_PORT serves requests by cluster, protocol, route group and
 outcome, summed over its processes, with latency histograms and the key
 set's state; scraped and parsed with prometheus_client's own parser. No
-label names a key."""
+label names a key. Against real nodes: forwarded requests and failovers
+per node after kill -9 of one of three are what happened, and a node's
+strict mode rate limit, forwarded through the front, is outcome 429 in the
+metrics and in the key's stored usage."""
+
+import json
+import os
+import re
+import signal
 
 from pathlib import Path
 
@@ -12,18 +20,20 @@ from prometheus_client.parser import text_string_to_metric_families
 from qdrant_client import QdrantClient, models
 
 from fronts.models import KeySetChange
-from tests.fixtures.dataplane import MANAGE, DataPlaneProcess, collection_rule, free_port, mint
+from tests.fixtures.apikeys import key_url
+from tests.fixtures.dataplane import MANAGE, READ_ONLY, DataPlaneProcess, collection_rule, free_port, mint
+from tests.fixtures.qdrant import requires_qdrant
 from tests.fixtures.worker import wait_for
+from tests.test_api_support import api_as, url
 
 pytestmark = pytest.mark.filterwarnings("ignore:Api key is used with an insecure connection")
 
 
-@pytest.fixture(scope="module")
-def front(dataplane_process, django_db_blocker, tmp_path_factory):
+def metered_front(dataplane_process, django_db_blocker, tmp_path_factory, processes: int):
     port, metrics_port = free_port(), free_port()
     env = dataplane_process.env | {
         "DATAPLANE_PORT": str(port),
-        "DATAPLANE_PROCESSES": "2",
+        "DATAPLANE_PROCESSES": str(processes),
         "DATAPLANE_METRICS_PORT": str(metrics_port),
         "DATAPLANE_DATA_DIR": str(tmp_path_factory.mktemp("dataplane-metrics")),
     }
@@ -31,6 +41,20 @@ def front(dataplane_process, django_db_blocker, tmp_path_factory):
     with django_db_blocker.unblock():
         plane.start()
     plane.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+    return plane
+
+
+@pytest.fixture(scope="module")
+def front(dataplane_process, django_db_blocker, tmp_path_factory):
+    plane = metered_front(dataplane_process, django_db_blocker, tmp_path_factory, processes=2)
+    yield plane
+    plane.stop()
+
+
+@pytest.fixture(scope="module")
+def one_process_front(dataplane_process, django_db_blocker, tmp_path_factory):
+    """One process: its requests take the nodes in turn, so which of them start at a given node is known."""
+    plane = metered_front(dataplane_process, django_db_blocker, tmp_path_factory, processes=1)
     yield plane
     plane.stop()
 
@@ -42,9 +66,14 @@ def scrape(front) -> dict:
             for family in text_string_to_metric_families(text) for sample in family.samples}
 
 
-def requests(samples, **labels) -> float:
+def total(samples, metric: str, **labels) -> float:
+    """The sum of a metric's samples that have these labels."""
     return sum(value for (name, found), value in samples.items()
-               if name == "qdrant_front_requests_total" and all((k, v) in found for k, v in labels.items()))
+               if name == metric and all((k, v) in found for k, v in labels.items()))
+
+
+def requests(samples, **labels) -> float:
+    return total(samples, "qdrant_front_requests_total", **labels)
 
 
 def test_requests_are_counted_by_cluster_protocol_route_group_and_outcome(front, dataplane, cluster, owner):
@@ -84,3 +113,116 @@ def test_requests_are_counted_by_cluster_protocol_route_group_and_outcome(front,
     assert 0 <= samples[("qdrant_front_keyset_lag_seconds", ())] < 30
     labels = {value for _, found in samples for _, value in found}
     assert not labels & {str(manage_key.id), str(reader_key.id)}
+
+
+RATE_LIMITED = "Rate limiting exceeded: Read rate limit exceeded"
+
+
+@requires_qdrant
+def test_a_nodes_rate_limit_through_the_front_is_counted_as_429(front, dataplane, cluster, account, owner, qdrant,
+                                                               qdrant_node, client):
+    from tests.test_dataplane_front import front_cluster
+
+    cluster = front_cluster(cluster, [qdrant_node], qdrant)
+    node_url = qdrant.address(qdrant_node).http_url
+    # One read a minute: the node answers 429 over REST and RESOURCE_EXHAUSTED over gRPC after the first.
+    httpx.put(f"{node_url}/collections/limited", headers={"api-key": cluster.master_key}, json={
+        "vectors": {"size": 2, "distance": "Dot"},
+        "strict_mode_config": {"enabled": True, "read_rate_limit": 1}}).raise_for_status()
+    key, reader = mint(cluster, READ_ONLY, by=owner, name="reader")  # every running front has it on return
+    statuses = [httpx.post(f"{front.url}/collections/limited/points/count", headers={"api-key": reader},
+                           json={}) for _ in range(3)]
+    assert [response.status_code for response in statuses] == [200, 429, 429]
+    assert statuses[1].headers["retry-after"]
+    over_grpc = QdrantClient(host="127.0.0.1", grpc_port=front.grpc_port, prefer_grpc=True, https=False,
+                             api_key=reader, check_compatibility=False)
+    for _ in range(2):
+        with pytest.raises(Exception, match="Rate limiting exceeded"):
+            over_grpc.count("limited")
+    over_grpc.close()
+
+    c = str(cluster.id)
+    samples = wait_for(lambda: (s := scrape(front)) and requests(s, cluster=c, route_group="points") >= 5 and s,
+                       timeout=10)
+    assert requests(samples, cluster=c, protocol="rest", route_group="points", outcome="allowed") == 1
+    assert requests(samples, cluster=c, protocol="rest", route_group="points", outcome="429") == 2
+    assert requests(samples, cluster=c, protocol="grpc", route_group="points", outcome="429") == 2
+    assert requests(samples, cluster=c, outcome="5xx") == 0
+    # The node answered each of them: forwarded, none failed over.
+    forwarded = "qdrant_front_forwarded_requests_total"
+    assert total(samples, forwarded, cluster=c, protocol="rest") == 3
+    assert total(samples, forwarded, cluster=c, protocol="grpc") == 2
+    assert total(samples, "qdrant_front_failovers_total", cluster=c) == 0
+
+    # The key's stored usage, through the management API, and its page (the chart's legend and table).
+    def series():
+        body = api_as(owner, account).get(url("database-api-key-usage", account, database_api_key_id=key.id),
+                                          {"window": "hour"}).json()
+        return body if body["total"] >= 5 else None
+
+    body = wait_for(series, timeout=15)
+    assert body["total"] == 5
+    assert sum(b["tooManyRequests"] for b in body["buckets"]) == 4
+    assert sum(b["allowed"] for b in body["buckets"]) == 1
+    assert body["refusals"] == [{"outcome": "429", "reason": RATE_LIMITED, "count": 4}]
+    client.force_login(owner)
+    page = client.get(key_url(key) + "?usage=hour").content.decode()
+    data = json.loads(re.search(r'<script id="usage-data" type="application/json">(.*?)</script>', page).group(1))
+    assert data["labels"]["429"] == "429 Too many" and sum(data["outcomes"]["429"]) == 4
+    assert re.search(rf'data-refusal="429">429: {RATE_LIMITED} <strong>×4</strong>', page)
+
+
+@requires_qdrant
+def test_forwarded_requests_and_failovers_per_node_after_kill_9_of_a_node(one_process_front, dataplane, cluster,
+                                                                         owner, qdrant, qdrant_trio):
+    from tests.test_dataplane_front import front_cluster, grpc_client
+
+    front = one_process_front
+    cluster = front_cluster(cluster, qdrant_trio, qdrant)
+    _, reader = mint(cluster, READ_ONLY, by=owner, name="reader")
+    c = str(cluster.id)
+    rest_node = {qdrant.address(node).http_url: node.index for node in qdrant_trio}
+    grpc_node = {f"127.0.0.1:{qdrant.address(node).ports.grpc}": node.index for node in qdrant_trio}
+    over_grpc = grpc_client(front.grpc_port, reader)
+
+    def make_requests(count: int) -> None:
+        # Reads each node answers from its own state, whichever node is gone (no shard read that a live
+        # node would route to the dead one): the only failovers are the front's.
+        for _ in range(count):
+            assert httpx.get(f"{front.url}/collections", headers={"api-key": reader}).status_code == 200
+            assert over_grpc.get_collections().collections == []
+
+    def per_node(samples, metric: str) -> dict:
+        found = {}
+        for (name, labels), value in samples.items():
+            labels = dict(labels)
+            if name == metric and labels["cluster"] == c:
+                index = (rest_node if labels["protocol"] == "rest" else grpc_node)[labels["node"]]
+                found[(labels["protocol"], index)] = value
+        return found
+
+    def scraped(requests_made: int) -> dict:
+        """Once every request made is in the metrics (written once a second)."""
+        return wait_for(lambda: (s := scrape(front)) and requests(s, cluster=c) == requests_made and s, timeout=10)
+
+    make_requests(6)  # two a node per protocol, and pooled connections and channels to each node
+    before = scraped(2 * 6)
+    forwarded = "qdrant_front_forwarded_requests_total"
+    assert per_node(before, forwarded) == {(protocol, index): 2 for protocol in ("rest", "grpc") for index in range(3)}
+    assert per_node(before, "qdrant_front_failovers_total") == {}
+
+    victim = qdrant_trio[1]
+    os.kill(qdrant.pid(victim), signal.SIGKILL)
+    wait_for(lambda: not qdrant.is_running(victim), timeout=10)
+    make_requests(30)  # a third of them start at the killed node (the turns go on from where they were)
+    after = scraped(2 * (6 + 30))
+    over_grpc.close()
+
+    for protocol in ("rest", "grpc"):
+        answered = {index: per_node(after, forwarded)[(protocol, index)] - 2 for index in range(3)}
+        # The nodes in turn, in index order: the killed node answered none, the next one took its
+        # turns besides its own, the first only its own.
+        assert answered == {0: 10, 1: 0, 2: 20}, protocol
+        failovers = {index: count for (p, index), count in per_node(after, "qdrant_front_failovers_total").items()
+                     if p == protocol}
+        assert failovers == {1: 10}, protocol

@@ -1,5 +1,6 @@
 """Nudges for keys nobody uses (issue 24): a working key not used for
-KEY_UNUSED_DAYS is marked in lists and can be filtered; its expiry reminder
+KEY_UNUSED_DAYS is marked in lists and can be filtered, in the console and
+in the management API's list (`unused`, a marked extension); its expiry reminder
 says so; the weekly digest to owners names unused keys and keys refused more
 than DIGEST_REFUSALS_OVER times, once a week."""
 
@@ -14,6 +15,7 @@ from apikeys.reminders import send_expiry_reminders
 from apikeys.usage import usage_record
 from keyset.usage import BUCKETS
 from tests.fixtures.apikeys import make_key
+from tests.test_api_support import api_as, assert_error, url
 
 
 def aged(key, days: int, *, used_days_ago: int | None = None):
@@ -36,6 +38,38 @@ def test_unused_keys_are_marked_and_filtered(client_of, owner, account, cluster)
     filtered = client_of(owner).get(list_url, {"last_used": "unused"}).content.decode()
     assert "forgotten key" in filtered and "never used key" in filtered
     assert "busy key" not in filtered and "fresh key" not in filtered
+
+
+def test_the_api_list_filters_unused_keys_as_the_console_does(owner, account, cluster, settings):
+    aged(make_key(cluster, by=owner, name="forgotten key")[0], 90, used_days_ago=45)
+    aged(make_key(cluster, by=owner, name="never used key")[0], 40)
+    aged(make_key(cluster, by=owner, name="busy key")[0], 90, used_days_ago=1)
+    make_key(cluster, by=owner, name="fresh key")
+    client = api_as(owner, account)
+    keys = url("database-api-keys", account)
+
+    def names(query: dict) -> set[str]:
+        response = client.get(keys, query)
+        assert response.status_code == 200, response.content
+        return {item["name"] for item in response.json()["items"]}
+
+    assert names({"unused": "true"}) == {"forgotten key", "never used key"}
+    assert names({"unused": "false"}) == {"busy key", "fresh key"}
+    assert names({"unused": "true", "clusterId": str(cluster.id), "orderBy": "name"}) == {"forgotten key",
+                                                                                          "never used key"}
+    settings.KEY_UNUSED_DAYS = 42  # read at each request: the key made 40 days ago and never used is not yet
+    assert names({"unused": "true"}) == {"forgotten key"}
+    assert_error(client.get(keys, {"unused": "yes"}), 400, 3, "unused", "true or false")
+    assert_error(client.get(keys, {"unused": "true", "neverUsed": "true"}), 400, 3, "neverUsed")
+
+
+def test_the_unused_filter_is_a_marked_extension_of_the_list(client, db):
+    schema = client.get("/api/schema").json()
+    listing = schema["paths"]["/api/cluster/auth/v2/accounts/{accountId}/database-api-keys"]["get"]
+    unused = next(parameter for parameter in listing["parameters"] if parameter["name"] == "unused")
+    assert unused["in"] == "query" and unused["schema"] == {"type": "boolean"}
+    assert unused["x-console-extension"] is True
+    assert unused["description"].startswith("Extension (not in Qdrant Cloud's API).")
 
 
 def test_an_unused_keys_expiry_reminder_says_so(owner, cluster, mailoutbox):

@@ -70,6 +70,8 @@ def environment(monkeypatch, tmp_path):
         ("CONSOLE_URL", "console.example.com", "CONSOLE_URL must be a http/https:// URL"),
         ("DATAPLANE_GRPC_PORT", "6334.5", "DATAPLANE_GRPC_PORT must be a whole number from 1 to 65535"),
         ("DATAPLANE_GRPC_PORT", "6333", "DATAPLANE_GRPC_PORT must differ from DATAPLANE_PORT"),
+        ("DATAPLANE_METRICS_PORT", "metrics", "DATAPLANE_METRICS_PORT must be a whole number from 0 to 65535"),
+        ("DATAPLANE_METRICS_PORT", "8000", "DATAPLANE_METRICS_PORT must differ from DATAPLANE_PORT, DATAPLANE_GRPC"),
         ("LOGIN_FAILURE_LIMIT", "ten", "LOGIN_FAILURE_LIMIT must be a whole number"),
         ("LOGIN_LOCKOUT_MINUTES", "0", "LOGIN_LOCKOUT_MINUTES must be a whole number from 1"),
         ("MANAGEMENT_KEY_FAILURE_LIMIT", "2.5", "MANAGEMENT_KEY_FAILURE_LIMIT must be a whole number"),
@@ -132,6 +134,12 @@ def test_where_make_run_listens_is_a_setting(environment):
     settings = environment(HOST="0.0.0.0", PORT="8080", CONSOLE_URL="https://console.example.com/")
     assert (settings["RUN_HOST"], settings["RUN_PORT"]) == ("0.0.0.0", 8080)
     assert settings["CONSOLE_URL"] == "https://console.example.com"
+
+
+def test_make_run_s_front_serves_metrics_on_loopback_unless_told_otherwise(environment):
+    settings = environment()
+    assert (settings["DATAPLANE_METRICS_HOST"], settings["DATAPLANE_METRICS_PORT"]) == ("127.0.0.1", 9464)
+    assert environment(DATAPLANE_METRICS_PORT="0")["DATAPLANE_METRICS_PORT"] == 0  # none
 
 
 def test_trusted_proxies_are_none_by_default_and_read_as_networks(environment):

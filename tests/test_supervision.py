@@ -20,6 +20,7 @@ from unittest import mock
 
 import pytest
 from django.conf import settings
+from prometheus_client.parser import text_string_to_metric_families
 from django.utils import timezone
 
 from audit.models import Action, AuditEntry
@@ -81,7 +82,7 @@ class Stack:
         secrets = Path(settings.VAR_DIR) / "secrets.env"
         if secrets.exists():
             shutil.copy(secrets, self.var / "secrets.env")
-        self.port, self.dataplane_port = free_port(), free_port()
+        self.port, self.dataplane_port, self.metrics_port = free_port(), free_port(), free_port()
         self.log = tmp / "runall.log"
         # The node supervisor is a child only when asked for (a Qdrant binary).
         env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "QDRANT_BINARY", "NODES_DIR")}
@@ -92,6 +93,7 @@ class Stack:
             "PORT": str(self.port),
             "DATAPLANE_PORT": str(self.dataplane_port),
             "DATAPLANE_GRPC_PORT": str(free_port()),
+            "DATAPLANE_METRICS_PORT": str(self.metrics_port),
             "CELERY_QUEUE": f"stack-{uuid.uuid4().hex[:8]}",
             "CLUSTER_NODE_START_SECONDS": "0.1",
             "OPERATION_LEASE_SECONDS": str(LEASE),
@@ -317,6 +319,26 @@ def test_make_run_s_own_front_admits_a_key_on_its_first_request_with_no_configur
     assert http_get(front, {"api-key": token})[0] == 200
     database_key_delete(key=key, by=owner)
     assert http_get(front, {"api-key": token})[0] == 401
+
+    # Its metrics, where runall says, on loopback: the two requests, parsed by prometheus_client.
+    metrics = f"http://127.0.0.1:{stack.metrics_port}/metrics"
+    assert f"The front's Prometheus metrics: {metrics}" in wait_for(
+        lambda: "Press Ctrl-C" in (text := stack.log_text()) and text, timeout=30)
+
+    def outcomes():
+        status, body = http_get(metrics)
+        assert status == 200
+        found = {sample.labels["outcome"]: sample.value for family in text_string_to_metric_families(body.decode())
+                 for sample in family.samples if sample.name == "qdrant_front_requests_total"
+                 and sample.labels["route_group"] == "other"}
+        return found if sum(found.values()) >= 2 else None
+
+    assert wait_for(outcomes, timeout=10) == {"allowed": 1, "401": 1}
+    listening = Path("/proc/net/tcp").read_text().splitlines()[1:] + Path("/proc/net/tcp6").read_text().splitlines()[1:]
+    local = {line.split()[1] for line in listening if line.split()[3] == "0A"}  # LISTEN
+    assert local & {f"0100007F:{stack.metrics_port:04X}"}, "the metrics port listens on 127.0.0.1"
+    assert not [address for address in local if address.endswith(f":{stack.metrics_port:04X}")
+                and address != f"0100007F:{stack.metrics_port:04X}"], "and on no other address"
 
 
 def test_a_child_that_keeps_dying_waits_longer_each_time_and_a_stable_one_starts_over():

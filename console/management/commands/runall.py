@@ -112,7 +112,9 @@ class Command(BaseCommand):
         # Counters of processes from a previous run would be summed with this run's (console/metrics.py).
         shutil.rmtree(settings.PROMETHEUS_MULTIPROC_DIR, ignore_errors=True)
         Path(settings.PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
-        envs = {"dataplane": os.environ | self._front_contract(host, port)}
+        # The front's metrics on the console's setting (0: none; the front reads an empty value as unset).
+        metrics = {"DATAPLANE_METRICS_PORT": str(settings.DATAPLANE_METRICS_PORT or "")}
+        envs = {"dataplane": os.environ | self._front_contract(host, port) | metrics}
         self.children = [Child(name, command, envs.get(name)) for name, command in commands.items()]
         stopping = False
 
@@ -143,7 +145,9 @@ class Command(BaseCommand):
                     # https when the data plane serves TLS (docs/operating/tls.md)
                     f"Clusters answer at {urlsplit(settings.CLUSTER_ENDPOINT_URL).scheme}://localhost:"
                     f"{settings.DATAPLANE_PORT}/ (the data plane)\n"
-                    "Press Ctrl-C to stop.\n"
+                    + (f"The front's Prometheus metrics: http://{_url_host(settings.DATAPLANE_METRICS_HOST)}:"
+                       f"{settings.DATAPLANE_METRICS_PORT}/metrics\n" if settings.DATAPLANE_METRICS_PORT else "")
+                    + "Press Ctrl-C to stop.\n"
                 )
                 announced = True
             time.sleep(0.2)
@@ -184,6 +188,10 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _listening(host: str, port: int) -> bool:
