@@ -250,9 +250,10 @@ class DataPlane:
             return await _error(send, exc.status, exc.message, request)
         raw_path = (scope.get("raw_path") or scope["path"].encode("utf-8")).split(b"?", 1)[0]
         headers = scope["headers"]
+        lookup = None
         if request.tenant is not None:
             try:
-                body, headers = await self._bind_forwarded(request, scope, segments, nodes, body, headers)
+                body, headers, lookup = await self._bind_forwarded(request, scope, segments, nodes, body, headers)
             except Forbidden as exc:
                 return await _error(send, 403, f"Forbidden: {exc.message}", request)
             except StorageError as exc:
@@ -271,6 +272,8 @@ class DataPlane:
             return await _error(send, 503, "Service unavailable: no node of this cluster answered", request)
         if self.metrics is not None:
             self.metrics.forward(request.cluster.id, response.node, "rest", response.failed)
+        if lookup is not None and response.status == 200:
+            return await self._send_looked_up(request, send, nodes, response, lookup)
         if response.status not in (401, 403) or (self.usage is None and self.metrics is None):
             await response.send_to(send)
             return response.status, ""
@@ -294,13 +297,31 @@ class DataPlane:
                 parsed = json.loads(body, parse_constant=auth.reject_json_constant)
             except (ValueError, RecursionError) as exc:
                 raise StorageError(400, f"Format error in JSON body: {exc}") from None
-        bound, changed = await tenancy.bound_body(request.tenant, scope["method"], segments, parsed,
-                                                  self.pipeline.node_reader(request, nodes), node=True)
+        bound, changed, lookup = await tenancy.bound_request(request.tenant, scope["method"], segments, parsed,
+                                                             self.pipeline.node_reader(request, nodes), node=True)
         if not changed or bound is None:
-            return body, headers
-        headers = [(name, value) for name, value in headers if name != b"content-type"]
+            return body, headers, lookup
+        # The answer of a request with a lookup is read and rewritten: asked uncompressed.
+        dropped = (b"content-type", b"accept-encoding") if lookup is not None else (b"content-type",)
+        headers = [(name, value) for name, value in headers if name not in dropped]
         headers.append((b"content-type", b"application/json"))
-        return json.dumps(bound, separators=(",", ":")).encode(), headers
+        return json.dumps(bound, separators=(",", ":")).encode(), headers, lookup
+
+    async def _send_looked_up(self, request: Request, send, nodes, response, lookup) -> tuple[int, str]:
+        """A tenant-bound key's groups answer, its with_lookup run as the tenant's
+        read (dataplane/tenancy.py), in the node's own envelope."""
+        try:
+            answer = json.loads(await response.read())
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            return await _error(send, 502, "Bad gateway: the node's answer is not Qdrant's JSON", request)
+        try:
+            answer["result"] = await tenancy.looked_up(request.tenant, lookup, answer.get("result"),
+                                                       self.pipeline.node_reader(request, nodes, ("points", "scroll")))
+        except StorageError as exc:
+            return await _error(send, exc.status, exc.message, request)
+        return await _respond(send, 200, json.dumps(answer, separators=(",", ":")).encode(), _JSON), ""
 
     async def _close_left_nodes(self) -> None:
         """Whenever the ready lists change (the key store replaces them whole),

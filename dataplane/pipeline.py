@@ -188,11 +188,12 @@ class Pipeline:
                          request.cluster.id if request.cluster is not None else None, request.key_id, status,
                          reason, request.elapsed() * 1e3)
 
-    def node_reader(self, request: Request, nodes) -> tenancy.Reader:
-        """Reads points from a node with the request's own credential (the node checks its access)."""
-        async def read(collection: str, ids_request: dict) -> list:
-            return await self.node_request(request, nodes, "POST", ["collections", collection, "points"], {},
-                                           ids_request)
+    def node_reader(self, request: Request, nodes, route: tuple[str, ...] = ("points",)) -> tenancy.Reader:
+        """Reads points from a node with the request's own credential (the node
+        checks its access): by ids, or `("points", "scroll")`."""
+        async def read(collection: str, read_request: dict) -> list | dict:
+            return await self.node_request(request, nodes, "POST", ["collections", collection, *route], {},
+                                           read_request)
 
         return read
 

@@ -172,6 +172,9 @@ class Plan:
     # Whether the body was rewritten (a filter ANDed, ids dropped): if not, a
     # front may forward the bytes it got instead of encoding them again.
     changed: bool = False
+    # A groups request's with_lookup, taken out of the body: its executor runs it
+    # on the answer (Lookup.request, Lookup.attach) or refuses the request.
+    lookup: Lookup | None = None
 
     def finish(self, foreign: list[set]) -> object:
         """The body to execute, given for each check the ids found with another
@@ -188,6 +191,55 @@ class Plan:
             check.drop_from[:] = [pid for pid in check.drop_from if _norm(pid) not in others]
             self.changed = True
         return self.body
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What a bound groups request's `with_lookup` asked for. Qdrant retrieves the
+    points whose ids are the groups' ids; the front reads them instead with the
+    condition ANDed (`request`), so another tenant's point is missing, and a
+    group whose point is missing has no `lookup`, as in Qdrant (`attach`)."""
+
+    collection: str
+    with_payload: object
+    with_vectors: object
+    shard_key: object = None
+
+    def request(self, tenant: Tenant, groups: list) -> dict | None:
+        """The body of `POST /collections/{collection}/points/scroll` reading the
+        tenant's points named by these groups' ids (None: no id names a point)."""
+        ids = list(dict.fromkeys(pid for pid in (_group_point(group.get("id")) for group in groups)
+                                 if pid is not None))
+        if not ids:
+            return None
+        body = {"filter": {"must": [*tenant.conditions(), {"has_id": ids}]}, "limit": len(ids),
+                "with_payload": self.with_payload, "with_vector": self.with_vectors}
+        if self.shard_key is not None:
+            body["shard_key"] = self.shard_key
+        return body
+
+    @staticmethod
+    def attach(groups: list, records: list) -> None:
+        """Gives each group the record with its id, as Qdrant's lookup does (in place)."""
+        found = {record.get("id"): record for record in records}
+        for group in groups:
+            pid = _group_point(group.get("id"))
+            if pid in found:
+                group["lookup"] = found[pid]
+
+
+def _group_point(group_id):
+    """The point id a group's id looks up, or None. Qdrant tries every id (lib/collection/src/lookup)
+    but keys what it found by the point's own id: only an unsigned integer or a UUID
+    in its canonical form ever gets its record."""
+    if type(group_id) is int:
+        return group_id if 0 <= group_id < 2**64 else None
+    if isinstance(group_id, str):
+        try:
+            return group_id if str(uuid.UUID(group_id)) == group_id else None
+        except ValueError:
+            return None
+    return None
 
 
 def ownership_request(tenant: Tenant, check: IdCheck) -> dict:
@@ -267,7 +319,7 @@ def bind(tenant: Tenant, method: str, segments: list[str], body) -> Plan | None:
         ctx.checks.append(IdCheck(collection, [_path_id(point)], HIDE))
         return Plan(body, ctx.checks, tenant)
     new_body = handler(ctx, _obj(body if body is not None else {}, "the body"))
-    return Plan(new_body, ctx.checks, tenant, ctx.changed)
+    return Plan(new_body, ctx.checks, tenant, ctx.changed, ctx.lookup_of_groups)
 
 
 def bound_matrix(tenant: Tenant | None, matrix: list) -> list:
@@ -298,12 +350,13 @@ def bound_matrix(tenant: Tenant | None, matrix: list) -> list:
 
 
 class _Context:
-    __slots__ = ("changed", "checks", "collection", "route", "tenant")
+    __slots__ = ("changed", "checks", "collection", "lookup_of_groups", "route", "tenant")
 
     def __init__(self, tenant: Tenant, collection: str, route: str):
         self.tenant, self.collection, self.route = tenant, collection, route
         self.checks: list[IdCheck] = []
         self.changed = False
+        self.lookup_of_groups: Lookup | None = None
 
     def fields(self, body: dict, allowed: frozenset, what: str = "the body") -> None:
         for key in body:
@@ -446,10 +499,26 @@ def _query_groups(ctx: _Context, body: dict) -> dict:
 
 
 def _with_lookup(ctx: _Context, body: dict) -> None:
-    # Group lookups read points by the groups' ids, with no filter to AND: refused
-    # rather than answered with another tenant's points.
-    if body.get("with_lookup") is not None:
-        raise Refused(f"with_lookup is {NOT_AVAILABLE}")
+    """A groups request's `with_lookup`, into a collection the key is bound in too:
+    Qdrant reads it by the groups' ids with no filter to AND, so it leaves the
+    body and the front runs it on the answer, as the tenant's read (`Lookup`)."""
+    given = body.pop("with_lookup", None)
+    if given is None:
+        return
+    ctx.changed = True
+    if isinstance(given, str):  # Qdrant's short form: the payload, no vectors
+        given = {"collection": given}
+    given = _obj(given, "with_lookup")
+    ctx.fields(given, frozenset({"collection", "with_payload", "with_vectors"}), "with_lookup")
+    other = given.get("collection")
+    if not isinstance(other, str):
+        raise Refused("with_lookup names a collection")
+    if not ctx.tenant.binds(other):
+        raise Refused(f"with_lookup {other}: the key is not bound to its tenant there, so it is {NOT_AVAILABLE}")
+    with_payload = given.get("with_payload")
+    with_vectors = given.get("with_vectors")
+    ctx.lookup_of_groups = Lookup(other, True if with_payload is None else with_payload,
+                                  False if with_vectors is None else with_vectors, body.get("shard_key"))
 
 
 _SEARCH = _READ_OPTIONS | {"vector"}
