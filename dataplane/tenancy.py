@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from dataplane.storage import StorageError
-from keyset.tenant import Lookup, NotFound, Refused, Tenant, bind, foreign_ids, ownership_request
+from keyset.tenant import Lookup, NotFound, Plan, Refused, Tenant, bind, foreign_ids, ownership_request
 
 # (collection, body of a read of its points) -> its answer's `result`: the
 # records of POST /collections/{c}/points, the page of …/points/scroll
@@ -22,32 +22,51 @@ Reader = Callable[[str, dict], Awaitable[list | dict]]
 
 
 async def bound_request(tenant: Tenant, method: str, segments: list[str], body, read: Reader,
-                        node: bool = False) -> tuple[object, bool, Lookup | None]:
-    """(the body to run, whether it was rewritten, the with_lookup to run on its
-    answer with `looked_up`). Raises keyset.rights.Forbidden (403) or StorageError
-    (404 for another tenant's point, or the read's own). `node`: a real Qdrant
-    node serves it, whose GET points/{id} words a missing point its own way."""
+                        node: bool = False, *, in_place: bool = False, lookups: bool = False) -> Plan | None:
+    """The request's plan, finished: `plan.body` runs (None: the key's plain access
+    applies to `body`). Raises keyset.rights.Forbidden (403) or StorageError (404
+    for another tenant's point, or the read's own). `node`: a real Qdrant node
+    serves it, whose GET points/{id} words a missing point its own way.
+
+    `in_place`: the executor maps the runtime's answer back (`revealed`,
+    `stood_in`), so another tenant's example id goes as a stand-in the runtime
+    finds missing itself (keyset.tenant.Plan.finish); else the request is "not
+    found" before it runs. `lookups`: the executor runs a with_lookup on the
+    answer (`looked_up`); else a request with one is refused."""
     plan = bind(tenant, method, segments, body)
     if plan is None:
-        return body, False, None
+        return None
     foreign = [foreign_ids(tenant, await read(check.collection, ownership_request(tenant, check)), check)
                for check in plan.checks]
     try:
-        return plan.finish(foreign), plan.changed, plan.lookup
+        plan.finish(foreign, in_place)
     except NotFound as exc:
         if node and method == "GET":
             raise StorageError(404, f"Not found: Point with id {exc.point} does not exists!") from None
         raise StorageError(404, exc.message) from None
+    if plan.lookup is not None and not lookups:
+        raise Refused("with_lookup is available to tenant-bound keys over REST only")
+    return plan
 
 
 async def bound_body(tenant: Tenant, method: str, segments: list[str], body, read: Reader,
                      node: bool = False) -> tuple[object, bool]:
-    """`bound_request` for an executor that runs no with_lookup on an answer (gRPC):
-    a request with one is refused rather than answered without it."""
-    body, changed, lookup = await bound_request(tenant, method, segments, body, read, node)
-    if lookup is not None:
-        raise Refused("with_lookup is available to tenant-bound keys over REST only")
-    return body, changed
+    """(the body to run, whether it was rewritten), for an executor that does not read the answer."""
+    plan = await bound_request(tenant, method, segments, body, read, node)
+    return (body, False) if plan is None else (plan.body, plan.changed)
+
+
+def revealed(plan: Plan | None, error: StorageError) -> StorageError:
+    """The runtime's error for a body with stand-ins, naming the ids the request named."""
+    if plan is None or not plan.hidden:
+        return error
+    return StorageError(error.status, plan.reveal(error.message))
+
+
+def stood_in(plan: Plan | None) -> StorageError | None:
+    """The answer to a body with stand-ins that its runtime answered without finding
+    one missing (never seen: Qdrant refuses a missing example): not found."""
+    return StorageError(404, plan.not_found().message) if plan is not None and plan.hidden else None
 
 
 async def looked_up(tenant: Tenant, lookup: Lookup, result, scroll: Reader):

@@ -5,6 +5,8 @@ The module is pure: these tests give it a route and a body, and read the plan
 (test_tenant_front.py) run the same rules against real storage.
 """
 
+import json
+
 import pytest
 
 from keyset.tenant import (
@@ -66,6 +68,25 @@ def test_point_ids_used_as_examples_are_checked_as_reads():
     assert [(c.collection, c.ids, c.mode) for c in result.checks] == [("c", [1, 2], HIDE)]
     with pytest.raises(NotFound, match="No point with id 2 found"):
         result.finish([{2}])
+
+
+def test_another_tenants_example_can_go_as_a_stand_in_named_back_in_the_answer():
+    body = {"prefetch": {"query": 7}, "query": {"discover": {"target": 1, "context": [{"positive": 7, "negative": 2}]}}}
+    result = plan("POST", "collections/c/points/query", body)
+    assert [check.ids for check in result.checks] == [[1], [7, 2], [7]]
+    result.finish([set(), {7}, {7}], in_place=True)
+    stand_ins = list(result.hidden)
+    assert len(stand_ins) == 2 and result.changed
+    assert result.body["query"]["discover"]["context"][0] == {"positive": stand_ins[0], "negative": 2}
+    assert result.body["prefetch"]["query"] == stand_ins[1]
+    assert result.body["query"]["discover"]["target"] == 1
+    assert result.reveal(f"Not found: No point with id {stand_ins[1]} found") == "Not found: No point with id 7 found"
+    assert result.not_found().message == "Not found: No point with id 7 found"
+    # A parse error's column, as if the ids had been sent: each stand-in is 37 characters longer than 7.
+    sent = json.dumps(result.body, separators=(",", ":"))
+    end = len(sent)
+    assert result.reveal(f"missing field at line 1 column {end}", sent) == f"missing field at line 1 column {end - 74}"
+    assert result.reveal("missing field at line 1 column 3", sent) == "missing field at line 1 column 3"
 
 
 def test_lookup_from_another_collection_is_refused_unless_bound_there():
