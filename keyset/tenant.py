@@ -222,7 +222,7 @@ class Plan:
             def column(match) -> str:
                 at = int(match.group(1))
                 shift = sum(len(stand_in) + 2 - len(json.dumps(pid)) for stand_in, pid in self.hidden.items()
-                            if 0 <= sent.find(f'"{stand_in}"') < at)
+                            if 0 <= sent.find(f'"{stand_in}"') < at - 1)  # wholly before the column (1-based)
                 return f"at line 1 column {at - shift}"
             text = _COLUMN.sub(column, text)
         for stand_in, pid in self.hidden.items():
