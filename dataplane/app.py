@@ -250,9 +250,10 @@ class DataPlane:
             return await _error(send, exc.status, exc.message, request)
         raw_path = (scope.get("raw_path") or scope["path"].encode("utf-8")).split(b"?", 1)[0]
         headers = scope["headers"]
+        plan = None
         if request.tenant is not None:
             try:
-                body, headers = await self._bind_forwarded(request, scope, segments, nodes, body, headers)
+                body, headers, plan = await self._bind_forwarded(request, scope, segments, nodes, body, headers)
             except Forbidden as exc:
                 return await _error(send, 403, f"Forbidden: {exc.message}", request)
             except StorageError as exc:
@@ -271,6 +272,10 @@ class DataPlane:
             return await _error(send, 503, "Service unavailable: no node of this cluster answered", request)
         if self.metrics is not None:
             self.metrics.forward(request.cluster.id, response.node, "rest", response.failed)
+        if plan is not None and plan.hidden:
+            return await self._send_revealed(request, send, response, plan, body)
+        if plan is not None and plan.lookup is not None and response.status == 200:
+            return await self._send_looked_up(request, send, nodes, response, plan.lookup)
         if response.status not in REASONED or (self.usage is None and self.metrics is None):
             await response.send_to(send)
             return response.status, ""
@@ -296,13 +301,43 @@ class DataPlane:
                 parsed = json.loads(body, parse_constant=auth.reject_json_constant)
             except (ValueError, RecursionError) as exc:
                 raise StorageError(400, f"Format error in JSON body: {exc}") from None
-        bound, changed = await tenancy.bound_body(request.tenant, scope["method"], segments, parsed,
-                                                  self.pipeline.node_reader(request, nodes), node=True)
-        if not changed or bound is None:
-            return body, headers
-        headers = [(name, value) for name, value in headers if name != b"content-type"]
+        plan = await tenancy.bound_request(request.tenant, scope["method"], segments, parsed,
+                                           self.pipeline.node_reader(request, nodes), node=True, in_place=True,
+                                           lookups=True)
+        if plan is None or not plan.changed or plan.body is None:
+            return body, headers, plan
+        # The answer to stand-ins or a lookup is read and rewritten: asked uncompressed.
+        read = plan.hidden or plan.lookup is not None
+        dropped = (b"content-type", b"accept-encoding") if read else (b"content-type",)
+        headers = [(name, value) for name, value in headers if name not in dropped]
         headers.append((b"content-type", b"application/json"))
-        return json.dumps(bound, separators=(",", ":")).encode(), headers
+        return json.dumps(plan.body, separators=(",", ":")).encode(), headers, plan
+
+    async def _send_revealed(self, request: Request, send, response, plan, sent: bytes) -> tuple[int, str]:
+        """The node's answer to a body with stand-ins for another tenant's example
+        ids (keyset.tenant.Plan.finish): its error naming the ids the request named."""
+        answer = await response.read()
+        if response.status == 200:
+            not_found = tenancy.stood_in(plan)
+            return await _error(send, not_found.status, not_found.message, request)
+        text = plan.reveal(answer.decode("utf-8", "replace"), sent=sent.decode())
+        return await _respond(send, response.status, text.encode(), _JSON), ""
+
+    async def _send_looked_up(self, request: Request, send, nodes, response, lookup) -> tuple[int, str]:
+        """A tenant-bound key's groups answer, its with_lookup run as the tenant's
+        read (dataplane/tenancy.py), in the node's own envelope."""
+        try:
+            answer = json.loads(await response.read())
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            return await _error(send, 502, "Bad gateway: the node's answer is not Qdrant's JSON", request)
+        try:
+            answer["result"] = await tenancy.looked_up(request.tenant, lookup, answer.get("result"),
+                                                       self.pipeline.node_reader(request, nodes, ("points", "scroll")))
+        except StorageError as exc:
+            return await _error(send, exc.status, exc.message, request)
+        return await _respond(send, 200, json.dumps(answer, separators=(",", ":")).encode(), _JSON), ""
 
     async def _close_left_nodes(self) -> None:
         """Whenever the ready lists change (the key store replaces them whole),

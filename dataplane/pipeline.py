@@ -152,6 +152,7 @@ class Pipeline:
         besides `name` are checked, then the storage serves it."""
         access = request.access
         tenant = request.tenant
+        plan = None
         if tenant is not None:
             cluster_id = request.cluster.id
 
@@ -159,7 +160,9 @@ class Pipeline:
                 return await self.engine.execute(cluster_id, "retrieve", collection, {}, ids_request)
 
             method, segments = tenancy.op_route(route, name, params)
-            body, _ = await tenancy.bound_body(tenant, method, segments, body, read)
+            plan = await tenancy.bound_request(tenant, method, segments, body, read, in_place=True)
+            if plan is not None:
+                body = plan.body
         if route.handler is None:  # the front's own answers
             if route.op == "version":
                 version = request.cluster.version
@@ -171,7 +174,12 @@ class Pipeline:
             elif route.op == "query_batch" and isinstance(body.get("searches"), list):
                 for query in body["searches"]:
                     _check_lookups(access, query)
-        result = await self.engine.execute(request.cluster.id, route.op, name, params, body)
+        try:
+            result = await self.engine.execute(request.cluster.id, route.op, name, params, body)
+        except StorageError as exc:
+            raise tenancy.revealed(plan, exc) from None
+        if (not_found := tenancy.stood_in(plan)) is not None:
+            raise not_found
         if route.op == "list":
             result = {"collections": [{"name": n} for n in access.visible([c["name"] for c in result["collections"]])]}
         return result
@@ -188,11 +196,12 @@ class Pipeline:
                          request.cluster.id if request.cluster is not None else None, request.key_id, status,
                          reason, request.elapsed() * 1e3)
 
-    def node_reader(self, request: Request, nodes) -> tenancy.Reader:
-        """Reads points from a node with the request's own credential (the node checks its access)."""
-        async def read(collection: str, ids_request: dict) -> list:
-            return await self.node_request(request, nodes, "POST", ["collections", collection, "points"], {},
-                                           ids_request)
+    def node_reader(self, request: Request, nodes, route: tuple[str, ...] = ("points",)) -> tenancy.Reader:
+        """Reads points from a node with the request's own credential (the node
+        checks its access): by ids, or `("points", "scroll")`."""
+        async def read(collection: str, read_request: dict) -> list | dict:
+            return await self.node_request(request, nodes, "POST", ["collections", collection, *route], {},
+                                           read_request)
 
         return read
 

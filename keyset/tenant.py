@@ -23,6 +23,7 @@ body field it does not know (it could carry a way round the condition).
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable
@@ -34,6 +35,7 @@ KINDS = ("keyword", "integer", "uuid")
 ACCESS = ("r", "rw")
 _FIELD = re.compile(r"\A[A-Za-z_][A-Za-z0-9_-]{0,63}\Z")
 _I64 = 2**63
+_COLUMN = re.compile(r"at line 1 column (\d+)")  # where serde_json says a JSON body fails to parse
 
 
 class Refused(Forbidden):
@@ -162,6 +164,9 @@ class IdCheck:
     ids: list
     mode: str
     drop_from: list | None = None  # DROP: the body's list the foreign ids leave
+    # HIDE, examples: (container, key) of each id in the body, where an id no
+    # point has may stand in for another tenant's (Plan.finish).
+    places: list | None = None
 
 
 @dataclass
@@ -172,14 +177,34 @@ class Plan:
     # Whether the body was rewritten (a filter ANDed, ids dropped): if not, a
     # front may forward the bytes it got instead of encoding them again.
     changed: bool = False
+    # A groups request's with_lookup, taken out of the body: its executor runs it
+    # on the answer (Lookup.request, Lookup.attach) or refuses the request.
+    lookup: Lookup | None = None
+    # A stand-in id (a fresh UUID, no point's) -> the other tenant's id it replaced (finish).
+    hidden: dict = field(default_factory=dict)
 
-    def finish(self, foreign: list[set]) -> object:
+    def finish(self, foreign: list[set], in_place: bool = False) -> object:
         """The body to execute, given for each check the ids found with another
-        tenant's value (`foreign_ids`); raises NotFound or Refused."""
+        tenant's value (`foreign_ids`); raises NotFound or Refused.
+
+        `in_place`: another tenant's example id is replaced by a stand-in, which
+        the runtime finds missing at the very step it would find a missing id,
+        after refusing whatever it refuses first (a body it cannot read, a query
+        it does not serve): its answer, with `reveal`, is then a missing id's,
+        word for word. Else (an executor that cannot map its answer back) the
+        request is "not found" before it runs."""
         for check, others in zip(self.checks, foreign, strict=True):
             if not others:
                 continue
             named = [pid for pid in check.ids if _norm(pid) in others]
+            if check.mode == HIDE and in_place and check.places is not None:
+                for container, key in check.places:
+                    if _norm(container[key]) in others:
+                        stand_in = str(uuid.uuid4())
+                        self.hidden[stand_in] = container[key]
+                        container[key] = stand_in
+                self.changed = True
+                continue
             if check.mode == HIDE:
                 raise NotFound(named[0])
             if check.mode == REFUSE:
@@ -188,6 +213,75 @@ class Plan:
             check.drop_from[:] = [pid for pid in check.drop_from if _norm(pid) not in others]
             self.changed = True
         return self.body
+
+    def reveal(self, text: str, sent: str | None = None) -> str:
+        """The runtime's answer to a body with stand-ins, naming the ids the request
+        named. `sent`: the JSON text the runtime read, so that a parse error's column
+        counts as if the ids had been there (a stand-in is longer than most ids)."""
+        if sent is not None:
+            def column(match) -> str:
+                at = int(match.group(1))
+                shift = sum(len(stand_in) + 2 - len(json.dumps(pid)) for stand_in, pid in self.hidden.items()
+                            if 0 <= sent.find(f'"{stand_in}"') < at - 1)  # wholly before the column (1-based)
+                return f"at line 1 column {at - shift}"
+            text = _COLUMN.sub(column, text)
+        for stand_in, pid in self.hidden.items():
+            text = text.replace(stand_in, str(_norm(pid)))
+        return text
+
+    def not_found(self) -> NotFound:
+        """What a request with a stand-in answers if its runtime found nothing missing
+        (it always does: Qdrant refuses a missing example): another tenant's id, not found."""
+        return NotFound(next(iter(self.hidden.values())))
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What a bound groups request's `with_lookup` asked for. Qdrant retrieves the
+    points whose ids are the groups' ids; the front reads them instead with the
+    condition ANDed (`request`), so another tenant's point is missing, and a
+    group whose point is missing has no `lookup`, as in Qdrant (`attach`)."""
+
+    collection: str
+    with_payload: object
+    with_vectors: object
+    shard_key: object = None
+
+    def request(self, tenant: Tenant, groups: list) -> dict | None:
+        """The body of `POST /collections/{collection}/points/scroll` reading the
+        tenant's points named by these groups' ids (None: no id names a point)."""
+        ids = list(dict.fromkeys(pid for pid in (_group_point(group.get("id")) for group in groups)
+                                 if pid is not None))
+        if not ids:
+            return None
+        body = {"filter": {"must": [*tenant.conditions(), {"has_id": ids}]}, "limit": len(ids),
+                "with_payload": self.with_payload, "with_vector": self.with_vectors}
+        if self.shard_key is not None:
+            body["shard_key"] = self.shard_key
+        return body
+
+    @staticmethod
+    def attach(groups: list, records: list) -> None:
+        """Gives each group the record with its id, as Qdrant's lookup does (in place)."""
+        found = {record.get("id"): record for record in records}
+        for group in groups:
+            pid = _group_point(group.get("id"))
+            if pid in found:
+                group["lookup"] = found[pid]
+
+
+def _group_point(group_id):
+    """The point id a group's id looks up, or None. Qdrant tries every id (lib/collection/src/lookup)
+    but keys what it found by the point's own id: only an unsigned integer or a UUID
+    in its canonical form ever gets its record."""
+    if type(group_id) is int:
+        return group_id if 0 <= group_id < 2**64 else None
+    if isinstance(group_id, str):
+        try:
+            return group_id if str(uuid.UUID(group_id)) == group_id else None
+        except ValueError:
+            return None
+    return None
 
 
 def ownership_request(tenant: Tenant, check: IdCheck) -> dict:
@@ -267,7 +361,7 @@ def bind(tenant: Tenant, method: str, segments: list[str], body) -> Plan | None:
         ctx.checks.append(IdCheck(collection, [_path_id(point)], HIDE))
         return Plan(body, ctx.checks, tenant)
     new_body = handler(ctx, _obj(body if body is not None else {}, "the body"))
-    return Plan(new_body, ctx.checks, tenant, ctx.changed)
+    return Plan(new_body, ctx.checks, tenant, ctx.changed, ctx.lookup_of_groups)
 
 
 def bound_matrix(tenant: Tenant | None, matrix: list) -> list:
@@ -298,12 +392,13 @@ def bound_matrix(tenant: Tenant | None, matrix: list) -> list:
 
 
 class _Context:
-    __slots__ = ("changed", "checks", "collection", "route", "tenant")
+    __slots__ = ("changed", "checks", "collection", "lookup_of_groups", "route", "tenant")
 
     def __init__(self, tenant: Tenant, collection: str, route: str):
         self.tenant, self.collection, self.route = tenant, collection, route
         self.checks: list[IdCheck] = []
         self.changed = False
+        self.lookup_of_groups: Lookup | None = None
 
     def fields(self, body: dict, allowed: frozenset, what: str = "the body") -> None:
         for key in body:
@@ -321,9 +416,10 @@ class _Context:
         else:
             body[key] = {"must": [*conditions, _obj(given, "a filter")]}
 
-    def check(self, ids: list, mode: str, collection: str | None = None, drop_from: list | None = None) -> None:
+    def check(self, ids: list, mode: str, collection: str | None = None, drop_from: list | None = None,
+              places: list | None = None) -> None:
         if ids:
-            self.checks.append(IdCheck(collection or self.collection, list(ids), mode, drop_from))
+            self.checks.append(IdCheck(collection or self.collection, list(ids), mode, drop_from, places))
 
     def lookup(self, body: dict) -> str:
         """The collection a request's point ids are read from: its own, or `lookup_from`'s, which must be bound too."""
@@ -371,33 +467,45 @@ _PREFETCH = frozenset({"prefetch", "query", "using", "filter", "params", "score_
 _GROUPS = frozenset({"group_by", "group_size", "with_lookup"})
 
 
-def _examples(ctx: _Context, values, where: str, collection: str) -> None:
-    """Point ids used as vectors (recommend examples, a query by id) must be the tenant's: else "not found"."""
-    ids = [value for value in values if _is_id(value)]
-    ctx.check(ids, HIDE, collection)
+def _examples(ctx: _Context, places: list, collection: str) -> None:
+    """Point ids used as vectors (recommend examples, a query by id) must be the
+    tenant's: else "not found". `places`: (container, key) of each value."""
+    places = [(container, key) for container, key in places if _is_id(container[key])]
+    ctx.check([container[key] for container, key in places], HIDE, collection, places=places)
 
 
-def _query_input(ctx: _Context, query, collection: str) -> None:
-    """The point ids a universal query (POST /points/query) names."""
+def _at(holder: dict, *keys: str) -> list:
+    """The places of the values of these keys of `holder` that are there."""
+    return [(holder, key) for key in keys if holder.get(key) is not None]
+
+
+def _each(holder: dict, key: str) -> list:
+    """The places of the items of the list `holder[key]`."""
+    items = _list(holder[key], key) if holder.get(key) is not None else []
+    return [(items, index) for index in range(len(items))]
+
+
+def _query_input(ctx: _Context, holder: dict, key: str, collection: str) -> None:
+    """The point ids a universal query (POST /points/query), `holder[key]`, names."""
+    query = holder.get(key)
     if query is None or isinstance(query, list):
         return
     if _is_id(query):
-        return _examples(ctx, [query], "query", collection)
+        return _examples(ctx, [(holder, key)], collection)
     query = _obj(query, "query")
     if len(query) == 0:
         return
     if "nearest" in query:
         ctx.fields(query, frozenset({"nearest", "mmr"}), "query")
-        return _query_input(ctx, query["nearest"], collection)
+        return _query_input(ctx, query, "nearest", collection)
     if "recommend" in query:
         recommend = _obj(query["recommend"], "recommend")
         ctx.fields(recommend, frozenset({"positive", "negative", "strategy"}), "recommend")
-        return _examples(ctx, [*_list(recommend.get("positive") or [], "positive"),
-                               *_list(recommend.get("negative") or [], "negative")], "recommend", collection)
+        return _examples(ctx, [*_each(recommend, "positive"), *_each(recommend, "negative")], collection)
     if "discover" in query:
         discover = _obj(query["discover"], "discover")
         ctx.fields(discover, frozenset({"target", "context"}), "discover")
-        _examples(ctx, [discover.get("target")], "discover", collection)
+        _examples(ctx, _at(discover, "target"), collection)
         return _pairs(ctx, discover.get("context"), collection)
     if "context" in query:
         return _pairs(ctx, query["context"], collection)
@@ -414,7 +522,7 @@ def _pairs(ctx: _Context, context, collection: str) -> None:
     for pair in context if isinstance(context, list) else [context]:
         pair = _obj(pair, "a context pair")
         ctx.fields(pair, frozenset({"positive", "negative"}), "a context pair")
-        _examples(ctx, [pair.get("positive"), pair.get("negative")], "context", collection)
+        _examples(ctx, _at(pair, "positive", "negative"), collection)
 
 
 def _prefetches(ctx: _Context, body: dict, collection: str) -> None:
@@ -427,7 +535,7 @@ def _prefetches(ctx: _Context, body: dict, collection: str) -> None:
         ctx.fields(item, _PREFETCH, "a prefetch")
         ctx.filtered(item)
         inner = ctx.lookup(item) if item.get("lookup_from") is not None else collection
-        _query_input(ctx, item.get("query"), inner)
+        _query_input(ctx, item, "query", inner)
         _prefetches(ctx, item, inner)
 
 
@@ -436,7 +544,7 @@ def _query(ctx: _Context, body: dict, allowed: frozenset = _QUERY) -> dict:
     _with_lookup(ctx, body)
     ctx.filtered(body)
     collection = ctx.lookup(body)
-    _query_input(ctx, body.get("query"), collection)
+    _query_input(ctx, body, "query", collection)
     _prefetches(ctx, body, collection)
     return body
 
@@ -446,10 +554,26 @@ def _query_groups(ctx: _Context, body: dict) -> dict:
 
 
 def _with_lookup(ctx: _Context, body: dict) -> None:
-    # Group lookups read points by the groups' ids, with no filter to AND: refused
-    # rather than answered with another tenant's points.
-    if body.get("with_lookup") is not None:
-        raise Refused(f"with_lookup is {NOT_AVAILABLE}")
+    """A groups request's `with_lookup`, into a collection the key is bound in too:
+    Qdrant reads it by the groups' ids with no filter to AND, so it leaves the
+    body and the front runs it on the answer, as the tenant's read (`Lookup`)."""
+    given = body.pop("with_lookup", None)
+    if given is None:
+        return
+    ctx.changed = True
+    if isinstance(given, str):  # Qdrant's short form: the payload, no vectors
+        given = {"collection": given}
+    given = _obj(given, "with_lookup")
+    ctx.fields(given, frozenset({"collection", "with_payload", "with_vectors"}), "with_lookup")
+    other = given.get("collection")
+    if not isinstance(other, str):
+        raise Refused("with_lookup names a collection")
+    if not ctx.tenant.binds(other):
+        raise Refused(f"with_lookup {other}: the key is not bound to its tenant there, so it is {NOT_AVAILABLE}")
+    with_payload = given.get("with_payload")
+    with_vectors = given.get("with_vectors")
+    ctx.lookup_of_groups = Lookup(other, True if with_payload is None else with_payload,
+                                  False if with_vectors is None else with_vectors, body.get("shard_key"))
 
 
 _SEARCH = _READ_OPTIONS | {"vector"}
@@ -474,8 +598,7 @@ def _recommend(ctx: _Context, body: dict, allowed: frozenset = _RECOMMEND) -> di
     _with_lookup(ctx, body)
     ctx.filtered(body)
     collection = ctx.lookup(body)
-    _examples(ctx, [*_list(body.get("positive") or [], "positive"), *_list(body.get("negative") or [], "negative")],
-              "recommend", collection)
+    _examples(ctx, [*_each(body, "positive"), *_each(body, "negative")], collection)
     return body
 
 
@@ -490,7 +613,7 @@ def _discover(ctx: _Context, body: dict) -> dict:
     ctx.fields(body, _DISCOVER)
     ctx.filtered(body)
     collection = ctx.lookup(body)
-    _examples(ctx, [body.get("target")], "discover", collection)
+    _examples(ctx, _at(body, "target"), collection)
     _pairs(ctx, body.get("context"), collection)
     return body
 

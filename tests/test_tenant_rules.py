@@ -5,6 +5,8 @@ The module is pure: these tests give it a route and a body, and read the plan
 (test_tenant_front.py) run the same rules against real storage.
 """
 
+import json
+
 import pytest
 
 from keyset.tenant import (
@@ -68,6 +70,25 @@ def test_point_ids_used_as_examples_are_checked_as_reads():
         result.finish([{2}])
 
 
+def test_another_tenants_example_can_go_as_a_stand_in_named_back_in_the_answer():
+    body = {"prefetch": {"query": 7}, "query": {"discover": {"target": 1, "context": [{"positive": 7, "negative": 2}]}}}
+    result = plan("POST", "collections/c/points/query", body)
+    assert [check.ids for check in result.checks] == [[1], [7, 2], [7]]
+    result.finish([set(), {7}, {7}], in_place=True)
+    stand_ins = list(result.hidden)
+    assert len(stand_ins) == 2 and result.changed
+    assert result.body["query"]["discover"]["context"][0] == {"positive": stand_ins[0], "negative": 2}
+    assert result.body["prefetch"]["query"] == stand_ins[1]
+    assert result.body["query"]["discover"]["target"] == 1
+    assert result.reveal(f"Not found: No point with id {stand_ins[1]} found") == "Not found: No point with id 7 found"
+    assert result.not_found().message == "Not found: No point with id 7 found"
+    # A parse error's column, as if the ids had been sent: each stand-in is 37 characters longer than 7.
+    sent = json.dumps(result.body, separators=(",", ":"))
+    end = len(sent)
+    assert result.reveal(f"missing field at line 1 column {end}", sent) == f"missing field at line 1 column {end - 74}"
+    assert result.reveal("missing field at line 1 column 3", sent) == "missing field at line 1 column 3"
+
+
 def test_lookup_from_another_collection_is_refused_unless_bound_there():
     body = {"query": 5, "lookup_from": {"collection": "other"}}
     bound_here = Tenant("group_id", "acme", "keyword", True, frozenset({"c"}))
@@ -77,9 +98,36 @@ def test_lookup_from_another_collection_is_refused_unless_bound_there():
     assert [(c.collection, c.ids) for c in result.checks] == [("other", [5])]
 
 
-def test_with_lookup_is_refused():
-    with pytest.raises(Refused, match="with_lookup"):
-        plan("POST", "collections/c/points/query/groups", {"group_by": "g", "with_lookup": "other"})
+@pytest.mark.parametrize("path", ["query/groups", "search/groups", "recommend/groups"])
+def test_with_lookup_is_refused_unless_bound_in_the_lookup_collection(path):
+    bound_here = Tenant("group_id", "acme", "keyword", True, frozenset({"c"}))
+    with pytest.raises(Refused, match="with_lookup other: the key is not bound to its tenant there"):
+        plan("POST", f"collections/c/points/{path}", {"group_by": "g", "with_lookup": "other"}, bound_here)
+    with pytest.raises(Refused, match="`filter` in with_lookup"):
+        plan("POST", f"collections/c/points/{path}", {"group_by": "g", "with_lookup": {"collection": "c",
+                                                                                      "filter": {}}})
+
+
+def test_with_lookup_leaves_the_body_and_is_read_as_the_tenants_points():
+    result = plan("POST", "collections/c/points/search/groups",
+                  {"vector": [0.1], "group_by": "g", "shard_key": "eu", "with_lookup": {
+                      "collection": "other", "with_vectors": True}})
+    assert "with_lookup" not in result.body and result.changed
+    lookup = result.lookup
+    assert (lookup.collection, lookup.with_payload, lookup.with_vectors) == ("other", True, True)
+    uid = "8a5b1b1c-0000-4000-8000-000000000001"
+    # Qdrant keys what it found by the point's canonical id: nothing else ever gets a record.
+    groups = [{"id": 3}, {"id": uid}, {"id": uid.upper()}, {"id": "red"}, {"id": -1}, {"id": 3}]
+    assert lookup.request(ACME, groups) == {
+        "filter": {"must": [*CONDS, {"has_id": [3, uid]}]}, "limit": 2, "with_payload": True, "with_vector": True,
+        "shard_key": "eu"}
+    assert lookup.request(ACME, [{"id": "red"}]) is None
+    lookup.attach(groups, [{"id": uid, "payload": {"group_id": "acme"}}])
+    assert [group.get("lookup") for group in groups] == [None, {"id": uid, "payload": {"group_id": "acme"}},
+                                                         None, None, None, None]
+    # The short form: the payload, no vectors, as in Qdrant.
+    short = plan("POST", "collections/c/points/query/groups", {"group_by": "g", "with_lookup": "c"}).lookup
+    assert (short.collection, short.with_payload, short.with_vectors) == ("c", True, False)
 
 
 def test_retrieve_by_ids_drops_other_tenants_points():
