@@ -20,11 +20,10 @@ import logging
 import os
 import threading
 import time
-from bisect import bisect_left
 from pathlib import Path
 
 from keyset.handshake import process_alive
-from keyset.usage import BUCKETS, LATENCY_BOUNDS, outcome_of
+from keyset.usage import BUCKETS, LATENCY_BOUNDS
 
 logger = logging.getLogger(__name__)
 
@@ -84,14 +83,18 @@ class Metrics:
         self.forwarded: dict[tuple, int] = {}
         self.failovers: dict[tuple, int] = {}
 
-    def ended(self, cluster: str, protocol: str, group: str, status: int, reason: str, seconds: float) -> None:
-        """On the event loop's thread only (no lock: `snapshot` copies under the GIL)."""
-        place = (cluster, protocol, group, outcome_of(status), refusal_kind(status, reason) if status >= 400 else "")
+    def ended(self, cluster: str, protocol: str, group: str, outcome: str, refusal: str, bucket: int,
+              seconds: float) -> None:
+        """`outcome` (keyset.usage.OUTCOMES), `refusal` (REFUSAL_KINDS, "" unless
+        refused) and the 1-based latency `bucket` as dataplane.usage.request_ended
+        worked them out. On the event loop's thread only (no lock: `snapshot`
+        copies under the GIL)."""
+        place = (cluster, protocol, group, outcome, refusal)
         counts = self.requests.get(place)
         if counts is None:
             counts = self.requests[place] = [0] * (BUCKETS + 1) + [0.0]
         counts[0] += 1
-        counts[bisect_left(LATENCY_BOUNDS, seconds) + 1] += 1
+        counts[bucket] += 1
         counts[-1] += seconds
 
     def forward(self, cluster: str, node: str, protocol: str, failed: list[str] = ()) -> None:

@@ -18,7 +18,7 @@ import time
 import zlib
 from bisect import bisect_left
 
-from dataplane.metrics import grpc_group, rest_group
+from dataplane.metrics import grpc_group, refusal_kind, rest_group
 from keyset.usage import (ALLOWED, BUCKETS, LATENCY_BOUNDS, MAX_REASON_LENGTH, MAX_REASONS, OTHER_REASON,
                           outcome_of)
 
@@ -42,15 +42,13 @@ class Usage:
         self.loop = None  # the serving event loop, set at start (DataPlane.lifespan)
         self.dropped = 0
 
-    def ended(self, key, protocol: str, status: int, reason: str, seconds: float) -> None:
-        """A request with `key` (a dataplane.keystore.KeyEntry) ended with `status`
-        after `seconds`; `reason` is the refusal's message (ignored when allowed).
-        On the event loop's thread only."""
+    def ended(self, key, protocol: str, outcome: str, reason: str, bucket: int) -> None:
+        """A request with `key` (a dataplane.keystore.KeyEntry) ended as `outcome`
+        (keyset.usage.OUTCOMES) in latency bucket `bucket` (1-based, as the counts
+        are kept); `reason`: the refusal's message, "" when allowed. On the
+        event loop's thread only."""
         minute = int(time.time()) // 60
-        outcome = outcome_of(status)
-        if outcome == ALLOWED:
-            reason = ""
-        else:
+        if outcome != ALLOWED:
             reason = self._reason(key.id, minute, reason)
         place = (key.kind, key.id, minute, protocol, outcome, reason)
         counts = self._counts.get(place)
@@ -60,10 +58,9 @@ class Usage:
                 return
             counts = self._counts[place] = [0] * (BUCKETS + 1)
         counts[0] += 1
-        counts[bisect_left(LATENCY_BOUNDS, seconds) + 1] += 1
+        counts[bucket] += 1
 
     def _reason(self, key_id: str, minute: int, reason: str) -> str:
-        reason = reason[:MAX_REASON_LENGTH]
         seen = self._reasons.get((key_id, minute))
         if seen is None:
             seen = self._reasons[(key_id, minute)] = set()
@@ -180,17 +177,21 @@ def request_ended(usage: Usage | None, metrics, request, status: int | str, reas
     """Counts one request by how it ended (dataplane.pipeline.Pipeline.finish):
     in the front's metrics, and in its key's usage when a key was recognised.
     `status`: the HTTP status, or the gRPC code's name; `reason`: what the
-    client was told (kept for refusals only: `kept_reason`)."""
+    client was told (kept for refusals only: `kept_reason`). Its outcome and
+    latency bucket are worked out once, here, for both counts: this runs on
+    every request (bench/usage_counting.py)."""
     seconds = request.elapsed()
     if request.protocol == "rest":
         group = rest_group(request.target)
     else:
         group = grpc_group(request.target)
         status = _GRPC_STATUS.get(status, 400)
+    outcome = outcome_of(status)
     reason = kept_reason(status, reason)
+    bucket = bisect_left(LATENCY_BOUNDS, seconds) + 1
     grant = request.grant
     if grant is not None and usage is not None:
-        usage.ended(grant.key, request.protocol, status, reason, seconds)
+        usage.ended(grant.key, request.protocol, outcome, reason, bucket)
     if metrics is not None:
-        metrics.ended(grant.cluster.id if grant is not None else "none", request.protocol, group, status, reason,
-                      seconds)
+        metrics.ended(grant.cluster.id if grant is not None else "none", request.protocol, group, outcome,
+                      refusal_kind(status, reason), bucket, seconds)
