@@ -364,9 +364,9 @@ class Points(points_service_pb2_grpc.PointsServicer):
         return _update_response(await call.run(request.collection_name, body, _wait(request)), call)
 
     async def DeleteVectors(self, request, call: Call):
-        body = _selector(request)
-        if request.HasField("vectors"):
-            body["vector"] = FROM_CLIENT.convert_vectors_selector(request.vectors)
+        if not request.HasField("vectors"):
+            raise StorageError(400, "vectors is expected")
+        body = {**_selector(request), "vector": FROM_CLIENT.convert_vectors_selector(request.vectors)}
         return _update_response(await call.run(request.collection_name, body, _wait(request)), call)
 
     async def UpdateBatch(self, request, call: Call):
