@@ -8,6 +8,7 @@ import json
 import grpc
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
 from qdrant_client import QdrantClient, models
 from google.protobuf.message_factory import GetMessageClass
 from qdrant_client import grpc as pb
@@ -452,3 +453,32 @@ def test_vector_and_batch_writes_over_grpc_touch_only_the_tenant_as_over_rest(bo
     vectors[2] = {**vectors[2], "b": [1.0, 0.0]}
     payloads = {i: {**p, "seen": True} if OWNER_OF[i] == "acme" else p for i, p in payloads.items()}
     unchanged()
+
+
+def test_no_message_a_tenant_key_can_send_to_a_node_is_an_internal_error(bound):
+    """The messages a client can send, read as REST and bound, then the node's
+    answer read back: Qdrant's codes, never INTERNAL (the embedded runtime's
+    servicers have the same fuzz in tests/test_dataplane_grpc_embedded.py)."""
+    from tests.test_dataplane_grpc_embedded import message_of, raw
+
+    runtime, _, _, _, dataplane, tokens = bound
+    if runtime == "embedded":
+        pytest.skip("served there only for Recommend(Batch), fuzzed in tests/test_dataplane_grpc_embedded.py")
+    service = points_service_pb2.DESCRIPTOR.services_by_name["Points"]
+    allowed = {"OK", "INVALID_ARGUMENT", "NOT_FOUND", "PERMISSION_DENIED"}
+    seen = set()
+
+    def fuzz(method: str):
+        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @given(message_of(service.methods_by_name[method].input_type))
+        def property_(message):
+            message.collection_name = COLLECTION
+            code, details = raw(dataplane, f"/qdrant.Points/{method}", message, tokens["acme"])
+            seen.add(code)
+            assert code in allowed, (method, code, details, message)
+
+        property_()
+
+    for method in ("Recommend", "RecommendBatch", *NODE_ONLY):
+        fuzz(method)
+    assert {"OK", "INVALID_ARGUMENT", "PERMISSION_DENIED"} <= seen
