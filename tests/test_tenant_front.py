@@ -1,7 +1,9 @@
 """Tenant-bound keys at the front (issue 23): the official qdrant-client, as a customer's
 application uses it, over REST and gRPC, on an embedded cluster and on a real Qdrant node
 behind the front. Each tenant's key sees and changes only its own points; what the rules
-cannot bind is refused. keyset/tenant.py decides; tests/test_tenant_rules.py has each rule."""
+cannot bind is refused. keyset/tenant.py decides; tests/test_tenant_rules.py has each rule.
+Over gRPC every points method gets the answer the same call gets over REST (the methods
+qdrant-client 1.20 no longer wraps through its own stub), where the runtime has the route."""
 
 import json
 
