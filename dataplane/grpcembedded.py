@@ -10,7 +10,9 @@ converters (GrpcToRest), the op's REST result back with RestToGrpc.
 Qdrant's codes for what goes wrong (checked against a real Qdrant 1.16.3):
 the REST status decides the code (`_CODES`) and the REST message is the
 details; a message the converters cannot read is INVALID_ARGUMENT.
-A method with no servicer here is UNIMPLEMENTED, naming it.
+A method with no servicer here, or whose route the embedded runtime has no
+op for (routes.NODE_ROUTES: served only to a real cluster's nodes), is
+UNIMPLEMENTED, naming it.
 """
 
 from __future__ import annotations
@@ -54,8 +56,8 @@ class Call:
 
     __slots__ = ("nodes", "pipeline", "request", "route")
 
-    def __init__(self, pipeline: Pipeline, request: Request, method: str, nodes=None):
-        self.pipeline, self.request, self.route = pipeline, request, routes.GRPC[method]
+    def __init__(self, pipeline: Pipeline, request: Request, route: routes.Route, nodes=None):
+        self.pipeline, self.request, self.route = pipeline, request, route
         # A real cluster's nodes: the route is sent to one over REST (a tenant-bound key, see serve).
         self.nodes = nodes
 
@@ -148,8 +150,38 @@ def _read_options(request, vectors_field: str = "with_vectors") -> dict:
         body["with_payload"] = _rest_value(FROM_CLIENT.convert_with_payload_interface(request.with_payload))
     if request.HasField(vectors_field):
         body["with_vector"] = _rest_value(FROM_CLIENT.convert_with_vectors_selector(getattr(request, vectors_field)))
-    if "filter" in request.DESCRIPTOR.fields_by_name and request.HasField("filter"):
-        body["filter"] = _rest(FROM_CLIENT.convert_filter(request.filter))
+    if "filter" in request.DESCRIPTOR.fields_by_name:
+        body.update(_filter(request))
+    return body
+
+
+def _filter(request, field: str = "filter") -> dict:
+    return {field: _rest(FROM_CLIENT.convert_filter(getattr(request, field)))} if request.HasField(field) else {}
+
+
+def _set(request, *fields: str) -> dict:
+    """The optional scalars a message sets, named as in the REST body."""
+    return {field: getattr(request, field) for field in fields if request.HasField(field)}
+
+
+def _search_options(request) -> dict:
+    """What a search, recommend or discover message has besides its vectors and its groups."""
+    body = {"limit": request.limit, **_read_options(request)}
+    if request.HasField("params"):
+        body["params"] = _rest(FROM_CLIENT.convert_search_params(request.params))
+    return body
+
+
+def _lookup_from(request) -> dict:
+    if not request.HasField("lookup_from"):
+        return {}
+    return {"lookup_from": _rest(FROM_CLIENT.convert_lookup_location(request.lookup_from))}
+
+
+def _groups(request) -> dict:
+    body = {"group_by": request.group_by}
+    if request.HasField("with_lookup"):
+        body["with_lookup"] = _rest(FROM_CLIENT.convert_with_lookup(request.with_lookup))
     return body
 
 
@@ -158,19 +190,53 @@ def _rest_value(value):
     return _rest(value) if isinstance(value, models.BaseModel) else value
 
 
-def _search_body(request: pb.SearchPoints) -> dict:
+def _search_body(request: pb.SearchPoints | pb.SearchPointGroups) -> dict:
     vector: object = list(request.vector)
     if request.HasField("sparse_indices"):
         vector = {"indices": list(request.sparse_indices.data), "values": vector}
     if request.HasField("vector_name"):
         vector = {"name": request.vector_name, "vector": vector}
-    body = {"vector": vector, "limit": request.limit, **_read_options(request)}
-    for field in ("offset", "score_threshold"):
-        if request.HasField(field):
-            body[field] = getattr(request, field)
-    if request.HasField("params"):
-        body["params"] = _rest(FROM_CLIENT.convert_search_params(request.params))
+    body = {"vector": vector, **_search_options(request), **_set(request, "score_threshold")}
+    if isinstance(request, pb.SearchPoints):
+        body.update(_set(request, "offset"))
     return body
+
+
+def _vector(vector: pb.Vector):
+    return _rest_value(FROM_CLIENT.convert_vector(vector))
+
+
+def _recommend_body(request: pb.RecommendPoints | pb.RecommendPointGroups) -> dict:
+    # Qdrant reads a message's examples as its point ids, then its vectors.
+    body = {"positive": [*map(FROM_CLIENT.convert_point_id, request.positive), *map(_vector, request.positive_vectors)],
+            "negative": [*map(FROM_CLIENT.convert_point_id, request.negative), *map(_vector, request.negative_vectors)],
+            **_search_options(request), **_set(request, "score_threshold", "using"), **_lookup_from(request)}
+    if request.HasField("strategy"):
+        body["strategy"] = FROM_CLIENT.convert_recommend_strategy(request.strategy).value
+    if isinstance(request, pb.RecommendPoints):
+        body.update(_set(request, "offset"))
+    return body
+
+
+def _example(example: pb.VectorExample):
+    """A discover target or context example: a point id or a vector."""
+    kind = example.WhichOneof("example")
+    if kind is None:
+        raise ValueError(f"invalid VectorExample model: {example}")
+    return FROM_CLIENT.convert_point_id(example.id) if kind == "id" else _vector(example.vector)
+
+
+def _discover_body(request: pb.DiscoverPoints) -> dict:
+    body = {"context": [{"positive": _example(pair.positive), "negative": _example(pair.negative)}
+                        for pair in request.context],
+            **_search_options(request), **_set(request, "offset", "using"), **_lookup_from(request)}
+    if request.HasField("target"):
+        body["target"] = _example(request.target.single)
+    return body
+
+
+def _groups_response(response, result: dict, call: Call):
+    return response(result=_reply(RestToGrpc.convert_groups_result, models.GroupsResult, result), time=call.time())
 
 
 class Collections(collections_service_pb2_grpc.CollectionsServicer):
@@ -269,12 +335,7 @@ class Points(points_service_pb2_grpc.PointsServicer):
             next_page_offset=RestToGrpc.convert_extended_point_id(next_offset) if next_offset is not None else None)
 
     async def Count(self, request, call: Call):
-        body = {}
-        if request.HasField("filter"):
-            body["filter"] = _rest(FROM_CLIENT.convert_filter(request.filter))
-        if request.HasField("exact"):
-            body["exact"] = request.exact
-        result = await call.run(request.collection_name, body)
+        result = await call.run(request.collection_name, {**_filter(request), **_set(request, "exact")})
         return pb.CountResponse(result=pb.CountResult(count=result["count"]), time=call.time())
 
     async def _payload(self, request, call: Call):
@@ -293,6 +354,88 @@ class Points(points_service_pb2_grpc.PointsServicer):
         body = {"keys": list(request.keys), **_selector(request)}
         return _update_response(await call.run(request.collection_name, body, _wait(request)), call)
 
+    async def ClearPayload(self, request, call: Call):
+        body = _selector(request, "points", "PointSelector is missing")
+        return _update_response(await call.run(request.collection_name, body, _wait(request)), call)
+
+    async def UpdateVectors(self, request, call: Call):
+        body = {"points": [_rest(FROM_CLIENT.convert_point_vectors(point)) for point in request.points],
+                **_filter(request, "update_filter")}
+        return _update_response(await call.run(request.collection_name, body, _wait(request)), call)
+
+    async def DeleteVectors(self, request, call: Call):
+        if not request.HasField("vectors"):
+            raise StorageError(400, "vectors is expected")
+        body = {**_selector(request), "vector": FROM_CLIENT.convert_vectors_selector(request.vectors)}
+        return _update_response(await call.run(request.collection_name, body, _wait(request)), call)
+
+    async def UpdateBatch(self, request, call: Call):
+        # One REST request: the tenant rules decide the whole batch before any of it runs.
+        body = {"operations": [_rest(FROM_CLIENT.convert_points_update_operation(operation))
+                               for operation in request.operations]}
+        result = await call.run(request.collection_name, body, _wait(request))
+        return pb.UpdateBatchResponse(
+            result=[_reply(RestToGrpc.convert_update_result, models.UpdateResult, r) for r in result],
+            time=call.time())
+
+    async def SearchGroups(self, request, call: Call):
+        body = {**_search_body(request), **_groups(request), "group_size": request.group_size}
+        return _groups_response(pb.SearchGroupsResponse, await call.run(request.collection_name, body), call)
+
+    async def QueryGroups(self, request, call: Call):
+        # QueryPointGroups is QueryPoints less `offset` plus the groups; convert_query_points reads `offset`.
+        body = {**_read_options(request), **_set(request, "using", "score_threshold", "limit", "group_size"),
+                **_lookup_from(request), **_groups(request)}
+        if request.prefetch:
+            body["prefetch"] = [_rest(FROM_CLIENT.convert_prefetch_query(prefetch)) for prefetch in request.prefetch]
+        if request.HasField("query"):
+            body["query"] = _rest_value(FROM_CLIENT.convert_query(request.query))
+        if request.HasField("params"):
+            body["params"] = _rest(FROM_CLIENT.convert_search_params(request.params))
+        return _groups_response(pb.QueryGroupsResponse, await call.run(request.collection_name, body), call)
+
+    async def Recommend(self, request, call: Call):
+        result = await call.run(request.collection_name, _recommend_body(request))
+        return pb.RecommendResponse(result=_scored(result), time=call.time())
+
+    async def RecommendBatch(self, request, call: Call):
+        results = [await call.run(request.collection_name, _recommend_body(recommend))
+                   for recommend in request.recommend_points]
+        return pb.RecommendBatchResponse(result=[pb.BatchResult(result=_scored(r)) for r in results],
+                                         time=call.time())
+
+    async def RecommendGroups(self, request, call: Call):
+        body = {**_recommend_body(request), **_groups(request), "group_size": request.group_size}
+        return _groups_response(pb.RecommendGroupsResponse, await call.run(request.collection_name, body), call)
+
+    async def Discover(self, request, call: Call):
+        result = await call.run(request.collection_name, _discover_body(request))
+        return pb.DiscoverResponse(result=_scored(result), time=call.time())
+
+    async def DiscoverBatch(self, request, call: Call):
+        results = [await call.run(request.collection_name, _discover_body(discover))
+                   for discover in request.discover_points]
+        return pb.DiscoverBatchResponse(result=[pb.BatchResult(result=_scored(r)) for r in results],
+                                        time=call.time())
+
+    async def Facet(self, request, call: Call):
+        body = {"key": request.key, **_filter(request), **_set(request, "limit", "exact")}
+        result = await call.run(request.collection_name, body)
+        return pb.FacetResponse(hits=[_reply(RestToGrpc.convert_facet_value_hit, models.FacetValueHit, hit)
+                                      for hit in result["hits"]], time=call.time())
+
+    async def SearchMatrixPairs(self, request, call: Call):
+        result = await call.run(request.collection_name, _matrix_body(request))
+        return pb.SearchMatrixPairsResponse(
+            result=_reply(RestToGrpc.convert_search_matrix_pairs, models.SearchMatrixPairsResponse, result),
+            time=call.time())
+
+    async def SearchMatrixOffsets(self, request, call: Call):
+        result = await call.run(request.collection_name, _matrix_body(request))
+        return pb.SearchMatrixOffsetsResponse(
+            result=_reply(RestToGrpc.convert_search_matrix_offsets, models.SearchMatrixOffsetsResponse, result),
+            time=call.time())
+
     async def CreateFieldIndex(self, request, call: Call):
         if request.HasField("field_index_params"):
             schema = _rest(FROM_CLIENT.convert_payload_schema_params(request.field_index_params))
@@ -306,6 +449,10 @@ class Points(points_service_pb2_grpc.PointsServicer):
     async def DeleteFieldIndex(self, request, call: Call):
         params = _wait(request) | {"field": request.field_name}
         return _update_response(await call.run(request.collection_name, None, params), call)
+
+
+def _matrix_body(request: pb.SearchMatrixPoints) -> dict:
+    return {**_filter(request), **_set(request, "sample", "limit", "using")}
 
 
 def _served(servicer, module, service: str) -> dict:
@@ -330,8 +477,12 @@ async def serve(pipeline: Pipeline, request: Request, method: str, message: byte
     With `nodes` (a real cluster's, for a tenant-bound key): the call is read
     as its REST route, bound (keyset/tenant.py) and sent to a node over REST
     with the request's credential, and the node's answer converted back; a
-    method with no REST route here is refused, as every route the rules do not know."""
-    served = METHODS.get(method)
+    method with no REST route here (routes.NODE_GRPC) is refused, as every
+    route the rules do not know."""
+    # An embedded cluster serves the routes of its storage; a node, also the
+    # routes the embedded runtime has no op for (routes.NODE_ROUTES).
+    route = (routes.GRPC if nodes is None else routes.NODE_GRPC).get(method)
+    served = METHODS.get(method) if route is not None else None
     if served is None and nodes is not None:
         await context.abort(grpc.StatusCode.PERMISSION_DENIED,
                             f"Forbidden: {method} is not available to tenant-bound keys")
@@ -344,7 +495,7 @@ async def serve(pipeline: Pipeline, request: Request, method: str, message: byte
     except DecodeError as exc:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"Failed to decode {method}: {exc}")
     try:
-        response = await handler(decoded, Call(pipeline, request, method, nodes))
+        response = await handler(decoded, Call(pipeline, request, route, nodes))
     except ReplyFailed as exc:
         logger.error("%s: the result did not convert back to protobuf: %s", method, exc)
         await context.abort(grpc.StatusCode.INTERNAL, "Service internal error: the reply could not be encoded")

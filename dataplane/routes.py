@@ -29,7 +29,8 @@ class Route:
     path: str
     needs: str
     group: str
-    # None: answered by the front itself, from the key set (the version, aliases: none on this engine).
+    # None: answered by the front itself, from the key set (the version, aliases: none on this engine);
+    # or, in NODE_ROUTES, never run here.
     handler: Callable | None
     grpc: tuple[str, ...] = ()  # gRPC methods served as this route (dataplane/grpcembedded.py)
 
@@ -70,7 +71,8 @@ ROUTES: tuple[Route, ...] = (
           ("/qdrant.Points/Search", "/qdrant.Points/SearchBatch")),
     Route("query_batch", "POST", "/collections/{c}/points/query/batch", "read", "read", S.op_query_batch),
     Route("search_batch", "POST", "/collections/{c}/points/search/batch", "read", "read", S.op_search_batch),
-    Route("recommend", "POST", "/collections/{c}/points/recommend", "read", "read", S.op_recommend),
+    Route("recommend", "POST", "/collections/{c}/points/recommend", "read", "read", S.op_recommend,
+          ("/qdrant.Points/Recommend", "/qdrant.Points/RecommendBatch")),
     Route("scroll", "POST", "/collections/{c}/points/scroll", "read", "read", S.op_scroll, ("/qdrant.Points/Scroll",)),
     Route("count", "POST", "/collections/{c}/points/count", "read", "read", S.op_count, ("/qdrant.Points/Count",)),
     Route("set_payload", "POST", "/collections/{c}/points/payload", "write", "write", S.op_set_payload,
@@ -86,8 +88,39 @@ ROUTES: tuple[Route, ...] = (
 )
 del S
 
+# Routes the embedded runtime has no op for, which a real Qdrant node serves:
+# a tenant-bound key's gRPC call to a `qdrant` cluster is read as one of them,
+# bound by keyset/tenant.py like the REST request and sent to a node over
+# REST (dataplane/grpcembedded.py). Not in REST's table, so an embedded
+# cluster answers them as before (REST 404, gRPC UNIMPLEMENTED).
+NODE_ROUTES: tuple[Route, ...] = (
+    Route("facet", "POST", "/collections/{c}/facet", "read", "read", None, ("/qdrant.Points/Facet",)),
+    Route("search_groups", "POST", "/collections/{c}/points/search/groups", "read", "read", None,
+          ("/qdrant.Points/SearchGroups",)),
+    Route("query_groups", "POST", "/collections/{c}/points/query/groups", "read", "read", None,
+          ("/qdrant.Points/QueryGroups",)),
+    Route("recommend_groups", "POST", "/collections/{c}/points/recommend/groups", "read", "read", None,
+          ("/qdrant.Points/RecommendGroups",)),
+    Route("discover", "POST", "/collections/{c}/points/discover", "read", "read", None,
+          ("/qdrant.Points/Discover", "/qdrant.Points/DiscoverBatch")),
+    Route("matrix_pairs", "POST", "/collections/{c}/points/search/matrix/pairs", "read", "read", None,
+          ("/qdrant.Points/SearchMatrixPairs",)),
+    Route("matrix_offsets", "POST", "/collections/{c}/points/search/matrix/offsets", "read", "read", None,
+          ("/qdrant.Points/SearchMatrixOffsets",)),
+    # All or nothing: the whole batch is one REST request, decided whole.
+    Route("batch_update", "POST", "/collections/{c}/points/batch", "write", "write", None,
+          ("/qdrant.Points/UpdateBatch",)),
+    Route("update_vectors", "PUT", "/collections/{c}/points/vectors", "write", "write", None,
+          ("/qdrant.Points/UpdateVectors",)),
+    Route("delete_vectors", "POST", "/collections/{c}/points/vectors/delete", "write", "write", None,
+          ("/qdrant.Points/DeleteVectors",)),
+    Route("clear_payload", "POST", "/collections/{c}/points/payload/clear", "write", "write", None,
+          ("/qdrant.Points/ClearPayload",)),
+)
+
 REST: dict[tuple[str, tuple[str, ...]], Route] = {(route.method, route.pattern): route for route in ROUTES}
 GRPC: dict[str, Route] = {method: route for route in ROUTES for method in route.grpc}
+NODE_GRPC: dict[str, Route] = {**GRPC, **{method: route for route in NODE_ROUTES for method in route.grpc}}
 BY_OP: dict[str, Route] = {route.op: route for route in ROUTES}
 _FIXED = {part for route in ROUTES for part in route.pattern if part != "*"}
 

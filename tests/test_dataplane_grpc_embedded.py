@@ -25,7 +25,7 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 
 from apikeys.services import admin_key_create
 from dataplane.grpcembedded import METHODS
-from dataplane.routes import GRPC, ROUTES
+from dataplane.routes import GRPC, NODE_GRPC, NODE_ROUTES, ROUTES
 from tests.fixtures.dataplane import MANAGE, READ_ONLY, ROOT, collection_rule, mint
 from tests.fixtures.qdrant import requires_qdrant
 
@@ -123,9 +123,12 @@ def seeded(dataplane, cluster, legacy_cluster, owner):
 
 
 def test_the_methods_served_are_the_routes_of_the_table_of_access():
-    assert set(METHODS) == set(GRPC)
+    # The embedded runtime serves its routes' methods; the rest of the servicers
+    # only reach a real cluster's nodes (a tenant-bound key's calls).
+    assert set(METHODS) == set(NODE_GRPC) and set(GRPC) <= set(NODE_GRPC)
     assert all(route in ROUTES and route.handler is not None or route.op.endswith("aliases")
                for route in GRPC.values())
+    assert not {route.pattern for route in NODE_ROUTES} & {route.pattern for route in ROUTES}
 
 
 def test_every_key_kind_gets_the_same_answer_over_grpc_as_over_rest(dataplane, seeded):
@@ -328,13 +331,13 @@ def test_search_and_its_batch_answer_as_query_does(dataplane, seeded):
 
 def test_a_method_not_served_is_unimplemented_and_named(dataplane, seeded):
     _, token = seeded
-    for method, request in [("/qdrant.Points/Recommend", pb.RecommendPoints(collection_name="a")),
+    for method, request in [("/qdrant.Points/Facet", pb.FacetCounts(collection_name="a", key="g")),
                             ("/qdrant.Snapshots/List", pb.ListSnapshotsRequest(collection_name="a")),
                             ("/qdrant.Collections/UpdateAliases", pb.ChangeAliases())]:
         code, message = raw(dataplane, method, request, token)
         assert (code, message) == ("UNIMPLEMENTED", f"{method} is not served for clusters on the embedded runtime")
     # Authentication comes first, as for every other method.
-    assert raw(dataplane, "/qdrant.Points/Recommend", pb.RecommendPoints(), None)[0] == "UNAUTHENTICATED"
+    assert raw(dataplane, "/qdrant.Points/Facet", pb.FacetCounts(), None)[0] == "UNAUTHENTICATED"
 
 
 def test_health_checks_are_open(dataplane, seeded):
