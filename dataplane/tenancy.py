@@ -45,15 +45,8 @@ async def bound_request(tenant: Tenant, method: str, segments: list[str], body, 
             raise StorageError(404, f"Not found: Point with id {exc.point} does not exists!") from None
         raise StorageError(404, exc.message) from None
     if plan.lookup is not None and not lookups:
-        raise Refused("with_lookup is available to tenant-bound keys over REST only")
+        raise Refused("with_lookup is not available to tenant-bound keys on this runtime")
     return plan
-
-
-async def bound_body(tenant: Tenant, method: str, segments: list[str], body, read: Reader,
-                     node: bool = False) -> tuple[object, bool]:
-    """(the body to run, whether it was rewritten), for an executor that does not read the answer."""
-    plan = await bound_request(tenant, method, segments, body, read, node)
-    return (body, False) if plan is None else (plan.body, plan.changed)
 
 
 def revealed(plan: Plan | None, error: StorageError) -> StorageError:

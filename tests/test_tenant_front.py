@@ -379,13 +379,22 @@ def test_reads_over_grpc_on_a_real_node_see_only_the_tenant_as_over_rest(bound):
     theirs = grpc_call(acme, "Discover", discover(2, (10, 4)))
     missing = grpc_call(acme, "Discover", discover(2, (999, 4)))
     assert theirs[0] == missing[0] == "NOT_FOUND" and theirs[1].replace("10", "N") == missing[1].replace("999", "N")
-    # What the rules refuse on REST, they refuse on gRPC with the same words.
-    same_refusal(grpc_call(acme, "SearchGroups", pb.SearchPointGroups(
-        collection_name=COLLECTION, vector=[1.0, 1.0], group_by="color", group_size=2, limit=5,
-        with_lookup=pb.WithLookup(collection=COLLECTION))),
-        rest_call(dataplane, token, "POST", "/points/search/groups",
-                  {"vector": [1.0, 1.0], "group_by": "color", "group_size": 2, "limit": 5,
-                   "with_lookup": {"collection": COLLECTION}}), "PERMISSION_DENIED", 403, "with_lookup")
+    # A with_lookup is the tenant's read of the lookup collection, as over REST: a
+    # group named by another tenant's point id gets no record, as for a missing point.
+    for i in (1, 2, 3):
+        unbound.set_payload(COLLECTION, {"ref": i + 7}, points=[i], wait=True)  # globex's 8, 9, 10
+    for i in (4, 5, 6):
+        unbound.set_payload(COLLECTION, {"ref": i}, points=[i], wait=True)
+    code, reply = grpc_call(acme, "SearchGroups", pb.SearchPointGroups(
+        collection_name=COLLECTION, vector=[1.0, 1.0], group_by="ref", group_size=1, limit=10,
+        with_lookup=pb.WithLookup(collection=COLLECTION, with_payload=pb.WithPayloadSelector(enable=True))))
+    over_rest = rest_call(dataplane, token, "POST", "/points/search/groups",
+                          {"vector": [1.0, 1.0], "group_by": "ref", "group_size": 1, "limit": 10,
+                           "with_lookup": {"collection": COLLECTION, "with_payload": True}})
+    assert code == "OK" and as_rest(GrpcToRest.convert_groups_result(reply.result)) == rounded(over_rest[1])
+    looked_up = {group["id"]: group.get("lookup", {}).get("payload", {}).get("group_id")
+                 for group in over_rest[1]["groups"]}
+    assert looked_up == {4: "acme", 5: "acme", 6: "acme", 8: None, 9: None, 10: None}
 
 
 def vectors_of(client: QdrantClient) -> dict:
