@@ -27,14 +27,14 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.dataplane import DIMENSION, FRONT_CALLS, POINTS, ROOT, _free_port, _pin, _setup, _stop, fill_points
+from bench.dataplane import DIMENSION, FRONT_CALLS, POINTS, ROOT, _free_port, _pin, _setup, _stop, contract_env, fill_points
 
 PROTOCOLS = ("REST", "gRPC")
 
 
 def _start(data_dir: Path, certificates=None) -> tuple[subprocess.Popen, int, int]:
     port, grpc_port = _free_port(), _free_port()
-    env = os.environ | {"DATAPLANE_HOST": "127.0.0.1", "DATAPLANE_PORT": str(port),
+    env = os.environ | contract_env() | {"DATAPLANE_HOST": "127.0.0.1", "DATAPLANE_PORT": str(port),
                         "DATAPLANE_GRPC_PORT": str(grpc_port), "DATAPLANE_DATA_DIR": str(data_dir),
                         "DATAPLANE_RUN_DIR": str(data_dir / "run")}
     context = None
