@@ -34,6 +34,7 @@ temporary folder; the console's own database and broker are not touched.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -232,25 +233,19 @@ def throughput_ratio(tmp: Path, cluster, token: str, manage: str, rounds: int, s
     request = loadgen.post_request("/collections/bench/points/count", body, {"host": host, "api-key": token})
     on, on_port = _start_dataplane(tmp / "data-on", auth_enabled=True)
     off, off_port = _start_dataplane(tmp / "data-off", auth_enabled=False)
-    results = {True: [], False: []}
     _pin(1)
     try:
         _fill(on_port, {"api-key": manage})
         _fill(off_port, {"host": host})
-        for i in range(rounds):
-            order = (True, False) if i % 2 == 0 else (False, True)
-            for auth_enabled in order:
-                outcome = loadgen.run("127.0.0.1", on_port if auth_enabled else off_port, request,
-                                      connections=32, warmup=0.5, seconds=seconds)
-                if outcome["errors"]:
-                    raise RuntimeError(f"{outcome['errors']} requests failed")
-                results[auth_enabled].append(outcome["rps"])
+        result = load_in_turn(rounds, [True, False], lambda auth_enabled: loadgen.run(
+            "127.0.0.1", on_port if auth_enabled else off_port, request, connections=32, warmup=0.5,
+            seconds=seconds))
     finally:
         _stop(on)
         _stop(off)
-    rps_on, rps_off = statistics.median(results[True]), statistics.median(results[False])
-    return {"rps_on": rps_on, "rps_off": rps_off, "slower": 1 - rps_on / rps_off, "runs_on": results[True],
-            "runs_off": results[False]}
+    rps_on, rps_off = result[True]["rps"], result[False]["rps"]
+    return {"rps_on": rps_on, "rps_off": rps_off, "slower": 1 - rps_on / rps_off, "runs_on": result[True]["runs"],
+            "runs_off": result[False]["runs"]}
 
 
 def _percentile(samples: list[float], fraction: float) -> float:
@@ -300,15 +295,26 @@ FRONT_CONNECTIONS = (32, 1)
 DIMENSION, POINTS = 128, 10_000
 
 
-def front_vs_direct(tmp: Path, cluster, rounds: int, seconds: float) -> dict | None:
-    """One real node, the data plane in front of it; each call through both, in turn."""
-    import random
-
+def fill_points(base_url: str, headers: dict, rng, *, verify=True, payload=None, index: dict | None = None) -> None:
+    """Collection "bench" with POINTS random vectors of DIMENSION (payload(i) on point i), and the
+    payload index `index` made before the points, as an application would."""
     import httpx
-    from qdrant_client import grpc as pb
 
-    from apikeys.services import database_key_create
-    from bench import loadgen
+    with httpx.Client(base_url=base_url, headers=headers, timeout=120, verify=verify) as client:
+        client.put("/collections/bench", json={"vectors": {"size": DIMENSION, "distance": "Cosine"}}
+                   ).raise_for_status()
+        if index is not None:
+            client.put("/collections/bench/index?wait=true", json=index).raise_for_status()
+        for start in range(0, POINTS, 1000):
+            points = [{"id": i, "vector": [rng.random() for _ in range(DIMENSION)]}
+                      | ({"payload": payload(i)} if payload else {}) for i in range(start, start + 1000)]
+            client.put("/collections/bench/points?wait=true", json={"points": points}).raise_for_status()
+
+
+@contextlib.contextmanager
+def real_node(tmp: Path, cluster):
+    """One real Qdrant node (QDRANT_BINARY) serving `cluster`, made a `qdrant` cluster and
+    announced to the fronts; yields its address, or None without QDRANT_BINARY."""
     from clusters.models import ClusterNode, NodeState
     from fronts.changelog import keys_changed
     from runtimes.base import ClusterSpec, Node, start_cluster
@@ -316,70 +322,90 @@ def front_vs_direct(tmp: Path, cluster, rounds: int, seconds: float) -> dict | N
 
     binary = os.environ.get("QDRANT_BINARY")
     if not binary:
-        return None
+        yield None
+        return
     runtime = QdrantRuntime(binary=binary, root=tmp / "nodes", stop_grace=5)
     node = Node(ClusterSpec(id=str(cluster.id), size=1, master_key=cluster.master_key, jwt_rbac=True), 0)
-    plane = None
     try:
         address = start_cluster(runtime, node.cluster)[0]
         type(cluster).objects.filter(id=cluster.id).update(runtime="qdrant")
         ClusterNode.objects.update_or_create(cluster=cluster, index=0, defaults={
             "state": NodeState.HEALTHY, "http_port": address.ports.http, "grpc_port": address.ports.grpc})
         keys_changed()
-        _, token = database_key_create(cluster=cluster, name="front bench key",
-                                       rules=[{"collection": "front", "access": "rw"}], expires_at=None, by=None)
-        rng = random.Random(1)
-        with httpx.Client(base_url=address.http_url, headers={"api-key": cluster.master_key}, timeout=60) as client:
-            client.put("/collections/front", json={"vectors": {"size": DIMENSION, "distance": "Cosine"}}
-                       ).raise_for_status()
-            for start in range(0, POINTS, 1000):
-                points = [{"id": i, "vector": [rng.random() for _ in range(DIMENSION)]}
-                          for i in range(start, start + 1000)]
-                client.put("/collections/front/points?wait=true", json={"points": points}).raise_for_status()
-        grpc_port = _free_port()
-        plane, front_port = _start_dataplane(tmp / "data-front", auth_enabled=True, grpc_port=grpc_port,
-                                            pin=os.environ.get("BENCH_FRONT_PIN", "1") == "1")
-        vector = [rng.random() for _ in range(DIMENSION)]
-        rest_bodies = {"count": json.dumps({"exact": True}).encode(),
-                       "query": json.dumps({"query": vector, "limit": 10}).encode()}
-        grpc_calls = {
-            "count": ("/qdrant.Points/Count", pb.CountPoints(collection_name="front", exact=True)),
-            "query": ("/qdrant.Points/Query", pb.QueryPoints(
-                collection_name="front", limit=10,
-                query=pb.Query(nearest=pb.VectorInput(dense=pb.DenseVector(data=vector))))),
-        }
-        ends = {"front": (front_port, f"127.0.0.1:{grpc_port}"),
-                "direct": (address.ports.http, f"127.0.0.1:{address.ports.grpc}")}
-        results = {(proto, call, end, connections): [] for proto in ("REST", "gRPC") for call in FRONT_CALLS
-                   for end in ends for connections in FRONT_CONNECTIONS}
-        _pin(1)
-        for i in range(rounds):
-            for proto in ("REST", "gRPC"):
-                for call in FRONT_CALLS:
-                    order = ("front", "direct") if i % 2 == 0 else ("direct", "front")
-                    for connections in FRONT_CONNECTIONS:
-                        for end in order:
-                            http_port, grpc_target = ends[end]
-                            if proto == "REST":
-                                request = loadgen.post_request(f"/collections/front/points/{call}",
-                                                               rest_bodies[call], {"api-key": token})
-                                outcome = loadgen.run("127.0.0.1", http_port, request, connections=connections,
-                                                      warmup=0.5, seconds=seconds)
-                            else:
-                                method, message = grpc_calls[call]
-                                outcome = loadgen.run_grpc(grpc_target, method, message.SerializeToString(),
-                                                           [("api-key", token)], connections=connections,
-                                                           warmup=0.5, seconds=seconds)
-                            if outcome["errors"]:
-                                raise RuntimeError(f"{outcome['errors']} {proto} {call} requests to the {end} "
-                                                   "failed")
-                            results[(proto, call, end, connections)].append(outcome)
+        yield address
     finally:
-        if plane is not None:
-            _stop(plane)
         runtime.stop_all()
-    return {key: {"rps": statistics.median(o["rps"] for o in runs), "p50": statistics.median(o["p50_ms"] for o in runs),
-                  "p99": statistics.median(o["p99_ms"] for o in runs)} for key, runs in results.items()}
+
+
+def load_in_turn(rounds: int, entries: list, load) -> dict:
+    """Each entry loaded once a round by `load(entry)` (a loadgen outcome), the order reversed
+    every other round so that drift on a shared machine falls on all alike; any failed
+    request stops the bench. Per entry: the medians of req/s, p50 and p99 (ms), and every run's req/s."""
+    runs = {entry: [] for entry in entries}
+    for i in range(rounds):
+        for entry in entries if i % 2 == 0 else reversed(entries):
+            outcome = load(entry)
+            if outcome["errors"]:
+                raise RuntimeError(f"{outcome['errors']} requests failed: {entry}")
+            runs[entry].append(outcome)
+    return {entry: {"rps": statistics.median(o["rps"] for o in outcomes),
+                    "p50": statistics.median(o["p50_ms"] for o in outcomes),
+                    "p99": statistics.median(o["p99_ms"] for o in outcomes),
+                    "runs": [o["rps"] for o in outcomes]} for entry, outcomes in runs.items()}
+
+
+def front_vs_direct(tmp: Path, cluster, rounds: int, seconds: float) -> dict | None:
+    """One real node, the data plane in front of it; each call through both, in turn."""
+    import random
+
+    from qdrant_client import grpc as pb
+
+    from apikeys.services import database_key_create
+    from bench import loadgen
+
+    plane = None
+    with real_node(tmp, cluster) as address:
+        if address is None:
+            return None
+        try:
+            _, token = database_key_create(cluster=cluster, name="front bench key",
+                                           rules=[{"collection": "bench", "access": "rw"}], expires_at=None, by=None)
+            rng = random.Random(1)
+            fill_points(address.http_url, {"api-key": cluster.master_key}, rng)
+            grpc_port = _free_port()
+            plane, front_port = _start_dataplane(tmp / "data-front", auth_enabled=True, grpc_port=grpc_port,
+                                                pin=os.environ.get("BENCH_FRONT_PIN", "1") == "1")
+            vector = [rng.random() for _ in range(DIMENSION)]
+            rest_bodies = {"count": json.dumps({"exact": True}).encode(),
+                           "query": json.dumps({"query": vector, "limit": 10}).encode()}
+            grpc_calls = {
+                "count": ("/qdrant.Points/Count", pb.CountPoints(collection_name="bench", exact=True)),
+                "query": ("/qdrant.Points/Query", pb.QueryPoints(
+                    collection_name="bench", limit=10,
+                    query=pb.Query(nearest=pb.VectorInput(dense=pb.DenseVector(data=vector))))),
+            }
+            ends = {"front": (front_port, f"127.0.0.1:{grpc_port}"),
+                    "direct": (address.ports.http, f"127.0.0.1:{address.ports.grpc}")}
+
+            def load(entry):
+                proto, call, end, connections = entry
+                http_port, grpc_target = ends[end]
+                if proto == "REST":
+                    request = loadgen.post_request(f"/collections/bench/points/{call}", rest_bodies[call],
+                                                   {"api-key": token})
+                    return loadgen.run("127.0.0.1", http_port, request, connections=connections, warmup=0.5,
+                                       seconds=seconds)
+                method, message = grpc_calls[call]
+                return loadgen.run_grpc(grpc_target, method, message.SerializeToString(), [("api-key", token)],
+                                        connections=connections, warmup=0.5, seconds=seconds)
+
+            _pin(1)
+            return load_in_turn(rounds, [(proto, call, end, connections) for proto in ("REST", "gRPC")
+                                         for call in FRONT_CALLS for connections in FRONT_CONNECTIONS
+                                         for end in ends], load)
+        finally:
+            if plane is not None:
+                _stop(plane)
 
 
 def embedded_protocols(tmp: Path, token: str, manage: str, rounds: int, seconds: float) -> dict:
@@ -388,7 +414,6 @@ def embedded_protocols(tmp: Path, token: str, manage: str, rounds: int, seconds:
     alternating which protocol goes first."""
     import random
 
-    import httpx
     from qdrant_client import grpc as pb
 
     from bench import loadgen
@@ -404,35 +429,23 @@ def embedded_protocols(tmp: Path, token: str, manage: str, rounds: int, seconds:
         "query": ("/qdrant.Points/Query", pb.QueryPoints(
             collection_name="bench", limit=10, query=pb.Query(nearest=pb.VectorInput(dense=pb.DenseVector(data=vector))))),
     }
-    results = {(proto, call): [] for proto in ("REST", "gRPC") for call in FRONT_CALLS}
+
+    def load(entry):
+        call, proto = entry
+        if proto == "REST":
+            request = loadgen.post_request(f"/collections/bench/points/{call}", rest_bodies[call], {"api-key": token})
+            return loadgen.run("127.0.0.1", port, request, connections=32, warmup=0.5, seconds=seconds)
+        method, message = grpc_calls[call]
+        return loadgen.run_grpc(f"127.0.0.1:{grpc_port}", method, message.SerializeToString(), [("api-key", token)],
+                                connections=32, warmup=0.5, seconds=seconds)
+
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"api-key": manage}, timeout=60) as client:
-            client.put("/collections/bench", json={"vectors": {"size": DIMENSION, "distance": "Cosine"}}
-                       ).raise_for_status()
-            for start in range(0, POINTS, 1000):
-                points = [{"id": i, "vector": [rng.random() for _ in range(DIMENSION)]}
-                          for i in range(start, start + 1000)]
-                client.put("/collections/bench/points?wait=true", json={"points": points}).raise_for_status()
+        fill_points(f"http://127.0.0.1:{port}", {"api-key": manage}, rng)
         _pin(1)
-        for i in range(rounds):
-            for call in FRONT_CALLS:
-                for proto in ("REST", "gRPC") if i % 2 == 0 else ("gRPC", "REST"):
-                    if proto == "REST":
-                        request = loadgen.post_request(f"/collections/bench/points/{call}", rest_bodies[call],
-                                                       {"api-key": token})
-                        outcome = loadgen.run("127.0.0.1", port, request, connections=32, warmup=0.5,
-                                              seconds=seconds)
-                    else:
-                        method, message = grpc_calls[call]
-                        outcome = loadgen.run_grpc(f"127.0.0.1:{grpc_port}", method, message.SerializeToString(),
-                                                   [("api-key", token)], connections=32, warmup=0.5, seconds=seconds)
-                    if outcome["errors"]:
-                        raise RuntimeError(f"{outcome['errors']} {proto} {call} requests failed")
-                    results[(proto, call)].append(outcome)
+        result = load_in_turn(rounds, [(call, proto) for call in FRONT_CALLS for proto in ("REST", "gRPC")], load)
     finally:
         _stop(plane)
-    return {key: {"rps": statistics.median(o["rps"] for o in runs), "p50": statistics.median(o["p50_ms"] for o in runs),
-                  "p99": statistics.median(o["p99_ms"] for o in runs)} for key, runs in results.items()}
+    return {(proto, call): figures for (call, proto), figures in result.items()}
 
 
 def print_embedded_protocols(rounds: int, seconds: float, result: dict) -> None:

@@ -16,15 +16,12 @@ from __future__ import annotations
 import json
 import os
 import random
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-import httpx
-
 from bench import loadgen
-from bench.dataplane import DIMENSION, POINTS, _pin, _setup, _start_dataplane, _stop
+from bench.dataplane import DIMENSION, POINTS, _pin, _setup, _start_dataplane, _stop, fill_points, load_in_turn, real_node
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
@@ -47,33 +44,17 @@ def _requests(vector: list[float], rng: random.Random) -> dict[str, tuple[str, s
             "retrieve": ("POST", "/collections/bench/points", json.dumps(retrieve).encode())}
 
 
-def _fill(base_url: str, headers: dict, rng: random.Random) -> None:
-    with httpx.Client(base_url=base_url, headers=headers, timeout=120) as client:
-        client.put("/collections/bench", json={"vectors": {"size": DIMENSION, "distance": "Cosine"}}
-                   ).raise_for_status()
-        client.put("/collections/bench/index?wait=true", json={
-            "field_name": "group_id", "field_schema": {"type": "keyword", "is_tenant": True}}).raise_for_status()
-        for start in range(0, POINTS, 1000):
-            points = [{"id": i, "vector": [rng.random() for _ in range(DIMENSION)], "payload": {"group_id": f"t{i % 10}"}}
-                      for i in range(start, start + 1000)]
-            client.put("/collections/bench/points?wait=true", json={"points": points}).raise_for_status()
-
-
 def _load(port: int, requests: dict, tokens: dict[str, str]) -> dict:
+    def load(entry):
+        call, key = entry
+        method, path, body = requests[call]
+        request = loadgen.post_request(path, body, {"api-key": tokens[key]})
+        if method != "POST":
+            request = method.encode() + request[4:]
+        return loadgen.run("127.0.0.1", port, request, connections=32, warmup=0.5, seconds=SECONDS)
+
     plan = [(call, key) for call in (*CALLS, OWN_FILTER) for key in tokens if call != OWN_FILTER or key == "unbound"]
-    results = {entry: [] for entry in plan}
-    for i in range(ROUNDS):
-        for call, key in plan if i % 2 == 0 else reversed(plan):
-            method, path, body = requests[call]
-            request = loadgen.post_request(path, body, {"api-key": tokens[key]})
-            if method != "POST":
-                request = method.encode() + request[4:]
-            outcome = loadgen.run("127.0.0.1", port, request, connections=32, warmup=0.5, seconds=SECONDS)
-            if outcome["errors"]:
-                raise RuntimeError(f"{outcome['errors']} {call} requests with the {key} key failed")
-            results[(call, key)].append(outcome)
-    return {k: {"rps": statistics.median(o["rps"] for o in runs), "p50": statistics.median(o["p50_ms"] for o in runs)}
-            for k, runs in results.items()}
+    return load_in_turn(ROUNDS, plan, load)
 
 
 def _keys(cluster) -> dict[str, str]:
@@ -84,6 +65,12 @@ def _keys(cluster) -> dict[str, str]:
     _, bound = database_key_create(cluster=cluster, name="tenant bench key", rules=rules, expires_at=None, by=None,
                                    tenant={"field": "group_id", "value": TENANT, "type": "keyword", "access": "rw"})
     return {"unbound": unbound, "bound": bound}
+
+
+def _fill(base_url: str, headers: dict, rng: random.Random) -> None:
+    """Ten tenants' points, `group_id` indexed as a tenant field."""
+    fill_points(base_url, headers, rng, payload=lambda i: {"group_id": f"t{i % 10}"},
+                index={"field_name": "group_id", "field_schema": {"type": "keyword", "is_tenant": True}})
 
 
 def embedded(tmp: Path, cluster, manage: str, tokens: dict) -> dict:
@@ -98,33 +85,18 @@ def embedded(tmp: Path, cluster, manage: str, tokens: dict) -> dict:
 
 
 def real(tmp: Path, cluster, tokens: dict) -> dict | None:
-    from clusters.models import ClusterNode, NodeState
-    from fronts.changelog import keys_changed
-    from runtimes.base import ClusterSpec, Node, start_cluster
-    from runtimes.qdrant import QdrantRuntime
-
-    binary = os.environ.get("QDRANT_BINARY")
-    if not binary:
-        return None
     rng = random.Random(1)
-    runtime = QdrantRuntime(binary=binary, root=tmp / "nodes", stop_grace=5)
-    node = Node(ClusterSpec(id=str(cluster.id), size=1, master_key=cluster.master_key, jwt_rbac=True), 0)
-    plane = None
-    try:
-        address = start_cluster(runtime, node.cluster)[0]
-        type(cluster).objects.filter(id=cluster.id).update(runtime="qdrant")
-        ClusterNode.objects.update_or_create(cluster=cluster, index=0, defaults={
-            "state": NodeState.HEALTHY, "http_port": address.ports.http, "grpc_port": address.ports.grpc})
-        keys_changed()
+    with real_node(tmp, cluster) as address:
+        if address is None:
+            return None
         _fill(address.http_url, {"api-key": cluster.master_key}, rng)
         plane, port = _start_dataplane(tmp / "data-real", auth_enabled=True,
                                        pin=os.environ.get("BENCH_FRONT_PIN", "1") == "1")
-        _pin(1)
-        return _load(port, _requests([rng.random() for _ in range(DIMENSION)], rng), tokens)
-    finally:
-        if plane is not None:
+        try:
+            _pin(1)
+            return _load(port, _requests([rng.random() for _ in range(DIMENSION)], rng), tokens)
+        finally:
             _stop(plane)
-        runtime.stop_all()
 
 
 def _print(title: str, result: dict | None) -> None:

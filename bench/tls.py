@@ -27,14 +27,14 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.dataplane import DIMENSION, FRONT_CALLS, POINTS, ROOT, _free_port, _pin, _setup, _stop
+from bench.dataplane import DIMENSION, FRONT_CALLS, POINTS, ROOT, _free_port, _pin, _setup, _stop, contract_env, fill_points
 
 PROTOCOLS = ("REST", "gRPC")
 
 
 def _start(data_dir: Path, certificates=None) -> tuple[subprocess.Popen, int, int]:
     port, grpc_port = _free_port(), _free_port()
-    env = os.environ | {"DATAPLANE_HOST": "127.0.0.1", "DATAPLANE_PORT": str(port),
+    env = os.environ | contract_env() | {"DATAPLANE_HOST": "127.0.0.1", "DATAPLANE_PORT": str(port),
                         "DATAPLANE_GRPC_PORT": str(grpc_port), "DATAPLANE_DATA_DIR": str(data_dir),
                         "DATAPLANE_RUN_DIR": str(data_dir / "run")}
     context = None
@@ -57,15 +57,7 @@ def _start(data_dir: Path, certificates=None) -> tuple[subprocess.Popen, int, in
 
 
 def _fill(url: str, manage: str, verify) -> None:
-    import httpx
-
-    rng = random.Random(1)
-    with httpx.Client(base_url=url, headers={"api-key": manage}, timeout=60, verify=verify) as client:
-        client.put("/collections/bench", json={"vectors": {"size": DIMENSION, "distance": "Cosine"}}
-                   ).raise_for_status()
-        for start in range(0, POINTS, 1000):
-            points = [{"id": i, "vector": [rng.random() for _ in range(DIMENSION)]} for i in range(start, start + 1000)]
-            client.put("/collections/bench/points?wait=true", json={"points": points}).raise_for_status()
+    fill_points(url, {"api-key": manage}, random.Random(1), verify=verify)
 
 
 def tls_vs_plain(tmp: Path, token: str, manage: str, rounds: int, seconds: float) -> dict:

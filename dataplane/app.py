@@ -479,5 +479,5 @@ def build_application() -> DataPlane:
     )
     plane.grpc = GrpcFront(pipeline=plane.pipeline, host=settings.DATAPLANE_HOST,
                            port=settings.DATAPLANE_GRPC_PORT, reuse_port=settings.DATAPLANE_PROCESSES > 1,
-                           max_message_bytes=settings.DATAPLANE_MAX_BODY_BYTES, tls_files=tls.from_environ())
+                           max_message_bytes=settings.DATAPLANE_MAX_BODY_BYTES, tls_files=tls.configured())
     return plane

@@ -17,7 +17,7 @@ def main() -> None:
     from dataplane.protocol import CappedHttpToolsProtocol
 
     try:
-        tls_files = tls.from_environ()
+        tls_files = tls.configured()
     except tls.TlsError as error:
         raise SystemExit(f"The data plane cannot start: {error}") from None
     if not settings.KEYSET_URL or not settings.KEYSET_CREDENTIAL:

@@ -133,5 +133,12 @@ DATAPLANE_METRICS_PORT = _number("DATAPLANE_METRICS_PORT", 0, 1, 65535, whole=Tr
 DATAPLANE_METRICS_HOST = _str("DATAPLANE_METRICS_HOST", "127.0.0.1")
 if DATAPLANE_METRICS_PORT in (DATAPLANE_PORT, DATAPLANE_GRPC_PORT):
     raise SettingsError("DATAPLANE_METRICS_PORT must differ from DATAPLANE_PORT and DATAPLANE_GRPC_PORT.")
+# TLS on both ports (dataplane/tls.py loads and watches the pair): a PEM
+# certificate (then any intermediates) and its unencrypted key; neither: plain.
+DATAPLANE_TLS_CERT_FILE = _str("DATAPLANE_TLS_CERT_FILE")
+DATAPLANE_TLS_KEY_FILE = _str("DATAPLANE_TLS_KEY_FILE")
+if bool(DATAPLANE_TLS_CERT_FILE) != bool(DATAPLANE_TLS_KEY_FILE):
+    raise SettingsError("DATAPLANE_TLS_CERT_FILE and DATAPLANE_TLS_KEY_FILE go together: "
+                        f"{'DATAPLANE_TLS_KEY_FILE' if DATAPLANE_TLS_CERT_FILE else 'DATAPLANE_TLS_CERT_FILE'} is not set.")
 # For the benchmark only: serve without authentication (loopback only).
 DATAPLANE_INSECURE_NO_AUTH = _bool("DATAPLANE_INSECURE_NO_AUTH")

@@ -1,5 +1,5 @@
 """TLS on the front's REST and gRPC ports, from DATAPLANE_TLS_CERT_FILE and
-DATAPLANE_TLS_KEY_FILE (PEM: the certificate, then any intermediates; an
+DATAPLANE_TLS_KEY_FILE in dataplane/settings.py (PEM: the certificate, then any intermediates; an
 unencrypted private key). Both set: both ports serve TLS only. Neither: plain.
 
 The files are read again when they change on disk (their size, mtime or inode),
@@ -59,15 +59,13 @@ class CertificateFiles:
         return cert_pem, key_pem
 
 
-def from_environ(environ=os.environ) -> CertificateFiles | None:
-    """The pair to serve, checked now so that a bad one stops the start; None for plain."""
-    cert, key = environ.get(CERT_FILE, ""), environ.get(KEY_FILE, "")
-    if not cert and not key:
+def configured() -> CertificateFiles | None:
+    """The pair to serve (dataplane/settings.py), checked now so that a bad one stops the start; None for plain."""
+    from dataplane import settings
+
+    if not settings.DATAPLANE_TLS_CERT_FILE:
         return None
-    if not cert or not key:
-        missing = CERT_FILE if not cert else KEY_FILE
-        raise TlsError(f"{CERT_FILE} and {KEY_FILE} go together: {missing} is not set.")
-    files = CertificateFiles(Path(cert), Path(key))
+    files = CertificateFiles(Path(settings.DATAPLANE_TLS_CERT_FILE), Path(settings.DATAPLANE_TLS_KEY_FILE))
     files.read()
     return files
 
@@ -117,7 +115,7 @@ class ReloadingContext(ssl.SSLContext):
 
 def rest_context(config, default_factory) -> ssl.SSLContext:
     """uvicorn's `ssl_context_factory`, called in every worker process."""
-    files = from_environ()
+    files = configured()
     assert files is not None, "uvicorn is given this factory only when TLS is configured"
     return ReloadingContext(files)
 

@@ -3,8 +3,6 @@ alice/bob/charlie: `owner`, `admin`, `developer` and `viewer` belong to the
 `account`; `outsider` owns `other_account` and nothing else."""
 
 import sys
-import threading
-import time
 import traceback
 import uuid
 
@@ -18,9 +16,9 @@ from clusters.models import Cluster, ClusterNode, NodeState, Operation, Phase
 from clusters.services import cluster_create
 from datetime import UTC
 
-pytest_plugins = [
-    "tests.fixtures.worker", "tests.fixtures.browser", "tests.fixtures.dataplane", "tests.fixtures.qdrant",
-    "tests.fixtures.nodes", "tests.fixtures.oidc", "tests.fixtures.elsewhere",
+pytest_plugins = [  # live_server first: tests.fixtures.dataplane imports it
+    "tests.fixtures.live_server", "tests.fixtures.worker", "tests.fixtures.browser", "tests.fixtures.dataplane",
+    "tests.fixtures.qdrant", "tests.fixtures.nodes", "tests.fixtures.oidc", "tests.fixtures.elsewhere",
 ]
 
 PASSWORD = "correct horse battery staple"
@@ -109,49 +107,15 @@ def client_of(client):
     return login
 
 
-def _retry_flush_on_deadlock() -> None:
-    """A transactional test's teardown truncates every table while fronts the
-    test started may still be posting their last-used and usage reports to the
-    live server; PostgreSQL then finds a deadlock and may pick the TRUNCATE as
-    its victim, leaving the test's rows for the next test. The flush is one
-    transaction, rolled back whole, so trying it again is safe."""
-    from django.db import OperationalError
-    from django.db.backends.base.operations import BaseDatabaseOperations
+@pytest.fixture(scope="session")
+def live_server(live_server):
+    """pytest-django's, serving only during a test (tests/fixtures/live_server.py)."""
+    from tests.fixtures.live_server import GATE
 
-    flush = BaseDatabaseOperations.execute_sql_flush
-
-    def execute_sql_flush(self, sql_list):
-        for attempt in range(5):
-            try:
-                return flush(self, sql_list)
-            except OperationalError as error:
-                if "deadlock" not in str(error) or attempt == 4:
-                    raise
-                time.sleep(0.1)
-
-    BaseDatabaseOperations.execute_sql_flush = execute_sql_flush
-
-
-def _clients_raise_only_their_own_errors() -> None:
-    """Django's test client re-raises any exception signalled while its request
-    runs, and the signal is process-wide: a front's long-poll answered by the
-    live server's thread, failing there because the test in the main thread
-    has no database access, was raised as that test's own error. A client now
-    keeps only what the thread that made its request signalled (its handler
-    runs in that thread)."""
-    from django.test.client import Client
-
-    request, store = Client.request, Client.store_exc_info
-
-    def request_here(self, **kwargs):
-        self._request_thread = threading.get_ident()
-        return request(self, **kwargs)
-
-    def store_own(self, **kwargs):
-        if getattr(self, "_request_thread", None) == threading.get_ident():
-            store(self, **kwargs)
-
-    Client.request, Client.store_exc_info = request_here, store_own
+    httpd = live_server.thread.httpd
+    GATE.app = httpd.get_app()
+    httpd.set_app(GATE)
+    return live_server
 
 
 def pytest_configure(config):
@@ -164,9 +128,6 @@ def pytest_configure(config):
     # recursion depth mismatch"). Tracebacks without carets parse nothing.
     if sys.version_info < (3, 12):
         traceback._extract_caret_anchors_from_line_segment = lambda segment: None
-
-    _retry_flush_on_deadlock()
-    _clients_raise_only_their_own_errors()
 
     # Tests render templates without running collectstatic first.
     settings.STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from playwright.sync_api import expect
 
@@ -21,11 +23,13 @@ def test_enable_button_to_healthy_with_granular_access(login, owner, legacy_clus
     progress = page.locator("[data-operation-progress]")
     expect(progress).to_have_count(3)
     # Read all three in one turn of the page's script, once the restart shows: the page
-    # reloads when the restart ends, and texts read one by one could straddle it.
-    texts = page.wait_for_function("""() => {
+    # reloads when the restart ends, and texts read one by one could straddle it. As a
+    # string, the answer travels with the handle: reading an array's handle afterwards
+    # would ask the page again, whose context the reload may have destroyed meanwhile.
+    texts = json.loads(page.wait_for_function("""() => {
         const texts = [...document.querySelectorAll("[data-operation-progress]")].map((e) => e.innerText);
-        return texts.length === 3 && texts[0].includes("Restarting node") && texts;
-    }""", timeout=20_000).json_value()
+        return texts.length === 3 && texts[0].includes("Restarting node") && JSON.stringify(texts);
+    }""", timeout=20_000).json_value())
     assert len(set(texts)) == 1, texts
     expect(page.locator("[data-enable-hint]")).not_to_contain_text("choose Enable")
     # The page follows the restart by itself and shows the result.

@@ -215,20 +215,31 @@ ENVIRONMENT_READERS = {
 }
 
 
-def test_the_console_reads_its_settings_only_through_env_py():
-    """console/env.py is the one reader of the console's environment: a setting read
-    anywhere else would skip its strict parsing and the configuration table."""
+def _environment_readers(paths) -> set[str]:
+    """The files among `paths` that name os.environ, os.getenv or os.environb."""
     import ast
 
-    # Not the front (dataplane/settings.py reads its own), its contract, tests or benchmarks.
-    skipped = {"node_modules", "var", "tests", "bench", "dataplane", "keyset"}
-    tops = [p for p in ROOT.iterdir() if not p.name.startswith(".") and p.name not in skipped]
-    paths = [p for top in tops for p in ([top] if top.suffix == ".py" else top.rglob("*.py") if top.is_dir() else [])]
     readers = set()
     for path in paths:
-        relative = path.relative_to(ROOT).as_posix()
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os" \
                     and node.attr in ("environ", "getenv", "environb"):
-                readers.add(relative)
-    assert readers - {"console/env.py"} == set(ENVIRONMENT_READERS)
+                readers.add(path.relative_to(ROOT).as_posix())
+    return readers
+
+
+def test_the_console_reads_its_settings_only_through_env_py():
+    """console/env.py is the one reader of the console's environment: a setting read
+    anywhere else would skip its strict parsing and the configuration table."""
+    # Not the front nor its contract (the test below), tests or benchmarks.
+    skipped = {"node_modules", "var", "tests", "bench", "dataplane", "keyset"}
+    tops = [p for p in ROOT.iterdir() if not p.name.startswith(".") and p.name not in skipped]
+    paths = [p for top in tops for p in ([top] if top.suffix == ".py" else top.rglob("*.py") if top.is_dir() else [])]
+    assert _environment_readers(paths) - {"console/env.py"} == set(ENVIRONMENT_READERS)
+
+
+def test_the_front_reads_its_settings_only_through_its_settings_module():
+    """dataplane/settings.py is the one reader of the front's environment (keyset/ reads none):
+    each value is checked there, at the start, with a message naming the variable."""
+    paths = [p for top in ("dataplane", "keyset") for p in (ROOT / top).rglob("*.py")]
+    assert _environment_readers(paths) == {"dataplane/settings.py"}
