@@ -16,6 +16,8 @@ import threading
 import time
 from datetime import UTC, datetime
 
+import httpx
+
 from keyset.wire import LAST_USED_INTERVAL_SECONDS as INTERVAL_SECONDS
 
 logger = logging.getLogger(__name__)
@@ -74,10 +76,20 @@ class LastUsed:
         try:
             self.client.last_used([[kind, str(key_id), when.timestamp(), ip, protocol]
                                    for (kind, key_id), (when, ip, protocol) in pending.items()], usage)
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code != 400:
+                self._keep(pending, usage, exc)
+                return
+            # The console refused the report's shape: sent again, it would be refused again.
+            logger.warning("the console refused a report of last use and usage (%s); dropped", exc)
         except Exception as exc:  # noqa: BLE001 - console unreachable: try these again next time
-            logger.warning("cannot report when keys were last used (%s); will retry", exc)
-            with self._lock:
-                for item, value in pending.items():
-                    self._pending.setdefault(item, value)
-            if usage:
-                self.usage.give_back(usage)
+            self._keep(pending, usage, exc)
+
+    def _keep(self, pending: dict, usage: list, exc: Exception) -> None:
+        """A report that did not reach the console, kept for the next flush."""
+        logger.warning("cannot report when keys were last used (%s); will retry", exc)
+        with self._lock:
+            for item, value in pending.items():
+                self._pending.setdefault(item, value)
+        if usage:
+            self.usage.give_back(usage)

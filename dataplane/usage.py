@@ -155,6 +155,9 @@ def kept_reason(status: int, message: str) -> str:
     exceeded: Read rate limit exceeded: Operation requires 1 tokens but only
     0.3 were available. Retry after 42s") up to its first part with a number,
     which differs from one refusal to the next, so one cause is one reason."""
+    # A client's own bytes can reach a message (a collection's name with %00 in
+    # the path); the console stores no NUL (keyset.usage.valid_row).
+    message = message.replace("\x00", "\ufffd")
     if status == 429:
         parts = []
         for part in message.split(": "):

@@ -65,13 +65,14 @@ def quantile(histogram, q: float) -> float | None:
 
 
 def valid_row(row) -> bool:
-    """Whether a report row has ROW's shape and sane values (the console checks every one)."""
+    """Whether a report row has ROW's shape and sane values (the console checks
+    every one; a reason holds no NUL, which PostgreSQL's text cannot store)."""
     if not isinstance(row, list | tuple) or len(row) != len(ROW):
         return False
     kind, key_id, minute, protocol, outcome, reason, count, latency = row
     return (kind in ("database", "admin") and isinstance(key_id, str) and isinstance(minute, int)
             and minute >= 0 and protocol in ("rest", "grpc") and outcome in OUTCOMES
-            and isinstance(reason, str) and len(reason) <= MAX_REASON_LENGTH
+            and isinstance(reason, str) and len(reason) <= MAX_REASON_LENGTH and "\x00" not in reason
             and isinstance(count, int) and count > 0
             and isinstance(latency, list) and len(latency) == BUCKETS
             and all(isinstance(n, int) and n >= 0 for n in latency) and sum(latency) == count)

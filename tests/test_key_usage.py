@@ -47,14 +47,17 @@ def test_requests_of_a_key_are_counted_by_protocol_outcome_and_reason(dataplane,
         assert grpc.collection_exists("films")
     with pytest.raises(Exception, match="Write access to collection films is required"):
         grpc.upsert("films", [models.PointStruct(id=1, vector=[1.0, 0.0])])
+    # A client's NUL in a collection's name reaches the refusal's message; the count still reaches the console.
+    assert httpx.get(f"{url}/collections/fi%00lms", headers=headers).status_code == 403
 
-    wait_for(lambda: sum(counts(key).values()) >= 8, timeout=10)
+    wait_for(lambda: sum(counts(key).values()) >= 9, timeout=10)
     seen = counts(key)
     assert seen[("rest", "403", "Write access to collection films is required")] == 2
     assert seen[("grpc", "403", "Write access to collection films is required")] == 1
     assert seen[("grpc", "allowed", "")] == 2
     assert seen[("rest", "allowed", "")] == 3
-    assert sum(seen.values()) == 8
+    assert seen[("rest", "403", "Access to collection fi\ufffdlms is required")] == 1
+    assert sum(seen.values()) == 9
     row = KeyUsage.objects.filter(key_id=key.id, protocol="grpc", outcome="allowed").first()
     assert row.cluster_id == cluster.id and sum(row.latency) == row.count
 
@@ -101,6 +104,8 @@ def test_a_malformed_usage_row_is_refused_and_nothing_is_written(client, credent
     bad[7] = [1] * BUCKETS  # latencies that do not add up to the count
     response = report(client, credential, [row(key, 1), bad])
     assert response.status_code == 400 and "usage" in response.json()["error"]
+    nul = row(key, 1, outcome="403", reason="Read access to collection a\x00b is required")
+    assert report(client, credential, [row(key, 1), nul]).status_code == 400  # PostgreSQL stores no NUL
     assert not KeyUsage.objects.exists()
 
 
