@@ -54,15 +54,21 @@ class Call:
     """What a servicer method gets in place of grpc's context: how to run the
     REST route its method is served as, for the request it serves."""
 
-    __slots__ = ("nodes", "pipeline", "request", "route")
+    __slots__ = ("message", "nodes", "pipeline", "request", "route")
 
-    def __init__(self, pipeline: Pipeline, request: Request, route: routes.Route, nodes=None):
+    def __init__(self, pipeline: Pipeline, request: Request, route: routes.Route, nodes=None, message=None):
         self.pipeline, self.request, self.route = pipeline, request, route
         # A real cluster's nodes: the route is sent to one over REST (a tenant-bound key, see serve).
         self.nodes = nodes
+        self.message = message  # the method's request: its consistency, ordering, timeout and shard key
 
-    async def run(self, name: str | None, body=None, params: dict | None = None):
-        params = params or {}
+    async def run(self, name: str | None, body=None, params: dict | None = None, part=None):
+        """The route for `name`, with the call's options as its REST request
+        carries them (_options); `part` is the request of a batch that this
+        body was made from, whose own shard key goes with it."""
+        params = {**_options(self.message), **(params or {})}
+        if isinstance(body, dict):
+            body = {**body, **_shard_key(self.message if part is None else part)}
         if self.nodes is None:
             self.pipeline.authorize(self.request, self.route, name)
             return await self.pipeline.execute(self.request, self.route, name, params, body)
@@ -117,6 +123,35 @@ FROM_CLIENT = _FromClient()
 def _rest(model) -> dict | list:
     """A qdrant-client REST model as the JSON its REST client sends."""
     return model.model_dump(mode="json", exclude_none=True, by_alias=True)
+
+
+def _options(request) -> dict:
+    """A request's read consistency, write ordering and timeout, as the REST
+    query parameters Qdrant's routes take (`consistency` on reads, `ordering`
+    on writes, `timeout` on reads). A write's timeout is not passed: Qdrant's
+    REST write routes (1.16) read `timeout` as a Duration, which no query
+    string can spell, so every value is a 400 there, where over gRPC it is
+    served; the front's own deadline bounds the write instead."""
+    fields = request.DESCRIPTOR.fields_by_name if request is not None else {}
+    params = {}
+    if "read_consistency" in fields and request.HasField("read_consistency"):
+        consistency = FROM_CLIENT.convert_read_consistency(request.read_consistency)
+        params["consistency"] = consistency.value if isinstance(consistency, models.ReadConsistencyType) else consistency
+    if "ordering" in fields:  # a write
+        if request.HasField("ordering"):
+            params["ordering"] = FROM_CLIENT.convert_write_ordering(request.ordering).value
+    elif "timeout" in fields and request.HasField("timeout"):
+        params["timeout"] = request.timeout
+    return params
+
+
+def _shard_key(request) -> dict:
+    """A request's shard key selector as the REST body's `shard_key`, which
+    the tenant rules read as they read a REST client's."""
+    if request is None or "shard_key_selector" not in request.DESCRIPTOR.fields_by_name \
+            or not request.HasField("shard_key_selector"):
+        return {}
+    return {"shard_key": _rest_value(FROM_CLIENT.convert_shard_key_selector(request.shard_key_selector))}
 
 
 def _wait(request) -> dict:
@@ -322,7 +357,7 @@ class Points(points_service_pb2_grpc.PointsServicer):
 
     async def QueryBatch(self, request, call: Call):
         # Like Qdrant, every request of the batch reads the batch's collection.
-        results = [await call.run(request.collection_name, _rest(FROM_CLIENT.convert_query_points(query)))
+        results = [await call.run(request.collection_name, _rest(FROM_CLIENT.convert_query_points(query)), part=query)
                    for query in request.query_points]
         return pb.QueryBatchResponse(result=[pb.BatchResult(result=_scored(r["points"])) for r in results],
                                      time=call.time())
@@ -332,7 +367,8 @@ class Points(points_service_pb2_grpc.PointsServicer):
         return pb.SearchResponse(result=_scored(result), time=call.time())
 
     async def SearchBatch(self, request, call: Call):
-        results = [await call.run(request.collection_name, _search_body(search)) for search in request.search_points]
+        results = [await call.run(request.collection_name, _search_body(search), part=search)
+                   for search in request.search_points]
         return pb.SearchBatchResponse(result=[pb.BatchResult(result=_scored(r)) for r in results], time=call.time())
 
     async def Scroll(self, request, call: Call):
@@ -414,7 +450,7 @@ class Points(points_service_pb2_grpc.PointsServicer):
         return pb.RecommendResponse(result=_scored(result), time=call.time())
 
     async def RecommendBatch(self, request, call: Call):
-        results = [await call.run(request.collection_name, _recommend_body(recommend))
+        results = [await call.run(request.collection_name, _recommend_body(recommend), part=recommend)
                    for recommend in request.recommend_points]
         return pb.RecommendBatchResponse(result=[pb.BatchResult(result=_scored(r)) for r in results],
                                          time=call.time())
@@ -428,7 +464,7 @@ class Points(points_service_pb2_grpc.PointsServicer):
         return pb.DiscoverResponse(result=_scored(result), time=call.time())
 
     async def DiscoverBatch(self, request, call: Call):
-        results = [await call.run(request.collection_name, _discover_body(discover))
+        results = [await call.run(request.collection_name, _discover_body(discover), part=discover)
                    for discover in request.discover_points]
         return pb.DiscoverBatchResponse(result=[pb.BatchResult(result=_scored(r)) for r in results],
                                         time=call.time())
@@ -510,7 +546,7 @@ async def serve(pipeline: Pipeline, request: Request, method: str, message: byte
     except DecodeError as exc:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"Failed to decode {method}: {exc}")
     try:
-        response = await handler(decoded, Call(pipeline, request, route, nodes))
+        response = await handler(decoded, Call(pipeline, request, route, nodes, decoded))
     except ReplyFailed as exc:
         logger.error("%s: the result did not convert back to protobuf: %s", method, exc)
         await context.abort(grpc.StatusCode.INTERNAL, "Service internal error: the reply could not be encoded")

@@ -211,9 +211,10 @@ NODE_ONLY = ("Facet", "SearchGroups", "QueryGroups", "RecommendGroups", "Discove
              "ClearPayload")
 
 
-def rest_call(dataplane, token: str, method: str, path: str, body=None) -> tuple[int, object]:
+def rest_call(dataplane, token: str, method: str, path: str, body=None, collection: str = COLLECTION
+              ) -> tuple[int, object]:
     """(status, `result` or the error's text) of a REST call to the front."""
-    response = httpx.request(method, f"http://127.0.0.1:{dataplane.port}/collections/{COLLECTION}{path}",
+    response = httpx.request(method, f"http://127.0.0.1:{dataplane.port}/collections/{collection}{path}",
                              json=body, headers={"api-key": token}, timeout=30)
     answer = response.json()
     return response.status_code, answer["result"] if response.status_code == 200 else answer["status"]["error"]
@@ -501,3 +502,78 @@ def test_no_message_a_tenant_key_can_send_to_a_node_is_an_internal_error(bound):
     for method in ("Recommend", "RecommendBatch", *NODE_ONLY):
         fuzz(method)
     assert {"OK", "INVALID_ARGUMENT", "PERMISSION_DENIED"} <= seen
+
+
+@pytest.fixture
+def sharded(request, dataplane, cluster, owner, qdrant_binary):
+    """A real cluster behind the front in distributed mode (custom sharding needs
+    it): (the front, the unbound setup client, acme's token)."""
+    from tests.test_dataplane_front import front_cluster
+
+    front_cluster(cluster, request.getfixturevalue("qdrant_trio"), request.getfixturevalue("qdrant"))
+    _, setup = mint(cluster, MANAGE, by=owner, name="setup key")
+    acme = tenant_key(cluster, owner, "acme")
+    for token in (setup, acme):
+        dataplane.wait_until_accepted(token)
+    return dataplane, clients(dataplane, setup)["rest"], acme
+
+
+def test_shard_keys_and_read_consistency_reach_a_real_node_over_grpc_as_over_rest(sharded):
+    """A tenant key's calls with a shard key selector land in and read that shard
+    key over gRPC as over REST, and a read consistency or timeout the node refuses
+    (0) is refused alike. Write ordering has nothing a node shows: it accepts every
+    value, on one peer as on three."""
+    dataplane, unbound, token = sharded
+    seen = {}
+    for protocol, client in clients(dataplane, token).items():
+        name = f"sharded_{protocol}"
+        unbound.create_collection(name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT),
+                                  sharding_method=models.ShardingMethod.CUSTOM)
+        for key in ("eu", "us"):
+            unbound.create_shard_key(name, key)
+        client.upsert(name, [point(i) for i in (1, 2, 3)], shard_key_selector="eu", wait=True)
+        client.upsert(name, [point(i) for i in (4, 5)], shard_key_selector="us", wait=True,
+                      ordering=models.WriteOrdering.STRONG)
+        outcome = {
+            "unsharded upsert": refusal(lambda c=client, n=name: c.upsert(n, [point(6)], wait=True)),
+            "someone else's point": refusal(
+                lambda c=client, n=name: c.upsert(n, [point(7)], shard_key_selector="eu", wait=True)),
+            "count eu": client.count(name, shard_key_selector="eu").count,
+            "count all": client.count(name).count,
+            "query us": ids(client.query_points(name, query=[1.0, 1.0], shard_key_selector="us", limit=10).points),
+            "scroll eu": ids(client.scroll(name, shard_key_selector="eu", limit=10)[0]),
+            "retrieve us": ids(client.retrieve(name, [1, 4], shard_key_selector="us")),
+            "consistency 0": refusal(lambda c=client, n=name: c.query_points(n, query=[1.0, 1.0], consistency=0)),
+        }
+        # What qdrant-client 1.20 no longer wraps: a batch whose searches each name a shard key, a read's timeout.
+        if protocol == "grpc":
+            searches = [pb.SearchPoints(collection_name=name, vector=[1.0, 1.0], limit=10,
+                                        shard_key_selector=pb.ShardKeySelector(shard_keys=[pb.ShardKey(keyword=key)]))
+                        for key in ("us", "eu")]
+            code, reply = grpc_call(client, "SearchBatch", pb.SearchBatchPoints(collection_name=name,
+                                                                                 search_points=searches))
+            outcome["search batch"] = [{p.id.num for p in batch.result} for batch in reply.result] if code == "OK" else code
+            outcome["timeout 0"] = grpc_call(client, "Count", pb.CountPoints(collection_name=name, timeout=0))
+        else:
+            status, result = rest_call(dataplane, token, "POST", "/points/search/batch", {"searches": [
+                {"vector": [1.0, 1.0], "limit": 10, "shard_key": key} for key in ("us", "eu")]}, collection=name)
+            outcome["search batch"] = [{p["id"] for p in batch} for batch in result] if status == 200 else status
+            outcome["timeout 0"] = rest_call(dataplane, token, "POST", "/points/count?timeout=0", {}, collection=name)
+        client.delete(name, [1, 4], shard_key_selector="eu", wait=True)
+        # Deleting in "eu" leaves point 4, which is in "us".
+        outcome["after delete"] = {key: ids(unbound.scroll(name, shard_key_selector=key, limit=10)[0])
+                                   for key in ("eu", "us")}
+        seen[protocol] = outcome
+    rest, over_grpc = seen["rest"], seen["grpc"]
+    assert rest["unsharded upsert"][0] == 400 and "Shard key not specified" in rest["unsharded upsert"][1]
+    assert rest["someone else's point"][0] == 403
+    assert rest["consistency 0"][0] == 400 and "read consistency" in rest["consistency 0"][1]
+    assert rest["timeout 0"][0] == 400 and "nonzero" in rest["timeout 0"][1]
+    refusals = ("unsharded upsert", "someone else's point", "consistency 0", "timeout 0")
+    assert {key: value for key, value in rest.items() if key not in refusals} == {
+        "count eu": 3, "count all": 5, "query us": {4, 5}, "scroll eu": {1, 2, 3}, "retrieve us": {4},
+        "search batch": [{4, 5}, {1, 2, 3}], "after delete": {"eu": {2, 3}, "us": {4, 5}}}
+    # The same answers over gRPC, its refusals with Qdrant's codes and REST's messages.
+    codes = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED"}
+    assert {key: (codes[rest[key][0]], rest[key][1]) if key in refusals else value for key, value in rest.items()} \
+        == over_grpc
