@@ -340,6 +340,10 @@ class Points(points_service_pb2_grpc.PointsServicer):
         if not request.points:
             raise StorageError(400, "Bad request: Empty update request")
         body = {"points": [_rest(FROM_CLIENT.convert_point_struct(point)) for point in request.points]}
+        if request.HasField("update_filter"):  # a conditional upsert: bound like REST's (keyset/tenant.py)
+            body["update_filter"] = _rest(FROM_CLIENT.convert_filter(request.update_filter))
+        if request.HasField("update_mode"):  # Qdrant 1.17's; a node that lacks it refuses it rather than overwrite
+            body["update_mode"] = FROM_CLIENT.convert_update_mode(request.update_mode).value
         return _update_response(await call.run(request.collection_name, body, _wait(request)), call)
 
     async def Delete(self, request, call: Call):

@@ -406,6 +406,25 @@ def payloads_of(client: QdrantClient) -> dict:
     return {p.id: p.payload for p in client.scroll(COLLECTION, limit=50)[0]}
 
 
+def test_a_conditional_upsert_over_grpc_is_bound_as_over_rest(bound):
+    runtime, unbound, tenants, _, _, _ = bound
+    if runtime == "embedded":
+        pytest.skip("the embedded engine has no conditional upsert")
+    red = models.Filter(must=[models.FieldCondition(key="color", match=models.MatchValue(value="red"))])
+    for protocol, ids in (("grpc", (1, 2)), ("rest", (3, 4))):  # 1 and 3 are red, 2 and 4 blue
+        tenants["acme"][protocol].upsert(COLLECTION, [
+            models.PointStruct(id=i, vector=[1.0, 0.0], payload={"group_id": "acme", "color": "green"}) for i in ids],
+            update_filter=red, wait=True)
+    colors = {i: payload["color"] for i, payload in payloads_of(unbound).items()}
+    # Only the red ones changed, alike over both protocols; another tenant's red point is refused either way.
+    assert [colors[i] for i in (1, 2, 3, 4)] == ["green", "blue", "green", "blue"]
+    for protocol in ("grpc", "rest"):
+        refused = refusal(lambda protocol=protocol: tenants["acme"][protocol].upsert(COLLECTION, [
+            models.PointStruct(id=7, vector=[1.0, 0.0], payload={"group_id": "acme"})], update_filter=red))
+        assert refused[0] in (403, "PERMISSION_DENIED") and "another tenant's" in refused[1], refused
+    assert payloads_of(unbound)[7]["group_id"] == "globex"
+
+
 def test_vector_and_batch_writes_over_grpc_touch_only_the_tenant_as_over_rest(bound):
     runtime, unbound, tenants, reader, _, _ = bound
     if runtime == "embedded":
