@@ -34,7 +34,7 @@ _REST_GROUPS = {"collections": "collections", "aliases": "aliases", "snapshots":
 _GRPC_GROUPS = {"Points": "points", "Collections": "collections", "Snapshots": "snapshots", "Qdrant": "health",
                 "Health": "health"}
 # A refusal's reason (Qdrant's message) as a bounded label.
-REFUSAL_KINDS = ("no_key", "invalid", "expired", "signature", "address", "access", "stateful", "other")
+REFUSAL_KINDS = ("no_key", "invalid", "expired", "signature", "address", "access", "tenant", "stateful", "other")
 
 
 def refusal_kind(status: int, reason: str) -> str:
@@ -53,6 +53,8 @@ def refusal_kind(status: int, reason: str) -> str:
         return "signature"
     if "address" in reason:
         return "address"
+    if "tenant-bound keys" in reason or "tenant =" in reason:  # keyset/tenant.py's refusals
+        return "tenant"
     if reason.endswith("is required"):
         return "access"
     return "other"

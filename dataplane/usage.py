@@ -14,6 +14,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import logging
+import re
 import time
 import zlib
 from bisect import bisect_left
@@ -149,12 +150,18 @@ def reason_of(status: int, body: bytes, encoding: bytes = b"") -> str:
     return text
 
 
+# A tenant-bound key's refusal names its point (keyset/tenant.py: "point 7 is
+# another tenant's: …"): counted without the id, so one cause is one reason.
+_A_POINT = re.compile(r"^point \S+ ")
+
+
 def kept_reason(status: int, message: str) -> str:
     """A refusal's reason as counted: a 401's or 403's message without
     "Forbidden: "; a 429's (a node's strict mode rate limit: "Rate limiting
     exceeded: Read rate limit exceeded: Operation requires 1 tokens but only
     0.3 were available. Retry after 42s") up to its first part with a number,
-    which differs from one refusal to the next, so one cause is one reason."""
+    which differs from one refusal to the next, so one cause is one reason;
+    a tenant-bound key's refusal without the point it names."""
     # A client's own bytes can reach a message (a collection's name with %00 in
     # the path); the console stores no NUL (keyset.usage.valid_row).
     message = message.replace("\x00", "\ufffd")
@@ -166,7 +173,7 @@ def kept_reason(status: int, message: str) -> str:
             parts.append(part)
         return ": ".join(parts).rstrip(".")[:MAX_REASON_LENGTH]
     if status in (401, 403):
-        return message.removeprefix("Forbidden: ")[:MAX_REASON_LENGTH]
+        return _A_POINT.sub("a point ", message.removeprefix("Forbidden: "))[:MAX_REASON_LENGTH]
     return ""
 
 

@@ -10,7 +10,7 @@ import pytest
 from django.db.models import Sum
 from qdrant_client import QdrantClient, models
 
-from apikeys.models import KeyUsage, UsagePeriod
+from apikeys.models import DatabaseApiKey, KeyUsage, UsagePeriod
 from apikeys.usage import usage_rollup
 from keyset import wire
 from keyset.usage import BUCKETS, quantile
@@ -60,6 +60,28 @@ def test_requests_of_a_key_are_counted_by_protocol_outcome_and_reason(dataplane,
     assert sum(seen.values()) == 9
     row = KeyUsage.objects.filter(key_id=key.id, protocol="grpc", outcome="allowed").first()
     assert row.cluster_id == cluster.id and sum(row.latency) == row.count
+
+
+def test_a_tenant_keys_refusals_for_several_points_are_one_reason(dataplane, cluster, owner):
+    from tests.test_tenant_front import COLLECTION, point, seed, tenant_key
+
+    _, manage = mint(cluster, MANAGE, by=owner, name="admin key")
+    token = tenant_key(cluster, owner, "acme")
+    for each in (manage, token):
+        dataplane.wait_until_accepted(each)
+    seed(QdrantClient(url=dataplane.url, api_key=manage, check_compatibility=False))
+    acme = QdrantClient(url=dataplane.url, api_key=token, check_compatibility=False)
+    for theirs in (7, 8, 9):  # globex's points
+        with pytest.raises(Exception, match=f"point {theirs} is another tenant"):
+            acme.set_payload(COLLECTION, {"x": 1}, points=[theirs])
+    with pytest.raises(Exception, match="point 20 must carry"):
+        acme.upsert(COLLECTION, [point(20, "globex")])
+    key = DatabaseApiKey.objects.get(name="acme app")
+    wait_for(lambda: sum(counts(key, outcome="403").values()) >= 4, timeout=10)
+    assert counts(key, outcome="403") == {
+        ("rest", "403", "a point is another tenant's: this key may change only points with group_id = \"acme\""): 3,
+        ("rest", "403", "a point must carry group_id = \"acme\" in its payload (this key writes only its tenant's "
+                        "points)"): 1}
 
 
 def report(client, credential, usage):
