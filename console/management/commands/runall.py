@@ -90,8 +90,12 @@ class Command(BaseCommand):
             # and each front's long-poll holds one (up to KEYSET_LONG_POLLS per
             # worker), so the pages keep 8 of their own.
             threads = 8 + settings.KEYSET_LONG_POLLS
+            # On stop, a front's long-poll (up to DATAPLANE_LONG_POLL_SECONDS) would hold its
+            # worker until killed at _STOP_GRACE_SECONDS; 2 s lets a page's request finish, and
+            # a front whose long-poll is cut polls again.
             web = [sys.executable, "-m", "gunicorn", "console.wsgi", "--bind", f"{host}:{port}",
-                   "--workers", "2", "--worker-class", "gthread", "--threads", str(threads), "--access-logfile", "-"]
+                   "--workers", "2", "--worker-class", "gthread", "--threads", str(threads), "--access-logfile", "-",
+                   "--graceful-timeout", "2"]
         commands = {
             "web": web,
             "worker": [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"],
