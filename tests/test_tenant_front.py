@@ -520,7 +520,9 @@ def test_no_message_a_tenant_key_can_send_to_a_node_is_an_internal_error(bound):
 
     for method in ("Recommend", "RecommendBatch", *NODE_ONLY):
         fuzz(method)
-    assert {"OK", "INVALID_ARGUMENT", "PERMISSION_DENIED"} <= seen
+    # Some of the random messages were the node's to answer, not all refused at the
+    # front (which outcomes besides is chance: a run once drew no PERMISSION_DENIED).
+    assert seen & {"OK", "NOT_FOUND"}, seen
 
 
 @pytest.fixture
