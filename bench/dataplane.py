@@ -337,6 +337,21 @@ def real_node(tmp: Path, cluster):
         runtime.stop_all()
 
 
+def count_and_query(vector: list[float]) -> tuple[dict, dict]:
+    """The benches' two calls on the `bench` collection (FRONT_CALLS), exact count and a
+    query of `vector` (limit 10): {call: REST body} and {call: (gRPC method, message)}."""
+    from qdrant_client import grpc as pb
+
+    rest = {"count": json.dumps({"exact": True}).encode(),
+            "query": json.dumps({"query": vector, "limit": 10}).encode()}
+    grpc_calls = {
+        "count": ("/qdrant.Points/Count", pb.CountPoints(collection_name="bench", exact=True)),
+        "query": ("/qdrant.Points/Query", pb.QueryPoints(
+            collection_name="bench", limit=10, query=pb.Query(nearest=pb.VectorInput(dense=pb.DenseVector(data=vector))))),
+    }
+    return rest, grpc_calls
+
+
 def load_in_turn(rounds: int, entries: list, load) -> dict:
     """Each entry loaded once a round by `load(entry)` (a loadgen outcome), the order reversed
     every other round so that drift on a shared machine falls on all alike; any failed
@@ -358,7 +373,6 @@ def front_vs_direct(tmp: Path, cluster, rounds: int, seconds: float) -> dict | N
     """One real node, the data plane in front of it; each call through both, in turn."""
     import random
 
-    from qdrant_client import grpc as pb
 
     from apikeys.services import database_key_create
     from bench import loadgen
@@ -376,14 +390,7 @@ def front_vs_direct(tmp: Path, cluster, rounds: int, seconds: float) -> dict | N
             plane, front_port = _start_dataplane(tmp / "data-front", auth_enabled=True, grpc_port=grpc_port,
                                                 pin=os.environ.get("BENCH_FRONT_PIN", "1") == "1")
             vector = [rng.random() for _ in range(DIMENSION)]
-            rest_bodies = {"count": json.dumps({"exact": True}).encode(),
-                           "query": json.dumps({"query": vector, "limit": 10}).encode()}
-            grpc_calls = {
-                "count": ("/qdrant.Points/Count", pb.CountPoints(collection_name="bench", exact=True)),
-                "query": ("/qdrant.Points/Query", pb.QueryPoints(
-                    collection_name="bench", limit=10,
-                    query=pb.Query(nearest=pb.VectorInput(dense=pb.DenseVector(data=vector))))),
-            }
+            rest_bodies, grpc_calls = count_and_query(vector)
             ends = {"front": (front_port, f"127.0.0.1:{grpc_port}"),
                     "direct": (address.ports.http, f"127.0.0.1:{address.ports.grpc}")}
 
@@ -414,7 +421,6 @@ def embedded_protocols(tmp: Path, token: str, manage: str, rounds: int, seconds:
     alternating which protocol goes first."""
     import random
 
-    from qdrant_client import grpc as pb
 
     from bench import loadgen
 
@@ -422,13 +428,7 @@ def embedded_protocols(tmp: Path, token: str, manage: str, rounds: int, seconds:
     plane, port = _start_dataplane(tmp / "data-protocols", auth_enabled=True, grpc_port=grpc_port)
     rng = random.Random(1)
     vector = [rng.random() for _ in range(DIMENSION)]
-    rest_bodies = {"count": json.dumps({"exact": True}).encode(),
-                   "query": json.dumps({"query": vector, "limit": 10}).encode()}
-    grpc_calls = {
-        "count": ("/qdrant.Points/Count", pb.CountPoints(collection_name="bench", exact=True)),
-        "query": ("/qdrant.Points/Query", pb.QueryPoints(
-            collection_name="bench", limit=10, query=pb.Query(nearest=pb.VectorInput(dense=pb.DenseVector(data=vector))))),
-    }
+    rest_bodies, grpc_calls = count_and_query(vector)
 
     def load(entry):
         call, proto = entry

@@ -14,7 +14,6 @@ and plain/TLS of it, the throughput ratio of a front that is CPU-bound.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -27,7 +26,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.dataplane import DIMENSION, FRONT_CALLS, POINTS, ROOT, _free_port, _pin, _setup, _stop, contract_env, fill_points
+from bench.dataplane import (DIMENSION, FRONT_CALLS, POINTS, ROOT, _free_port, _pin, _setup, _stop,
+                             contract_env, count_and_query, fill_points)
 
 PROTOCOLS = ("REST", "gRPC")
 
@@ -62,7 +62,6 @@ def _fill(url: str, manage: str, verify) -> None:
 
 def tls_vs_plain(tmp: Path, token: str, manage: str, rounds: int, seconds: float) -> dict:
     import grpc
-    from qdrant_client import grpc as pb
 
     from bench import loadgen
     from tests.fixtures.tls import make_certificates
@@ -72,13 +71,7 @@ def tls_vs_plain(tmp: Path, token: str, manage: str, rounds: int, seconds: float
     credentials = grpc.ssl_channel_credentials(root_certificates=certificates.ca_pem)
     vector = random.Random(2).random
     query = [vector() for _ in range(DIMENSION)]
-    rest_bodies = {"count": json.dumps({"exact": True}).encode(),
-                   "query": json.dumps({"query": query, "limit": 10}).encode()}
-    grpc_calls = {
-        "count": ("/qdrant.Points/Count", pb.CountPoints(collection_name="bench", exact=True)),
-        "query": ("/qdrant.Points/Query", pb.QueryPoints(
-            collection_name="bench", limit=10, query=pb.Query(nearest=pb.VectorInput(dense=pb.DenseVector(data=query))))),
-    }
+    rest_bodies, grpc_calls = count_and_query(query)
     planes = {}
     try:
         planes[True] = _start(tmp / "data-tls", certificates)

@@ -428,12 +428,15 @@ class _Context:
             return self.collection
         lookup = _obj(lookup, "lookup_from")
         self.fields(lookup, frozenset({"collection", "vector", "shard_key"}), "lookup_from")
-        other = lookup.get("collection")
+        return self.bound_elsewhere(lookup, "lookup_from")
+
+    def bound_elsewhere(self, given: dict, what: str) -> str:
+        """The collection `what` (lookup_from, with_lookup) reads from, where the key must be bound too."""
+        other = given.get("collection")
         if not isinstance(other, str):
-            raise Refused("lookup_from names a collection")
+            raise Refused(f"{what} names a collection")
         if not self.tenant.binds(other):
-            raise Refused(f"lookup_from {other}: the key is not bound to its tenant there, so it is "
-                          f"{NOT_AVAILABLE}")
+            raise Refused(f"{what} {other}: the key is not bound to its tenant there, so it is {NOT_AVAILABLE}")
         return other
 
 
@@ -565,11 +568,7 @@ def _with_lookup(ctx: _Context, body: dict) -> None:
         given = {"collection": given}
     given = _obj(given, "with_lookup")
     ctx.fields(given, frozenset({"collection", "with_payload", "with_vectors"}), "with_lookup")
-    other = given.get("collection")
-    if not isinstance(other, str):
-        raise Refused("with_lookup names a collection")
-    if not ctx.tenant.binds(other):
-        raise Refused(f"with_lookup {other}: the key is not bound to its tenant there, so it is {NOT_AVAILABLE}")
+    other = ctx.bound_elsewhere(given, "with_lookup")
     with_payload = given.get("with_payload")
     with_vectors = given.get("with_vectors")
     ctx.lookup_of_groups = Lookup(other, True if with_payload is None else with_payload,
