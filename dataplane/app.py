@@ -27,6 +27,7 @@ from dataplane.grpcfront import GrpcFront
 from dataplane.keystore import KeyStore
 from dataplane.lastused import LastUsed
 from dataplane.metrics import Metrics
+from dataplane.owners import Owners
 from dataplane.pipeline import Pipeline, Request
 from dataplane.proxy import NodeProxy, NoNodeAnswered
 from dataplane.storage import StorageError
@@ -450,6 +451,7 @@ async def _error(send, status: int, message: str, request: Request) -> tuple[int
 
 def build_application() -> DataPlane:
     import os
+    import ssl
 
     from dataplane import settings, tls
     from dataplane.keyset_client import KeysetClient, instance_name
@@ -469,9 +471,19 @@ def build_application() -> DataPlane:
         metrics = Metrics()
         writer = Writer(metrics=metrics, keystore=keystore, directory=directory_of(
             settings.DATAPLANE_RUN_DIR, os.getpid() if settings.DATAPLANE_PROCESSES == 1 else os.getppid()))
+    tls_files = tls.configured()
+    # Other fronts reach this one's storage over TLS when it serves TLS, verified as the console is.
+    scheme = "tls" if tls_files else "tcp"
+    storage_address = f"{scheme}://{settings.DATAPLANE_STORAGE_ADDRESS}" if settings.DATAPLANE_STORAGE_ADDRESS else ""
+    engine = Engine(
+        settings.DATAPLANE_DATA_DIR, settings.DATAPLANE_RUN_DIR, epoch=lambda: keystore.current.epoch,
+        owners=Owners(keystore=keystore, address=storage_address),
+        listen=(settings.DATAPLANE_HOST, settings.DATAPLANE_STORAGE_PORT) if settings.DATAPLANE_STORAGE_PORT else None,
+        server_ssl=tls.ReloadingContext(tls_files) if tls_files else None,
+        client_ssl=ssl.create_default_context(cafile=settings.KEYSET_CA_FILE),
+    )
     plane = DataPlane(
-        keystore=keystore, usage=counts, metrics=metrics, metrics_writer=writer,
-        engine=Engine(settings.DATAPLANE_DATA_DIR, settings.DATAPLANE_RUN_DIR, epoch=lambda: keystore.current.epoch),
+        keystore=keystore, usage=counts, metrics=metrics, metrics_writer=writer, engine=engine,
         last_used=LastUsed(client=client, flush_seconds=settings.DATAPLANE_LAST_USED_FLUSH_SECONDS, usage=counts),
         max_body_bytes=settings.DATAPLANE_MAX_BODY_BYTES,
         auth_enabled=not settings.DATAPLANE_INSECURE_NO_AUTH,
@@ -479,5 +491,5 @@ def build_application() -> DataPlane:
     )
     plane.grpc = GrpcFront(pipeline=plane.pipeline, host=settings.DATAPLANE_HOST,
                            port=settings.DATAPLANE_GRPC_PORT, reuse_port=settings.DATAPLANE_PROCESSES > 1,
-                           max_message_bytes=settings.DATAPLANE_MAX_BODY_BYTES, tls_files=tls.configured())
+                           max_message_bytes=settings.DATAPLANE_MAX_BODY_BYTES, tls_files=tls_files)
     return plane

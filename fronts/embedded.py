@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from django.conf import settings
+from fronts.models import EmbeddedOwner
 
 
 def embedded_collections(cluster_id) -> list[str]:
-    """The names of an `embedded` cluster's collections as the data plane stores them, sorted.
-
-    Read from the collections' records on disk (written atomically by the
-    process that owns the cluster), so it needs neither a key nor a request.
-    A cluster the data plane has never served has none. The console's one
-    read of the data plane, here so that neither imports the other.
-    """
-    root = Path(settings.DATAPLANE_DATA_DIR) / "clusters" / str(cluster_id) / "collections"
-    names = []
-    for record in root.glob("*/collection.json"):
-        try:
-            names.append(json.loads(record.read_text())["name"])
-        except (OSError, ValueError, KeyError):
-            continue  # being written or removed right now
-    return sorted(names)
-
+    """The names of an `embedded` cluster's collections, sorted, as the front
+    that owns its storage last reported them over the contract (keyset/wire.py's
+    COLLECTIONS_PATH): the storage is on that front's host, maybe not this one.
+    A cluster no front has served yet has none."""
+    names = EmbeddedOwner.objects.filter(cluster_id=cluster_id).values_list("collections", flat=True).first()
+    return sorted(names or [])
