@@ -1,6 +1,7 @@
 """Fronts on several hosts: three fronts, on 127.0.0.2, 127.0.0.3 and
 127.0.0.4, each with its own data and run directory and nothing of the
-console but KEYSET_URL and a credential of its own. A key is admitted on its
+console but KEYSET_URL, a credential of its own and a storage port for the
+embedded clusters it owns (tests/test_fronts_hosts_embedded.py). A key is admitted on its
 first request after the create answered and refused on the first after the
 delete, on every front; a front that does not answer delays a change by the
 bound only, named in the warning; a revoked front is cut off."""
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from apikeys.services import database_key_delete
+from fronts.changelog import keys_changed
 from fronts.credentials import front_credential_revoke
 from tests.fixtures.dataplane import MANAGE, DataPlaneProcess, FrontCredentialForTests, contract_env, free_port, \
     http_get, mint
@@ -34,14 +36,14 @@ def fronts(django_db_setup, django_db_blocker, live_server, tmp_path_factory):
         for host in HOSTS:
             credential = FrontCredentialForTests(name=f"front-{host}")
             root = tmp_path_factory.mktemp(f"front-{host}")
-            port = free_port()
+            port, storage_port = free_port(), free_port()
             env = contract_env(live_server, credential) | {
-                "DATAPLANE_HOST": host, "DATAPLANE_PORT": str(port),
+                "DATAPLANE_HOST": host, "DATAPLANE_PORT": str(port), "DATAPLANE_STORAGE_PORT": str(storage_port),
                 "DATAPLANE_DATA_DIR": str(root / "data"), "DATAPLANE_RUN_DIR": str(root / "run"),
                 "DATAPLANE_POLL_SECONDS": POLL_SECONDS, "DATAPLANE_LONG_POLL_SECONDS": LONG_POLL_SECONDS,
             }
             front = DataPlaneProcess(port=port, data_dir=root / "data", env=env, host=host)
-            front.credential = credential
+            front.credential, front.storage_port = credential, storage_port
             front.start()
             started.append(front)
     yield started
@@ -63,6 +65,9 @@ def hosts(fronts, transactional_db, settings):
     while FrontInstance.objects.filter(credential__name__startswith="front-127.").count() < len(fronts):
         assert time.monotonic() < deadline, "the fronts did not reach the console"
         time.sleep(0.05)
+    # Every front loads a snapshot that knows every other (their peer tokens'
+    # digests, which the rows put back above bypassing the service's change).
+    keys_changed()
     return fronts
 
 
