@@ -132,6 +132,7 @@ class DataPlane:
         self._nodes_seen = None
         self._watch_nodes: asyncio.Task | None = None
         self._watch_deleted: asyncio.Task | None = None
+        self._watch_owned: asyncio.Task | None = None
         self.grpc: GrpcFront | None = None  # started with the process when set
 
     async def __call__(self, scope, receive, send) -> None:
@@ -161,6 +162,8 @@ class DataPlane:
                         await self.grpc.start()
                     self._watch_nodes = asyncio.create_task(self._close_left_nodes())
                     self._watch_deleted = asyncio.create_task(self._remove_deleted_clusters())
+                    if self.engine.owners is not None:
+                        self._watch_owned = asyncio.create_task(self._announce_owned())
                 except Exception as exc:
                     logger.exception("data plane failed to start")
                     await self.control.stop()
@@ -169,7 +172,7 @@ class DataPlane:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.control.stop()
-                for task in (self._watch_nodes, self._watch_deleted):
+                for task in (self._watch_nodes, self._watch_deleted, self._watch_owned):
                     if task is not None:
                         task.cancel()
                 if self.grpc is not None:
@@ -370,6 +373,21 @@ class DataPlane:
                     seen = state
                 except Exception:  # the next poll tries again; serving goes on
                     logger.exception("removing the storage of deleted clusters failed")
+            await asyncio.sleep(self.keystore.poll_seconds)
+
+    async def _announce_owned(self) -> None:
+        """Whenever the key set's clusters change, tells the console where this
+        front's storage is for the clusters it owns elsewhere on record
+        (dataplane/owners.py's announce)."""
+        seen = None
+        while True:
+            clusters = self.keystore.current.clusters
+            if clusters is not seen:
+                seen = clusters
+                try:
+                    await self.engine.owners.announce()
+                except Exception:  # the next change tries again; serving goes on
+                    logger.exception("announcing this front's storage address failed")
             await asyncio.sleep(self.keystore.poll_seconds)
 
     def node_connections(self) -> dict:

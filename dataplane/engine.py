@@ -319,7 +319,8 @@ class Engine:
                 "which does not answer")
         if not owner.address:
             raise StorageError(503, f"Service unavailable: this cluster's storage is held by front '{owner.front}', "
-                                    "which takes no operations from other fronts (its DATAPLANE_STORAGE_PORT is not set)")
+                                    "which takes no operations from other fronts (its DATAPLANE_STORAGE_PORT is not set, "
+                                    "or it has not yet claimed a cluster moved to it)")
         scheme, _, target = owner.address.partition("://")
         host, _, port = target.rpartition(":")
         try:

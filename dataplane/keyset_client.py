@@ -105,5 +105,5 @@ def _verification_failure(exc: BaseException) -> ssl.SSLCertVerificationError | 
 def instance_name(handshake_socket) -> str:
     """How this process names itself to the console: its host and its handshake
     socket, so the console tells the processes it asks over that socket
-    (fronts.changelog._handshaken) from those it waits for on other hosts."""
+    (fronts.changelog.handshaken) from those it waits for on other hosts."""
     return f"{socket.gethostname()}:{handshake_socket}"

@@ -65,6 +65,20 @@ class Owners:
             owner = await asyncio.to_thread(self._claim, cluster_id)
         return owner
 
+    async def announce(self) -> None:
+        """Claims again each cluster this front owns under an address it no
+        longer has (given to it by an operator's move, or its storage address
+        changed), so the others reach it where it is without waiting for its
+        first request."""
+        me = self.me
+        for cluster_id in list(self.keystore.current.clusters):
+            owner = self.known(cluster_id)
+            if me is not None and owner is not None and owner.front == me and owner.address != self.address:
+                try:
+                    await asyncio.to_thread(self._claim, cluster_id)
+                except StorageError:
+                    pass  # said in _claim; the next change of the key set tries again
+
     def mine(self, owner: Owner) -> bool:
         return owner.front == self.me
 

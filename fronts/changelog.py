@@ -211,7 +211,7 @@ CONTACT_STALE_SECONDS = 5.0
 ACK_POLL_SECONDS = 0.02
 
 
-def _handshaken(instance: str) -> bool:
+def handshaken(instance: str) -> bool:
     """Whether the Unix-socket handshake (confirm) already asked this process:
     one on this host answering under DATAPLANE_RUN_DIR (its instance names
     its host and its socket, dataplane/console.py)."""
@@ -230,7 +230,7 @@ def await_acks(*, sequence: int, timeout: float) -> Propagation:
             str(instance) for instance in
             FrontInstance.objects.filter(last_contact_at__gt=recent, credential__revoked_at__isnull=True,
                                          applied_sequence__lt=sequence).select_related("credential")
-            if not _handshaken(instance.instance)
+            if not handshaken(instance.instance)
         }
         waited |= pending
         if not pending or time.monotonic() >= deadline:

@@ -83,6 +83,21 @@ def embedded_claim(*, front: str, cluster_id, address: str) -> EmbeddedOwner | N
     return owner
 
 
+def embedded_move(*, cluster_id, front: str) -> bool:
+    """Gives an embedded cluster's storage to `front` (an operator's move,
+    once its directory is on that front's disk); False when no embedded
+    cluster has that id. The address is that front's to say: it claims the
+    cluster again as soon as it learns it owns it (dataplane/owners.py).
+    The fronts are waited for, as for a key's change."""
+    with transaction.atomic():
+        if not Cluster.objects.filter(id=cluster_id, runtime=Runtime.EMBEDDED).select_for_update().exists():
+            return False
+        EmbeddedOwner.objects.update_or_create(cluster_id=cluster_id, defaults={
+            "front": front, "address": "", "claimed_at": timezone.now()})
+        keys_changed(cluster=cluster_id)
+    return True
+
+
 def embedded_collections_report(*, front: str, cluster_id, names: list[str]) -> bool:
     """Stores the collection names the owner of an embedded cluster reports;
     False (nothing stored) when `front` is not its owner."""

@@ -1,26 +1,33 @@
-"""Embedded clusters across hosts (tests/test_fronts_hosts.py's three fronts,
+"""Embedded clusters across hosts (tests/fixtures/hosts.py's three fronts,
 each with its own data directory): the front that first needs a cluster's
 storage owns it and the others forward to it, so every front serves the same
 collections, over REST and gRPC; with the owner killed the others answer 503
 naming it, and serve again once it is back; the owner refuses a revoked
-front's operations; the console lists the collections the owner reports."""
+front's operations; the console lists the collections the owner reports; a
+restart the console cannot reach fails naming the owner; an operator moves a
+cluster whose owner is gone."""
 
+import io
 import json
 import os
+import shutil
 import signal
 import socket
+import time
 
 import grpc
 import pytest
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
+from django.core.management import call_command
+
+from clusters.embedded import storage_restart
 from clusters.runtime import runtime_for
 from fronts.credentials import front_credential_revoke, front_peer_token
 from fronts.models import FrontCredential
 from tests.fixtures.apikeys import create_url
 from tests.fixtures.dataplane import MANAGE, mint
-from tests.test_fronts_hosts import fronts, hosts  # noqa: F401 - the three fronts
 
 pytestmark = pytest.mark.filterwarnings("ignore:Api key is used with an insecure connection")
 
@@ -117,3 +124,31 @@ def test_the_key_form_offers_collections_made_through_a_front_that_does_not_own_
     rest(b, token).delete_collection("books")
     assert runtime_for(cluster).collections(cluster) == []
     assert owned(b) == []
+
+
+def test_a_restart_of_a_cluster_owned_on_another_host_fails_naming_the_owner(hosts, cluster, owner):
+    a, _, _ = hosts
+    _, token = mint(cluster, MANAGE, by=owner)
+    make_books(a, token)
+    with pytest.raises(RuntimeError, match=f"front '{a.credential.name}' on another host"):
+        storage_restart(cluster.id, renew=lambda: None)
+
+
+def test_an_operator_moves_a_cluster_whose_owner_is_gone_for_good(hosts, cluster, owner):
+    a, b, c = hosts
+    _, token = mint(cluster, MANAGE, by=owner)
+    make_books(a, token)
+    rest(a, token).upsert("books", points=POINTS, wait=True)
+    os.killpg(a.process.pid, signal.SIGKILL)
+    a.process.wait()
+    shutil.copytree(a.data_dir / "clusters" / str(cluster.id), b.data_dir / "clusters" / str(cluster.id))
+    call_command("move_embedded_cluster", str(cluster.id), b.credential.name, stdout=io.StringIO())
+    deadline = time.monotonic() + 5
+    while True:  # b tells the console where it is as soon as it learns it owns the cluster
+        try:
+            assert rest(c, token).count("books", exact=True).count == len(POINTS)
+            break
+        except UnexpectedResponse as exc:
+            assert exc.status_code == 503 and time.monotonic() < deadline
+            time.sleep(0.05)
+    assert [owned(front) for front in (b, c)] == [[str(cluster.id)], []]
