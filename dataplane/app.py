@@ -499,6 +499,8 @@ def build_application() -> DataPlane:
         listen=(settings.DATAPLANE_HOST, settings.DATAPLANE_STORAGE_PORT) if settings.DATAPLANE_STORAGE_PORT else None,
         server_ssl=tls.ReloadingContext(tls_files) if tls_files else None,
         client_ssl=ssl.create_default_context(cafile=settings.KEYSET_CA_FILE),
+        # An op's body as JSON with its ASCII escapes (up to 6 bytes a character), and room for the rest.
+        peer_line_limit=6 * settings.DATAPLANE_MAX_BODY_BYTES + 65536,
     )
     plane = DataPlane(
         keystore=keystore, usage=counts, metrics=metrics, metrics_writer=writer, engine=engine,

@@ -70,14 +70,18 @@ EPOCH_FILE = "keyset-epoch"
 class Engine:
     def __init__(self, data_dir: Path, run_dir: Path | None = None, epoch: Callable[[], object] = lambda: None, *,
                  owners: Owners | None = None, listen: tuple[str, int] | None = None,
-                 server_ssl: ssl.SSLContext | None = None, client_ssl: ssl.SSLContext | None = None):
+                 server_ssl: ssl.SSLContext | None = None, client_ssl: ssl.SSLContext | None = None,
+                 peer_line_limit: int = _LINE_LIMIT):
         self.data_dir = Path(data_dir)
         # Without `owners` every cluster is this front's (a front alone, in tests of the engine).
         self.owners = owners
         self.listen = listen  # (host, port) other fronts send operations to; None: none taken
         self._server_ssl, self._client_ssl = server_ssl, client_ssl
+        # The longest line read from the storage port, whose token is checked once the line is in.
+        self._peer_line_limit = peer_line_limit
         self._peer_server: asyncio.AbstractServer | None = None
         self._reported: dict[str, list[str]] = {}  # collection names last told the console, per cluster
+        self._reports: set[asyncio.Task] = set()
         self.epoch = epoch  # the current key set's epoch token (None: not known)
         self.run_dir = Path(run_dir) if run_dir is not None else self.data_dir / "run"
         self.socket_path = self.run_dir / f"{os.getpid()}.sock"
@@ -110,7 +114,7 @@ class Engine:
             host, port = self.listen
             self._peer_server = await asyncio.start_server(
                 lambda reader, writer: self._serve(reader, writer, peer=True), host, port, ssl=self._server_ssl,
-                reuse_port=True, limit=_LINE_LIMIT)
+                reuse_port=True, limit=self._peer_line_limit)
         self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
 
     async def stop(self) -> None:
@@ -212,7 +216,9 @@ class Engine:
         self.local[cluster_id] = storage
         # The console learns the names from the owner (a first claim, or a
         # storage that changed while another process or front held it).
-        asyncio.get_running_loop().create_task(self._report(cluster_id, sorted(storage.collections)))
+        report = asyncio.get_running_loop().create_task(self._report(cluster_id, sorted(storage.collections)))
+        self._reports.add(report)  # held until done: the loop keeps only a weak reference to a task
+        report.add_done_callback(self._reports.discard)
         return storage
 
     async def remove_deleted(self, *, existing: Iterable[str], deleted: Iterable[str]) -> list[str]:

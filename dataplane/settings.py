@@ -69,6 +69,19 @@ def _url(name: str, schemes: tuple[str, ...]) -> str | None:
     return value
 
 
+def _host_port(name: str) -> str | None:
+    value = _str(name)
+    if value is not None:
+        try:
+            parts = urlsplit(f"tcp://{value}")
+            valid = bool(parts.hostname and parts.port)
+        except ValueError:  # a port that is no number
+            valid = False
+        if not valid:
+            raise SettingsError(f"{name} must be host:port; got {value!r}.")
+    return value
+
+
 # The console's contract (keyset/wire.py) and this front's credential
 # (`manage.py create_front_credential NAME` on the console). Required to serve.
 KEYSET_URL = _url("KEYSET_URL", ("http", "https"))
@@ -148,7 +161,7 @@ DATAPLANE_STORAGE_PORT = _number("DATAPLANE_STORAGE_PORT", 0, 1, 65535, whole=Tr
 if DATAPLANE_STORAGE_PORT and DATAPLANE_STORAGE_PORT in (DATAPLANE_PORT, DATAPLANE_GRPC_PORT, DATAPLANE_METRICS_PORT):
     raise SettingsError("DATAPLANE_STORAGE_PORT must differ from the front's other ports.")
 # host:port at which the other fronts reach that port (default DATAPLANE_HOST's).
-DATAPLANE_STORAGE_ADDRESS = _str("DATAPLANE_STORAGE_ADDRESS")
+DATAPLANE_STORAGE_ADDRESS = _host_port("DATAPLANE_STORAGE_ADDRESS")
 if DATAPLANE_STORAGE_ADDRESS and not DATAPLANE_STORAGE_PORT:
     raise SettingsError("DATAPLANE_STORAGE_ADDRESS is set but DATAPLANE_STORAGE_PORT is not.")
 if DATAPLANE_STORAGE_PORT and not DATAPLANE_STORAGE_ADDRESS:
@@ -157,7 +170,5 @@ if DATAPLANE_STORAGE_PORT and not DATAPLANE_STORAGE_ADDRESS:
                             "other fronts can reach.")
     DATAPLANE_STORAGE_ADDRESS = (f"[{DATAPLANE_HOST}]" if ":" in DATAPLANE_HOST else DATAPLANE_HOST) + \
         f":{DATAPLANE_STORAGE_PORT}"
-if DATAPLANE_STORAGE_ADDRESS and not urlsplit(f"tcp://{DATAPLANE_STORAGE_ADDRESS}").port:
-    raise SettingsError(f"DATAPLANE_STORAGE_ADDRESS must be host:port; got {DATAPLANE_STORAGE_ADDRESS!r}.")
 # For the benchmark only: serve without authentication (loopback only).
 DATAPLANE_INSECURE_NO_AUTH = _bool("DATAPLANE_INSECURE_NO_AUTH")
