@@ -163,7 +163,7 @@ class DataPlane:
                     self._watch_nodes = asyncio.create_task(self._close_left_nodes())
                     self._watch_deleted = asyncio.create_task(self._remove_deleted_clusters())
                     if self.engine.owners is not None:
-                        self._watch_owned = asyncio.create_task(self._announce_owned())
+                        self._watch_owned = asyncio.create_task(self._keep_owned())
                 except Exception as exc:
                     logger.exception("data plane failed to start")
                     await self.control.stop()
@@ -375,10 +375,11 @@ class DataPlane:
                     logger.exception("removing the storage of deleted clusters failed")
             await asyncio.sleep(self.keystore.poll_seconds)
 
-    async def _announce_owned(self) -> None:
+    async def _keep_owned(self) -> None:
         """Whenever the key set's clusters change, tells the console where this
-        front's storage is for the clusters it owns elsewhere on record
-        (dataplane/owners.py's announce)."""
+        front's storage is for the clusters it owns under another address, and
+        claims those on its disk that nobody owns (dataplane/owners.py's
+        announce, dataplane/engine.py's adopt)."""
         seen = None
         while True:
             clusters = self.keystore.current.clusters
@@ -386,8 +387,9 @@ class DataPlane:
                 seen = clusters
                 try:
                     await self.engine.owners.announce()
+                    await self.engine.adopt()
                 except Exception:  # the next change tries again; serving goes on
-                    logger.exception("announcing this front's storage address failed")
+                    logger.exception("keeping this front's embedded clusters on record failed")
             await asyncio.sleep(self.keystore.poll_seconds)
 
     def node_connections(self) -> dict:

@@ -221,6 +221,31 @@ class Engine:
         report.add_done_callback(self._reports.discard)
         return storage
 
+    async def adopt(self) -> list[str]:
+        """Claims each cluster whose storage is on this front's disk and that no
+        front owns yet (kept from before the console recorded owners), and
+        opens it, which reports its collections: the console lists them
+        before any request. Returns the ids this process opened."""
+        if self.owners is None:
+            return []
+        try:
+            roots = [root for root in (self.data_dir / "clusters").iterdir() if (root / "collections").is_dir()]
+        except FileNotFoundError:
+            return []
+        adopted = []
+        for root in roots:
+            if not self.owners.unowned(root.name):
+                continue
+            try:
+                owner = await self.owners.owner(root.name)
+            except StorageError:
+                continue  # the console cannot be asked now: the next change of the key set tries again
+            if self.owners.mine(owner):
+                async with self._turn(root.name):
+                    if root.name not in self.local and self._claim(root.name) is not None:
+                        adopted.append(root.name)
+        return adopted
+
     async def remove_deleted(self, *, existing: Iterable[str], deleted: Iterable[str]) -> list[str]:
         """Removes the storage of every cluster not in `existing`: of those in
         `deleted` (seen deleted), and of those last served under the current

@@ -79,6 +79,11 @@ class Owners:
                 except StorageError:
                     pass  # said in _claim; the next change of the key set tries again
 
+    def unowned(self, cluster_id: str) -> bool:
+        """An embedded cluster of the key set that no front owns, as far as this process knows."""
+        entry = self.keystore.current.clusters.get(cluster_id)
+        return entry is not None and not entry.forwarded and self.known(cluster_id) is None
+
     def mine(self, owner: Owner) -> bool:
         return owner.front == self.me
 

@@ -5,7 +5,8 @@ collections, over REST and gRPC; with the owner killed the others answer 503
 naming it, and serve again once it is back; the owner refuses a revoked
 front's operations; the console lists the collections the owner reports; a
 restart the console cannot reach fails naming the owner; an operator moves a
-cluster whose owner is gone."""
+cluster whose owner is gone; a front claims the clusters on its disk that
+nobody owns (a console from before owners were recorded)."""
 
 import io
 import json
@@ -25,9 +26,11 @@ from django.core.management import call_command
 from clusters.embedded import storage_restart
 from clusters.runtime import runtime_for
 from fronts.credentials import front_credential_revoke, front_peer_token
-from fronts.models import FrontCredential
+from fronts.changelog import keys_changed
+from fronts.models import EmbeddedOwner, FrontCredential
 from tests.fixtures.apikeys import create_url
 from tests.fixtures.dataplane import MANAGE, mint
+from tests.fixtures.worker import wait_for
 
 pytestmark = pytest.mark.filterwarnings("ignore:Api key is used with an insecure connection")
 
@@ -152,3 +155,19 @@ def test_an_operator_moves_a_cluster_whose_owner_is_gone_for_good(hosts, cluster
             assert exc.status_code == 503 and time.monotonic() < deadline
             time.sleep(0.05)
     assert [owned(front) for front in (b, c)] == [[str(cluster.id)], []]
+
+
+def test_a_front_claims_the_clusters_on_its_disk_that_nobody_owns_and_the_console_lists_them(
+        hosts, cluster, owner):
+    a, _, _ = hosts
+    _, token = mint(cluster, MANAGE, by=owner)
+    make_books(a, token)
+    os.killpg(a.process.pid, signal.SIGKILL)
+    a.process.wait()
+    # As a console upgraded from before owners were recorded: the collections are on a's disk only.
+    EmbeddedOwner.objects.filter(cluster=cluster).delete()
+    keys_changed(cluster=cluster)
+    assert runtime_for(cluster).collections(cluster) == []
+    a.start()  # no request reaches it
+    wait_for(lambda: runtime_for(cluster).collections(cluster) == ["books"], timeout=5, interval=0.05)
+    assert EmbeddedOwner.objects.get(cluster=cluster).front == a.credential.name
