@@ -1,6 +1,7 @@
 """The `embedded` runtime as the console sees it: the data plane's own engine
-(qdrant-edge) serves every node from one storage per cluster, which the data
-plane process that holds it open owns (dataplane/engine.py). A node's restart
+(qdrant-edge) serves every node from one storage per cluster, which one front
+owns (fronts.models.EmbeddedOwner) and, within it, the data plane process that
+holds it open (dataplane/engine.py). A node's restart
 restarts that storage: the console asks every data plane process on this host
 over its control socket (keyset/handshake.py) and the step is done once each
 has answered, the owner having closed the cluster's shards and loaded them back
@@ -16,6 +17,7 @@ from django.utils import timezone
 
 from clusters.models import ClusterNode, NodeState
 from clusters.runtime import ClusterRuntime
+from fronts.embedded import embedded_collections, embedded_owner_elsewhere
 from keyset.handshake import GONE, ask_all, restart_request
 
 # How long one round waits for the data plane processes to answer.
@@ -45,8 +47,6 @@ class EmbeddedNodes(ClusterRuntime):
         pass  # its collections go with the cluster's rows
 
     def collections(self, cluster) -> list[str]:
-        from fronts.embedded import embedded_collections
-
         return embedded_collections(cluster.id)
 
     def version(self, cluster, nodes=None) -> str:
@@ -59,7 +59,12 @@ def storage_restart(cluster_id, renew) -> None:
     holds it open has reloaded it (a shard that does not load is its error,
     and the step's). With no data plane running nothing holds it open, and it
     loads from disk when one starts. A process that does not answer is asked
-    again, renewing the operation's lease, until CLUSTER_NODE_TIMEOUT_SECONDS."""
+    again, renewing the operation's lease, until CLUSTER_NODE_TIMEOUT_SECONDS.
+    A cluster whose owner front runs on another host fails at once, naming it."""
+    elsewhere = embedded_owner_elsewhere(cluster_id)
+    if elsewhere is not None:
+        raise RuntimeError(f"the storage is held by front '{elsewhere}' on another host, which the console "
+                           "cannot ask: restart that front to reload it")
     deadline = time.monotonic() + settings.CLUSTER_NODE_TIMEOUT_SECONDS
     while True:
         replies = ask_all(run_dir=settings.DATAPLANE_RUN_DIR, request=restart_request(cluster_id),

@@ -27,6 +27,7 @@ from dataplane.grpcfront import GrpcFront
 from dataplane.keystore import KeyStore
 from dataplane.lastused import LastUsed
 from dataplane.metrics import Metrics
+from dataplane.owners import Owners
 from dataplane.pipeline import Pipeline, Request
 from dataplane.proxy import NodeProxy, NoNodeAnswered
 from dataplane.storage import StorageError
@@ -131,6 +132,7 @@ class DataPlane:
         self._nodes_seen = None
         self._watch_nodes: asyncio.Task | None = None
         self._watch_deleted: asyncio.Task | None = None
+        self._watch_owned: asyncio.Task | None = None
         self.grpc: GrpcFront | None = None  # started with the process when set
 
     async def __call__(self, scope, receive, send) -> None:
@@ -160,6 +162,8 @@ class DataPlane:
                         await self.grpc.start()
                     self._watch_nodes = asyncio.create_task(self._close_left_nodes())
                     self._watch_deleted = asyncio.create_task(self._remove_deleted_clusters())
+                    if self.engine.owners is not None:
+                        self._watch_owned = asyncio.create_task(self._keep_owned())
                 except Exception as exc:
                     logger.exception("data plane failed to start")
                     await self.control.stop()
@@ -168,7 +172,7 @@ class DataPlane:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.control.stop()
-                for task in (self._watch_nodes, self._watch_deleted):
+                for task in (self._watch_nodes, self._watch_deleted, self._watch_owned):
                     if task is not None:
                         task.cancel()
                 if self.grpc is not None:
@@ -371,6 +375,23 @@ class DataPlane:
                     logger.exception("removing the storage of deleted clusters failed")
             await asyncio.sleep(self.keystore.poll_seconds)
 
+    async def _keep_owned(self) -> None:
+        """Whenever the key set's clusters change, tells the console where this
+        front's storage is for the clusters it owns under another address, and
+        claims those on its disk that nobody owns (dataplane/owners.py's
+        announce, dataplane/engine.py's adopt)."""
+        seen = None
+        while True:
+            clusters = self.keystore.current.clusters
+            if clusters is not seen:
+                seen = clusters
+                try:
+                    await self.engine.owners.announce()
+                    await self.engine.adopt()
+                except Exception:  # the next change tries again; serving goes on
+                    logger.exception("keeping this front's embedded clusters on record failed")
+            await asyncio.sleep(self.keystore.poll_seconds)
+
     def node_connections(self) -> dict:
         """What the front holds open to nodes, for the control socket's stats."""
         return {"http_idle": self.proxy.idle_connections(),
@@ -450,6 +471,7 @@ async def _error(send, status: int, message: str, request: Request) -> tuple[int
 
 def build_application() -> DataPlane:
     import os
+    import ssl
 
     from dataplane import settings, tls
     from dataplane.keyset_client import KeysetClient, instance_name
@@ -469,9 +491,21 @@ def build_application() -> DataPlane:
         metrics = Metrics()
         writer = Writer(metrics=metrics, keystore=keystore, directory=directory_of(
             settings.DATAPLANE_RUN_DIR, os.getpid() if settings.DATAPLANE_PROCESSES == 1 else os.getppid()))
+    tls_files = tls.configured()
+    # Other fronts reach this one's storage over TLS when it serves TLS, verified as the console is.
+    scheme = "tls" if tls_files else "tcp"
+    storage_address = f"{scheme}://{settings.DATAPLANE_STORAGE_ADDRESS}" if settings.DATAPLANE_STORAGE_ADDRESS else ""
+    engine = Engine(
+        settings.DATAPLANE_DATA_DIR, settings.DATAPLANE_RUN_DIR, epoch=lambda: keystore.current.epoch,
+        owners=Owners(keystore=keystore, address=storage_address),
+        listen=(settings.DATAPLANE_HOST, settings.DATAPLANE_STORAGE_PORT) if settings.DATAPLANE_STORAGE_PORT else None,
+        server_ssl=tls.ReloadingContext(tls_files) if tls_files else None,
+        client_ssl=ssl.create_default_context(cafile=settings.KEYSET_CA_FILE),
+        # An op's body as JSON with its ASCII escapes (up to 6 bytes a character), and room for the rest.
+        peer_line_limit=6 * settings.DATAPLANE_MAX_BODY_BYTES + 65536,
+    )
     plane = DataPlane(
-        keystore=keystore, usage=counts, metrics=metrics, metrics_writer=writer,
-        engine=Engine(settings.DATAPLANE_DATA_DIR, settings.DATAPLANE_RUN_DIR, epoch=lambda: keystore.current.epoch),
+        keystore=keystore, usage=counts, metrics=metrics, metrics_writer=writer, engine=engine,
         last_used=LastUsed(client=client, flush_seconds=settings.DATAPLANE_LAST_USED_FLUSH_SECONDS, usage=counts),
         max_body_bytes=settings.DATAPLANE_MAX_BODY_BYTES,
         auth_enabled=not settings.DATAPLANE_INSECURE_NO_AUTH,
@@ -479,5 +513,5 @@ def build_application() -> DataPlane:
     )
     plane.grpc = GrpcFront(pipeline=plane.pipeline, host=settings.DATAPLANE_HOST,
                            port=settings.DATAPLANE_GRPC_PORT, reuse_port=settings.DATAPLANE_PROCESSES > 1,
-                           max_message_bytes=settings.DATAPLANE_MAX_BODY_BYTES, tls_files=tls.configured())
+                           max_message_bytes=settings.DATAPLANE_MAX_BODY_BYTES, tls_files=tls_files)
     return plane

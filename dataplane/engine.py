@@ -1,5 +1,14 @@
 """Which process serves a cluster's collections, and getting a request to it.
 
+Across hosts each embedded cluster has one owner front, recorded by the
+console (dataplane/owners.py); a front that does not own a cluster sends the
+(already authorised) operation to the owner's storage address over TCP (TLS
+when the front serves TLS), with its peer token, as one JSON line, the same
+line as between the processes of one front below, and gets one line back.
+The owner checks the token and serves it as if it came from one of its own
+processes. An owner that does not answer: 503 naming it. Within the owner's
+host, the processes share its data directory as follows.
+
 An EdgeShard is locked by the process that opens it, and opening one takes
 ~10 ms, so shards cannot be opened per request by whichever process took the
 connection. Instead each cluster's storage has one owner at a time: the first
@@ -29,10 +38,12 @@ import json
 import logging
 import os
 import shutil
+import ssl
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from dataplane.owners import Owner, Owners
 from dataplane.routes import BY_OP
 from dataplane.storage import ClusterStorage, StorageError
 from keyset.handshake import process_alive
@@ -40,6 +51,11 @@ from keyset.handshake import process_alive
 logger = logging.getLogger(__name__)
 
 FORWARD_TIMEOUT_SECONDS = 60
+# How long a front waits to reach another front's storage address before it answers 503.
+CONNECT_TIMEOUT_SECONDS = 5
+# Operations after which the owner tells the console the cluster's collection names.
+NAMING_OPS = frozenset({"create", "delete_collection"})
+_LINE_LIMIT = 2**31 - 1
 _CLAIM_ATTEMPTS = 20
 # Threads for storage calls: clusters busy at once beyond this wait their turn.
 STORAGE_THREADS = 4
@@ -52,8 +68,20 @@ EPOCH_FILE = "keyset-epoch"
 
 
 class Engine:
-    def __init__(self, data_dir: Path, run_dir: Path | None = None, epoch: Callable[[], object] = lambda: None):
+    def __init__(self, data_dir: Path, run_dir: Path | None = None, epoch: Callable[[], object] = lambda: None, *,
+                 owners: Owners | None = None, listen: tuple[str, int] | None = None,
+                 server_ssl: ssl.SSLContext | None = None, client_ssl: ssl.SSLContext | None = None,
+                 peer_line_limit: int = _LINE_LIMIT):
         self.data_dir = Path(data_dir)
+        # Without `owners` every cluster is this front's (a front alone, in tests of the engine).
+        self.owners = owners
+        self.listen = listen  # (host, port) other fronts send operations to; None: none taken
+        self._server_ssl, self._client_ssl = server_ssl, client_ssl
+        # The longest line read from the storage port, whose token is checked once the line is in.
+        self._peer_line_limit = peer_line_limit
+        self._peer_server: asyncio.AbstractServer | None = None
+        self._reported: dict[str, list[str]] = {}  # collection names last told the console, per cluster
+        self._reports: set[asyncio.Task] = set()
         self.epoch = epoch  # the current key set's epoch token (None: not known)
         self.run_dir = Path(run_dir) if run_dir is not None else self.data_dir / "run"
         self.socket_path = self.run_dir / f"{os.getpid()}.sock"
@@ -80,7 +108,13 @@ class Engine:
             if stale.stem.isdigit() and not process_alive(int(stale.stem)):
                 stale.unlink(missing_ok=True)
         self.socket_path.unlink(missing_ok=True)
-        self._server = await asyncio.start_unix_server(self._serve, path=str(self.socket_path), limit=2**31 - 1)
+        self._server = await asyncio.start_unix_server(self._serve, path=str(self.socket_path), limit=_LINE_LIMIT)
+        if self.listen is not None:
+            # Every process of the front listens on the port (SO_REUSEPORT), each serving what it is sent.
+            host, port = self.listen
+            self._peer_server = await asyncio.start_server(
+                lambda reader, writer: self._serve(reader, writer, peer=True), host, port, ssl=self._server_ssl,
+                reuse_port=True, limit=self._peer_line_limit)
         self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
 
     async def stop(self) -> None:
@@ -88,6 +122,8 @@ class Engine:
             self._flusher.cancel()
         if self._server:
             self._server.close()
+        if self._peer_server:
+            self._peer_server.close()
         for cluster_id in list(self.local):
             async with self._turn(cluster_id):
                 storage = self.local.pop(cluster_id, None)
@@ -108,14 +144,37 @@ class Engine:
     async def _in_storage(self, cluster_id: str, op: str, name: str | None, params: dict, body):
         """The op on this process's storage of the cluster, in a worker thread
         on the cluster's turn. Raises _Moved when this process does not hold
-        it (any more: a restart or a removal may have come first)."""
+        it (any more: a restart or a removal may have come first). An op that
+        may change the collections' names reports them before it returns, so
+        the console's lists hold a collection as soon as its create answered."""
         async with self._turn(cluster_id):
             storage = self.local.get(cluster_id)
             if storage is None:
                 raise _Moved
-            return await self._in_thread(storage.execute, BY_OP[op].handler, name, params, body)
+            try:
+                result = await self._in_thread(storage.execute, BY_OP[op].handler, name, params, body)
+            finally:
+                names = sorted(storage.collections) if op in NAMING_OPS else None
+        if names is not None:
+            await self._report(cluster_id, names)
+        return result
+
+    async def _report(self, cluster_id: str, names: list[str]) -> None:
+        if self.owners is not None and self._reported.get(cluster_id) != names:
+            if await self.owners.report(cluster_id, names):
+                self._reported[cluster_id] = names
 
     async def execute(self, cluster_id: str, op: str, name: str | None, params: dict, body) -> object:
+        """The op on the cluster's storage: here (or in the process of this
+        front that holds it), or at the front that owns it."""
+        if self.owners is not None:
+            owner = await self.owners.owner(cluster_id)
+            if not self.owners.mine(owner):
+                return await self._forward_to_owner(owner, {"cluster": cluster_id, "op": op, "name": name,
+                                                            "params": params, "body": body})
+        return await self._execute_here(cluster_id, op, name, params, body)
+
+    async def _execute_here(self, cluster_id: str, op: str, name: str | None, params: dict, body) -> object:
         for _ in range(_CLAIM_ATTEMPTS):
             if cluster_id in self.local or self._claim(cluster_id) is not None:
                 try:
@@ -155,7 +214,37 @@ class Engine:
             (root / EPOCH_FILE).write_text(str(epoch))
         self._locks[cluster_id] = fd
         self.local[cluster_id] = storage
+        # The console learns the names from the owner (a first claim, or a
+        # storage that changed while another process or front held it).
+        report = asyncio.get_running_loop().create_task(self._report(cluster_id, sorted(storage.collections)))
+        self._reports.add(report)  # held until done: the loop keeps only a weak reference to a task
+        report.add_done_callback(self._reports.discard)
         return storage
+
+    async def adopt(self) -> list[str]:
+        """Claims each cluster whose storage is on this front's disk and that no
+        front owns yet (kept from before the console recorded owners), and
+        opens it, which reports its collections: the console lists them
+        before any request. Returns the ids this process opened."""
+        if self.owners is None:
+            return []
+        try:
+            roots = [root for root in (self.data_dir / "clusters").iterdir() if (root / "collections").is_dir()]
+        except FileNotFoundError:
+            return []
+        adopted = []
+        for root in roots:
+            if not self.owners.unowned(root.name):
+                continue
+            try:
+                owner = await self.owners.owner(root.name)
+            except StorageError:
+                continue  # the console cannot be asked now: the next change of the key set tries again
+            if self.owners.mine(owner):
+                async with self._turn(root.name):
+                    if root.name not in self.local and self._claim(root.name) is not None:
+                        adopted.append(root.name)
+        return adopted
 
     async def remove_deleted(self, *, existing: Iterable[str], deleted: Iterable[str]) -> list[str]:
         """Removes the storage of every cluster not in `existing`: of those in
@@ -255,15 +344,55 @@ class Engine:
         reply = json.loads(line)
         return None if reply.get("moved") else reply
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _forward_to_owner(self, owner: Owner, message: dict) -> object:
+        """The op at the front that owns the cluster (keyset/wire.py's line between fronts)."""
+        down = (f"Service unavailable: this cluster's storage is held by front '{owner.front}' at {owner.address}, "
+                "which does not answer")
+        if not owner.address:
+            raise StorageError(503, f"Service unavailable: this cluster's storage is held by front '{owner.front}', "
+                                    "which takes no operations from other fronts (its DATAPLANE_STORAGE_PORT is not set, "
+                                    "or it has not yet claimed a cluster moved to it)")
+        scheme, _, target = owner.address.partition("://")
+        host, _, port = target.rpartition(":")
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                host.strip("[]"), int(port), ssl=(self._client_ssl or True) if scheme == "tls" else None,
+                limit=_LINE_LIMIT), CONNECT_TIMEOUT_SECONDS)
+        except (OSError, TimeoutError, ValueError, ssl.SSLError) as exc:
+            logger.warning("cannot reach front %s at %s for cluster %s: %s", owner.front, owner.address,
+                           message["cluster"], exc)
+            raise StorageError(503, down) from None
+        try:
+            writer.write(json.dumps(message | {"peer": self.owners.token}).encode() + b"\n")
+            await writer.drain()
+            line = await asyncio.wait_for(reader.readline(), FORWARD_TIMEOUT_SECONDS)
+        except (TimeoutError, OSError):
+            line = b""
+        finally:
+            writer.close()
+        if not line:
+            raise StorageError(503, down)
+        self.forwarded += 1
+        reply = json.loads(line)
+        if reply.get("ok"):
+            return reply["result"]
+        raise StorageError(reply.get("status", 503), reply.get("error", down))
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, peer: bool = False) -> None:
+        """One operation from another process of this front (Unix socket), or
+        from another front (`peer`: checked by its token, then served here or
+        in the process of this front that holds the cluster)."""
         try:
             line = await reader.readline()
             if not line:
                 return
             message = json.loads(line)
             try:
-                result = await self._in_storage(message["cluster"], message["op"], message["name"],
-                                                message["params"], message["body"])
+                args = (message["cluster"], message["op"], message["name"], message["params"], message["body"])
+                if peer:
+                    result = await self._serve_peer(message.get("peer"), *args)
+                else:
+                    result = await self._in_storage(*args)
                 reply = {"ok": True, "result": result}
             except _Moved:
                 reply = {"moved": True}
@@ -277,6 +406,16 @@ class Engine:
             logger.warning("forwarded storage request failed: %s", exc)
         finally:
             writer.close()
+
+    async def _serve_peer(self, token, cluster_id: str, op: str, name, params, body) -> object:
+        if self.owners is None or not self.owners.admits(token):
+            raise StorageError(403, "Forbidden: the forwarding front is not a live front of this console "
+                                    "(revoked, or not known here yet)")
+        owner = await self.owners.owner(cluster_id)
+        if not self.owners.mine(owner):  # moved meanwhile: never open a copy of another front's cluster
+            raise StorageError(503, f"Service unavailable: this cluster's storage is held by front "
+                                    f"'{owner.front}', not by the front it was sent to")
+        return await self._execute_here(cluster_id, op, name, params, body)
 
     async def _flush_forever(self) -> None:
         while True:

@@ -83,6 +83,13 @@ class KeysetClient:
     def last_used(self, uses: list, usage: list) -> None:
         self._send("POST", wire.LAST_USED_PATH, json={"uses": uses, "usage": usage})
 
+    def claim(self, cluster_id: str, address: str) -> dict:
+        """Claims an embedded cluster's storage for this front (keyset/wire.py); the owner as the console says."""
+        return self._send("POST", wire.CLAIM_PATH, json={"cluster": cluster_id, "address": address})
+
+    def report_collections(self, cluster_id: str, names: list[str]) -> None:
+        self._send("POST", wire.COLLECTIONS_PATH, json={"cluster": cluster_id, "names": names})
+
     def close(self) -> None:
         self._http.close()
         self._waiting.close()
@@ -98,5 +105,5 @@ def _verification_failure(exc: BaseException) -> ssl.SSLCertVerificationError | 
 def instance_name(handshake_socket) -> str:
     """How this process names itself to the console: its host and its handshake
     socket, so the console tells the processes it asks over that socket
-    (fronts.changelog._handshaken) from those it waits for on other hosts."""
+    (fronts.changelog.handshaken) from those it waits for on other hosts."""
     return f"{socket.gethostname()}:{handshake_socket}"

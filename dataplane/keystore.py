@@ -66,6 +66,10 @@ class ClusterEntry:
     # TLS (an https URL), verified against this CA (PEM; None: the system's).
     tls: bool = False
     ca_certificate: bytes | None = field(default=None, repr=False)
+    # An embedded cluster's storage: the front that holds it (None: none yet)
+    # and where other fronts reach it (dataplane/engine.py forwards there).
+    owner: str | None = None
+    owner_address: str = ""
 
     @property
     def forwarded(self) -> bool:
@@ -140,13 +144,15 @@ def networks_of(cidrs) -> tuple:
 def cluster_entry(row) -> ClusterEntry | None:
     """One wire.CLUSTER row as the snapshot holds it; None for a cluster whose
     master key the console could not decrypt (its keys are refused)."""
-    cluster_id, version, jwt_rbac, master_key, runtime, *upstream = row
+    cluster_id, version, jwt_rbac, master_key, runtime, *later = row
     if master_key is None:
         return None
-    tls, ca_certificate = (*upstream, False, None)[:2]  # a console of an older version sends neither
+    # A console of an older version sends fewer fields.
+    tls, ca_certificate, owner, owner_address = (*later, False, None, None, "")[:4]
     return ClusterEntry(id=str(cluster_id), version=version.lstrip("v"), jwt_rbac=jwt_rbac,
                         master_key=master_key.encode("utf-8"), runtime=runtime, tls=bool(tls),
-                        ca_certificate=ca_certificate.encode("utf-8") if ca_certificate else None)
+                        ca_certificate=ca_certificate.encode("utf-8") if ca_certificate else None,
+                        owner=owner, owner_address=owner_address or "")
 
 
 def database_key_entry(row, cluster_id: str) -> KeyEntry:
@@ -198,6 +204,12 @@ class KeySet:
     # Replaced whole, like `clusters`: the event loop reads them.
     cluster_ids: frozenset[str] = frozenset()
     deleted: frozenset[str] = frozenset()
+    # This front's credential name, the token it shows the owners of embedded
+    # clusters it forwards to, and the digests of every live front's token:
+    # an owner serves the fronts whose digest is here (dataplane/engine.py).
+    front: str | None = None
+    peer_token: str | None = field(default=None, repr=False)
+    peers: frozenset[str] = field(default=frozenset(), repr=False)
 
     @property
     def watermark(self) -> int:
@@ -360,6 +372,9 @@ def load_key_set(client: KeysetClient, previous: KeySet | None = None) -> KeySet
         peppers={int(i): p.encode("utf-8") for i, p in snapshot["peppers"].items()},
         gaps=gaps,
         channel=snapshot.get("channel"),
+        front=snapshot.get("front"),
+        peer_token=snapshot.get("peer_token"),
+        peers=frozenset(snapshot.get("peers", ())),
     )
     rows = {str(row[0]): row for row in snapshot["clusters"]}
     key_set.cluster_ids = frozenset(rows)

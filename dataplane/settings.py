@@ -69,6 +69,19 @@ def _url(name: str, schemes: tuple[str, ...]) -> str | None:
     return value
 
 
+def _host_port(name: str) -> str | None:
+    value = _str(name)
+    if value is not None:
+        try:
+            parts = urlsplit(f"tcp://{value}")
+            valid = bool(parts.hostname and parts.port)
+        except ValueError:  # a port that is no number
+            valid = False
+        if not valid:
+            raise SettingsError(f"{name} must be host:port; got {value!r}.")
+    return value
+
+
 # The console's contract (keyset/wire.py) and this front's credential
 # (`manage.py create_front_credential NAME` on the console). Required to serve.
 KEYSET_URL = _url("KEYSET_URL", ("http", "https"))
@@ -140,5 +153,22 @@ DATAPLANE_TLS_KEY_FILE = _str("DATAPLANE_TLS_KEY_FILE")
 if bool(DATAPLANE_TLS_CERT_FILE) != bool(DATAPLANE_TLS_KEY_FILE):
     raise SettingsError("DATAPLANE_TLS_CERT_FILE and DATAPLANE_TLS_KEY_FILE go together: "
                         f"{'DATAPLANE_TLS_KEY_FILE' if DATAPLANE_TLS_CERT_FILE else 'DATAPLANE_TLS_CERT_FILE'} is not set.")
+# Where other fronts send the storage operations of the embedded clusters this
+# front owns (dataplane/engine.py), on DATAPLANE_HOST; unset: it takes none
+# (one front alone needs none). Over TLS when the front serves TLS.
+DATAPLANE_STORAGE_PORT = _number("DATAPLANE_STORAGE_PORT", 0, 1, 65535, whole=True) if _str(
+    "DATAPLANE_STORAGE_PORT") else None
+if DATAPLANE_STORAGE_PORT and DATAPLANE_STORAGE_PORT in (DATAPLANE_PORT, DATAPLANE_GRPC_PORT, DATAPLANE_METRICS_PORT):
+    raise SettingsError("DATAPLANE_STORAGE_PORT must differ from the front's other ports.")
+# host:port at which the other fronts reach that port (default DATAPLANE_HOST's).
+DATAPLANE_STORAGE_ADDRESS = _host_port("DATAPLANE_STORAGE_ADDRESS")
+if DATAPLANE_STORAGE_ADDRESS and not DATAPLANE_STORAGE_PORT:
+    raise SettingsError("DATAPLANE_STORAGE_ADDRESS is set but DATAPLANE_STORAGE_PORT is not.")
+if DATAPLANE_STORAGE_PORT and not DATAPLANE_STORAGE_ADDRESS:
+    if DATAPLANE_HOST in ("0.0.0.0", "::"):
+        raise SettingsError(f"DATAPLANE_STORAGE_ADDRESS must be set: DATAPLANE_HOST {DATAPLANE_HOST} is no address "
+                            "other fronts can reach.")
+    DATAPLANE_STORAGE_ADDRESS = (f"[{DATAPLANE_HOST}]" if ":" in DATAPLANE_HOST else DATAPLANE_HOST) + \
+        f":{DATAPLANE_STORAGE_PORT}"
 # For the benchmark only: serve without authentication (loopback only).
 DATAPLANE_INSECURE_NO_AUTH = _bool("DATAPLANE_INSECURE_NO_AUTH")

@@ -125,7 +125,7 @@ def propagation():
         _collector.reset(token)
 
 
-def keys_changed(*, key=None, cluster=None) -> None:
+def keys_changed(*, key=None, cluster=None, confirm: bool = True) -> None:
     """Records, in the caller's transaction, that the key set changed; after
     commit tells the data plane (the handshake, and Redis when configured).
 
@@ -137,6 +137,10 @@ def keys_changed(*, key=None, cluster=None) -> None:
       jwt_rbac, master key, runtime) or many of its keys at once;
     - neither: something changed and the processes find out by loading the
       whole key set, which costs each of them time in the number of keys.
+
+    `confirm=False`: the processes are told but not waited for (a front's
+    claim of an embedded cluster: the claimer has its answer, the others
+    learn it with their next poll or ask the console themselves).
 
     One insert into the change log and nothing else: no row is updated, so
     concurrent writes wait on nobody (the epoch row is inserted only when it
@@ -154,7 +158,7 @@ def keys_changed(*, key=None, cluster=None) -> None:
         entry.save(force_insert=True)
     collector = _collector.get()
     sequence = entry.id
-    transaction.on_commit(lambda: _after_commit(collector, sequence), robust=True)
+    transaction.on_commit(lambda: _after_commit(collector, sequence, confirm), robust=True)
 
 
 # Entries older than this may be pruned (fronts.tasks): a data plane process
@@ -179,12 +183,12 @@ def changes_prune(*, before) -> int:
     return deleted
 
 
-def _after_commit(collector: Propagation | None, sequence: int) -> None:
+def _after_commit(collector: Propagation | None, sequence: int, confirm_it: bool) -> None:
     long_polls_wake()
     if settings.REDIS_URL:
         _publish()
     seconds = settings.DATAPLANE_CONFIRM_SECONDS
-    if not seconds:
+    if not seconds or not confirm_it:
         return
     started = time.monotonic()
     outcome = confirm(run_dir=settings.DATAPLANE_RUN_DIR, timeout=seconds)
@@ -207,7 +211,7 @@ CONTACT_STALE_SECONDS = 5.0
 ACK_POLL_SECONDS = 0.02
 
 
-def _handshaken(instance: str) -> bool:
+def handshaken(instance: str) -> bool:
     """Whether the Unix-socket handshake (confirm) already asked this process:
     one on this host answering under DATAPLANE_RUN_DIR (its instance names
     its host and its socket, dataplane/console.py)."""
@@ -226,7 +230,7 @@ def await_acks(*, sequence: int, timeout: float) -> Propagation:
             str(instance) for instance in
             FrontInstance.objects.filter(last_contact_at__gt=recent, credential__revoked_at__isnull=True,
                                          applied_sequence__lt=sequence).select_related("credential")
-            if not _handshaken(instance.instance)
+            if not handshaken(instance.instance)
         }
         waited |= pending
         if not pending or time.monotonic() >= deadline:

@@ -8,10 +8,11 @@ from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.views.decorators.debug import sensitive_variables
 
 from createonce.digests import current_pepper_id, peppers, token_digest
-from fronts.changelog import publish
+from fronts.changelog import keys_changed
 from fronts.models import FrontCredential, FrontInstance
 from keyset.digest import matches
 from keyset.wire import credential_parts
@@ -22,6 +23,7 @@ CONTACT_WRITE_SECONDS = 1.0
 
 
 @sensitive_variables("secret", "credential")
+@transaction.atomic
 def front_credential_create(*, name: str) -> tuple[FrontCredential, str]:
     """A new credential: the row (its digest only) and the text to give the front, shown once."""
     front = FrontCredential(id=uuid.uuid4(), name=name, pepper_id=current_pepper_id())
@@ -30,6 +32,7 @@ def front_credential_create(*, name: str) -> tuple[FrontCredential, str]:
     front.digest = token_digest(credential, front.pepper_id)
     front.full_clean()
     front.save(force_insert=True)
+    keys_changed()  # every front learns its peer token's digest (front_peer_token)
     return front, credential
 
 
@@ -40,9 +43,20 @@ def front_credential_revoke(*, name: str) -> FrontCredential:
     front.revoked_at = timezone.now()
     front.save(update_fields=["revoked_at"])
     front.instances.all().delete()
-    # A front holding a long-poll hears of it now (refused at once), not when its wait ends.
-    transaction.on_commit(publish)
+    # A change that names nothing: every front loads a snapshot, in which its
+    # peer token's digest is gone, so an owner refuses its storage operations.
+    # The wake-up also ends its own long-poll now (refused at once).
+    keys_changed()
     return front
+
+
+@sensitive_variables("token")
+def front_peer_token(front: FrontCredential) -> str:
+    """The secret `front` shows other fronts with the storage operations it
+    forwards to them (keyset/wire.py): derived from the console's SECRET_KEY
+    and the credential's id, so nothing is stored, and sent to that front
+    alone; the others get its keyset.wire.peer_digest."""
+    return salted_hmac("fronts.peer-token", front.id.hex, algorithm="sha256").hexdigest()
 
 
 @sensitive_variables("credential")

@@ -1,27 +1,34 @@
-"""The console's one read of the data plane: an `embedded` cluster's collection names."""
+"""The console's reads of the data plane's embedded clusters: their collection
+names, and whether their owner front is out of this host's reach."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+from datetime import timedelta
 
-from django.conf import settings
+from django.utils import timezone
+
+from fronts.changelog import CONTACT_STALE_SECONDS, handshaken
+from fronts.models import EmbeddedOwner, FrontInstance
 
 
 def embedded_collections(cluster_id) -> list[str]:
-    """The names of an `embedded` cluster's collections as the data plane stores them, sorted.
+    """The names of an `embedded` cluster's collections, sorted, as the front
+    that owns its storage last reported them over the contract (keyset/wire.py's
+    COLLECTIONS_PATH): the storage is on that front's host, maybe not this one.
+    A cluster no front has served yet has none."""
+    names = EmbeddedOwner.objects.filter(cluster_id=cluster_id).values_list("collections", flat=True).first()
+    return sorted(names or [])
 
-    Read from the collections' records on disk (written atomically by the
-    process that owns the cluster), so it needs neither a key nor a request.
-    A cluster the data plane has never served has none. The console's one
-    read of the data plane, here so that neither imports the other.
-    """
-    root = Path(settings.DATAPLANE_DATA_DIR) / "clusters" / str(cluster_id) / "collections"
-    names = []
-    for record in root.glob("*/collection.json"):
-        try:
-            names.append(json.loads(record.read_text())["name"])
-        except (OSError, ValueError, KeyError):
-            continue  # being written or removed right now
-    return sorted(names)
 
+def embedded_owner_elsewhere(cluster_id) -> str | None:
+    """The name of the front that owns the cluster's storage when it is
+    running but none of its processes answers the handshake on this host (it
+    runs on another): what the console asks over the handshake cannot reach
+    it. None when the owner runs here, is not running, or there is none."""
+    owner = EmbeddedOwner.objects.filter(cluster_id=cluster_id).values_list("front", flat=True).first()
+    if owner is None:
+        return None
+    recent = timezone.now() - timedelta(seconds=CONTACT_STALE_SECONDS)
+    instances = list(FrontInstance.objects.filter(credential__name=owner, credential__revoked_at__isnull=True,
+                                                  last_contact_at__gt=recent).values_list("instance", flat=True))
+    return owner if instances and not any(map(handshaken, instances)) else None

@@ -86,3 +86,26 @@ class FrontInstance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.credential.name} ({self.instance})"
+
+
+class EmbeddedOwner(models.Model):
+    """Which front holds an `embedded` cluster's storage (its collections,
+    in that front's data directory): the one every other front forwards the
+    cluster's storage operations to, at `address` (its DATAPLANE_STORAGE_ADDRESS;
+    empty when it takes none from other hosts). Claimed by the first front that
+    needs the storage (fronts.rows.embedded_claim); the owner reports the
+    cluster's collection names here, which is where the console reads them.
+
+    The owner is named by its front credential's name, not the row: `make run`
+    makes its credential anew at each start under the same name (runall), and
+    keeps the clusters it owned."""
+
+    cluster = models.OneToOneField("clusters.Cluster", on_delete=models.CASCADE, primary_key=True,
+                                   related_name="embedded_owner")
+    front = models.CharField(max_length=100)
+    address = models.CharField(max_length=300, blank=True)
+    collections = models.JSONField(default=list)
+    claimed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.front} owns the storage of cluster {self.cluster_id}"

@@ -12,13 +12,16 @@ from collections.abc import Iterable
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+from django.db import transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.utils import timezone
 
 from apikeys.models import TENANT_FIELDS, AdminKey, DatabaseApiKey
 from clusters import crypto
 from clusters.models import Access as ClusterAccess
 from clusters.models import Cluster, ClusterNode, NodeState, Phase, Runtime
-from fronts.models import KeySetChange, KeySetEpoch
+from fronts.changelog import keys_changed
+from fronts.models import EmbeddedOwner, KeySetChange, KeySetEpoch
 from keyset import wire
 from keyset.tenant import tenant_to_wire
 
@@ -50,11 +53,55 @@ def changes_since(after: int, also: Iterable[int] = (), limit: int = 1000) -> li
 
 def cluster_rows(ids: Iterable | None = None) -> list[tuple]:
     """(id, version, jwt_rbac, encrypted master key, runtime, tls, CA certificate
-    or None) of every cluster, or of those in `ids`. TLS: the front reaches the
-    cluster's nodes over TLS (a connected cluster's https URL)."""
+    or None, owner, owner address) of every cluster, or of those in `ids`. TLS:
+    the front reaches the cluster's nodes over TLS (a connected cluster's https
+    URL). Owner: the front holding an embedded cluster's storage (EmbeddedOwner)."""
     clusters = Cluster.objects.all() if ids is None else Cluster.objects.filter(id__in=list(ids))
-    return [(*row, url.startswith("https://"), ca or None) for *row, url, ca in clusters.values_list(
-        "id", "version", "jwt_rbac", "master_key_encrypted", "runtime", "url", "ca_certificate")]
+    return [(*row, url.startswith("https://"), ca or None, owner, address or "")
+            for *row, url, ca, owner, address in clusters.values_list(
+                "id", "version", "jwt_rbac", "master_key_encrypted", "runtime", "url", "ca_certificate",
+                "embedded_owner__front", "embedded_owner__address")]
+
+
+def embedded_claim(*, front: str, cluster_id, address: str) -> EmbeddedOwner | None:
+    """The owner of an embedded cluster's storage: `front`, at `address`, if
+    no front owns it yet (or `front` does: its address is brought up to date);
+    else the front that does. None when no embedded cluster has that id.
+    One insert or update, in the change log's transaction: every front learns
+    a new owner (a change of the cluster's row) without being waited for."""
+    with transaction.atomic():
+        if not Cluster.objects.filter(id=cluster_id, runtime=Runtime.EMBEDDED).select_for_update().exists():
+            return None
+        owner, created = EmbeddedOwner.objects.select_for_update().get_or_create(
+            cluster_id=cluster_id, defaults={"front": front, "address": address, "claimed_at": timezone.now()})
+        if not created and owner.front == front and owner.address != address:
+            owner.address = address
+            owner.save(update_fields=["address"])
+            created = True
+        if created:
+            keys_changed(cluster=cluster_id, confirm=False)
+    return owner
+
+
+def embedded_move(*, cluster_id, front: str) -> bool:
+    """Gives an embedded cluster's storage to `front` (an operator's move,
+    once its directory is on that front's disk); False when no embedded
+    cluster has that id. The address is that front's to say: it claims the
+    cluster again as soon as it learns it owns it (dataplane/owners.py).
+    The fronts are waited for, as for a key's change."""
+    with transaction.atomic():
+        if not Cluster.objects.filter(id=cluster_id, runtime=Runtime.EMBEDDED).select_for_update().exists():
+            return False
+        EmbeddedOwner.objects.update_or_create(cluster_id=cluster_id, defaults={
+            "front": front, "address": "", "claimed_at": timezone.now()})
+        keys_changed(cluster=cluster_id)
+    return True
+
+
+def embedded_collections_report(*, front: str, cluster_id, names: list[str]) -> bool:
+    """Stores the collection names the owner of an embedded cluster reports;
+    False (nothing stored) when `front` is not its owner."""
+    return bool(EmbeddedOwner.objects.filter(cluster_id=cluster_id, front=front).update(collections=sorted(names)))
 
 
 # The `qdrant` runtime runs nodes on this machine's loopback (runtimes/qdrant.py);

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from fronts import rows
 from fronts.changelog import CONTACT_STALE_SECONDS, channel, long_polls_now, long_polls_wait
+from fronts.credentials import front_peer_token
 from fronts.models import FrontCredential, KeySetChange
 from keyset import wire
 
@@ -28,17 +29,18 @@ def _clusters(cluster_rows) -> list:
     and holds no encryption key of the console's. One that cannot be decrypted
     is sent with none (the front refuses its keys, and knows it still exists)."""
     out = []
-    for cluster_id, version, jwt_rbac, encrypted, runtime, tls, ca_certificate in cluster_rows:
+    for cluster_id, version, jwt_rbac, encrypted, runtime, *rest in cluster_rows:
         try:
             master_key = rows.decrypt_master_key(encrypted).decode("utf-8")
         except Exception:  # noqa: BLE001 - one undecryptable cluster must not hide the others
             logger.error("cannot decrypt the master key of cluster %s; the fronts refuse its keys", cluster_id)
             master_key = None
-        out.append(wire.plain((cluster_id, version, jwt_rbac, master_key, runtime, tls, ca_certificate)))
+        out.append(wire.plain((cluster_id, version, jwt_rbac, master_key, runtime, *rest)))
     return out
 
 
-def snapshot() -> dict:
+def snapshot(front: FrontCredential) -> dict:
+    """The whole key set, as `front` is to get it: with its own peer token."""
     # Where the log stands first: a change racing with this read has a later
     # id (the front's next poll applies it) or is a hole below it (a gap).
     token, pruned_below = rows.epoch()
@@ -52,6 +54,10 @@ def snapshot() -> dict:
         "nodes": wire.plain(rows.node_rows()),
         # Where the console publishes changes when REDIS_URL is set: a front with Redis wakes on it.
         "channel": channel(),
+        "front": front.name,
+        "peer_token": front_peer_token(front),
+        "peers": [wire.peer_digest(front_peer_token(live)) for live in FrontCredential.objects.filter(
+            revoked_at__isnull=True).only("id")],
     }
 
 

@@ -8,6 +8,8 @@ urlpatterns = [
     path("changes", views.changes),
     path("ack", views.ack),
     path("last-used", views.last_used),
+    path("claim", views.claim),
+    path("collections", views.collections),
 ]
 
 # Under /operators/fronts/: the operators' page (Django staff users).

@@ -13,6 +13,7 @@ Revoking asks for a recent sign-in, like every dangerous action.
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 from functools import wraps
 
@@ -65,7 +66,7 @@ def contract_view(view):
 @require_GET
 @contract_view
 def snapshot(request):
-    return JsonResponse(selectors.snapshot())
+    return JsonResponse(selectors.snapshot(request.front))
 
 
 def _ids(text: str) -> list[int] | None:
@@ -105,6 +106,48 @@ def _seconds(text: str) -> float | None:
     except ValueError:
         return None
     return value if 0 <= value <= wire.MAX_WAIT_SECONDS else None
+
+
+def _body(request) -> dict | None:
+    try:
+        body = json.loads(request.body)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _cluster_id(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+@require_POST
+@contract_view
+def claim(request):
+    body = _body(request)
+    cluster_id = _cluster_id(body.get("cluster")) if body else None
+    address = body.get("address") if body else None
+    if cluster_id is None or not isinstance(address, str) or len(address) > 300:
+        return _refused('The body is {"cluster": id, "address": "tcp://host:port" or ""}.', 400)
+    owner = rows.embedded_claim(front=request.front.name, cluster_id=cluster_id, address=address)
+    if owner is None:
+        return _refused("No embedded cluster has this id.", 404)
+    return JsonResponse({"front": owner.front, "address": owner.address})
+
+
+@require_POST
+@contract_view
+def collections(request):
+    body = _body(request)
+    cluster_id = _cluster_id(body.get("cluster")) if body else None
+    names = body.get("names") if body else None
+    if cluster_id is None or not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return _refused('The body is {"cluster": id, "names": [collection name, ...]}.', 400)
+    if not rows.embedded_collections_report(front=request.front.name, cluster_id=cluster_id, names=names):
+        return _refused("This front does not own the cluster's storage.", 409)
+    return JsonResponse({"ok": True})
 
 
 @require_POST

@@ -9,7 +9,12 @@ which front: the console lists it and waits for it) and `X-Front-Applied`
 - GET SNAPSHOT_PATH: the whole key set. `{"epoch": [token, pruned_below],
   "recent": [change ids, newest first], "peppers": {id: pepper},
   "clusters": [CLUSTER...], "database_keys": [DATABASE_KEY...],
-  "admin_keys": [ADMIN_KEY...], "nodes": [NODE...]}`.
+  "admin_keys": [ADMIN_KEY...], "nodes": [NODE...], "front": name,
+  "peer_token": token, "peers": [digest...]}`: `front` is the asking
+  front's credential name and `peer_token` its own secret for storage
+  operations it forwards to another front (below); `peers` the
+  `peer_digest` of every live front's token (a revocation or a new front is
+  a change that names nothing: every front loads a snapshot).
 - GET CHANGES_PATH?after=N&also=i,j: the ordered stream after change N (and
   the ids in `also`, holes below N not committed when last read):
   `{"epoch": ..., "changes": [CHANGE...], "nodes": [...]}` and, unless the
@@ -24,6 +29,22 @@ which front: the console lists it and waits for it) and `X-Front-Applied`
   whose `nodes_digest` the front sent as `nodes=`, or S seconds passed. A
   console with all its long-polls busy answers at once (the front then
   polls). A front learns of a change as soon as it commits.
+- POST CLAIM_PATH `{"cluster": id, "address": STORAGE_ADDRESS or ""}`: the
+  asking front claims an `embedded` cluster's storage, the first time it
+  needs it; the console answers the owner, `{"front": name, "address": ...}`
+  (the asker, unless another front owned it first; the owner's own claim
+  updates its address). A new owner is a change of the cluster's row.
+- POST COLLECTIONS_PATH `{"cluster": id, "names": [...]}`: the owner reports
+  the cluster's collection names (on opening its storage, and when they
+  change); 409 from a front that does not own it.
+- Between fronts, no console: a front that does not own an embedded
+  cluster sends the storage operation it admitted to the owner's
+  STORAGE_ADDRESS, `tcp://host:port` or `tls://host:port` (TLS verified
+  against KEYSET_CA_FILE, else the system's CAs): one JSON line
+  `{"cluster", "op", "name", "params", "body", "peer": its peer token}`, one
+  line back, `{"ok": true, "result": ...}` or `{"ok": false, "status": ...,
+  "error": ...}` (Qdrant's status and message). The owner refuses a token
+  whose `peer_digest` is not among its snapshot's `peers` (dataplane/engine.py).
 - POST ACK_PATH `{"applied": N}`: sent as soon as a change is applied.
 - POST LAST_USED_PATH `{"uses": [[kind, key id, when, ip, protocol], ...],
   "usage": [USAGE...]}`: each key's latest use, and the requests counted
@@ -36,6 +57,9 @@ A cluster whose nodes are reached elsewhere (runtime "connected", through the
 front) says whether they serve TLS (`tls`) and the CA certificate (PEM) to
 verify them with (`ca_certificate`; null: the system's trust store). Neither
 is secret; a front of an older version reads the first five fields only.
+An embedded cluster's `owner` (the front credential's name holding its
+storage, null: none yet) and `owner_address` (its STORAGE_ADDRESS, "" when
+it takes no operation from other hosts) come last.
 """
 
 from __future__ import annotations
@@ -49,11 +73,13 @@ SNAPSHOT_PATH = "/contract/v1/snapshot"
 CHANGES_PATH = "/contract/v1/changes"
 ACK_PATH = "/contract/v1/ack"
 LAST_USED_PATH = "/contract/v1/last-used"
+CLAIM_PATH = "/contract/v1/claim"
+COLLECTIONS_PATH = "/contract/v1/collections"
 
 INSTANCE_HEADER = "X-Front-Instance"
 APPLIED_HEADER = "X-Front-Applied"
 
-CLUSTER = ("id", "version", "jwt_rbac", "master_key", "runtime", "tls", "ca_certificate")
+CLUSTER = ("id", "version", "jwt_rbac", "master_key", "runtime", "tls", "ca_certificate", "owner", "owner_address")
 # What the front checks per request besides the secret, at the end of each key's row.
 LIFECYCLE = ("disabled", "retires_at", "allowed_networks")
 # `tenant`: a tenant-bound key's binding, keyset.tenant.tenant_to_wire's list, or null.
@@ -77,6 +103,12 @@ def nodes_digest(rows) -> str:
     answers when the console's differ from the front's."""
     text = json.dumps(plain(list(rows)), separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def peer_digest(token: str) -> str:
+    """What the fronts hold of another front's peer token: its SHA-256 (the
+    token is a 256-bit HMAC output, so no pepper is needed against guessing)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def plain(value):

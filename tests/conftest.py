@@ -18,7 +18,7 @@ from datetime import UTC
 
 pytest_plugins = [  # live_server first: tests.fixtures.dataplane imports it
     "tests.fixtures.live_server", "tests.fixtures.worker", "tests.fixtures.browser", "tests.fixtures.dataplane",
-    "tests.fixtures.qdrant", "tests.fixtures.nodes", "tests.fixtures.oidc", "tests.fixtures.elsewhere",
+    "tests.fixtures.hosts", "tests.fixtures.qdrant", "tests.fixtures.nodes", "tests.fixtures.oidc", "tests.fixtures.elsewhere",
 ]
 
 PASSWORD = "correct horse battery staple"

@@ -11,8 +11,7 @@ from tests.fixtures.dataplane import MANAGE, mint
 pytestmark = pytest.mark.browser
 
 
-def test_explain_a_pasted_key_then_read_its_matrix(login, owner, account, cluster, dataplane, settings):
-    settings.DATAPLANE_DATA_DIR = dataplane.data_dir  # the live server reads the live collections here
+def test_explain_a_pasted_key_then_read_its_matrix(login, owner, account, cluster, dataplane):
     _, manage_token = mint(cluster, MANAGE, by=owner, name="seed key")
     for name in ("books", "films"):
         httpx.put(f"{dataplane.url}/collections/{name}", headers={"api-key": manage_token},

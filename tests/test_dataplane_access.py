@@ -197,11 +197,10 @@ def test_a_key_is_refused_once_the_cluster_turns_jwt_rbac_off(dataplane, cluster
     assert status == 401
 
 
-def test_the_key_form_offers_the_live_clusters_collections(dataplane, books, settings, client_of, owner):
+def test_the_key_form_offers_the_live_clusters_collections(dataplane, books, client_of, owner):
     from clusters.runtime import runtime_for
     from tests.fixtures.apikeys import create_url
 
-    settings.DATAPLANE_DATA_DIR = dataplane.data_dir
     assert runtime_for(books).collections(books) == ["books", "films", "scratch"]
     form = client_of(owner).get(create_url(books)).content.decode()
     assert all(f'value="{name}"' in form for name in ("books", "films", "scratch"))

@@ -28,6 +28,11 @@ def start(**overrides) -> subprocess.CompletedProcess:
     ({"KEYSET_CA_FILE": "/nonexistent/ca.pem"}, "KEYSET_CA_FILE names no file: '/nonexistent/ca.pem'."),
     ({"KEYSET_CA_FILE": str(ROOT / "README.md")}, f"KEYSET_CA_FILE holds no PEM certificate: '{ROOT / 'README.md'}'."),
     ({"TRUSTED_PROXIES": "10.0.0.1/8"}, "TRUSTED_PROXIES must hold comma-separated CIDRs"),
+    ({"DATAPLANE_STORAGE_PORT": "6333"}, "DATAPLANE_STORAGE_PORT must differ from the front's other ports."),
+    ({"DATAPLANE_STORAGE_PORT": "6335", "DATAPLANE_HOST": "0.0.0.0"}, "DATAPLANE_STORAGE_ADDRESS must be set"),
+    ({"DATAPLANE_STORAGE_ADDRESS": "front-a:6335"}, "DATAPLANE_STORAGE_ADDRESS is set but DATAPLANE_STORAGE_PORT"),
+    ({"DATAPLANE_STORAGE_PORT": "6335", "DATAPLANE_STORAGE_ADDRESS": "front-a"},
+     "DATAPLANE_STORAGE_ADDRESS must be host:port; got 'front-a'."),
 ])
 def test_a_missing_or_malformed_setting_stops_the_front_with_a_message_naming_it(overrides, message):
     started = start(**overrides)

@@ -1,6 +1,7 @@
 """The console's end of the contract (fronts/views.py): a front with a credential
-made by `create_front_credential` reads the key set and its changes, and reports
-uses; a wrong, unknown or revoked credential gets nothing."""
+made by `create_front_credential` reads the key set and its changes, reports
+uses, claims embedded clusters and reports their collections; a wrong,
+unknown or revoked credential gets nothing."""
 
 import io
 
@@ -9,6 +10,8 @@ from django.core.management import call_command
 
 from apikeys.models import DatabaseApiKey
 from apikeys.services import database_key_delete
+from clusters.models import Cluster, Runtime
+from clusters.runtime import runtime_for
 from fronts.models import FrontInstance, KeySetChange
 from keyset import wire
 from tests.fixtures.apikeys import make_key
@@ -112,3 +115,39 @@ def test_processes_gone_for_a_day_are_forgotten_by_the_prune(client, credential,
     FrontInstance.objects.update(last_contact_at=timezone.now() - timedelta(days=1, minutes=1))
     keyset_prune_task()
     assert not FrontInstance.objects.exists()
+
+
+def post(client, path, credential, body):
+    headers = {"Authorization": f"Bearer {credential}", wire.INSTANCE_HEADER: "edge-host:/run/1.keyset"}
+    return client.post(path, body, content_type="application/json", headers=headers)
+
+
+def test_the_first_front_to_claim_an_embedded_cluster_owns_it_and_only_it_reports_its_collections(
+        client, credential, cluster):
+    out = io.StringIO()
+    call_command("create_front_credential", "edge-2", stdout=out, stderr=io.StringIO())
+    second = out.getvalue().strip()
+    claim = {"cluster": str(cluster.id), "address": "tcp://edge-1:6335"}
+    assert post(client, wire.CLAIM_PATH, credential, claim).json() == {"front": "edge-1",
+                                                                       "address": "tcp://edge-1:6335"}
+    answer = post(client, wire.CLAIM_PATH, second, claim | {"address": "tcp://edge-2:6335"}).json()
+    assert answer == {"front": "edge-1", "address": "tcp://edge-1:6335"}  # the first claim stands
+    rows = ask(client, wire.SNAPSHOT_PATH, second).json()["clusters"]
+    assert rows[0][-2:] == ["edge-1", "tcp://edge-1:6335"]  # every front learns the owner
+
+    names = {"cluster": str(cluster.id), "names": ["films", "books"]}
+    assert post(client, wire.COLLECTIONS_PATH, second, names).status_code == 409
+    assert runtime_for(cluster).collections(cluster) == []
+    assert post(client, wire.COLLECTIONS_PATH, credential, names).status_code == 200
+    assert runtime_for(cluster).collections(cluster) == ["books", "films"]
+
+
+@pytest.mark.parametrize("body", [{}, {"cluster": "nope", "address": ""}, {"cluster": None}, [], "x"])
+def test_a_malformed_claim_is_refused(client, credential, body):
+    assert post(client, wire.CLAIM_PATH, credential, body).status_code == 400
+
+
+def test_a_claim_of_a_cluster_that_is_not_embedded_is_refused(client, credential, cluster):
+    Cluster.objects.filter(id=cluster.id).update(runtime=Runtime.QDRANT)
+    response = post(client, wire.CLAIM_PATH, credential, {"cluster": str(cluster.id), "address": ""})
+    assert response.status_code == 404

@@ -1,7 +1,6 @@
-"""Fronts on several hosts: three fronts, on 127.0.0.2, 127.0.0.3 and
-127.0.0.4, each with its own data and run directory and nothing of the
-console but KEYSET_URL and a credential of its own. A key is admitted on its
-first request after the create answered and refused on the first after the
+"""Fronts on several hosts (tests/fixtures/hosts.py: three fronts, each with
+its own data and run directory and nothing of the console but KEYSET_URL and
+a credential of its own). A key is admitted on its first request after the create answered and refused on the first after the
 delete, on every front; a front that does not answer delays a change by the
 bound only, named in the warning; a revoked front is cut off."""
 
@@ -12,58 +11,14 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
 
 from apikeys.services import database_key_delete
 from fronts.credentials import front_credential_revoke
-from tests.fixtures.dataplane import MANAGE, DataPlaneProcess, FrontCredentialForTests, contract_env, free_port, \
-    http_get, mint
+from tests.fixtures.dataplane import MANAGE, http_get, mint
+from tests.fixtures.hosts import LONG_POLL_SECONDS, POLL_SECONDS
 
-HOSTS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 ROUNDS = int(os.environ.get("FRONTS_HOSTS_ROUNDS", "20"))  # 100 in `BENCH_ONLY=fronts make bench`
-# The fronts' long-poll (DATAPLANE_LONG_POLL_SECONDS; 0: polling only) and poll interval; bench/fronts.py sets them.
-LONG_POLL_SECONDS = os.environ.get("FRONTS_HOSTS_LONG_POLL_SECONDS", "25")
-POLL_SECONDS = os.environ.get("FRONTS_HOSTS_POLL_SECONDS", "0.1")
 IDLE_SECONDS = 5.0
-
-
-@pytest.fixture(scope="module")
-def fronts(django_db_setup, django_db_blocker, live_server, tmp_path_factory):
-    started = []
-    with django_db_blocker.unblock():
-        for host in HOSTS:
-            credential = FrontCredentialForTests(name=f"front-{host}")
-            root = tmp_path_factory.mktemp(f"front-{host}")
-            port = free_port()
-            env = contract_env(live_server, credential) | {
-                "DATAPLANE_HOST": host, "DATAPLANE_PORT": str(port),
-                "DATAPLANE_DATA_DIR": str(root / "data"), "DATAPLANE_RUN_DIR": str(root / "run"),
-                "DATAPLANE_POLL_SECONDS": POLL_SECONDS, "DATAPLANE_LONG_POLL_SECONDS": LONG_POLL_SECONDS,
-            }
-            front = DataPlaneProcess(port=port, data_dir=root / "data", env=env, host=host)
-            front.credential = credential
-            front.start()
-            started.append(front)
-    yield started
-    for front in started:
-        front.stop()
-
-
-@pytest.fixture
-def hosts(fronts, transactional_db, settings):
-    settings.DATAPLANE_CONFIRM_SECONDS = 2
-    for front in fronts:
-        front.credential.ensure()  # the flush between tests took the rows
-        if front.process.poll() is not None:
-            front.start()
-    # Each has told the console it is there (its next poll), so the console waits for it.
-    deadline = time.monotonic() + 5
-    from fronts.models import FrontInstance
-
-    while FrontInstance.objects.filter(credential__name__startswith="front-127.").count() < len(fronts):
-        assert time.monotonic() < deadline, "the fronts did not reach the console"
-        time.sleep(0.05)
-    return fronts
 
 
 def status(front, token) -> int:

@@ -27,14 +27,15 @@ def fronts(db, settings):
     settings.DATAPLANE_CONFIRM_SECONDS = 0
     keys_changed()
     keys_changed()
-    latest = KeySetChange.objects.order_by("-id").first().id
     east, east_credential = front_credential_create(name="east")
+    gone, _ = front_credential_create(name="west")
+    front_credential_revoke(name="west")
+    # Making and revoking a credential are changes too (every front learns its peer token's digest).
+    latest = KeySetChange.objects.order_by("-id").first().id
     front_contact(front=east, instance="host-a:/run/1.keyset", address="10.0.0.7", applied=latest)
     front_contact(front=east, instance="host-b:/run/2.keyset", address="10.0.0.8", applied=latest - 1)
     FrontInstance.objects.filter(instance="host-b:/run/2.keyset").update(
         last_contact_at=timezone.now() - timedelta(minutes=3))
-    gone, _ = front_credential_create(name="west")
-    front_credential_revoke(name="west")
     return {"east": east, "east_credential": east_credential, "latest": latest, "west": gone}
 
 

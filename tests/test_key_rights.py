@@ -86,8 +86,7 @@ def test_the_matrix_agrees_with_the_embedded_front(cluster, dataplane, owner):
     assert differences == []
 
 
-def test_key_page_shows_the_matrix_of_live_collections(cluster, dataplane, owner, client_of, settings):
-    settings.DATAPLANE_DATA_DIR = dataplane.data_dir  # where the console reads the live collections
+def test_key_page_shows_the_matrix_of_live_collections(cluster, dataplane, owner, client_of):
     _, manage_token = mint(cluster, MANAGE, by=owner, name="seed key")
     for name in ("books", "films"):
         httpx.put(f"{dataplane.url}/collections/{name}", headers={"api-key": manage_token},

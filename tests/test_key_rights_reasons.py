@@ -14,8 +14,7 @@ def cell(page: str, group: str) -> str:
 
 
 def test_a_read_only_collection_key_is_denied_cluster_admin_by_the_rule_that_denies_it(
-        cluster, dataplane, owner, client_of, settings):
-    settings.DATAPLANE_DATA_DIR = dataplane.data_dir
+        cluster, dataplane, owner, client_of):
     _, manage_token = mint(cluster, MANAGE, by=owner, name="seed key")
     httpx.put(f"{dataplane.url}/collections/books", headers={"api-key": manage_token},
               json={"vectors": {"size": 2, "distance": "Dot"}}).raise_for_status()
