@@ -24,7 +24,8 @@
 6. One embedded cluster's upsert against another's reads (issue 20): the
    count p50/p99 of cluster B (one connection) while 10,000 points of
    dimension 128 are upserted into cluster A, against the same with A idle,
-   in turn (goal: p99 rises by <= 5 ms). `BENCH_ONLY=isolation`.
+   in turn (goal: p99 rises by <= 5 ms), and how long qdrant-edge's update
+   and flush hold the GIL (bench/edge_gil.py). `BENCH_ONLY=isolation`.
 
 Part 4 also measures one connection (no queueing): the front's added p50
 latency over a node straight (goal: REST <= 0.3 ms, gRPC <= 0.5 ms).
@@ -46,6 +47,8 @@ import tempfile
 import time
 import timeit
 from pathlib import Path
+
+from bench.edge_gil import gil_holds, print_gil_holds
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -624,6 +627,7 @@ def print_isolation(rounds: int, seconds: float, result: dict, loads: tuple[str,
     print(f"  A idle      {idle['rps']:7.0f} req/s p50 {idle['p50']:6.2f} p99 {idle['p99']:6.2f} ms")
     print(f"  A upserting {busy['rps']:7.0f} req/s p50 {busy['p50']:6.2f} p99 {busy['p99']:6.2f} ms   "
           f"p99 rises {rise:+.2f} ms   goal <= {ISOLATION_GOAL_MS} ms  {verdict(rise <= ISOLATION_GOAL_MS)}")
+    print_gil_holds(gil_holds(ISOLATION_POINTS, ISOLATION_BATCH, DIMENSION), ISOLATION_POINTS, ISOLATION_BATCH)
     sys.stdout.flush()
 
 
