@@ -14,16 +14,18 @@
 4. The front of a `qdrant` cluster (issue 10) against a real Qdrant node
    straight: requests per second and p50/p99 of count and of query (limit 10
    on 10,000 points of dimension 128), over REST and over gRPC, 32
-   connections, the same token both ways, loaded in turn in one run (goal:
-   the front keeps >= 75 % of direct throughput for query, adds <= 0.5 ms at
-   p50). Needs QDRANT_BINARY; skipped with a message otherwise.
+   connections, the same token both ways, loaded in turn in one run (issue 20's
+   goal: query at >= 0.95x of direct req/s over REST, >= 0.85x over gRPC),
+   with the CPU time the front and the node spend per request. Needs
+   QDRANT_BINARY; skipped with a message otherwise.
 5. The embedded engine over gRPC against REST (issue 11): requests per
    second and p50/p99 of count and of query (limit 10, the same collection
    of 10,000 points of dimension 128), side by side, loaded in turn.
 6. One embedded cluster's upsert against another's reads (issue 20): the
    count p50/p99 of cluster B (one connection) while 10,000 points of
    dimension 128 are upserted into cluster A, against the same with A idle,
-   in turn (goal: p99 rises by <= 5 ms). `BENCH_ONLY=isolation`.
+   in turn (goal: p99 rises by <= 5 ms), and how long qdrant-edge's update
+   and flush hold the GIL (bench/edge_gil.py). `BENCH_ONLY=isolation`.
 
 Part 4 also measures one connection (no queueing): the front's added p50
 latency over a node straight (goal: REST <= 0.3 ms, gRPC <= 0.5 ms).
@@ -45,6 +47,8 @@ import tempfile
 import time
 import timeit
 from pathlib import Path
+
+from bench.edge_gil import gil_holds, print_gil_holds
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -248,6 +252,17 @@ def throughput_ratio(tmp: Path, cluster, token: str, manage: str, rounds: int, s
             "runs_off": result[False]["runs"]}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (its threads included: gRPC's are in it)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> str:
+    """The machine's 1, 5 and 15 minute load averages, printed with figures measured on a shared machine."""
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
 def _percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -314,7 +329,7 @@ def fill_points(base_url: str, headers: dict, rng, *, verify=True, payload=None,
 @contextlib.contextmanager
 def real_node(tmp: Path, cluster):
     """One real Qdrant node (QDRANT_BINARY) serving `cluster`, made a `qdrant` cluster and
-    announced to the fronts; yields its address, or None without QDRANT_BINARY."""
+    announced to the fronts; yields its address and process id, or (None, None) without QDRANT_BINARY."""
     from clusters.models import ClusterNode, NodeState
     from fronts.changelog import keys_changed
     from runtimes.base import ClusterSpec, Node, start_cluster
@@ -322,7 +337,7 @@ def real_node(tmp: Path, cluster):
 
     binary = os.environ.get("QDRANT_BINARY")
     if not binary:
-        yield None
+        yield None, None
         return
     runtime = QdrantRuntime(binary=binary, root=tmp / "nodes", stop_grace=5)
     node = Node(ClusterSpec(id=str(cluster.id), size=1, master_key=cluster.master_key, jwt_rbac=True), 0)
@@ -332,7 +347,7 @@ def real_node(tmp: Path, cluster):
         ClusterNode.objects.update_or_create(cluster=cluster, index=0, defaults={
             "state": NodeState.HEALTHY, "http_port": address.ports.http, "grpc_port": address.ports.grpc})
         keys_changed()
-        yield address
+        yield address, runtime.pid(node)
     finally:
         runtime.stop_all()
 
@@ -355,7 +370,8 @@ def count_and_query(vector: list[float]) -> tuple[dict, dict]:
 def load_in_turn(rounds: int, entries: list, load) -> dict:
     """Each entry loaded once a round by `load(entry)` (a loadgen outcome), the order reversed
     every other round so that drift on a shared machine falls on all alike; any failed
-    request stops the bench. Per entry: the medians of req/s, p50 and p99 (ms), and every run's req/s."""
+    request stops the bench. Per entry: the medians of req/s, p50 and p99 (ms), of each `cpu_…` figure
+    an outcome carries (µs of a process's CPU per request), and every run's req/s."""
     runs = {entry: [] for entry in entries}
     for i in range(rounds):
         for entry in entries if i % 2 == 0 else reversed(entries):
@@ -366,11 +382,14 @@ def load_in_turn(rounds: int, entries: list, load) -> dict:
     return {entry: {"rps": statistics.median(o["rps"] for o in outcomes),
                     "p50": statistics.median(o["p50_ms"] for o in outcomes),
                     "p99": statistics.median(o["p99_ms"] for o in outcomes),
+                    **{name: statistics.median(o[name] for o in outcomes) for name in outcomes[0]
+                       if name.startswith("cpu_")},
                     "runs": [o["rps"] for o in outcomes]} for entry, outcomes in runs.items()}
 
 
 def front_vs_direct(tmp: Path, cluster, rounds: int, seconds: float) -> dict | None:
-    """One real node, the data plane in front of it; each call through both, in turn."""
+    """One real node, the data plane in front of it; each call through both, in turn. Each run
+    also gives the CPU time the front and the node spent per request (`cpu_front_us`, `cpu_node_us`)."""
     import random
 
 
@@ -378,7 +397,7 @@ def front_vs_direct(tmp: Path, cluster, rounds: int, seconds: float) -> dict | N
     from bench import loadgen
 
     plane = None
-    with real_node(tmp, cluster) as address:
+    with real_node(tmp, cluster) as (address, node_pid):
         if address is None:
             return None
         try:
@@ -394,9 +413,7 @@ def front_vs_direct(tmp: Path, cluster, rounds: int, seconds: float) -> dict | N
             ends = {"front": (front_port, f"127.0.0.1:{grpc_port}"),
                     "direct": (address.ports.http, f"127.0.0.1:{address.ports.grpc}")}
 
-            def load(entry):
-                proto, call, end, connections = entry
-                http_port, grpc_target = ends[end]
+            def run(proto, call, http_port, grpc_target, connections):
                 if proto == "REST":
                     request = loadgen.post_request(f"/collections/bench/points/{call}", rest_bodies[call],
                                                    {"api-key": token})
@@ -405,6 +422,15 @@ def front_vs_direct(tmp: Path, cluster, rounds: int, seconds: float) -> dict | N
                 method, message = grpc_calls[call]
                 return loadgen.run_grpc(grpc_target, method, message.SerializeToString(), [("api-key", token)],
                                         connections=connections, warmup=0.5, seconds=seconds)
+
+            def load(entry):
+                proto, call, end, connections = entry
+                before = cpu_seconds(plane.pid), cpu_seconds(node_pid)
+                outcome = run(proto, call, *ends[end], connections)
+                after = cpu_seconds(plane.pid), cpu_seconds(node_pid)
+                outcome["cpu_front_us"] = (after[0] - before[0]) / outcome["answered"] * 1e6
+                outcome["cpu_node_us"] = (after[1] - before[1]) / outcome["answered"] * 1e6
+                return outcome
 
             _pin(1)
             return load_in_turn(rounds, [(proto, call, end, connections) for proto in ("REST", "gRPC")
@@ -460,12 +486,24 @@ def print_embedded_protocols(rounds: int, seconds: float, result: dict) -> None:
     sys.stdout.flush()
 
 
-def print_front(rounds: int, seconds: float, result: dict | None) -> None:
+# Issue 20's goals for the front of a real node: (protocol, call, connections) -> the least ratio of
+# its req/s to the node's straight; (protocol, connections) -> the most it may add at p50, in ms.
+FRONT_RATIO_GOALS = {("REST", "query", 32): 0.95, ("gRPC", "query", 32): 0.85}
+FRONT_LATENCY_GOALS = {("REST", 1): 0.3, ("gRPC", 1): 0.5}
+
+
+def verdict(met: bool) -> str:
+    """What a goal line says beside the figure."""
+    return "met" if met else "NOT met"
+
+
+def print_front(rounds: int, seconds: float, result: dict | None, loads: tuple[str, str]) -> None:
     if result is None:
         print("Front vs a node straight: skipped, QDRANT_BINARY is not set (make qdrant prints a path for it)")
         return
     print(f"Front vs a real Qdrant node straight, median of {rounds} x {seconds:g} s, "
-          f"{POINTS} points of dimension {DIMENSION}:")
+          f"{POINTS} points of dimension {DIMENSION}; load average {loads[0]} before, {loads[1]} after "
+          f"({os.cpu_count()} cores). CPU: µs of each process's CPU time per request:")
     for connections in FRONT_CONNECTIONS:
         print(f"  {connections} connection{'s' if connections > 1 else ''}:")
         for proto in ("REST", "gRPC"):
@@ -476,9 +514,19 @@ def print_front(rounds: int, seconds: float, result: dict | None) -> None:
                 print(f"    {proto:4} {name:15} direct {direct['rps']:7.0f} req/s p50 {direct['p50']:6.2f} "
                       f"p99 {direct['p99']:6.2f} ms   front {front['rps']:7.0f} req/s p50 {front['p50']:6.2f} "
                       f"p99 {front['p99']:6.2f} ms   ratio {front['rps'] / direct['rps']:.2f}x  "
-                      f"adds p50 {front['p50'] - direct['p50']:+.2f} ms")
-    print("  goal: 32 connections, query ratio REST >= 0.95x, gRPC >= 0.85x; "
-          "1 connection, adds at p50 REST <= 0.3 ms, gRPC <= 0.5 ms")
+                      f"adds p50 {front['p50'] - direct['p50']:+.2f} ms   CPU node {direct['cpu_node_us']:4.0f} "
+                      f"straight, {front['cpu_node_us']:4.0f} + front {front['cpu_front_us']:4.0f}")
+    for (proto, call, connections), goal in FRONT_RATIO_GOALS.items():
+        ratio = result[(proto, call, "front", connections)]["rps"] / result[(proto, call, "direct", connections)]["rps"]
+        print(f"  {proto:4} {call} {connections} connections: ratio {ratio:.2f}x   goal >= {goal:.2f}x  "
+              f"{verdict(ratio >= goal)}")
+    for (proto, connections), goal in FRONT_LATENCY_GOALS.items():
+        for call in FRONT_CALLS:
+            added = (result[(proto, call, "front", connections)]["p50"]
+                     - result[(proto, call, "direct", connections)]["p50"])
+            print(f"  {proto:4} {call} {connections} connection: adds p50 {added:+.2f} ms   goal <= {goal:.1f} ms  "
+                  f"{verdict(added <= goal)}")
+    sys.stdout.flush()
 
 
 ISOLATION_POINTS, ISOLATION_BATCH = 10_000, 100
@@ -567,13 +615,19 @@ def upsert_isolation(tmp: Path, cluster, rounds: int, seconds: float) -> dict:
                    "p99": statistics.median(o["p99_ms"] for o in runs)} for busy, runs in results.items()}
 
 
-def print_isolation(rounds: int, seconds: float, result: dict) -> None:
+ISOLATION_GOAL_MS = 5
+
+
+def print_isolation(rounds: int, seconds: float, result: dict, loads: tuple[str, str]) -> None:
     idle, busy = result[False], result[True]
+    rise = busy["p99"] - idle["p99"]
     print(f"Embedded cluster B's count (one connection) while cluster A upserts {ISOLATION_POINTS} points of "
-          f"dimension {DIMENSION} in batches of {ISOLATION_BATCH}, median of {rounds} x {seconds:g} s:")
+          f"dimension {DIMENSION} in batches of {ISOLATION_BATCH}, median of {rounds} x {seconds:g} s; "
+          f"load average {loads[0]} before, {loads[1]} after ({os.cpu_count()} cores):")
     print(f"  A idle      {idle['rps']:7.0f} req/s p50 {idle['p50']:6.2f} p99 {idle['p99']:6.2f} ms")
     print(f"  A upserting {busy['rps']:7.0f} req/s p50 {busy['p50']:6.2f} p99 {busy['p99']:6.2f} ms   "
-          f"p99 rises {busy['p99'] - idle['p99']:+.2f} ms  (goal <= 5 ms)")
+          f"p99 rises {rise:+.2f} ms   goal <= {ISOLATION_GOAL_MS} ms  {verdict(rise <= ISOLATION_GOAL_MS)}")
+    print_gil_holds(gil_holds(ISOLATION_POINTS, ISOLATION_BATCH, DIMENSION), ISOLATION_POINTS, ISOLATION_BATCH)
     sys.stdout.flush()
 
 
@@ -600,11 +654,15 @@ def main() -> None:
             return
         isolation_rounds = int(os.environ.get("BENCH_ISOLATION_ROUNDS", "3"))
         if only == "isolation":
-            print_isolation(isolation_rounds, seconds, upsert_isolation(tmp, cluster, isolation_rounds, seconds))
+            before = load_average()
+            result = upsert_isolation(tmp, cluster, isolation_rounds, seconds)
+            print_isolation(isolation_rounds, seconds, result, (before, load_average()))
             return
         if only == "front":
             front_rounds = int(os.environ.get("BENCH_FRONT_ROUNDS", "3"))
-            print_front(front_rounds, seconds, front_vs_direct(tmp, cluster, front_rounds, seconds))
+            before = load_average()
+            result = front_vs_direct(tmp, cluster, front_rounds, seconds)
+            print_front(front_rounds, seconds, result, (before, load_average()))
             return
         ratios = auth_ratios(cluster, token)
         print("Auth decision for a valid JWT (read header, verify, revocation, access):")
@@ -641,9 +699,13 @@ def main() -> None:
         # Before part 4, which turns the cluster into a `qdrant` one.
         print_embedded_protocols(protocol_rounds, seconds,
                                  embedded_protocols(tmp, token, manage, protocol_rounds, seconds))
-        print_isolation(isolation_rounds, seconds, upsert_isolation(tmp, cluster, isolation_rounds, seconds))
+        before = load_average()
+        result = upsert_isolation(tmp, cluster, isolation_rounds, seconds)
+        print_isolation(isolation_rounds, seconds, result, (before, load_average()))
         front_rounds = int(os.environ.get("BENCH_FRONT_ROUNDS", "3"))
-        print_front(front_rounds, seconds, front_vs_direct(tmp, cluster, front_rounds, seconds))
+        before = load_average()
+        result = front_vs_direct(tmp, cluster, front_rounds, seconds)
+        print_front(front_rounds, seconds, result, (before, load_average()))
 
 
 if __name__ == "__main__":

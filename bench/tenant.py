@@ -86,7 +86,7 @@ def embedded(tmp: Path, cluster, manage: str, tokens: dict) -> dict:
 
 def real(tmp: Path, cluster, tokens: dict) -> dict | None:
     rng = random.Random(1)
-    with real_node(tmp, cluster) as address:
+    with real_node(tmp, cluster) as (address, _):
         if address is None:
             return None
         _fill(address.http_url, {"api-key": cluster.master_key}, rng)

@@ -26,8 +26,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.dataplane import (DIMENSION, FRONT_CALLS, POINTS, ROOT, _free_port, _pin, _setup, _stop,
-                             contract_env, count_and_query, fill_points)
+from bench.dataplane import (DIMENSION, FRONT_CALLS, POINTS, ROOT, _free_port, _pin, _setup, _stop, contract_env,
+                             count_and_query, cpu_seconds, fill_points, load_average, verdict)
 
 PROTOCOLS = ("REST", "gRPC")
 
@@ -85,7 +85,7 @@ def tls_vs_plain(tmp: Path, token: str, manage: str, rounds: int, seconds: float
                 for call in FRONT_CALLS:
                     for tls in (True, False) if i % 2 == 0 else (False, True):
                         process, port, grpc_port = planes[tls]
-                        cpu = _cpu_seconds(process.pid)
+                        cpu = cpu_seconds(process.pid)
                         if proto == "REST":
                             request = loadgen.post_request(f"/collections/bench/points/{call}", rest_bodies[call],
                                                            {"api-key": token})
@@ -98,7 +98,7 @@ def tls_vs_plain(tmp: Path, token: str, manage: str, rounds: int, seconds: float
                                                        seconds=seconds, credentials=credentials if tls else None)
                         if outcome["errors"]:
                             raise RuntimeError(f"{outcome['errors']} {proto} {call} requests failed (TLS {tls})")
-                        outcome["cpu_us"] = (_cpu_seconds(process.pid) - cpu) / outcome["answered"] * 1e6
+                        outcome["cpu_us"] = (cpu_seconds(process.pid) - cpu) / outcome["answered"] * 1e6
                         results[(proto, call, tls)].append(outcome)
     finally:
         for process, _, _ in planes.values():
@@ -108,15 +108,13 @@ def tls_vs_plain(tmp: Path, token: str, manage: str, rounds: int, seconds: float
             for key, runs in results.items()}
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (its threads included: gRPC's are in it)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+GOAL = 0.85
 
 
-def print_tls(rounds: int, seconds: float, result: dict) -> None:
+def print_tls(rounds: int, seconds: float, result: dict, loads: tuple[str, str]) -> None:
     print(f"TLS on against off at the front (embedded cluster), 32 connections, median of {rounds} x {seconds:g} s, "
-          f"{POINTS} points of dimension {DIMENSION}:")
+          f"{POINTS} points of dimension {DIMENSION}; load average {loads[0]} before, {loads[1]} after "
+          f"({os.cpu_count()} cores):")
     for call in FRONT_CALLS:
         name = "count" if call == "count" else "query limit 10"
         cells, cpu_cells = [], []
@@ -128,7 +126,12 @@ def print_tls(rounds: int, seconds: float, result: dict) -> None:
                              f"{'':19} ratio {off['cpu'] / on['cpu']:.2f}x")
         print(f"  {name:15} " + "   ".join(cells))
         print(f"  {'':15} " + "   ".join(cpu_cells))
-    print("  goal: ratio >= 0.85x (req/s; CPU ratio: plain over TLS server CPU per request)")
+    for proto in PROTOCOLS:
+        for call in FRONT_CALLS:
+            ratio = result[(proto, call, True)]["rps"] / result[(proto, call, False)]["rps"]
+            print(f"  {proto:4} {call} TLS/plain req/s: ratio {ratio:.2f}x   goal >= {GOAL:.2f}x  "
+                  f"{verdict(ratio >= GOAL)}")
+    print("  (CPU ratio: plain over TLS server CPU per request, the req/s ratio of a CPU-bound front)")
     sys.stdout.flush()
 
 
@@ -141,7 +144,9 @@ def main() -> None:
         tmp = Path(name)
         _, token, manage = _setup(tmp)
         logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request of the fill
-        print_tls(rounds, seconds, tls_vs_plain(tmp, token, manage, rounds, seconds))
+        before = load_average()
+        result = tls_vs_plain(tmp, token, manage, rounds, seconds)
+        print_tls(rounds, seconds, result, (before, load_average()))
 
 
 if __name__ == "__main__":

@@ -29,8 +29,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.dataplane import ROOT, _free_port, _pin, _setup, _stop
-from bench.tls import _cpu_seconds
+from bench.dataplane import ROOT, _free_port, _pin, _setup, _stop, cpu_seconds, load_average
 
 PROTOCOLS = ("REST", "gRPC")
 
@@ -119,7 +118,7 @@ def counting_vs_not(tmp: Path, token: str, manage: str, rounds: int, seconds: fl
             for proto in PROTOCOLS:
                 for arm in ARMS[i % len(ARMS):] + ARMS[:i % len(ARMS)]:
                     process, port, grpc_port = planes[arm]
-                    cpu = _cpu_seconds(process.pid)
+                    cpu = cpu_seconds(process.pid)
                     if proto == "REST":
                         outcome = loadgen.run("127.0.0.1", port, rest_request, connections=32, warmup=0.5,
                                               seconds=seconds)
@@ -128,7 +127,7 @@ def counting_vs_not(tmp: Path, token: str, manage: str, rounds: int, seconds: fl
                                                    [("api-key", token)], connections=32, warmup=0.5, seconds=seconds)
                     if outcome["errors"]:
                         raise RuntimeError(f"{outcome['errors']} {proto} requests failed ({arm})")
-                    outcome["cpu_us"] = (_cpu_seconds(process.pid) - cpu) / outcome["answered"] * 1e6
+                    outcome["cpu_us"] = (cpu_seconds(process.pid) - cpu) / outcome["answered"] * 1e6
                     results[(proto, arm)].append(outcome)
     finally:
         for process, _, _ in planes.values():
@@ -177,10 +176,6 @@ def counting_cost_us() -> dict:
             "gRPC": (best(counting, grpc, "OK") - best(bare, grpc, "OK")) * 1e6}
 
 
-def _load() -> str:
-    return " ".join(f"{value:.1f}" for value in os.getloadavg())
-
-
 def print_counting(rounds: int, seconds: float, results: dict, cost: dict, loads: tuple[str, str]) -> None:
     print(f"Usage counting and metrics at the front (count on an embedded cluster), 32 connections, {rounds} rounds, "
           f"each arm {seconds:g} s a round in turn; load average {loads[0]} before, {loads[1]} after "
@@ -210,9 +205,9 @@ def main() -> None:
         tmp = Path(name)
         _, token, manage = _setup(tmp)
         logging.getLogger("httpx").setLevel(logging.WARNING)
-        before = _load()
+        before = load_average()
         results = counting_vs_not(tmp, token, manage, rounds, seconds)
-        print_counting(rounds, seconds, results, counting_cost_us(), (before, _load()))
+        print_counting(rounds, seconds, results, counting_cost_us(), (before, load_average()))
 
 
 if __name__ == "__main__":

@@ -215,7 +215,9 @@ class GrpcFront:
         targets = self.keystore.current.nodes_of(request.cluster.id).grpc
         if not targets:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "Service unavailable: no node of this cluster is ready")
-        outgoing = forwarding.grpc_metadata(metadata, request.node_credential())
+        # Handed to grpcio as its own Metadata: given a list, each call checks it
+        # against typing.Sequence (abc's slow path) and copies it into one.
+        outgoing = grpc.aio.Metadata(*forwarding.grpc_metadata(metadata, request.node_credential()))
         remaining = context.time_remaining()
         deadline = time.monotonic() + (self.timeout if remaining is None else min(remaining, self.timeout))
         idempotent = forwarding.grpc_idempotent(method)

@@ -132,13 +132,21 @@ class _Connection(asyncio.Protocol):
 
     async def request(self, data: bytes, timeout: float) -> int:
         self._reset()
-        self.head = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.head = loop.create_future()
         self.transport.write(data)
+        # One timer on the loop rather than asyncio.wait_for, which wraps the
+        # wait in a second future and callbacks: it was the largest of the
+        # front's own Python costs per forwarded request (cProfile under load).
+        timer = loop.call_later(timeout, self._no_answer, timeout)
         try:
-            return await asyncio.wait_for(self.head, timeout)
-        except TimeoutError:
-            self.transport.close()
-            raise ConnectionBroken(f"no answer within {timeout:g} s") from None
+            return await self.head
+        finally:
+            timer.cancel()
+
+    def _no_answer(self, timeout: float) -> None:
+        self._fail(ConnectionBroken(f"no answer within {timeout:g} s"))
+        self.transport.close()
 
     async def body(self) -> AsyncIterator[bytes]:
         while True:
