@@ -42,7 +42,7 @@ vendor: node_modules/.package-lock.json
 # fronts and Qdrant clusters start once. TEST_WORKERS=0: in this process alone.
 TEST_WORKERS ?= 3
 test: secrets $(NODE_DEPS)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # The data plane's performance ratios (issue 5) and the key set at scale
 # (issue 15, on PostgreSQL when DATABASE_URL is one), and what a value_exists
