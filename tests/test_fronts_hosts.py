@@ -34,7 +34,7 @@ def fronts(django_db_setup, django_db_blocker, live_server, tmp_path_factory):
         for host in HOSTS:
             credential = FrontCredentialForTests(name=f"front-{host}")
             root = tmp_path_factory.mktemp(f"front-{host}")
-            port = free_port()
+            port = free_port(host)
             env = contract_env(live_server, credential) | {
                 "DATAPLANE_HOST": host, "DATAPLANE_PORT": str(port),
                 "DATAPLANE_DATA_DIR": str(root / "data"), "DATAPLANE_RUN_DIR": str(root / "run"),

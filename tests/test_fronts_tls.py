@@ -71,7 +71,7 @@ def console_over_tls(django_db_setup, django_db_blocker, certificates):
 def front(console, certificates, tmp_path, ca_file, name) -> DataPlaneProcess:
     """A front on FRONT_HOST with nothing of the console but its https address, a credential and a CA file."""
     credential = FrontCredentialForTests(name=name)
-    port = free_port()
+    port = free_port(FRONT_HOST)
     env = contract_env(console, credential) | {
         "KEYSET_CA_FILE": str(ca_file),
         "DATAPLANE_TLS_CERT_FILE": str(certificates.ca_file.parent / "front.pem"),
