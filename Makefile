@@ -37,8 +37,12 @@ vendor: node_modules/.package-lock.json
 	cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css node_modules/uplot/LICENSE \
 		static/vendor/uplot/
 
+# The suite in TEST_WORKERS processes (pytest-xdist; tests/parallel.py keeps
+# their state apart), each test file whole in one of them so that a module's
+# fronts and Qdrant clusters start once. TEST_WORKERS=0: in this process alone.
+TEST_WORKERS ?= 3
 test: secrets $(NODE_DEPS)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # The data plane's performance ratios (issue 5) and the key set at scale
 # (issue 15, on PostgreSQL when DATABASE_URL is one), and what a value_exists

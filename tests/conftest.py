@@ -141,3 +141,14 @@ def pytest_configure(config):
     # The test worker consumes a queue of its own (set before Celery reads
     # its configuration), so messages of a running console never mix in.
     settings.CELERY_TASK_DEFAULT_QUEUE = f"test-{uuid.uuid4().hex[:8]}"
+
+
+# Files whose tests take minutes (`--durations=30`), run first: make test's
+# xdist workers each take whole files, and one of these taken last kept its
+# worker busy for minutes after the others had finished.
+LONGEST_FIRST = ("test_browser_pages.py", "test_tenant_front.py", "test_connected_keys.py", "test_supervision.py",
+                 "test_api_schema.py", "test_dataplane_bad_input.py", "test_dataplane_front.py")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.path.name not in LONGEST_FIRST)  # stable: each file's own order kept

@@ -109,7 +109,7 @@ def test_a_front_on_another_host_learns_of_a_key_at_once_without_the_handshake(
     """Polling every 30 s, not asked over any socket, not waited for: only the long-poll can carry the key."""
     settings.DATAPLANE_CONFIRM_SECONDS = 0
     front_credential = FrontCredentialForTests(name="far-away")
-    port = free_port()
+    port = free_port("127.0.0.2")
     env = contract_env(live_server, front_credential) | {
         "DATAPLANE_HOST": "127.0.0.2", "DATAPLANE_PORT": str(port), "DATAPLANE_POLL_SECONDS": "30",
         "DATAPLANE_RELOAD_SECONDS": "600", "DATAPLANE_LONG_POLL_SECONDS": "25",

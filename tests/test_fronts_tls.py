@@ -77,7 +77,7 @@ def front(console, certificates, tmp_path, ca_file, name, host=FRONT_HOST, certi
     """A front on `host` with nothing of the console but its https address, a credential and a CA file
     (and a storage port, over TLS too, for the embedded clusters it owns)."""
     credential = FrontCredentialForTests(name=name)
-    port = free_port()
+    port = free_port(FRONT_HOST)
     env = contract_env(console, credential) | {
         "KEYSET_CA_FILE": str(ca_file),
         "DATAPLANE_TLS_CERT_FILE": str(certificates.ca_file.parent / f"{certificate}.pem"),

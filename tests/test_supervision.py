@@ -161,14 +161,17 @@ def key(account, owner):
 
 
 @pytest.fixture
-def stack_for(transactional_db, tmp_path):
+def stack_for(transactional_db, tmp_path_factory):
     # The stack's worker and beat must be the only ones on the test database:
     # the session's test worker (with its sweeper) would take operations over.
     Worker.stop_all()
     stacks = []
 
     def start(broker_url=None, qdrant_binary=None):
-        stack = Stack(tmp_path / f"stack{len(stacks)}", broker_url, qdrant_binary)
+        # Not under tmp_path, named after the test: the stack's handshake sockets, in
+        # its var/dataplane/run/, must stay within a Unix socket's 107 bytes of path
+        # (xdist puts each worker's temporary directories one level deeper).
+        stack = Stack(tmp_path_factory.mktemp("stack"), broker_url, qdrant_binary)
         stacks.append(stack)
         stack.start()
         return stack
