@@ -33,6 +33,11 @@ _REST_GROUPS = {"collections": "collections", "aliases": "aliases", "snapshots":
                 "points": "points", "index": "index", "healthz": "health", "livez": "health", "readyz": "health"}
 _GRPC_GROUPS = {"Points": "points", "Collections": "collections", "Snapshots": "snapshots", "Qdrant": "health",
                 "Health": "health"}
+# Route groups remembered per protocol, of paths and methods this long at most:
+# paths come from clients (point ids, names), so the memo is bounded, and a
+# target past it is worked out on each request, as it would be without one.
+MEMO_TARGETS = 1024
+MEMO_TARGET_LENGTH = 256
 # A refusal's reason (Qdrant's message) as a bounded label.
 REFUSAL_KINDS = ("no_key", "invalid", "expired", "signature", "address", "access", "tenant", "stateful", "other")
 
@@ -84,13 +89,22 @@ class Metrics:
         # (cluster, node, protocol) -> requests a node answered / requests moved off it after it failed
         self.forwarded: dict[tuple, int] = {}
         self.failovers: dict[tuple, int] = {}
+        # protocol -> {REST path or gRPC method: route group} (MEMO_TARGETS)
+        self._groups: dict[str, dict[str, str]] = {"rest": {}, "grpc": {}}
 
-    def ended(self, cluster: str, protocol: str, group: str, outcome: str, refusal: str, bucket: int,
+    def ended(self, cluster: str, protocol: str, target: str, outcome: str, refusal: str, bucket: int,
               seconds: float) -> None:
-        """`outcome` (keyset.usage.OUTCOMES), `refusal` (REFUSAL_KINDS, "" unless
-        refused) and the 1-based latency `bucket` as dataplane.usage.request_ended
-        worked them out. On the event loop's thread only (no lock: `snapshot`
-        copies under the GIL)."""
+        """`target`: the REST path or the gRPC method; `outcome`
+        (keyset.usage.OUTCOMES), `refusal` (REFUSAL_KINDS, "" unless refused)
+        and the 1-based latency `bucket` as dataplane.usage.request_ended worked
+        them out. On the event loop's thread only (no lock: `snapshot` copies
+        under the GIL)."""
+        memo = self._groups[protocol]
+        group = memo.get(target)
+        if group is None:
+            group = rest_group(target) if protocol == "rest" else grpc_group(target)
+            if len(memo) < MEMO_TARGETS and len(target) <= MEMO_TARGET_LENGTH:
+                memo[target] = group
         place = (cluster, protocol, group, outcome, refusal)
         counts = self.requests.get(place)
         if counts is None:
