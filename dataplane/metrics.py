@@ -42,8 +42,11 @@ MEMO_TARGET_LENGTH = 256
 REFUSAL_KINDS = ("no_key", "invalid", "expired", "signature", "address", "access", "tenant", "stateful", "other")
 
 
-def refusal_kind(status: int, reason: str) -> str:
-    """A refusal's reason (Qdrant's message, dataplane/auth.py and keyset/rights.py) as one of REFUSAL_KINDS."""
+def refusal_kind(status: int, reason: str, tenant_bound: bool) -> str:
+    """A refusal's reason (Qdrant's message, dataplane/auth.py and keyset/rights.py) as one of REFUSAL_KINDS;
+    `tenant_bound`: the request's key is bound to a tenant, whose rules (keyset/tenant.py) refuse with
+    messages that name no common word (its field's name is the key's own: "must carry group_id = …",
+    "batch: one payload per id"), so what else of such a key's is refused is theirs."""
     if status not in (401, 403):
         return ""
     if reason.startswith("Must provide"):
@@ -58,11 +61,9 @@ def refusal_kind(status: int, reason: str) -> str:
         return "signature"
     if "address" in reason:
         return "address"
-    if "tenant-bound keys" in reason or "tenant =" in reason:  # keyset/tenant.py's refusals
-        return "tenant"
     if reason.endswith("is required"):
         return "access"
-    return "other"
+    return "tenant" if tenant_bound else "other"
 
 
 def rest_group(path: str) -> str:

@@ -202,7 +202,7 @@ def request_ended(usage: Usage | None, metrics, request, status: int | str, reas
             status = _GRPC_STATUS.get(status, 400)
         outcome = outcome_of(status)
         reason = kept_reason(status, reason)
-        refusal = refusal_kind(status, reason)
+        refusal = refusal_kind(status, reason, request.grant is not None and request.grant.key.tenant is not None)
     grant = request.grant
     if grant is not None and usage is not None:
         usage.ended(grant.key, request.protocol, outcome, reason, bucket)
