@@ -152,7 +152,8 @@ def counting_vs_not(tmp: Path, token: str, manage: str, sessions: int, rounds: i
                                                            warmup=0.5, seconds=seconds)
                             if outcome["errors"]:
                                 raise RuntimeError(f"{outcome['errors']} {proto} requests failed ({arm})")
-                            outcome["cpu_us"] = (_cpu_seconds(process.pid) - cpu) / outcome["answered"] * 1e6
+                            outcome["session"] = session
+                            outcome["cpu_us"] = (_cpu_seconds(process.pid) - cpu) / max(1, outcome["answered"]) * 1e6
                             results[(proto, arm)].append(outcome)
                     results["loads"].append(os.getloadavg()[0])
             finally:
@@ -167,12 +168,19 @@ def ratios(results: dict, proto: str, arm: str, baseline: str) -> dict:
     """`arm` against `baseline`, round by round: req/s over the baseline's, and
     the baseline's server CPU a request over the arm's (below 1 is a cost either
     way); medians of each arm and of the rounds' ratios, and the ratios' range."""
-    on, off = results[(proto, arm)], results[(proto, baseline)]
-    rps = [a["rps"] / b["rps"] for a, b in zip(on, off, strict=True)]
-    cpu = [b["cpu_us"] / a["cpu_us"] for a, b in zip(on, off, strict=True)]
+    # A turn that got no answer in its time (a machine so loaded that a channel did not connect) voids its round.
+    pairs = [(a, b) for a, b in zip(results[(proto, arm)], results[(proto, baseline)], strict=True)
+             if a["requests"] and b["requests"]]
+    on, off = [a for a, _ in pairs], [b for _, b in pairs]
+    rps = [a["rps"] / b["rps"] for a, b in pairs]
+    cpu = [b["cpu_us"] / a["cpu_us"] for a, b in pairs]
+    by_session: dict[int, list[float]] = {}
+    for (a, _), ratio in zip(pairs, rps, strict=True):
+        by_session.setdefault(a["session"], []).append(ratio)
     return {"rps": statistics.median(o["rps"] for o in on), "base_rps": statistics.median(o["rps"] for o in off),
             "cpu": statistics.median(o["cpu_us"] for o in on), "base_cpu": statistics.median(o["cpu_us"] for o in off),
-            "rps_ratios": rps, "cpu_ratios": cpu}
+            "rps_ratios": rps, "cpu_ratios": cpu,
+            "by_session": [statistics.median(values) for _, values in sorted(by_session.items())]}
 
 
 def _spread(values: list[float]) -> str:
@@ -242,11 +250,11 @@ def print_counting(sessions: int, rounds: int, seconds: float, results: dict, co
           + "   ".join(f"{proto} {_spread(noise[proto]['cpu_ratios'])}" for proto in PROTOCOLS))
     for proto in PROTOCOLS:
         row = counted[proto]
-        by_session = [statistics.median(row["rps_ratios"][i * rounds:(i + 1) * rounds]) for i in range(sessions)]
         print(f"  {proto:4} medians: req/s {row['rps']:.0f} counting, {row['base_rps']:.0f} not, "
               f"{noise[proto]['rps']:.0f} not again; CPU {row['cpu']:.0f}/{row['base_cpu']:.0f}/"
               f"{noise[proto]['cpu']:.0f} µs a request; req/s ratio by session "
-              + " ".join(f"{value:.3f}x" for value in by_session))
+              + " ".join(f"{value:.3f}x" for value in row["by_session"])
+              + f" ({len(row['rps_ratios'])} rounds)")
     for proto in PROTOCOLS:
         share = cost[proto] / counted[proto]["base_cpu"] * 100
         print(f"  {proto:4} counting alone, in-process (Pipeline.finish): {cost[proto]:4.1f} µs a request = "
