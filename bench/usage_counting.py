@@ -222,13 +222,24 @@ GOAL = 0.97
 
 
 def _verdict(counted: list[float], noise: list[float]) -> str:
-    """What the run shows against the goal: a run whose identical fronts differ
-    by more than the 3 % budget cannot show a 3 % cost either way."""
+    """What the run shows against the goal. Not a thing when identical fronts
+    differ by more than the 3 % budget, nor when the median's uncertainty
+    (two standard errors, from the rounds' interquartile range: 1.2533 σ / √n,
+    σ ≈ IQR / 1.349) straddles the goal."""
     median, floor = statistics.median(counted), statistics.median(noise)
     if abs(1 - floor) > 1 - GOAL:
         return (f"goal (>= {GOAL:.3f}x) not shown: the noise floor's median is {floor:.3f}x, further from 1 than "
                 "the 3 % the goal allows (a quieter machine, or more rounds)")
-    return f"goal (>= {GOAL:.3f}x) {'met' if median >= GOAL else 'NOT met'}: {median:.3f}x, noise floor {floor:.3f}x"
+    if len(counted) < 4:
+        return f"goal (>= {GOAL:.3f}x) not shown: {len(counted)} rounds"
+    quartiles = statistics.quantiles(counted, n=4)
+    error = 2 * 1.2533 * (quartiles[2] - quartiles[0]) / 1.349 / len(counted) ** 0.5
+    shown = f"{median:.3f}x ± {error:.3f} (two standard errors), noise floor {floor:.3f}x"
+    if median - error >= GOAL:
+        return f"goal (>= {GOAL:.3f}x) met: {shown}"
+    if median + error < GOAL:
+        return f"goal (>= {GOAL:.3f}x) NOT met: {shown}"
+    return f"goal (>= {GOAL:.3f}x) not shown either way: {shown} (a quieter machine, or more rounds)"
 
 
 def print_counting(sessions: int, rounds: int, seconds: float, results: dict, cost: dict,
