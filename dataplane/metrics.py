@@ -33,12 +33,20 @@ _REST_GROUPS = {"collections": "collections", "aliases": "aliases", "snapshots":
                 "points": "points", "index": "index", "healthz": "health", "livez": "health", "readyz": "health"}
 _GRPC_GROUPS = {"Points": "points", "Collections": "collections", "Snapshots": "snapshots", "Qdrant": "health",
                 "Health": "health"}
+# Route groups remembered per protocol, of paths and methods this long at most:
+# paths come from clients (point ids, names), so the memo is bounded, and a
+# target past it is worked out on each request, as it would be without one.
+MEMO_TARGETS = 1024
+MEMO_TARGET_LENGTH = 256
 # A refusal's reason (Qdrant's message) as a bounded label.
 REFUSAL_KINDS = ("no_key", "invalid", "expired", "signature", "address", "access", "tenant", "stateful", "other")
 
 
-def refusal_kind(status: int, reason: str) -> str:
-    """A refusal's reason (Qdrant's message, dataplane/auth.py and keyset/rights.py) as one of REFUSAL_KINDS."""
+def refusal_kind(status: int, reason: str, tenant_bound: bool) -> str:
+    """A refusal's reason (Qdrant's message, dataplane/auth.py and keyset/rights.py) as one of REFUSAL_KINDS;
+    `tenant_bound`: the request's key is bound to a tenant, whose rules (keyset/tenant.py) refuse with
+    messages that name no common word (its field's name is the key's own: "must carry group_id = …",
+    "batch: one payload per id"), so what else of such a key's is refused is theirs."""
     if status not in (401, 403):
         return ""
     if reason.startswith("Must provide"):
@@ -53,11 +61,9 @@ def refusal_kind(status: int, reason: str) -> str:
         return "signature"
     if "address" in reason:
         return "address"
-    if "tenant-bound keys" in reason or "tenant =" in reason:  # keyset/tenant.py's refusals
-        return "tenant"
     if reason.endswith("is required"):
         return "access"
-    return "other"
+    return "tenant" if tenant_bound else "other"
 
 
 def rest_group(path: str) -> str:
@@ -84,13 +90,22 @@ class Metrics:
         # (cluster, node, protocol) -> requests a node answered / requests moved off it after it failed
         self.forwarded: dict[tuple, int] = {}
         self.failovers: dict[tuple, int] = {}
+        # protocol -> {REST path or gRPC method: route group} (MEMO_TARGETS)
+        self._groups: dict[str, dict[str, str]] = {"rest": {}, "grpc": {}}
 
-    def ended(self, cluster: str, protocol: str, group: str, outcome: str, refusal: str, bucket: int,
+    def ended(self, cluster: str, protocol: str, target: str, outcome: str, refusal: str, bucket: int,
               seconds: float) -> None:
-        """`outcome` (keyset.usage.OUTCOMES), `refusal` (REFUSAL_KINDS, "" unless
-        refused) and the 1-based latency `bucket` as dataplane.usage.request_ended
-        worked them out. On the event loop's thread only (no lock: `snapshot`
-        copies under the GIL)."""
+        """`target`: the REST path or the gRPC method; `outcome`
+        (keyset.usage.OUTCOMES), `refusal` (REFUSAL_KINDS, "" unless refused)
+        and the 1-based latency `bucket` as dataplane.usage.request_ended worked
+        them out. On the event loop's thread only (no lock: `snapshot` copies
+        under the GIL)."""
+        memo = self._groups[protocol]
+        group = memo.get(target)
+        if group is None:
+            group = rest_group(target) if protocol == "rest" else grpc_group(target)
+            if len(memo) < MEMO_TARGETS and len(target) <= MEMO_TARGET_LENGTH:
+                memo[target] = group
         place = (cluster, protocol, group, outcome, refusal)
         counts = self.requests.get(place)
         if counts is None:

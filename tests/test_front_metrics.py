@@ -115,6 +115,52 @@ def test_requests_are_counted_by_cluster_protocol_route_group_and_outcome(front,
     assert not labels & {str(manage_key.id), str(reader_key.id)}
 
 
+def test_a_tenant_bound_keys_refusals_are_counted_as_tenant(front, dataplane, cluster, owner):
+    """Whatever a tenant's rule says (its messages share no word: "another tenant's", "bound read-only to
+    group_id", "not available to tenant-bound keys"), over REST and gRPC; the same key's plain access
+    refusal stays `access`."""
+    from apikeys.services import database_key_create
+    from tests.test_tenant_front import COLLECTION, point, seed, tenant_key
+
+    _, manage = mint(cluster, MANAGE, by=owner, name="tenant setup key")
+    # Bound to acme on COLLECTION alone: another collection is a plain access refusal.
+    _, acme = database_key_create(
+        cluster=cluster, name="acme app", rules=collection_rule(COLLECTION, "rw"), expires_at=None, by=owner,
+        tenant={"field": "group_id", "value": "acme", "type": "keyword", "access": "rw", "collections": []})
+    reader = tenant_key(cluster, owner, "acme", access="r")
+    for token in (manage, acme, reader):
+        front.wait_until_accepted(token)
+    seed(QdrantClient(url="http://127.0.0.1", port=front.port, api_key=manage, check_compatibility=False))
+    c = str(cluster.id)
+    before = scrape(front)
+
+    def rest(token: str) -> QdrantClient:
+        return QdrantClient(url="http://127.0.0.1", port=front.port, api_key=token, check_compatibility=False)
+
+    grpc = QdrantClient(host="127.0.0.1", grpc_port=front.grpc_port, prefer_grpc=True, https=False, api_key=acme,
+                        check_compatibility=False)
+    with pytest.raises(Exception, match="point 7 is another tenant"):  # globex's point
+        rest(acme).set_payload(COLLECTION, {"x": 1}, points=[7])
+    with pytest.raises(Exception, match="not available to tenant-bound keys"):
+        rest(acme).get_collection(COLLECTION)
+    with pytest.raises(Exception, match="bound read-only to group_id"):
+        rest(reader).upsert(COLLECTION, [point(40, "acme")])
+    with pytest.raises(Exception, match="point 8 is another tenant"):
+        grpc.set_payload(COLLECTION, {"x": 1}, points=[8])
+    with pytest.raises(Exception, match="Access to collection elsewhere is required"):
+        rest(acme).count("elsewhere")
+
+    def added(**labels) -> float:
+        return requests(scrape(front), cluster=c, **labels) - requests(before, cluster=c, **labels)
+
+    wait_for(lambda: added(outcome="403") >= 5, timeout=10)
+    assert added(protocol="rest", route_group="points", outcome="403", refusal="tenant") == 2
+    assert added(protocol="rest", route_group="collections", outcome="403", refusal="tenant") == 1
+    assert added(protocol="grpc", route_group="points", outcome="403", refusal="tenant") == 1
+    assert added(protocol="rest", route_group="points", outcome="403", refusal="access") == 1
+    assert added(outcome="403") == 5
+
+
 RATE_LIMITED = "Rate limiting exceeded: Read rate limit exceeded"
 
 
