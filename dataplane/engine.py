@@ -82,6 +82,7 @@ class Engine:
         self._peer_server: asyncio.AbstractServer | None = None
         self._reported: dict[str, list[str]] = {}  # collection names last told the console, per cluster
         self._reports: set[asyncio.Task] = set()
+        self._reporting: dict[str, asyncio.Lock] = {}  # one report at a time per cluster
         self.epoch = epoch  # the current key set's epoch token (None: not known)
         self.run_dir = Path(run_dir) if run_dir is not None else self.data_dir / "run"
         self.socket_path = self.run_dir / f"{os.getpid()}.sock"
@@ -154,15 +155,25 @@ class Engine:
             try:
                 result = await self._in_thread(storage.execute, BY_OP[op].handler, name, params, body)
             finally:
-                names = sorted(storage.collections) if op in NAMING_OPS else None
-        if names is not None:
-            await self._report(cluster_id, names)
+                named = op in NAMING_OPS
+        if named:
+            await self._report(cluster_id)
         return result
 
-    async def _report(self, cluster_id: str, names: list[str]) -> None:
-        if self.owners is not None and self._reported.get(cluster_id) != names:
-            if await self.owners.report(cluster_id, names):
-                self._reported[cluster_id] = names
+    async def _report(self, cluster_id: str) -> None:
+        """Tells the console the cluster's collection names as they are now,
+        one report at a time per cluster: reports sent side by side (the
+        claim's and a create's) could arrive in either order and leave the
+        console with the older names."""
+        if self.owners is None:
+            return
+        async with self._reporting.setdefault(cluster_id, asyncio.Lock()):
+            async with self._turn(cluster_id):
+                storage = self.local.get(cluster_id)
+                names = sorted(storage.collections) if storage is not None else None
+            if names is not None and self._reported.get(cluster_id) != names:
+                if await self.owners.report(cluster_id, names):
+                    self._reported[cluster_id] = names
 
     async def execute(self, cluster_id: str, op: str, name: str | None, params: dict, body) -> object:
         """The op on the cluster's storage: here (or in the process of this
@@ -216,7 +227,7 @@ class Engine:
         self.local[cluster_id] = storage
         # The console learns the names from the owner (a first claim, or a
         # storage that changed while another process or front held it).
-        report = asyncio.get_running_loop().create_task(self._report(cluster_id, sorted(storage.collections)))
+        report = asyncio.get_running_loop().create_task(self._report(cluster_id))
         self._reports.add(report)  # held until done: the loop keeps only a weak reference to a task
         report.add_done_callback(self._reports.discard)
         return storage
