@@ -85,7 +85,10 @@ class Stack:
         self.port, self.dataplane_port, self.metrics_port = free_port(), free_port(), free_port()
         self.log = tmp / "runall.log"
         # The node supervisor is a child only when asked for (a Qdrant binary).
-        env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "QDRANT_BINARY", "NODES_DIR")}
+        # Not this test process's metrics directory either: runall empties the
+        # one it is given at start, which took the counts of every later test here.
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("REDIS_URL", "QDRANT_BINARY", "NODES_DIR", "PROMETHEUS_MULTIPROC_DIR")}
         self.children = {"web", "worker", "beat", "dataplane"} | ({"nodes"} if qdrant_binary else set())
         self.env = env | {
             "VAR_DIR": str(self.var),
