@@ -40,7 +40,8 @@ def node_runtime():
     supervisor starts them)."""
     from runtimes.qdrant import QdrantRuntime
 
-    return QdrantRuntime(binary=settings.QDRANT_BINARY or "qdrant", root=settings.NODES_DIR)
+    return QdrantRuntime(binary=settings.QDRANT_BINARY or "qdrant", root=settings.NODES_DIR,
+                         node_ports=settings.QDRANT_NODE_PORTS)
 
 
 # -- the supervisor's two callables -------------------------------------------

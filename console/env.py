@@ -115,6 +115,18 @@ class Env:
             raise ImproperlyConfigured(f"{name} must be a whole number of at least 1; got {value!r}.")
         return int(value)
 
+    def port_range(self, name: str, default: range) -> range:
+        """Ports LOW-HIGH, both included."""
+        from runtimes.base import port_range
+
+        value = self._get(name, None)
+        if value is None:
+            return default
+        try:
+            return port_range(value)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name} {exc}.") from None
+
     def list(self, name: str, default: list[str]) -> list[str]:
         value = self._get(name, None)
         if value is None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from console.env import Env, var_dir
 from console.private import make_private
+from runtimes.base import NODE_PORTS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = var_dir()
@@ -310,6 +311,9 @@ QDRANT_BINARY = env.executable("QDRANT_BINARY")
 CLUSTER_RUNTIME = "qdrant" if QDRANT_BINARY else "embedded"
 # Where the node supervisor keeps each node's config, storage and logs.
 NODES_DIR = Path(env.str("NODES_DIR", default=str(VAR_DIR / "nodes")))
+# The loopback ports new nodes are given, LOW-HIGH (runtimes/base.py says why
+# they are below the kernel's ephemeral range).
+QDRANT_NODE_PORTS = env.port_range("QDRANT_NODE_PORTS", default=NODE_PORTS)
 # How long a node step waits for a real node to be ready and joined.
 CLUSTER_NODE_TIMEOUT_SECONDS = env.seconds("CLUSTER_NODE_TIMEOUT_SECONDS", default=180.0, maximum=3600)
 # A worker renews its claim on an operation this often; past it, it is presumed

@@ -3,8 +3,22 @@
 from __future__ import annotations
 
 import abc
+import re
 import time
 from dataclasses import dataclass, field
+
+# Node ports are picked below Linux's ephemeral range (32768-60999 by
+# default): a port in it can be taken as the local end of any outgoing
+# connection while its node is down, and the node would not start again on it.
+NODE_PORTS = range(20000, 32768)
+
+
+def port_range(text: str) -> range:
+    """"LOW-HIGH" (inclusive) as a range of ports; ValueError if it is not one."""
+    match = re.fullmatch(r"\s*([0-9]{1,5})\s*-\s*([0-9]{1,5})\s*", text)
+    if not match or not 1024 <= int(match[1]) <= int(match[2]) <= 65535:
+        raise ValueError(f"must be LOW-HIGH with 1024 <= LOW <= HIGH <= 65535; got {text!r}")
+    return range(int(match[1]), int(match[2]) + 1)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -32,22 +33,33 @@ from urllib.parse import quote
 import httpx
 import yaml
 
-from runtimes.base import ClusterSpec, Node, NodeAddress, NodeHealth, NodePorts, Runtime
+from runtimes.base import NODE_PORTS, ClusterSpec, Node, NodeAddress, NodeHealth, NodePorts, Runtime
 from runtimes.processes import die_with_parent
 
 HOST = "127.0.0.1"
 
 
-def free_ports(count: int) -> list[int]:
-    """`count` distinct free loopback ports (all sockets held open while picking,
-    so the kernel cannot hand out the same port twice)."""
-    sockets = []
+def free_ports(count: int, within: range = NODE_PORTS, host: str = HOST, taken=frozenset()) -> list[int]:
+    """`count` distinct ports of `within`, not in `taken`, that nothing is bound
+    to on `host` now (each held while picking the next)."""
+    sockets, ports = [], []
     try:
-        for _ in range(count):
+        for port in random.sample(within, len(within)):
+            if len(ports) == count:
+                return ports
+            if port in taken:
+                continue
             sock = socket.socket()
-            sock.bind((HOST, 0))
+            try:
+                sock.bind((host, port))
+            except OSError:
+                sock.close()
+                continue
             sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
+            ports.append(port)
+        if len(ports) == count:
+            return ports
+        raise OSError(f"fewer than {count} free ports in {within.start}-{within.stop - 1} on {host}")
     finally:
         for sock in sockets:
             sock.close()
@@ -89,9 +101,10 @@ class QdrantRuntime(Runtime):
     name = "qdrant"
 
     def __init__(self, *, binary: str | os.PathLike, root: str | os.PathLike, stop_grace: float = 10.0,
-                 http_timeout: float = 2.0) -> None:
+                 http_timeout: float = 2.0, node_ports: range = NODE_PORTS) -> None:
         self.binary = str(Path(binary).resolve())
         self.root = Path(root)
+        self.node_ports = node_ports
         self.stop_grace = stop_grace
         self._processes: dict[tuple[str, int], subprocess.Popen] = {}
         # Connection: close, because Qdrant's graceful shutdown waits up to 5 s
@@ -130,19 +143,30 @@ class QdrantRuntime(Runtime):
             except (OSError, ValueError, KeyError):
                 ports = []
         distributed = cluster.size > 1
-        fresh = iter(free_ports(3 * cluster.size))
         # Keep the ports a node already has; give new ones only where missing
         # (a new node, or a single node that became a cluster and needs p2p).
-        ports = [
-            ports[i] if i < len(ports) and (ports[i].p2p is not None) == distributed
-            else NodePorts(http=next(fresh), grpc=next(fresh), p2p=next(fresh) if distributed else None)
-            for i in range(cluster.size)
-        ]
+        keep = [i < len(ports) and (ports[i].p2p is not None) == distributed for i in range(cluster.size)]
+        if not all(keep):
+            fresh = iter(free_ports(3 * cluster.size, self.node_ports, taken=self._recorded_ports()))
+            ports = [ports[i] if keep[i] else
+                     NodePorts(http=next(fresh), grpc=next(fresh), p2p=next(fresh) if distributed else None)
+                     for i in range(cluster.size)]
         path.parent.mkdir(parents=True, exist_ok=True)
         recorded = json.dumps([p.as_dict() for p in ports])
         if not path.exists() or path.read_text() != recorded:
             path.write_text(recorded)
         return tuple(ports[: cluster.size])
+
+    def _recorded_ports(self) -> set[int]:
+        """Every port recorded for a cluster here: a stopped node's are free to
+        bind but still its own."""
+        taken = set()
+        for path in self.root.glob("*/ports.json"):
+            try:
+                taken |= {port for item in json.loads(path.read_text()) for port in item.values() if port}
+            except (OSError, ValueError, AttributeError):
+                continue
+        return taken
 
     def address(self, node: Node) -> NodeAddress | None:
         return NodeAddress(host=HOST, ports=self.ports(node.cluster)[node.index])

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from runtimes.base import ClusterSpec, Node, NodeAddress, NodeHealth, NodePorts, Runtime
+from runtimes.base import NODE_PORTS, ClusterSpec, Node, NodeAddress, NodeHealth, NodePorts, Runtime, port_range
 
 log = logging.getLogger("runtimes.supervisor")
 
@@ -184,6 +184,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--report", help="module:callable(node, health, address), called on every change")
     parser.add_argument("--binary", default=os.environ.get("QDRANT_BINARY") or shutil.which("qdrant"))
     parser.add_argument("--root", help="where nodes keep their files (default VAR_DIR/nodes)")
+    parser.add_argument("--ports", type=port_range, help="LOW-HIGH: the ports new nodes are given "
+                        "(default QDRANT_NODE_PORTS's under Django, else 20000-32767)")
     parser.add_argument("--interval", type=float, default=1.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(levelname)s %(message)s")
@@ -195,15 +197,19 @@ def main(argv: list[str] | None = None) -> None:
         import django
 
         django.setup()
-    root = args.root
-    if root is None:
+    if os.environ.get("DJANGO_SETTINGS_MODULE"):
         from django.conf import settings
 
-        root = Path(settings.VAR_DIR) / "nodes"
+        root = args.root or Path(settings.VAR_DIR) / "nodes"
+        node_ports = args.ports or settings.QDRANT_NODE_PORTS
+    elif args.root is None:
+        parser.error("--root is needed without Django settings (DJANGO_SETTINGS_MODULE)")
+    else:
+        root, node_ports = args.root, args.ports or NODE_PORTS
 
     from runtimes.qdrant import QdrantRuntime
 
-    runtime = QdrantRuntime(binary=args.binary, root=root)
+    runtime = QdrantRuntime(binary=args.binary, root=root, node_ports=node_ports)
     desired = desired_from_file(args.desired_file) if args.desired_file else _import(args.desired)
     report = _import(args.report) if args.report else None
     stop = threading.Event()

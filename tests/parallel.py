@@ -7,6 +7,10 @@ Django reads the settings and inherited by every process a test starts:
   scrape counted the other worker's requests), wake each other's long-polls
   (the key set's marker file, fronts/changelog.py) and share a broker
   directory. Its secrets.env is a link to the one `make secrets` wrote.
+- QDRANT_NODE_PORTS: worker gwN takes the Nth of as many equal parts of the
+  range as there are workers. A node down in a restart test keeps its ports
+  only while no one else can take them (runtimes/base.py); another worker's
+  nodes could.
 - REDIS_URL, when set: worker gwN uses the URL's database + N, so a Redis
   holds each worker's broker queues and results apart (REDIS_URL=…/1 with
   -n 3 uses databases 1, 2 and 3).
@@ -23,7 +27,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from console.env import var_dir
+from console.env import Env, var_dir
+from runtimes.base import NODE_PORTS
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -40,8 +45,17 @@ def pytest_load_initial_conftests(early_config, parser, args):
     os.environ["VAR_DIR"] = str(own)
     # The metrics directory follows VAR_DIR unless given (console/settings.py), as the worker's own.
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    index, count = int(worker.removeprefix("gw")), int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    ports = part(Env().port_range("QDRANT_NODE_PORTS", default=NODE_PORTS), index, count)
+    os.environ["QDRANT_NODE_PORTS"] = f"{ports.start}-{ports.stop - 1}"
     if redis_url := os.environ.get("REDIS_URL"):
-        os.environ["REDIS_URL"] = redis_database(redis_url, int(worker.removeprefix("gw")))
+        os.environ["REDIS_URL"] = redis_database(redis_url, index)
+
+
+def part(ports: range, index: int, count: int) -> range:
+    """The `index`th of `count` equal parts of `ports`."""
+    size = len(ports) // count
+    return ports[index * size:(index + 1) * size]
 
 
 def redis_database(url: str, offset: int) -> str:

@@ -12,10 +12,11 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
+from django.conf import settings
 
-from runtimes.base import ClusterSpec, Node, wait_healthy, wait_until
+from runtimes.base import NODE_PORTS, ClusterSpec, Node, wait_healthy, wait_until
 from runtimes.processes import die_with_parent
-from runtimes.qdrant import QdrantRuntime
+from runtimes.qdrant import QdrantRuntime, free_ports
 from tests.fixtures.qdrant import (
     QDRANT_BINARY,
     ROOT,
@@ -86,6 +87,30 @@ def test_ports_are_recorded_and_kept_across_a_restart(qdrant, qdrant_node):
     wait_healthy(qdrant, qdrant_node)
     assert qdrant.address(qdrant_node) == before
     assert qdrant.ports(qdrant_node.cluster)[0] == before.ports
+
+
+def free_block(size: int) -> range:
+    """`size` ports in a row of NODE_PORTS that nothing listens on now."""
+    for start in range(NODE_PORTS.start, NODE_PORTS.stop - size, size):
+        try:
+            free_ports(size, range(start, start + size))
+            return range(start, start + size)
+        except OSError:
+            continue
+    raise AssertionError("no free block")
+
+
+def test_new_ports_come_from_the_range_and_never_from_another_cluster_s(tmp_path):
+    """A stopped node's ports are free to bind, yet still its own; and nothing
+    below the kernel's ephemeral range is handed out by the kernel meanwhile."""
+    five = free_block(5)
+    stopped = five[:2]
+    runtime = QdrantRuntime(binary=sys.executable, root=tmp_path, node_ports=five)
+    (tmp_path / "stopped").mkdir()
+    (tmp_path / "stopped" / "ports.json").write_text(json.dumps([{"http": stopped[0], "grpc": stopped[1], "p2p": None}]))
+    given = runtime.ports(ClusterSpec(id="new", size=1, master_key=""))[0]
+    assert {given.http, given.grpc} <= set(five) - set(stopped)
+    assert max(NODE_PORTS) < int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
 
 
 def test_a_restarted_node_keeps_its_data(qdrant, qdrant_node):
@@ -186,7 +211,8 @@ class SupervisorProcess:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "runtimes.supervisor", "--desired-file", str(self.desired_path),
-                 "--root", str(self.root), "--binary", QDRANT_BINARY, "--interval", "0.2"],
+                 "--root", str(self.root), "--binary", QDRANT_BINARY, "--interval", "0.2",
+                 "--ports", f"{settings.QDRANT_NODE_PORTS[0]}-{settings.QDRANT_NODE_PORTS[-1]}"],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 preexec_fn=die_with_parent,
             )

@@ -87,6 +87,9 @@ def environment(monkeypatch, tmp_path):
         ("REAUTHENTICATION_MINUTES", "0", "REAUTHENTICATION_MINUTES must be a whole number from 1"),
         ("OIDC_ISSUER_URL", "idp.example.com", "OIDC_ISSUER_URL must be a https/http:// URL"),
         ("OIDC_JOIN_ROLE", "boss", "OIDC_JOIN_ROLE must be one of"),
+        ("QDRANT_NODE_PORTS", "20000", "QDRANT_NODE_PORTS must be LOW-HIGH with 1024 <= LOW <= HIGH <= 65535"),
+        ("QDRANT_NODE_PORTS", "30000-20000", "QDRANT_NODE_PORTS must be LOW-HIGH"),
+        ("QDRANT_NODE_PORTS", "80-90", "QDRANT_NODE_PORTS must be LOW-HIGH"),
     ],
 )
 def test_a_malformed_setting_stops_the_start(environment, name, value, message):
