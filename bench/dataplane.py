@@ -185,8 +185,8 @@ def auth_ratios(cluster, token: str) -> dict:
             "allowlist_ratio": (bare + allowlist) / bare}
 
 
-def _start_dataplane(data_dir: Path, *, auth_enabled: bool, processes: int = 1,
-                     pin: bool = True, grpc_port: int | None = None) -> tuple[subprocess.Popen, int]:
+def _start_dataplane(data_dir: Path, *, auth_enabled: bool, processes: int = 1, pin: bool = True,
+                     grpc_port: int | None = None, storage_processes: bool = True) -> tuple[subprocess.Popen, int]:
     import urllib.request
 
     port = _free_port()
@@ -195,6 +195,7 @@ def _start_dataplane(data_dir: Path, *, auth_enabled: bool, processes: int = 1,
                         "DATAPLANE_HOST": "127.0.0.1",
                         "DATAPLANE_DATA_DIR": str(data_dir), "DATAPLANE_RUN_DIR": str(data_dir / "run"),
                         "DATAPLANE_PROCESSES": str(processes),
+                        "DATAPLANE_STORAGE_PROCESSES": "on" if storage_processes else "off",
                         "DATAPLANE_INSECURE_NO_AUTH": "false" if auth_enabled else "true"}
     process = subprocess.Popen([sys.executable, "-m", "dataplane"], cwd=ROOT, env=env,
                                stderr=subprocess.DEVNULL, preexec_fn=(lambda: _pin(0)) if pin else None)
@@ -554,25 +555,28 @@ while True:
 """
 
 
-def upsert_isolation(tmp: Path, cluster, rounds: int, seconds: float) -> dict:
+def upsert_isolation(tmp: Path, cluster, rounds: int, seconds: float, storage_processes: bool) -> dict:
     """Two embedded clusters on one data plane process: cluster B's count
     (one connection, 1,000 points) measured while a process upserts
     ISOLATION_POINTS points into cluster A in batches of ISOLATION_BATCH, and
-    while A is idle, in turn."""
+    while A is idle, in turn; each cluster's storage in a process of its own
+    (DATAPLANE_STORAGE_PROCESSES, the default) or in the front's."""
     import httpx
 
     from apikeys.services import database_key_create
     from bench import loadgen
 
     other = type(cluster).objects.create(
-        account=cluster.account, name="bench-a", cloud_provider=cluster.cloud_provider, region=cluster.region,
+        account=cluster.account, name=f"bench-a-{storage_processes}", cloud_provider=cluster.cloud_provider, region=cluster.region,
         version=cluster.version, number_of_nodes=1, phase=cluster.phase, endpoint_url=cluster.endpoint_url,
         jwt_rbac=True, master_key_encrypted=cluster.master_key_encrypted)
     keys = {}
     for name, target in (("a", other), ("b", cluster)):
         _, keys[name] = database_key_create(cluster=target, name=f"isolation {name}",
                                             rules=[{"collection": None, "access": "m"}], expires_at=None, by=None)
-    plane, port = _start_dataplane(tmp / "data-isolation", auth_enabled=True)
+    # Not pinned: a storage process would inherit the front's one core.
+    plane, port = _start_dataplane(tmp / f"data-isolation-{storage_processes}", auth_enabled=True, pin=False,
+                                   storage_processes=storage_processes)
     upserter = None
     results = {False: [], True: []}
     try:
@@ -618,15 +622,24 @@ def upsert_isolation(tmp: Path, cluster, rounds: int, seconds: float) -> dict:
 ISOLATION_GOAL_MS = 5
 
 
-def print_isolation(rounds: int, seconds: float, result: dict, loads: tuple[str, str]) -> None:
-    idle, busy = result[False], result[True]
-    rise = busy["p99"] - idle["p99"]
+def isolation(tmp: Path, cluster, rounds: int, seconds: float) -> dict:
+    """upsert_isolation with each cluster's storage in a process of its own, and in the front's."""
+    return {mode: upsert_isolation(tmp, cluster, rounds, seconds, mode) for mode in (True, False)}
+
+
+def print_isolation(rounds: int, seconds: float, results: dict, loads: tuple[str, str]) -> None:
     print(f"Embedded cluster B's count (one connection) while cluster A upserts {ISOLATION_POINTS} points of "
           f"dimension {DIMENSION} in batches of {ISOLATION_BATCH}, median of {rounds} x {seconds:g} s; "
           f"load average {loads[0]} before, {loads[1]} after ({os.cpu_count()} cores):")
-    print(f"  A idle      {idle['rps']:7.0f} req/s p50 {idle['p50']:6.2f} p99 {idle['p99']:6.2f} ms")
-    print(f"  A upserting {busy['rps']:7.0f} req/s p50 {busy['p50']:6.2f} p99 {busy['p99']:6.2f} ms   "
-          f"p99 rises {rise:+.2f} ms   goal <= {ISOLATION_GOAL_MS} ms  {verdict(rise <= ISOLATION_GOAL_MS)}")
+    for mode, result in results.items():
+        idle, busy = result[False], result[True]
+        rise = busy["p99"] - idle["p99"]
+        where = "a process per cluster (default)" if mode else "in the front's process (DATAPLANE_STORAGE_PROCESSES=off)"
+        print(f"  storage {where}:")
+        print(f"    A idle      {idle['rps']:7.0f} req/s p50 {idle['p50']:6.2f} p99 {idle['p99']:6.2f} ms")
+        print(f"    A upserting {busy['rps']:7.0f} req/s p50 {busy['p50']:6.2f} p99 {busy['p99']:6.2f} ms   "
+              f"p99 rises {rise:+.2f} ms   goal <= {ISOLATION_GOAL_MS} ms"
+              + (f"  {verdict(rise <= ISOLATION_GOAL_MS)}" if mode else ""))
     print_gil_holds(gil_holds(ISOLATION_POINTS, ISOLATION_BATCH, DIMENSION), ISOLATION_POINTS, ISOLATION_BATCH)
     sys.stdout.flush()
 
@@ -655,7 +668,7 @@ def main() -> None:
         isolation_rounds = int(os.environ.get("BENCH_ISOLATION_ROUNDS", "3"))
         if only == "isolation":
             before = load_average()
-            result = upsert_isolation(tmp, cluster, isolation_rounds, seconds)
+            result = isolation(tmp, cluster, isolation_rounds, seconds)
             print_isolation(isolation_rounds, seconds, result, (before, load_average()))
             return
         if only == "front":
@@ -700,7 +713,7 @@ def main() -> None:
         print_embedded_protocols(protocol_rounds, seconds,
                                  embedded_protocols(tmp, token, manage, protocol_rounds, seconds))
         before = load_average()
-        result = upsert_isolation(tmp, cluster, isolation_rounds, seconds)
+        result = isolation(tmp, cluster, isolation_rounds, seconds)
         print_isolation(isolation_rounds, seconds, result, (before, load_average()))
         front_rounds = int(os.environ.get("BENCH_FRONT_ROUNDS", "3"))
         before = load_average()

@@ -1,9 +1,9 @@
 """How long qdrant-edge's calls hold the GIL (printed with bench/dataplane.py part 6).
 
-Every cluster's storage calls run in worker threads (dataplane/engine.py),
-but qdrant-edge 0.9's Python bindings keep the GIL for the whole of each
-call: while one cluster upserts or flushes, no other thread of the front
-runs Python, whichever cluster or protocol it serves. A ticker thread
+qdrant-edge 0.9's Python bindings keep the GIL for the whole of each call:
+in one process, while one cluster upserts or flushes, no other thread runs
+Python, whichever cluster or protocol it serves. That is why each cluster's
+storage has a process of its own by default (dataplane/storage_process.py). A ticker thread
 sleeps 0.2 ms at a time and records the longest gap it sees while the
 storage of one collection takes ISOLATION_POINTS points in batches, then
 flushes: a gap as long as the call is a call that held the GIL.

@@ -503,6 +503,7 @@ def build_application() -> DataPlane:
         client_ssl=ssl.create_default_context(cafile=settings.KEYSET_CA_FILE),
         # An op's body as JSON with its ASCII escapes (up to 6 bytes a character), and room for the rest.
         peer_line_limit=6 * settings.DATAPLANE_MAX_BODY_BYTES + 65536,
+        storage_processes=settings.DATAPLANE_STORAGE_PROCESSES,
     )
     plane = DataPlane(
         keystore=keystore, usage=counts, metrics=metrics, metrics_writer=writer, engine=engine,

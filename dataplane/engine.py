@@ -25,9 +25,11 @@ any process that can take its lock when nobody owns it, closes and removes it.
 Every call into a cluster's storage (qdrant-edge: upserts, queries, the flush
 once a second, closing) runs in a worker thread (`_in_storage`), one at a time
 per cluster: an EdgeShard is not shared between threads, and a cluster's
-calls keep their order. So a slow upsert or a flush holds up its own cluster
-only, never the event loop that serves every other cluster, gRPC and the
-key set's handshake (bench/dataplane.py part 6 measures it).
+calls keep their order. qdrant-edge keeps the GIL for a whole call, so by
+default the thread only hands the call to the cluster's own storage process
+(dataplane/storage_process.py) and waits: a slow upsert or a flush holds up
+its own cluster only, never the event loop that serves every other cluster,
+gRPC and the key set's handshake (bench/dataplane.py part 6 measures it).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from pathlib import Path
 from dataplane.owners import Owner, Owners
 from dataplane.routes import BY_OP
 from dataplane.storage import ClusterStorage, StorageError
+from dataplane.storage_process import StorageProcess
 from keyset.handshake import process_alive
 
 logger = logging.getLogger(__name__)
@@ -71,7 +74,7 @@ class Engine:
     def __init__(self, data_dir: Path, run_dir: Path | None = None, epoch: Callable[[], object] = lambda: None, *,
                  owners: Owners | None = None, listen: tuple[str, int] | None = None,
                  server_ssl: ssl.SSLContext | None = None, client_ssl: ssl.SSLContext | None = None,
-                 peer_line_limit: int = _LINE_LIMIT):
+                 peer_line_limit: int = _LINE_LIMIT, storage_processes: bool = False):
         self.data_dir = Path(data_dir)
         # Without `owners` every cluster is this front's (a front alone, in tests of the engine).
         self.owners = owners
@@ -86,7 +89,9 @@ class Engine:
         self.epoch = epoch  # the current key set's epoch token (None: not known)
         self.run_dir = Path(run_dir) if run_dir is not None else self.data_dir / "run"
         self.socket_path = self.run_dir / f"{os.getpid()}.sock"
-        self.local: dict[str, ClusterStorage] = {}
+        # Each open cluster's storage in a child process (dataplane/storage_process.py), or in this one.
+        self._open_storage = StorageProcess if storage_processes else ClusterStorage
+        self.local: dict[str, ClusterStorage | StorageProcess] = {}
         self._locks: dict[str, int] = {}
         self._server: asyncio.AbstractServer | None = None
         self._flusher: asyncio.Task | None = None
@@ -202,7 +207,7 @@ class Engine:
             await asyncio.sleep(0.05)  # the owner is changing hands
         raise StorageError(503, "Service unavailable: the cluster's storage is not reachable")
 
-    def _claim(self, cluster_id: str) -> ClusterStorage | None:
+    def _claim(self, cluster_id: str) -> ClusterStorage | StorageProcess | None:
         root = self.cluster_dir(cluster_id)
         root.mkdir(parents=True, exist_ok=True)
         fd = os.open(root / "owner.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -212,7 +217,7 @@ class Engine:
             os.close(fd)
             return None
         try:
-            storage = ClusterStorage(root)
+            storage = self._open_storage(root)
         except Exception:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)

@@ -110,6 +110,9 @@ if DATAPLANE_GRPC_PORT == DATAPLANE_PORT:
 # Processes serving the port (uvicorn workers); collections of a cluster are
 # served by one of them at a time and the others forward to it.
 DATAPLANE_PROCESSES = _number("DATAPLANE_PROCESSES", 1, 1, 64, whole=True)
+# Each open embedded cluster's storage in a process of its own, so one
+# cluster's long upsert or flush holds no other (dataplane/storage_process.py).
+DATAPLANE_STORAGE_PROCESSES = _bool("DATAPLANE_STORAGE_PROCESSES", True)
 DATAPLANE_DATA_DIR = Path(_str("DATAPLANE_DATA_DIR", str(BASE_DIR / "var" / "dataplane")))
 # Where each process listens for forwarded storage operations and the
 # console's handshake (keyset/handshake.py): on the console's host, the
