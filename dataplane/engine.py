@@ -49,6 +49,7 @@ from dataplane.owners import Owner, Owners
 from dataplane.routes import BY_OP
 from dataplane.storage import ClusterStorage, StorageError
 from dataplane.storage_process import StorageProcess
+from dataplane.storage_process import start_server as start_storage_server
 from keyset.handshake import process_alive
 
 logger = logging.getLogger(__name__)
@@ -91,6 +92,8 @@ class Engine:
         self.socket_path = self.run_dir / f"{os.getpid()}.sock"
         # Each open cluster's storage in a child process (dataplane/storage_process.py), or in this one.
         self._open_storage = StorageProcess if storage_processes else ClusterStorage
+        if storage_processes:
+            start_storage_server()
         self.local: dict[str, ClusterStorage | StorageProcess] = {}
         self._locks: dict[str, int] = {}
         self._server: asyncio.AbstractServer | None = None

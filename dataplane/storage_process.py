@@ -20,6 +20,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import signal
 from pathlib import Path
@@ -31,6 +32,22 @@ logger = logging.getLogger(__name__)
 _CONTEXT = multiprocessing.get_context("forkserver")
 # Every child forks from a server that has imported the storage engine once.
 _CONTEXT.set_forkserver_preload(["dataplane.storage"])
+# All of the front's environment the forkserver, so every storage process, gets:
+# none of the front's secrets (its KEYSET_CREDENTIAL) and none of its settings.
+_ENVIRONMENT_KEPT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ")
+
+
+def start_server() -> None:
+    """Starts the forkserver, with _ENVIRONMENT_KEPT only: at the front's
+    start, before its threads, as the server inherits os.environ."""
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update({name: value for name, value in saved.items() if name in _ENVIRONMENT_KEPT})
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 class StorageProcess:

@@ -79,6 +79,16 @@ def test_a_cluster_whose_storage_is_stuck_holds_up_no_other_cluster(isolated, da
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_storage_process_holds_none_of_the_front_s_secrets(isolated, dataplane, account, owner):
+    cluster = make_cluster(account, name="plain")
+    prepare(isolated, cluster, owner, 1)
+    front = Path(f"/proc/{isolated.process.pid}/environ").read_bytes()
+    storage = Path(f"/proc/{storage_process_of(isolated.process.pid, cluster.id)}/environ").read_bytes()
+    assert b"KEYSET_CREDENTIAL=" in front and b"KEYSET_URL=" in front
+    assert b"KEYSET_CREDENTIAL=" not in storage and b"KEYSET_URL=" not in storage
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_storage_process_killed_fails_the_call_it_was_in_and_the_next_call_gets_a_new_one(
         isolated, dataplane, account, owner):
     cluster = make_cluster(account, name="killed")
