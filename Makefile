@@ -49,8 +49,9 @@ test: secrets $(NODE_DEPS)
 # token costs a real node against a plain JWT (issue 21), what counting usage adds (issue 24),
 # and a tenant-bound key against an unbound one (issue 23); figures, not pass/fail.
 # BENCH_ONLY=front, BENCH_ONLY=keyset, BENCH_ONLY=tls, BENCH_ONLY=ryw, BENCH_ONLY=fronts, BENCH_ONLY=value_exists,
-# BENCH_ONLY=usage or BENCH_ONLY=tenant
-# runs one part alone; ryw (read-your-writes, 100 rounds per set-up and key kind) fails if a round does.
+# BENCH_ONLY=usage, BENCH_ONLY=tenant or BENCH_ONLY=connected
+# runs one part alone; ryw (read-your-writes, 100 rounds per set-up and key kind) and connected (a deleted key
+# refused by every node of a connected cluster, 100 rounds) fail if a round does.
 bench: secrets
 	$(PY) -m bench.dataplane
 	$(PY) -m bench.grpc_front_calls
@@ -61,6 +62,7 @@ bench: secrets
 	$(PY) -m bench.value_exists
 	$(PY) -m bench.usage_counting
 	$(PY) -m bench.tenant
+	$(PY) -m bench.connected_delete
 
 # ruff (pinned in requirements.txt) with the rules of ruff.toml.
 lint: install

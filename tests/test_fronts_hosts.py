@@ -17,7 +17,7 @@ from fronts.credentials import front_credential_revoke
 from tests.fixtures.dataplane import MANAGE, http_get, mint
 from tests.fixtures.hosts import LONG_POLL_SECONDS, POLL_SECONDS
 
-ROUNDS = int(os.environ.get("FRONTS_HOSTS_ROUNDS", "20"))  # 100 in `BENCH_ONLY=fronts make bench`
+ROUNDS = int(os.environ.get("FRONTS_HOSTS_ROUNDS", "5"))  # 100 in `BENCH_ONLY=fronts make bench`
 IDLE_SECONDS = 5.0
 
 
