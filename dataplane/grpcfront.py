@@ -277,7 +277,9 @@ async def _unary(multicallable: grpc.aio.UnaryUnaryMultiCallable, message: bytes
     relay it), a call object, and its metadata checks and copies; ~10 % of
     the front's CPU per forwarded call and 0.05 ms of its added p50 with one
     connection (docs/development/bench.md). Raises grpc.aio.AioRpcError as
-    that call does; `in_flight` holds the call until it ends (GrpcFront._retire)."""
+    that call does; `in_flight` holds the call until it ends (GrpcFront._retire).
+    grpcio's private names, read here only: its version is pinned
+    (requirements.txt) and tests/test_dataplane_grpc_relay.py covers them."""
     call = multicallable._channel.call(multicallable._method, time.time() + timeout, None, None,
                                        multicallable._registered_call_handle)
     in_flight.add(call)
