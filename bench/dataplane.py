@@ -28,7 +28,8 @@
    and flush hold the GIL (bench/edge_gil.py). `BENCH_ONLY=isolation`.
 
 Part 4 also measures one connection (no queueing): the front's added p50
-latency over a node straight (goal: REST <= 0.3 ms, gRPC <= 0.5 ms).
+latency over a node straight (goal: REST <= 0.3 ms, gRPC <= 0.5 ms);
+`BENCH_ONLY=front BENCH_FRONT_CONNECTIONS=1` measures only that.
 
 Everything runs against a throw-away SQLite database and data directory in a
 temporary folder; the console's own database and broker are not touched.
@@ -307,7 +308,8 @@ def confirm_cost(tmp: Path, cluster, processes: int, trials: int) -> dict:
 
 FRONT_CALLS = ("count", "query")
 # 32: throughput under load; 1: the latency the front adds, with no queueing.
-FRONT_CONNECTIONS = (32, 1)
+# BENCH_FRONT_CONNECTIONS=1 (with BENCH_ONLY=front): the latency part alone.
+FRONT_CONNECTIONS = tuple(int(n) for n in os.environ.get("BENCH_FRONT_CONNECTIONS", "32,1").split(","))
 DIMENSION, POINTS = 128, 10_000
 
 
@@ -518,11 +520,13 @@ def print_front(rounds: int, seconds: float, result: dict | None, loads: tuple[s
                       f"adds p50 {front['p50'] - direct['p50']:+.2f} ms   CPU node {direct['cpu_node_us']:4.0f} "
                       f"straight, {front['cpu_node_us']:4.0f} + front {front['cpu_front_us']:4.0f}")
     for (proto, call, connections), goal in FRONT_RATIO_GOALS.items():
+        if connections not in FRONT_CONNECTIONS:
+            continue
         ratio = result[(proto, call, "front", connections)]["rps"] / result[(proto, call, "direct", connections)]["rps"]
         print(f"  {proto:4} {call} {connections} connections: ratio {ratio:.2f}x   goal >= {goal:.2f}x  "
               f"{verdict(ratio >= goal)}")
     for (proto, connections), goal in FRONT_LATENCY_GOALS.items():
-        for call in FRONT_CALLS:
+        for call in FRONT_CALLS if connections in FRONT_CONNECTIONS else ():
             added = (result[(proto, call, "front", connections)]["p50"]
                      - result[(proto, call, "direct", connections)]["p50"])
             print(f"  {proto:4} {call} {connections} connection: adds p50 {added:+.2f} ms   goal <= {goal:.1f} ms  "

@@ -3,10 +3,20 @@ over TLS when dataplane.tls finds a certificate and key."""
 
 import ipaddress
 import logging
+import os
 import sys
+
+# grpcio's core polls its sockets from the thread that waits on its completion
+# queue, as before EventEngine, rather than in EventEngine's own threads, which
+# then hand each event to that thread: a forwarded call crosses threads half as
+# often (16 context switches instead of 32), which on a loaded machine is most
+# of what gRPC adds over REST (docs/development/bench.md). Read once, when grpc
+# starts; an operator's own GRPC_EXPERIMENTS is kept.
+GRPC_EXPERIMENTS = "-event_engine_client,-event_engine_listener,-event_engine_for_all_other_endpoints"
 
 
 def main() -> None:
+    os.environ.setdefault("GRPC_EXPERIMENTS", GRPC_EXPERIMENTS)
     try:
         from dataplane import settings
     except ValueError as exc:  # dataplane.settings.SettingsError: a setting is malformed
@@ -30,8 +40,6 @@ def main() -> None:
         logging.getLogger("dataplane").warning("authentication is OFF (DATAPLANE_INSECURE_NO_AUTH)")
     settings.DATAPLANE_DATA_DIR.mkdir(parents=True, exist_ok=True)
     if settings.DATAPLANE_METRICS_PORT:
-        import os
-
         from dataplane import metrics
 
         try:
