@@ -35,7 +35,6 @@ import time
 
 import grpc
 import grpc.aio
-from grpc import _common as grpc_common
 from grpc_health.v1 import health_pb2
 from qdrant_client import grpc as pb
 
@@ -56,8 +55,6 @@ _READ_BY_AUTH = forwarding.CREDENTIALS | {"x-forwarded-for"}
 # Callables kept per (node, method): Qdrant has ~60 methods; more names are
 # a client making them up, served without a cached callable.
 _CACHED_METHODS = 1024
-# What grpc.aio says when a call is cancelled by its caller (grpc/aio/_call.py).
-_CANCELLED = "Locally cancelled by application!"
 
 
 def health_check_reply(version: str) -> bytes:
@@ -87,8 +84,6 @@ class GrpcFront:
         # (target, method) -> the channel's callable for it, made once: making
         # one per call was a measurable part of the front's cost per request.
         self._calls: dict[tuple[str, str], grpc.aio.UnaryUnaryMultiCallable] = {}
-        # target -> the calls in flight on its channel (see _unary), waited for when it closes.
-        self._in_flight: dict[str, set] = {}
         self._closing: set[asyncio.Future] = set()  # channels closing in the background
         self._turn = itertools.count()
         self.tls_files = tls_files  # set: the port serves TLS only
@@ -113,8 +108,7 @@ class GrpcFront:
     async def stop(self) -> None:
         if self._server is not None:
             await self._server.stop(grace=2)
-        for target, channel in self._channels.items():
-            _cancel(self._in_flight.pop(target, ()))
+        for channel in self._channels.values():
             await channel.close()
         self._channels.clear()
         self._calls.clear()
@@ -129,17 +123,9 @@ class GrpcFront:
     def _close(self, target: str) -> None:
         self._calls = {key: call for key, call in self._calls.items() if key[0] != target}
         self._channel_tls.pop(target, None)
-        closing = asyncio.ensure_future(self._retire(self._channels.pop(target), self._in_flight.pop(target, set())))
+        closing = asyncio.ensure_future(self._channels.pop(target).close(grace=self.timeout))
         self._closing.add(closing)
         closing.add_done_callback(self._closing.discard)
-
-    async def _retire(self, channel: grpc.aio.Channel, calls: set) -> None:
-        """Closes a channel once the calls on it have ended, or the front's timeout has passed."""
-        pending = [asyncio.ensure_future(call.status()) for call in calls if not call.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=self.timeout)
-        _cancel(calls)
-        await channel.close()
 
     @property
     def channel_targets(self) -> list[str]:
@@ -168,7 +154,6 @@ class GrpcFront:
                 channel = grpc.aio.insecure_channel(target, options=options)
             self._channels[target] = channel
             self._channel_tls[target] = (tls, ca)
-            self._in_flight[target] = set()
         return channel
 
     def _call(self, target: str, method: str, tls: bool = False, ca: bytes | None = None
@@ -230,7 +215,9 @@ class GrpcFront:
         targets = self.keystore.current.nodes_of(request.cluster.id).grpc
         if not targets:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "Service unavailable: no node of this cluster is ready")
-        outgoing = tuple(forwarding.grpc_metadata(metadata, request.node_credential()))
+        # Handed to grpcio as its own Metadata: given a list, each call checks it
+        # against typing.Sequence (abc's slow path) and copies it into one.
+        outgoing = grpc.aio.Metadata(*forwarding.grpc_metadata(metadata, request.node_credential()))
         remaining = context.time_remaining()
         deadline = time.monotonic() + (self.timeout if remaining is None else min(remaining, self.timeout))
         idempotent = forwarding.grpc_idempotent(method)
@@ -244,8 +231,7 @@ class GrpcFront:
                 await asyncio.sleep(pause)
             call = self._call(target, method, request.cluster.tls, request.cluster.ca_certificate)
             try:
-                reply = await _unary(call, message, outgoing, max(0.001, deadline - time.monotonic()),
-                                     self._in_flight[target])
+                reply = await call(message, metadata=outgoing, timeout=max(0.001, deadline - time.monotonic()))
                 if self.pipeline.metrics is not None:
                     self.pipeline.metrics.forward(request.cluster.id, target, "grpc", tried)
                 return reply
@@ -267,44 +253,6 @@ class GrpcFront:
         if trailing:
             context.set_trailing_metadata([(k, v) for k, v in trailing if not k.startswith("grpc-")])
         await context.abort(last.code(), last.details() or "")
-
-
-async def _unary(multicallable: grpc.aio.UnaryUnaryMultiCallable, message: bytes, metadata: tuple,
-                 timeout: float, in_flight: set) -> bytes:
-    """`await multicallable(message, metadata=metadata, timeout=timeout)`, the
-    same call on grpcio's Cython layer: its Python layer made a task per call
-    for the answer (one more turn of the event loop before the front could
-    relay it), a call object, and its metadata checks and copies; ~10 % of
-    the front's CPU per forwarded call and 0.05 ms of its added p50 with one
-    connection (docs/development/bench.md). Raises grpc.aio.AioRpcError as
-    that call does; `in_flight` holds the call until it ends (GrpcFront._retire).
-    grpcio's private names, read here only: its version is pinned
-    (requirements.txt) and tests/test_dataplane_grpc_relay.py covers them."""
-    call = multicallable._channel.call(multicallable._method, time.time() + timeout, None, None,
-                                       multicallable._registered_call_handle)
-    in_flight.add(call)
-    try:
-        reply = await call.unary_unary(message, metadata, None)
-    except asyncio.CancelledError:
-        if not call.cancelled():
-            call.cancel(_CANCELLED)
-        raise
-    finally:
-        in_flight.discard(call)
-    if call.is_ok():
-        return reply
-    status = await call.status()
-    raise grpc.aio.AioRpcError(
-        grpc_common.CYGRPC_STATUS_CODE_TO_STATUS_CODE[status.code()],
-        grpc.aio.Metadata.from_tuple(await call.initial_metadata()),
-        grpc.aio.Metadata.from_tuple(status.trailing_metadata()),
-        details=status.details(), debug_error_string=status.debug_error_string())
-
-
-def _cancel(calls) -> None:
-    for call in list(calls):
-        if not call.done():
-            call.cancel(_CANCELLED)
 
 
 def _peer_ip(peer: str | None) -> str | None:

@@ -251,4 +251,5 @@ def test_the_front_reads_its_settings_only_through_its_settings_module():
 # Where the front names os.environ other than its settings, and why that is no setting.
 FRONT_ENVIRONMENT_WRITERS = {
     "dataplane/storage_process.py": "emptied of all but PATH, HOME and the locale while the storage server starts",
+    "dataplane/server.py": "GRPC_EXPERIMENTS given to grpc core unless the operator set it: grpc's, not ours",
 }
