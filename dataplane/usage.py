@@ -22,7 +22,7 @@ import zlib
 from bisect import bisect_left
 from time import perf_counter
 
-from dataplane.metrics import refusal_kind
+from dataplane.metrics import MEMO_TARGET_LENGTH, refusal_kind
 from keyset.usage import (ALLOWED, BUCKETS, LATENCY_BOUNDS, MAX_REASON_LENGTH, MAX_REASONS, OTHER_REASON,
                           outcome_of)
 
@@ -208,8 +208,8 @@ class Counting:
     it costs a clock read, two dict lookups and the increments, with no
     tuple made or hashed. The memo is forgotten when the minute changes and
     when the usage is handed over for a report (Usage.take), and holds at
-    most MEMO_ROWS pairs, so its memory is bounded whatever paths clients
-    send."""
+    most MEMO_ROWS pairs of paths up to dataplane.metrics.MEMO_TARGET_LENGTH
+    long, so its memory is bounded whatever paths clients send."""
 
     def __init__(self, usage: Usage | None, metrics) -> None:
         self.usage, self.metrics = usage, metrics
@@ -286,7 +286,8 @@ class Counting:
         metrics_row = metrics.row(grant.cluster.id, request.protocol, request.target, ALLOWED, "") \
             if metrics is not None else None
         rows = (usage_row, metrics_row)
-        if (usage is None or usage_row is not None) and self._remembered < MEMO_ROWS:
+        if ((usage is None or usage_row is not None) and self._remembered < MEMO_ROWS
+                and len(request.target) <= MEMO_TARGET_LENGTH):
             if by_key is None:
                 by_key = self._memo[request.protocol][request.target] = {}
             by_key[grant.key.id] = rows

@@ -100,3 +100,13 @@ def test_more_paths_than_the_memo_holds_are_all_counted(counted):
         pipeline.finish(_request("rest", f"/collections/films/points/{number}"), 200)
     assert _allowed(usage.take()) == 2 * paths
     assert _metrics_total(metrics, "rest") == 2 * paths
+
+
+def test_long_paths_are_counted_without_being_remembered(counted):
+    _, usage, metrics, pipeline = counted
+    long_path = "/collections/films/points/" + "9" * 10_000
+    for _ in range(3):
+        pipeline.finish(_request("rest", long_path), 200)
+    assert pipeline.counting._remembered == 0
+    assert _allowed(usage.take()) == 3
+    assert _metrics_total(metrics, "rest") == 3
