@@ -25,9 +25,10 @@ interval is within 3 %. The
 two not-counting fronts, which differ in nothing, give the noise floor with
 its own interval. Req/s ratios (median and range, and the geometric mean's
 interval) are printed too, and what counting costs in-process, timed alone.
-Then, when valgrind is installed, the instructions a request costs each
-front under callgrind (bench/usage_instructions.py; BENCH_USAGE_CALLGRIND_REQUESTS,
-1500; 0: skipped), which do not depend on the machine's load at all.
+Then, when valgrind is installed and BENCH_USAGE_CALLGRIND_REQUESTS is set
+(0 by default: skipped), the instructions a request costs each front under
+callgrind (bench/usage_instructions.py; alone: `python -m
+bench.usage_instructions 1500`), which do not depend on the machine's load.
 """
 
 from __future__ import annotations
