@@ -1,8 +1,9 @@
 """The front's Prometheus metrics, served on DATAPLANE_METRICS_HOST:DATAPLANE_METRICS_PORT.
 
-Each process counts in plain dicts on the request path (`Metrics.ended`: a
-dict lookup and a few integer additions; prometheus_client's own
-multiprocess values cost ~7 µs a request here, more than the 3 % budget)
+Each process counts in plain dicts on the request path
+(dataplane.usage.Counting adds to the rows of `Metrics.row`: a few integer
+additions; prometheus_client's own multiprocess values cost ~7 µs a request
+here, more than the 3 % budget)
 and writes its totals once a second to `<run dir>/metrics/<pid>.json`. The
 metrics server (`serve`, in uvicorn's parent process) sums the files of the
 processes still alive at each scrape and renders them with prometheus_client.
@@ -93,13 +94,12 @@ class Metrics:
         # protocol -> {REST path or gRPC method: route group} (MEMO_TARGETS)
         self._groups: dict[str, dict[str, str]] = {"rest": {}, "grpc": {}}
 
-    def ended(self, cluster: str, protocol: str, target: str, outcome: str, refusal: str, bucket: int,
-              seconds: float) -> None:
-        """`target`: the REST path or the gRPC method; `outcome`
-        (keyset.usage.OUTCOMES), `refusal` (REFUSAL_KINDS, "" unless refused)
-        and the 1-based latency `bucket` as dataplane.usage.request_ended worked
-        them out. On the event loop's thread only (no lock: `snapshot` copies
-        under the GIL)."""
+    def row(self, cluster: str, protocol: str, target: str, outcome: str, refusal: str) -> list:
+        """The counts of requests ending as `outcome` (keyset.usage.OUTCOMES)
+        with `refusal` (REFUSAL_KINDS, "" unless refused): [count, *latency
+        buckets, seconds], made when first needed (dataplane.usage.Counting
+        adds to it). `target`: the REST path or the gRPC method. On the event
+        loop's thread only (no lock: `snapshot` copies under the GIL)."""
         memo = self._groups[protocol]
         group = memo.get(target)
         if group is None:
@@ -110,9 +110,7 @@ class Metrics:
         counts = self.requests.get(place)
         if counts is None:
             counts = self.requests[place] = [0] * (BUCKETS + 1) + [0.0]
-        counts[0] += 1
-        counts[bucket] += 1
-        counts[-1] += seconds
+        return counts
 
     def forward(self, cluster: str, node: str, protocol: str, failed: list[str] = ()) -> None:
         """A request forwarded to `node`, after the nodes in `failed` did not answer."""

@@ -27,7 +27,8 @@ import logging
 import time
 from urllib.parse import quote, urlencode
 
-from dataplane import auth, forwarding, tenancy, usage
+from dataplane import auth, forwarding, tenancy
+from dataplane import usage as usage_module
 from dataplane.engine import Engine
 from dataplane.keystore import KeyStore
 from dataplane.lastused import LastUsed
@@ -92,7 +93,7 @@ class Request:
 
 class Pipeline:
     def __init__(self, *, keystore: KeyStore, engine: Engine, last_used: LastUsed | None,
-                 trusted_proxies: tuple = (), proxy: NodeProxy | None = None, usage: usage.Usage | None = None,
+                 trusted_proxies: tuple = (), proxy: NodeProxy | None = None, usage: usage_module.Usage | None = None,
                  metrics=None) -> None:
         self.keystore = keystore
         self.engine = engine
@@ -103,6 +104,8 @@ class Pipeline:
         self.usage = usage
         # The front's Prometheus metrics (dataplane/metrics.py); None: DATAPLANE_METRICS_PORT is not set.
         self.metrics = metrics
+        # Counts each request's end into both (dataplane/usage.py); None: neither is kept.
+        self.counting = usage_module.Counting(usage, metrics) if usage is not None or metrics is not None else None
         self.trusted_proxies = trusted_proxies  # settings.TRUSTED_PROXIES (see keyset/client_address.py)
 
     async def enter(self, request: Request, token: str | None, host: str | None, peer: str | None,
@@ -189,8 +192,8 @@ class Pipeline:
         protocol, route group, status (an HTTP status or a gRPC code's name),
         why it failed, and how long it took."""
         request.status, request.reason = status, reason
-        if self.usage is not None or self.metrics is not None:
-            usage.request_ended(self.usage, self.metrics, request, status, reason)
+        if self.counting is not None:
+            self.counting.ended(request, status, reason)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s cluster=%s key=%s %s %s %.2f ms", request.protocol, request.group,
                          request.cluster.id if request.cluster is not None else None, request.key_id, status,

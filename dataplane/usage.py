@@ -2,11 +2,13 @@
 (keyset/usage.py's rows), shipped to the console with the last-used report
 (dataplane/lastused.py).
 
-`Usage.ended` is the one call a request that presented a known key makes
-when it ends, REST or gRPC: a clock read, one dict lookup and two integer
-increments, no lock (the event loop's thread alone changes the counts; the
-reporting thread has the loop hand them over). Refusals also keep their reason, at most keyset.usage.MAX_REASONS a
-key a minute, so a key's rows stay bounded whatever its clients send.
+`Counting.ended` is the one call every request makes when it ends, REST or
+gRPC (dataplane.pipeline.Pipeline.finish): for an answered request with a
+key, a clock read, two dict lookups and a few integer increments, no lock
+(the event loop's thread alone changes the counts; the reporting thread has
+the loop hand them over). Refusals also keep their reason, at most
+keyset.usage.MAX_REASONS a key a minute, so a key's rows stay bounded
+whatever its clients send.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import re
 import time
 import zlib
 from bisect import bisect_left
+from time import perf_counter
 
-from dataplane.metrics import refusal_kind
+from dataplane.metrics import MEMO_TARGET_LENGTH, refusal_kind
 from keyset.usage import (ALLOWED, BUCKETS, LATENCY_BOUNDS, MAX_REASON_LENGTH, MAX_REASONS, OTHER_REASON,
                           outcome_of)
 
@@ -42,13 +45,15 @@ class Usage:
         self._reasons: dict[tuple[str, int], set[str]] = {}
         self.loop = None  # the serving event loop, set at start (DataPlane.lifespan)
         self.dropped = 0
+        # Called (on the loop's thread) when the counts are handed over: Counting forgets the rows it remembers.
+        self.swapped: list = []
 
-    def ended(self, key, protocol: str, outcome: str, reason: str, bucket: int) -> None:
-        """A request with `key` (a dataplane.keystore.KeyEntry) ended as `outcome`
-        (keyset.usage.OUTCOMES) in latency bucket `bucket` (1-based, as the counts
-        are kept); `reason`: the refusal's message, "" when allowed. On the
-        event loop's thread only."""
-        minute = int(time.time()) // 60
+    def row(self, key, minute: int, protocol: str, outcome: str, reason: str) -> list[int] | None:
+        """The counts of `key` (a dataplane.keystore.KeyEntry) ending as `outcome`
+        (keyset.usage.OUTCOMES) in `minute` (int(time.time()) // 60): [count,
+        *latency buckets], made when first needed; None when MAX_ROWS rows are
+        kept already (the request is dropped, and said so). `reason`: the
+        refusal's message, "" when allowed. On the event loop's thread only."""
         if outcome != ALLOWED:
             reason = self._reason(key.id, minute, reason)
         place = (key.kind, key.id, minute, protocol, outcome, reason)
@@ -56,10 +61,9 @@ class Usage:
         if counts is None:
             if len(self._counts) >= MAX_ROWS:
                 self.dropped += 1
-                return
+                return None
             counts = self._counts[place] = [0] * (BUCKETS + 1)
-        counts[0] += 1
-        counts[bucket] += 1
+        return counts
 
     def _reason(self, key_id: str, minute: int, reason: str) -> str:
         seen = self._reasons.get((key_id, minute))
@@ -96,6 +100,8 @@ class Usage:
 
     def _swap(self) -> dict:
         counts, self._counts = self._counts, {}
+        for forget in self.swapped:
+            forget()
         # Reasons of past minutes are done with; this minute's stay (requests go on counting into it).
         now = int(time.time()) // 60
         self._reasons = {place: seen for place, seen in self._reasons.items() if place[1] >= now}
@@ -183,29 +189,107 @@ _GRPC_STATUS = {"OK": 200, "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "RE
                 "DEADLINE_EXCEEDED": 504}
 
 
-def request_ended(usage: Usage | None, metrics, request, status: int | str, reason: str) -> None:
-    """Counts one request by how it ended (dataplane.pipeline.Pipeline.finish):
-    in the front's metrics, and in its key's usage when a key was recognised.
-    `status`: the HTTP status, or the gRPC code's name; `reason`: what the
-    client was told (kept for refusals only: `kept_reason`). Its outcome and
-    latency bucket are worked out once, here, for both counts.
+# Row pairs Counting remembers for answered requests, at most; past it a
+# request takes the way a refusal takes (paths come from clients).
+MEMO_ROWS = 4096
 
-    This runs on every request (bench/usage_counting.py): an answered request
-    (200, OK), by far the most common, takes the short way, without the
-    refusal's reason and kind."""
-    seconds = time.perf_counter() - request.started
-    bucket = bisect_left(LATENCY_BOUNDS, seconds) + 1
-    if status == 200 or status == "OK":
-        outcome, reason, refusal = ALLOWED, "", ""
-    else:
-        if request.protocol == "grpc":
-            status = _GRPC_STATUS.get(status, 400)
-        outcome = outcome_of(status)
-        reason = kept_reason(status, reason)
-        refusal = refusal_kind(status, reason, request.grant is not None and request.grant.key.tenant is not None)
-    grant = request.grant
-    if grant is not None and usage is not None:
-        usage.ended(grant.key, request.protocol, outcome, reason, bucket)
-    if metrics is not None:
-        metrics.ended(grant.cluster.id if grant is not None else "none", request.protocol,
-                      request.target, outcome, refusal, bucket, seconds)
+
+class Counting:
+    """Counts each request by how it ended (dataplane.pipeline.Pipeline.finish):
+    in its key's usage (`usage`, a Usage, when a key was recognised) and in the
+    front's metrics (`metrics`, a dataplane.metrics.Metrics); either may be
+    None. The outcome and the latency bucket are worked out once, here, for
+    both. On the event loop's thread only.
+
+    This runs on every request (bench/usage_counting.py). An answered request
+    (200, OK) with a key, by far the most common, takes the short way: the
+    two rows it adds to (its key's usage row of this minute, the metrics'
+    row) are remembered per protocol, REST path or gRPC method, and key, so
+    it costs a clock read, two dict lookups and the increments, with no
+    tuple made or hashed. The memo is forgotten when the minute changes and
+    when the usage is handed over for a report (Usage.take), and holds at
+    most MEMO_ROWS pairs of paths up to dataplane.metrics.MEMO_TARGET_LENGTH
+    long, so its memory is bounded whatever paths clients send."""
+
+    def __init__(self, usage: Usage | None, metrics) -> None:
+        self.usage, self.metrics = usage, metrics
+        # protocol -> {REST path or gRPC method -> {key id -> (usage row or None, metrics row or None)}}
+        self._memo: dict[str, dict[str, dict[str, tuple]]] = {"rest": {}, "grpc": {}}
+        self._remembered = 0
+        # The minute counted into (int(time.time()) // 60) and where it ends on
+        # perf_counter's clock (read for the latency anyway): the wall clock is
+        # read again at each minute's end, not on every request.
+        self._minute, self._ends = 0, 0.0
+        if usage is not None:
+            usage.swapped.append(self._forget)
+
+    def _forget(self) -> None:
+        self._memo = {"rest": {}, "grpc": {}}
+        self._remembered = 0
+
+    def _roll(self, now: float) -> None:
+        """A new minute (`now`: perf_counter's): its rows are new ones."""
+        wall = time.time()
+        self._minute = int(wall) // 60
+        self._ends = now + (self._minute + 1) * 60 - wall
+        self._forget()
+
+    def ended(self, request, status: int | str, reason: str) -> None:
+        """`status`: the HTTP status, or the gRPC code's name; `reason`: what
+        the client was told (kept for refusals only: `kept_reason`)."""
+        now = perf_counter()
+        seconds = now - request.started
+        bucket = bisect_left(LATENCY_BOUNDS, seconds) + 1
+        if now >= self._ends:
+            self._roll(now)
+        grant = request.grant
+        if grant is not None and (status == 200 or status == "OK"):
+            by_key = self._memo[request.protocol].get(request.target)
+            rows = by_key.get(grant.key.id) if by_key is not None else None
+            if rows is None:
+                rows = self._rows(request, grant, by_key)
+            usage_row, metrics_row = rows
+            if usage_row is not None:
+                usage_row[0] += 1
+                usage_row[bucket] += 1
+            if metrics_row is not None:
+                metrics_row[0] += 1
+                metrics_row[bucket] += 1
+                metrics_row[-1] += seconds
+            return
+        if status == 200 or status == "OK":
+            outcome, refusal = ALLOWED, ""
+            reason = ""
+        else:
+            if request.protocol == "grpc":
+                status = _GRPC_STATUS.get(status, 400)
+            outcome = outcome_of(status)
+            reason = kept_reason(status, reason)
+            refusal = refusal_kind(status, reason, grant is not None and grant.key.tenant is not None)
+        if grant is not None and self.usage is not None:
+            counts = self.usage.row(grant.key, self._minute, request.protocol, outcome, reason)
+            if counts is not None:
+                counts[0] += 1
+                counts[bucket] += 1
+        if self.metrics is not None:
+            counts = self.metrics.row(grant.cluster.id if grant is not None else "none", request.protocol,
+                                      request.target, outcome, refusal)
+            counts[0] += 1
+            counts[bucket] += 1
+            counts[-1] += seconds
+
+    def _rows(self, request, grant, by_key: dict | None) -> tuple:
+        """An answered request's two rows, remembered unless the memo is full or
+        the usage is (a row it could not keep: each such request is a drop)."""
+        usage, metrics = self.usage, self.metrics
+        usage_row = usage.row(grant.key, self._minute, request.protocol, ALLOWED, "") if usage is not None else None
+        metrics_row = metrics.row(grant.cluster.id, request.protocol, request.target, ALLOWED, "") \
+            if metrics is not None else None
+        rows = (usage_row, metrics_row)
+        if ((usage is None or usage_row is not None) and self._remembered < MEMO_ROWS
+                and len(request.target) <= MEMO_TARGET_LENGTH):
+            if by_key is None:
+                by_key = self._memo[request.protocol][request.target] = {}
+            by_key[grant.key.id] = rows
+            self._remembered += 1
+        return rows
