@@ -1,29 +1,20 @@
 """Several data plane processes on one port: every one sees every key, and a
 cluster's collections are served by one of them, which the others forward to."""
 
-from pathlib import Path
 
 import pytest
 from qdrant_client import QdrantClient, models
 
-from tests.fixtures.dataplane import MANAGE, DataPlaneProcess, free_port, mint
+from tests.fixtures.dataplane import MANAGE, another_front, mint
 
 pytestmark = pytest.mark.filterwarnings("ignore:Api key is used with an insecure connection")
 
 
 @pytest.fixture(scope="module")
 def two_processes(dataplane_process, django_db_blocker, tmp_path_factory):
-    port = free_port()
-    env = dataplane_process.env | {
-        "DATAPLANE_PORT": str(port),
-        "DATAPLANE_PROCESSES": "2",
-        "DATAPLANE_DATA_DIR": str(tmp_path_factory.mktemp("dataplane-two")),
-    }
-    plane = DataPlaneProcess(port=port, data_dir=Path(env["DATAPLANE_DATA_DIR"]), env=env)
-    with django_db_blocker.unblock():
-        plane.start()
-    yield plane
-    plane.stop()
+    with another_front(dataplane_process, django_db_blocker, tmp_path_factory.mktemp("dataplane-two"),
+                       DATAPLANE_PROCESSES="2") as plane:
+        yield plane
 
 
 def test_writes_through_the_process_that_does_not_own_the_cluster_are_forwarded_to_its_owner(

@@ -2,29 +2,20 @@
 polling is slowed to 30 s and the console's handshake is off here, so only the
 published message can be in time."""
 
-from pathlib import Path
 
 import pytest
 
 from apikeys.services import database_key_delete
-from tests.fixtures.dataplane import MANAGE, DataPlaneProcess, free_port, mint
+from tests.fixtures.dataplane import MANAGE, another_front, mint
 
 
 @pytest.fixture(scope="module")
 def redis_dataplane(redis_url, dataplane_process, django_db_blocker, tmp_path_factory):
-    port = free_port()
-    env = dataplane_process.env | {
-        "REDIS_URL": redis_url,
-        "DATAPLANE_PORT": str(port),
-        "DATAPLANE_POLL_SECONDS": "30",
-        "DATAPLANE_LONG_POLL_SECONDS": "0",  # what carries the change here is the Redis message
-        "DATAPLANE_DATA_DIR": str(tmp_path_factory.mktemp("dataplane-redis")),
-    }
-    plane = DataPlaneProcess(port=port, data_dir=Path(env["DATAPLANE_DATA_DIR"]), env=env)
-    with django_db_blocker.unblock():
-        plane.start()
-    yield plane
-    plane.stop()
+    with another_front(dataplane_process, django_db_blocker, tmp_path_factory.mktemp("dataplane-redis"),
+                       REDIS_URL=redis_url, DATAPLANE_POLL_SECONDS="30",
+                       # what carries the change here is the Redis message
+                       DATAPLANE_LONG_POLL_SECONDS="0") as plane:
+        yield plane
 
 
 @pytest.fixture

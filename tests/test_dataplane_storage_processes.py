@@ -11,22 +11,14 @@ import httpx
 import pytest
 
 from tests.conftest import make_cluster
-from tests.fixtures.dataplane import MANAGE, DataPlaneProcess, free_port, mint
+from tests.fixtures.dataplane import MANAGE, another_front, mint
 
 
 @pytest.fixture(scope="module")
 def isolated(dataplane_process, django_db_blocker, tmp_path_factory):
-    port = free_port()
-    env = dataplane_process.env | {
-        "DATAPLANE_PORT": str(port),
-        "DATAPLANE_STORAGE_PROCESSES": "on",
-        "DATAPLANE_DATA_DIR": str(tmp_path_factory.mktemp("dataplane-isolated")),
-    }
-    plane = DataPlaneProcess(port=port, data_dir=Path(env["DATAPLANE_DATA_DIR"]), env=env)
-    with django_db_blocker.unblock():
-        plane.start()
-    yield plane
-    plane.stop()
+    with another_front(dataplane_process, django_db_blocker, tmp_path_factory.mktemp("dataplane-isolated"),
+                       DATAPLANE_STORAGE_PROCESSES="on") as plane:
+        yield plane
 
 
 def descendants(pid: int) -> list[int]:
