@@ -41,12 +41,14 @@ import contextlib
 import json
 import os
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import timeit
+import urllib.request
 from pathlib import Path
 
 from bench.edge_gil import gil_holds, print_gil_holds
@@ -188,7 +190,6 @@ def auth_ratios(cluster, token: str) -> dict:
 
 def _start_dataplane(data_dir: Path, *, auth_enabled: bool, processes: int = 1, pin: bool = True,
                      grpc_port: int | None = None, storage_processes: bool = True) -> tuple[subprocess.Popen, int]:
-    import urllib.request
 
     port = _free_port()
     env = os.environ | contract_env() | {"DATAPLANE_PORT": str(port),
@@ -200,15 +201,24 @@ def _start_dataplane(data_dir: Path, *, auth_enabled: bool, processes: int = 1, 
                         "DATAPLANE_INSECURE_NO_AUTH": "false" if auth_enabled else "true"}
     process = subprocess.Popen([sys.executable, "-m", "dataplane"], cwd=ROOT, env=env,
                                stderr=subprocess.DEVNULL, preexec_fn=(lambda: _pin(0)) if pin else None)
-    deadline = time.monotonic() + 60
+    wait_started(process, port)
+    return process, port
+
+
+def wait_started(process: subprocess.Popen, port: int, *, timeout: float = 60,
+                 context: ssl.SSLContext | None = None) -> None:
+    """Returns once the data plane `process` answers /healthz on `port` (over
+    TLS with `context`); kills it and raises if it has not within `timeout` s."""
+    url = f"{'https' if context else 'http'}://127.0.0.1:{port}/healthz"
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            return process, port
+            urllib.request.urlopen(url, timeout=5, context=context)
+            return
         except OSError:
             time.sleep(0.1)
     process.kill()
-    raise RuntimeError("the data plane did not start")
+    raise RuntimeError(f"the data plane did not start within {timeout:g} s")
 
 
 def _pin(cpu: int) -> None:

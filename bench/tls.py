@@ -22,12 +22,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 from bench.dataplane import (DIMENSION, FRONT_CALLS, POINTS, ROOT, _free_port, _pin, _setup, _stop, contract_env,
-                             count_and_query, cpu_seconds, fill_points, load_average, verdict)
+                             count_and_query, cpu_seconds, fill_points, load_average, verdict, wait_started)
 
 PROTOCOLS = ("REST", "gRPC")
 
@@ -44,16 +42,8 @@ def _start(data_dir: Path, certificates=None) -> tuple[subprocess.Popen, int, in
         context = ssl.create_default_context(cafile=certificates.ca_file)
     process = subprocess.Popen([sys.executable, "-m", "dataplane"], cwd=ROOT, env=env,
                                stderr=subprocess.DEVNULL, preexec_fn=lambda: _pin(0))
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{'https' if context else 'http'}://127.0.0.1:{port}/healthz", timeout=1,
-                                   context=context)
-            return process, port, grpc_port
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("the data plane did not start")
+    wait_started(process, port, context=context)
+    return process, port, grpc_port
 
 
 def _fill(url: str, manage: str, verify) -> None:

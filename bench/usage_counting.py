@@ -46,7 +46,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.dataplane import ROOT, _free_port, _pin, _setup, _stop, cpu_seconds, load_average
+from bench.dataplane import ROOT, _free_port, _pin, _setup, _stop, cpu_seconds, load_average, wait_started
 
 PROTOCOLS = ("REST", "gRPC")
 
@@ -82,15 +82,8 @@ def _start(data_dir: Path, *, counting: bool, contract: dict) -> tuple[subproces
         env["DATAPLANE_METRICS_PORT"] = str(_free_port())
     process = subprocess.Popen([sys.executable, "-m", "dataplane"], cwd=ROOT, env=env,
                                stderr=subprocess.DEVNULL, preexec_fn=lambda: _pin(0))
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            return process, port, grpc_port
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("the data plane did not start")
+    wait_started(process, port)
+    return process, port, grpc_port
 
 
 def _fill(port: int, manage: str, wait: float = 30) -> None:

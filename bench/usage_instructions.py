@@ -20,11 +20,9 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-from bench.dataplane import ROOT, _free_port, _setup, _stop
+from bench.dataplane import ROOT, _free_port, _setup, _stop, wait_started
 
 
 def _start(data_dir: Path, out: Path, *, usage: bool, metrics: bool, contract: dict
@@ -43,15 +41,8 @@ def _start(data_dir: Path, out: Path, *, usage: bool, metrics: bool, contract: d
                                 f"--callgrind-out-file={out}.%p", sys.executable, "-m", "dataplane"],
                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                preexec_fn=lambda: os.sched_setaffinity(0, cores))
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
-            return process, port, grpc_port
-        except OSError:
-            time.sleep(0.5)
-    process.kill()
-    raise RuntimeError("the data plane did not start under valgrind")
+    wait_started(process, port, timeout=600)  # under valgrind: ~40x slower
+    return process, port, grpc_port
 
 
 async def _rest(port: int, request: bytes, total: int, connections: int) -> None:
